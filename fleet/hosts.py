@@ -1,0 +1,319 @@
+"""Bring simulated school servers up and down: one network namespace, one sshd, one private
+mount/UTS namespace, one PostgreSQL cluster and one MongoDB wire server per school.
+
+Test-only tooling. Nothing in the product (library/, roles/, playbooks/) imports it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+BRIDGE = "clixbr0"
+SUBNET_PREFIX = "10.231.0"
+BRIDGE_ADDR = f"{SUBNET_PREFIX}.1"
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+PG_PORT = 8432
+MONGO_PORT = 8017
+# Folders each school server sees as its own; they are bind-mounted over the real root's.
+PRIVATE_MOUNTS = ("/home/core", "/opt", "/var/run/postgresql")
+
+
+@dataclass
+class School:
+    state: str
+    server_id: str
+    school_code: str
+    school_name: str
+    index: int
+    unplatform: bool = False
+    big: bool = False
+
+    @property
+    def hostname(self) -> str:
+        return f"{self.school_code}-{self.server_id}"
+
+    @property
+    def netns(self) -> str:
+        return f"clix-{self.server_id}"
+
+    @property
+    def veth(self) -> str:
+        return f"cx-{self.server_id}"[:15]
+
+    @property
+    def address(self) -> str:
+        return f"{SUBNET_PREFIX}.{10 + self.index}"
+
+
+def run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
+    kwargs.setdefault("check", True)
+    try:
+        return subprocess.run(cmd, **kwargs)
+    except subprocess.CalledProcessError as exc:
+        err = exc.stderr.decode() if isinstance(exc.stderr, bytes) else exc.stderr
+        raise RuntimeError(f"command failed ({exc.returncode}): {' '.join(cmd)}\n{err or ''}") from exc
+
+
+def quiet(cmd: list[str]) -> None:
+    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+
+
+class Lab:
+    """The folder that holds the fleet's state: keys, per-host folders, pids, inventory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    @property
+    def key(self) -> Path:
+        return self.root / "id_ed25519"
+
+    @property
+    def known_hosts(self) -> Path:
+        return self.root / "known_hosts"
+
+    @property
+    def inventory(self) -> Path:
+        return self.root / "inventory"
+
+    @property
+    def state_file(self) -> Path:
+        return self.root / "fleet.json"
+
+    def host_dir(self, school: School) -> Path:
+        return self.root / "hosts" / school.server_id
+
+    def schools(self) -> list[School]:
+        if not self.state_file.exists():
+            return []
+        return [School(**s) for s in json.loads(self.state_file.read_text())["schools"]]
+
+    def save(self, schools: list[School]) -> None:
+        self.state_file.write_text(json.dumps({"schools": [asdict(s) for s in schools]}, indent=1))
+
+
+def ensure_network() -> None:
+    if subprocess.run(["ip", "link", "show", BRIDGE], capture_output=True).returncode == 0:
+        return
+    run(["ip", "link", "add", BRIDGE, "type", "bridge"])
+    run(["ip", "addr", "add", f"{BRIDGE_ADDR}/24", "dev", BRIDGE])
+    run(["ip", "link", "set", BRIDGE, "up"])
+
+
+def ensure_client_key(lab: Lab) -> None:
+    lab.root.mkdir(parents=True, exist_ok=True)
+    lab.root.chmod(0o711)  # postgres must reach its data dirs below
+    if not lab.key.exists():
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "clix-fleet", "-f", str(lab.key)])
+    shutil.copy(lab.key.with_suffix(".pub"), lab.root / "authorized_keys")
+
+
+def write_sshd_config(lab: Lab, school: School, d: Path) -> Path:
+    host_key = d / "ssh_host_ed25519_key"
+    if not host_key.exists():
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", school.hostname, "-f", str(host_key)])
+    cfg = d / "sshd_config"
+    cfg.write_text(
+        f"ListenAddress {school.address}\n"
+        f"HostKey {host_key}\n"
+        f"PidFile {d / 'sshd.pid'}\n"
+        "PermitRootLogin prohibit-password\n"
+        f"AuthorizedKeysFile {lab.root / 'authorized_keys'}\n"
+        "PasswordAuthentication no\n"
+        "KbdInteractiveAuthentication no\n"
+        "StrictModes no\n"
+        "UsePAM no\n"
+        "MaxSessions 50\n"
+        "MaxStartups 100:30:200\n"
+        "Subsystem sftp internal-sftp\n"
+    )
+    return cfg
+
+
+def start_host(lab: Lab, school: School) -> int:
+    """Create the namespace and start sshd in a private mount/UTS namespace; return sshd's pid."""
+    d = lab.host_dir(school)
+    for sub in ("root/home/core", "root/opt", "root/pgsock", "log"):
+        (d / sub).mkdir(parents=True, exist_ok=True)
+    shutil.chown(d / "root/pgsock", "postgres", "postgres")
+    cfg = write_sshd_config(lab, school, d)
+    ns = school.netns
+    quiet(["ip", "netns", "del", ns])
+    run(["ip", "netns", "add", ns])
+    quiet(["ip", "link", "del", school.veth])
+    run(["ip", "link", "add", school.veth, "type", "veth", "peer", "name", "eth0", "netns", ns])
+    run(["ip", "link", "set", school.veth, "master", BRIDGE, "up"])
+    run(["ip", "-n", ns, "addr", "add", f"{school.address}/24", "dev", "eth0"])
+    run(["ip", "-n", ns, "link", "set", "eth0", "up"])
+    run(["ip", "-n", ns, "link", "set", "lo", "up"])
+    for mount_point in (*PRIVATE_MOUNTS, "/run/sshd"):
+        Path(mount_point).mkdir(parents=True, exist_ok=True)
+    binds = " ".join(
+        f"mount --bind {d / 'root' / src} {dst};"
+        for src, dst in (("home/core", "/home/core"), ("opt", "/opt"), ("pgsock", "/var/run/postgresql"))
+    )
+    script = f"hostname school-{school.server_id}; {binds} exec /usr/sbin/sshd -D -e -f {cfg}"
+    with open(d / "log" / "sshd.log", "ab") as log:
+        proc = subprocess.Popen(
+            ["ip", "netns", "exec", ns, "unshare", "--mount", "--uts", "--propagation", "private",
+             "sh", "-c", script],
+            stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+    (d / "sshd.ppid").write_text(str(proc.pid))
+    return proc.pid
+
+
+def in_host(pid: int, cmd: list[str]) -> list[str]:
+    """Prefix cmd so it runs inside the host's network, mount and UTS namespaces."""
+    return ["nsenter", "-t", str(pid), "-n", "-m", "-u", "--", *cmd]
+
+
+def wait_for(predicate, what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def ns_pids(ns: str) -> list[int]:
+    out = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def sshd_pid(lab: Lab, school: School) -> int:
+    """The pid of the long-lived process that holds the host's mount namespace (sshd)."""
+    return int((lab.host_dir(school) / "sshd.ppid").read_text())
+
+
+def pg_template(lab: Lab) -> Path:
+    """initdb once per lab; every host gets a copy (much faster than initdb per host)."""
+    tpl = lab.root / "pg-template"
+    if (tpl / "PG_VERSION").exists():
+        return tpl
+    tmp = lab.root / "pg-template.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    shutil.chown(tmp, "postgres", "postgres")
+    pwfile = tmp.parent / "pg-template.pw"
+    pwfile.write_text("template-only\n")
+    shutil.chown(pwfile, "postgres", "postgres")
+    run(["runuser", "-u", "postgres", "--", str(PG_BIN / "initdb"), "-D", str(tmp), "-U", "postgres",
+         "--auth-local=peer", "--auth-host=scram-sha-256", f"--pwfile={pwfile}", "-E", "UTF8",
+         "--locale=C"], capture_output=True)
+    pwfile.unlink()
+    tmp.rename(tpl)
+    return tpl
+
+
+def start_postgres(lab: Lab, school: School, pid: int, password: str) -> None:
+    d = lab.host_dir(school)
+    data = d / "pg"
+    if not (data / "PG_VERSION").exists():
+        run(["cp", "-a", str(pg_template(lab)), str(data)])
+    log = d / "log" / "postgresql.log"
+    log.touch()
+    shutil.chown(log, "postgres", "postgres")
+    opts = (f"-c listen_addresses='127.0.0.1,{school.address}' -c port={PG_PORT} "
+            "-c unix_socket_directories=/var/run/postgresql -c shared_buffers=16MB "
+            "-c max_connections=20 -c fsync=off -c dynamic_shared_memory_type=mmap")
+    run(in_host(pid, ["runuser", "-u", "postgres", "--", str(PG_BIN / "pg_ctl"), "-D", str(data),
+                      "-l", str(log), "-w", "-s", "-o", opts, "start"]), capture_output=True)
+    hba = data / "pg_hba.conf"
+    if f"{SUBNET_PREFIX}.0/24" not in hba.read_text():
+        with hba.open("a") as f:
+            f.write(f"host all all {SUBNET_PREFIX}.0/24 scram-sha-256\n")
+        run(in_host(pid, ["runuser", "-u", "postgres", "--", str(PG_BIN / "pg_ctl"), "-D", str(data),
+                          "-s", "reload"]), capture_output=True)
+    sql = f"ALTER USER postgres PASSWORD '{password}'"
+    run(in_host(pid, ["runuser", "-u", "postgres", "--", "psql", "-q", "-p", str(PG_PORT), "-c", sql]),
+        capture_output=True)
+
+
+def start_mongo(lab: Lab, school: School, pid: int) -> None:
+    d = lab.host_dir(school)
+    exe = Path(sys.executable).with_name("secantusd-py")
+    cache = "256M" if school.big else "64M"
+    log = open(d / "log" / "mongo.log", "ab")  # noqa: SIM115 - handed to the child process
+    proc = subprocess.Popen(
+        in_host(pid, [str(exe), "--host", "0.0.0.0", "--port", str(MONGO_PORT), "--storage-path",
+                      str(d / "mongo"), "--standalone", "--log-level", "WARNING", "--cache-size", cache]),
+        stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
+    )
+    (d / "mongo.pid").write_text(str(proc.pid))
+
+
+def mongo_answers(school: School) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection((school.address, MONGO_PORT), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def stop_mongo(lab: Lab, school: School) -> None:
+    """Stop one school's MongoDB server (tests use it to simulate a database that is down)."""
+    pidfile = lab.host_dir(school) / "mongo.pid"
+    if pidfile.exists():
+        kill_tree(int(pidfile.read_text()))
+        wait_for(lambda: not mongo_answers(school), f"MongoDB of {school.server_id} to stop", 10)
+
+
+def kill_tree(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    quiet_kill(pid)
+
+
+def quiet_kill(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def stop_host(lab: Lab, school: School) -> None:
+    d = lab.host_dir(school)
+    data = d / "pg"
+    pidfile = data / "postmaster.pid"
+    if pidfile.exists():
+        quiet(["kill", "-INT", pidfile.read_text().split()[0]])
+    if (d / "mongo.pid").exists():
+        kill_tree(int((d / "mongo.pid").read_text()))
+    # Every process left in the namespace: sshd, its per-connection children, PostgreSQL.
+    for _ in range(50):
+        pids = ns_pids(school.netns)
+        if not pids:
+            break
+        for p in pids:
+            try:
+                os.kill(p, signal.SIGTERM if _ < 30 else signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.1)
+    quiet(["ip", "netns", "del", school.netns])
+    quiet(["ip", "link", "del", school.veth])
+
+
+def teardown_network() -> None:
+    quiet(["ip", "link", "del", BRIDGE])

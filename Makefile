@@ -1,0 +1,67 @@
+# clix-collect: `make demo` and `make test` are the two commands a newcomer runs (README).
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+FLEET_DIR ?= /var/tmp/clix-fleet
+SCHOOLS ?= mz=3,ct=2
+ARCHIVE ?= $(CURDIR)/archive
+DEB_PACKAGES := openssh-server openssh-client rsync postgresql git iproute2 nftables python3-venv
+TARGET_PYTHONS := 3.8 3.9 3.10 3.11 3.12 3.13
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+
+.PHONY: demo test deps venv wheels fleet-up fleet-down lint unit integration molecule bench clean
+
+demo: deps fleet-up
+	$(BIN)/ansible-playbook -i $(FLEET_DIR)/inventory collect.yml -l mz -e clix_archive_root=$(ARCHIVE)
+	@echo "Archive tree: $(ARCHIVE)  (report: $(ARCHIVE)/reports/)"
+
+test: deps lint
+	$(BIN)/pytest -p no:cacheprovider tests
+
+deps: .cache/deb.stamp venv wheels
+
+.cache/deb.stamp:
+	@mkdir -p .cache
+	@missing=$$(for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages: $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@touch $@
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt
+	python3 -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+wheels: .cache/wheels/.done
+
+.cache/wheels/.done: requirements-target.txt $(VENV)/.installed
+	@mkdir -p .cache/wheels
+	for v in $(TARGET_PYTHONS); do \
+	  $(BIN)/pip download -q --disable-pip-version-check --only-binary=:all: --python-version $$v \
+	    --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 \
+	    -d .cache/wheels -r requirements-target.txt || exit 1; \
+	done
+	$(BIN)/pip download -q --disable-pip-version-check --no-deps --only-binary=:all: -d .cache/wheels pip==24.3.1
+	@touch $@
+
+fleet-up: deps
+	$(PY) -m fleet up --schools $(SCHOOLS) --dir $(FLEET_DIR)
+
+fleet-down:
+	$(PY) -m fleet down --dir $(FLEET_DIR)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/yamllint -s .
+	$(BIN)/ansible-lint -q
+
+bench: deps
+	$(PY) -m bench
+
+clean: fleet-down
+	rm -rf $(VENV) .cache

@@ -1,0 +1,363 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# SPDX-License-Identifier: GPL-3.0-or-later
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: clix_heartbeat
+short_description: Capture a school server's system heartbeat (identity, RAM, disks, uptime, processes, services)
+description:
+  - Captures what the field team's heartbeat holds, in that order - server id, school id (code),
+    school name (read from gStudio's C(server_settings.py) with Python's C(ast), never executed),
+    internal IP addresses, RAM (like C(free -h)), disks (like C(df -h)), uptime and processes
+    (like C(ps aux)) - plus what ops need between collections - sizes of the data folders, load,
+    whether gStudio's container, MongoDB and PostgreSQL answer, and the clock skew against the
+    control node.
+  - With O(dest), writes C(system-heartbeat-YYYYMMDD-HHMMSS.log) (human-readable) and a C(.json)
+    twin with the same facts there, atomically. Always returns the facts as C(clix_heartbeat).
+  - Never hangs - each disk is measured in a thread with a timeout (a stale network mount is
+    reported as C(stale)), network filesystems are not measured, and folder sizes stop at a time budget.
+version_added: "0.1.0"
+options:
+  dest:
+    description: Folder to write the heartbeat files into. Nothing is written when omitted.
+    type: path
+  server_settings:
+    description: gStudio's server_settings.py on the host.
+    type: path
+    default: /home/core/code/gstudio/gnowsys-ndf/gnowsys_ndf/server_settings.py
+  data_dir:
+    description: Folder whose sub-folders' sizes are reported (C(du -hs /data/*) in gStudio's script).
+    type: path
+    default: /home/core/data
+  mongo_address:
+    description: host:port of MongoDB to probe.
+    type: str
+    default: 127.0.0.1:8017
+  postgres_address:
+    description: host:port of PostgreSQL to probe.
+    type: str
+    default: 127.0.0.1:8432
+  container:
+    description: Name of gStudio's container to look for.
+    type: str
+    default: gstudio
+  container_runtime:
+    description: Container command (C(docker) or C(podman)).
+    type: str
+    default: docker
+  control_time:
+    description: The control node's clock (seconds since the epoch) when the task started, for the skew.
+    type: float
+  timeout:
+    description: Seconds any single probe (a disk, a service, folder sizes) may take.
+    type: float
+    default: 5
+attributes:
+  check_mode:
+    support: full
+    details: Gathers and returns the facts; writes no files.
+  diff_mode:
+    support: none
+requirements: [psutil]
+author: clix-collect developers
+"""
+
+EXAMPLES = r"""
+- name: Heartbeat of every Mizoram school, ad hoc
+  # ansible mz -m clix_heartbeat
+  clix_heartbeat:
+
+- name: Heartbeat into the staging folder, with the clock skew against the control node
+  clix_heartbeat:
+    dest: /home/core/clix-collect-staging/system-heartbeat
+    control_time: "{{ now(utc=true).timestamp() }}"
+"""
+
+RETURN = r"""
+ansible_facts:
+  description: The heartbeat as C(clix_heartbeat).
+  returned: always
+  type: dict
+  contains:
+    clix_heartbeat:
+      description: >-
+        Keys server_id, school_code, school_name, hostname, addresses, memory, swap, disks,
+        uptime_seconds, load, processes, data_dirs, services, clock_skew_seconds, captured_at.
+      type: dict
+files:
+  description: The log and JSON files written.
+  returned: when dest is given and not in check mode
+  type: list
+  elements: str
+"""
+
+import datetime
+import json
+import os
+import socket
+import subprocess
+import threading
+import time
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.clix_files import atomic_output, human_bytes
+from ansible.module_utils.clix_settings import SettingsError, read_identity
+
+try:
+    import psutil
+
+    PSUTIL_IMPORT_ERROR = None
+except ImportError:
+    PSUTIL_IMPORT_ERROR = traceback.format_exc()
+
+NETWORK_FS = {"nfs", "nfs4", "cifs", "smbfs", "smb3", "sshfs", "fuse.sshfs", "9p", "afs", "glusterfs", "ceph"}
+PSEUDO_FS = {"proc", "sysfs", "devpts", "cgroup", "cgroup2", "securityfs", "pstore", "bpf", "debugfs",
+             "tracefs", "mqueue", "hugetlbfs", "configfs", "fusectl", "autofs", "binfmt_misc", "nsfs",
+             "rpc_pipefs", "devtmpfs"}
+
+
+def with_timeout(func, timeout: float):
+    """(value, None) or (None, 'stale') when func does not return in time. The thread is a
+    daemon: a call stuck in the kernel (statfs on a dead NFS server) cannot hold the module."""
+    box = {}
+
+    def target():
+        try:
+            box["value"] = func()
+        except Exception as exc:  # noqa: BLE001 - reported, not raised
+            box["error"] = str(exc)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        return None, "stale"
+    return box.get("value"), box.get("error")
+
+
+def identity(path: str) -> dict:
+    try:
+        return dict(read_identity(path), settings_error=None)
+    except SettingsError as exc:
+        return dict(server_id=None, school_code=None, school_name=None, settings_error=str(exc))
+
+
+def addresses() -> dict:
+    out = {}
+    for name, addrs in psutil.net_if_addrs().items():
+        ips = [a.address for a in addrs if a.family in (socket.AF_INET, socket.AF_INET6)
+               and not a.address.startswith("fe80")]
+        if ips and name != "lo":
+            out[name] = ips
+    return out
+
+
+def disks(timeout: float) -> list:
+    rows, seen = [], set()
+    for part in psutil.disk_partitions(all=True):
+        if part.fstype in PSEUDO_FS or part.mountpoint in seen:
+            continue
+        seen.add(part.mountpoint)
+        row = dict(device=part.device, mountpoint=part.mountpoint, fstype=part.fstype)
+        if part.fstype in NETWORK_FS:
+            row["state"] = "network filesystem, not measured"
+            rows.append(row)
+            continue
+        usage, error = with_timeout(lambda mp=part.mountpoint: psutil.disk_usage(mp), timeout)
+        if usage is None:
+            row["state"] = error or "unknown"
+        elif usage.total == 0:
+            continue
+        else:
+            row.update(state="ok", total=usage.total, used=usage.used, free=usage.free, percent=usage.percent)
+        rows.append(row)
+    return rows
+
+
+def folder_size(path: str, deadline: float) -> tuple:
+    """(bytes, files, complete) of a folder tree, stopping at deadline."""
+    total = files = 0
+    stack = [path]
+    while stack:
+        if time.monotonic() > deadline:
+            return total, files, False
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                elif entry.is_file(follow_symlinks=False):
+                    total += entry.stat(follow_symlinks=False).st_size
+                    files += 1
+            except OSError:
+                continue
+    return total, files, True
+
+
+def data_dirs(path: str, timeout: float) -> dict:
+    if not os.path.isdir(path):
+        return {}
+    deadline = time.monotonic() + timeout
+    out = {}
+    for name in sorted(os.listdir(path)):
+        full = os.path.join(path, name)
+        if os.path.isdir(full):
+            size, files, complete = folder_size(full, deadline)
+            out[name] = dict(bytes=size, files=files, complete=complete)
+    return out
+
+
+def port_answers(address: str, timeout: float) -> bool:
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+def container_state(runtime: str, name: str, timeout: float) -> str:
+    try:
+        proc = subprocess.run([runtime, "inspect", "-f", "{{.State.Status}}", name],
+                              capture_output=True, text=True, timeout=timeout)
+    except FileNotFoundError:
+        return "no %s on this server" % runtime
+    except subprocess.TimeoutExpired:
+        return "%s did not answer" % runtime
+    if proc.returncode != 0:
+        return "absent"
+    return proc.stdout.strip() or "unknown"
+
+
+def processes() -> list:
+    rows = []
+    attrs = ["pid", "username", "cpu_percent", "memory_percent", "memory_info", "status", "create_time",
+             "cmdline", "name"]
+    for proc in psutil.process_iter(attrs):
+        info = proc.info
+        mem = info.get("memory_info")
+        rows.append(dict(pid=info["pid"], user=info.get("username"), cpu=info.get("cpu_percent") or 0.0,
+                         mem=round(info.get("memory_percent") or 0.0, 1),
+                         vsz=mem.vms if mem else 0, rss=mem.rss if mem else 0, stat=info.get("status"),
+                         command=" ".join(info.get("cmdline") or []) or "[%s]" % info.get("name")))
+    return rows
+
+
+def gather(params: dict) -> dict:
+    now = time.time()
+    mem, swap = psutil.virtual_memory(), psutil.swap_memory()
+    facts = identity(params["server_settings"])
+    facts.update(
+        hostname=socket.gethostname(),
+        addresses=addresses(),
+        memory=dict(total=mem.total, used=mem.total - mem.available, free=mem.free, available=mem.available,
+                    percent=mem.percent),
+        swap=dict(total=swap.total, used=swap.used, free=swap.free),
+        disks=disks(params["timeout"]),
+        uptime_seconds=int(now - psutil.boot_time()),
+        load=list(os.getloadavg()),
+        processes=processes(),
+        data_dirs=data_dirs(params["data_dir"], params["timeout"]),
+        services=dict(
+            mongodb=port_answers(params["mongo_address"], params["timeout"]),
+            postgresql=port_answers(params["postgres_address"], params["timeout"]),
+            container=container_state(params["container_runtime"], params["container"], params["timeout"]),
+        ),
+        captured_at=datetime.datetime.fromtimestamp(now, datetime.timezone.utc).isoformat(),
+        clock_skew_seconds=None if params["control_time"] is None else round(now - params["control_time"], 1),
+    )
+    worst = [d["percent"] for d in facts["disks"] if "percent" in d]
+    facts["worst_disk_percent"] = max(worst) if worst else None
+    return facts
+
+
+def render_log(f: dict) -> str:
+    def h(n):
+        return human_bytes(n) if isinstance(n, (int, float)) else "-"
+
+    lines = ["Server Id: %s" % f["server_id"], "School Id: %s" % f["school_code"],
+             "School Name: %s" % f["school_name"], "Hostname: %s" % f["hostname"],
+             "Internal IP Address:"]
+    lines += ["  %s: %s" % (name, ", ".join(ips)) for name, ips in sorted(f["addresses"].items())]
+    m, s = f["memory"], f["swap"]
+    lines += ["", "RAM usage (free -h):", "%-6s %10s %10s %10s %10s" % ("", "total", "used", "free", "available"),
+              "%-6s %10s %10s %10s %10s" % ("Mem:", h(m["total"]), h(m["used"]), h(m["free"]), h(m["available"])),
+              "%-6s %10s %10s %10s" % ("Swap:", h(s["total"]), h(s["used"]), h(s["free"])),
+              "", "HDD usage (df -h):", "%-30s %8s %10s %10s %10s %5s  %s" % (
+                  "Filesystem", "Type", "Size", "Used", "Avail", "Use%", "Mounted on")]
+    for d in f["disks"]:
+        if d["state"] == "ok":
+            lines.append("%-30s %8s %10s %10s %10s %4.0f%%  %s" % (
+                d["device"][:30], d["fstype"], h(d["total"]), h(d["used"]), h(d["free"]), d["percent"],
+                d["mountpoint"]))
+        else:
+            lines.append("%-30s %8s  (%s)  %s" % (d["device"][:30], d["fstype"], d["state"], d["mountpoint"]))
+    up = f["uptime_seconds"]
+    lines += ["", "Uptime: up %d days, %d:%02d, load average: %s" % (
+        up // 86400, up % 86400 // 3600, up % 3600 // 60, ", ".join("%.2f" % x for x in f["load"])),
+        "", "Current Processes (ps aux):",
+        "%-10s %7s %5s %5s %10s %10s %-6s %s" % ("USER", "PID", "%CPU", "%MEM", "VSZ", "RSS", "STAT", "COMMAND")]
+    for p in f["processes"]:
+        lines.append("%-10s %7d %5.1f %5.1f %10d %10d %-6s %s" % (
+            (p["user"] or "?")[:10], p["pid"], p["cpu"], p["mem"], p["vsz"] // 1024, p["rss"] // 1024,
+            (p["stat"] or "?")[:6], p["command"][:200]))
+    lines += ["", "Data folders (du -hs):"]
+    for name, d in f["data_dirs"].items():
+        lines.append("%10s %8d files  %s%s" % (h(d["bytes"]), d["files"], name,
+                                                "" if d["complete"] else " (partial: time budget reached)"))
+    sv = f["services"]
+    lines += ["", "Services:", "  MongoDB: %s" % ("up" if sv["mongodb"] else "DOWN"),
+              "  PostgreSQL: %s" % ("up" if sv["postgresql"] else "DOWN"),
+              "  gStudio container: %s" % sv["container"],
+              "Clock skew against control node: %s s" % f["clock_skew_seconds"],
+              "Captured at: %s" % f["captured_at"]]
+    if f["settings_error"]:
+        lines.append("server_settings.py: %s" % f["settings_error"])
+    return "\n".join(lines) + "\n"
+
+
+def write_files(dest: str, facts: dict) -> list:
+    os.makedirs(dest, mode=0o700, exist_ok=True)
+    stamp = datetime.datetime.strptime(facts["captured_at"][:19], "%Y-%m-%dT%H:%M:%S").strftime("%Y%m%d-%H%M%S")
+    base = os.path.join(dest, "system-heartbeat-%s" % stamp)
+    written = []
+    for path, text in ((base + ".log", render_log(facts)), (base + ".json", json.dumps(facts, indent=1, sort_keys=True))):
+        with atomic_output(path) as out:
+            out.write(text.encode("utf-8"))
+        written.append(path)
+    return written
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            dest=dict(type="path"),
+            server_settings=dict(type="path", default="/home/core/code/gstudio/gnowsys-ndf/gnowsys_ndf/server_settings.py"),
+            data_dir=dict(type="path", default="/home/core/data"),
+            mongo_address=dict(type="str", default="127.0.0.1:8017"),
+            postgres_address=dict(type="str", default="127.0.0.1:8432"),
+            container=dict(type="str", default="gstudio"),
+            container_runtime=dict(type="str", default="docker"),
+            control_time=dict(type="float"),
+            timeout=dict(type="float", default=5.0),
+        ),
+        supports_check_mode=True,
+    )
+    if PSUTIL_IMPORT_ERROR:
+        module.fail_json(msg=missing_required_lib("psutil") + " Run the target_python role first.",
+                         exception=PSUTIL_IMPORT_ERROR)
+    facts = gather(module.params)
+    result = dict(changed=False, ansible_facts=dict(clix_heartbeat=facts))
+    if module.params["dest"] and not module.check_mode:
+        result.update(changed=True, files=write_files(module.params["dest"], facts))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

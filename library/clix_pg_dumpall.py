@@ -1,0 +1,290 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# SPDX-License-Identifier: GPL-3.0-or-later
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: clix_pg_dumpall
+short_description: Dump a whole PostgreSQL cluster with pg_dumpall, verified, written atomically
+description:
+  - Runs the real C(pg_dumpall) either on the host (O(host)/O(port)) or inside gStudio's
+    container when O(container) is given (C(docker exec), the way gStudio's own backup does it),
+    and writes its output to O(dest) (C(postgres-dump/pg_dump_all.sql) in the archive).
+  - Detects every failure pg_dumpall can hide, and then writes nothing to O(dest) - a non-zero
+    exit, an error on stderr, an empty output, or an output without the closing
+    C(PostgreSQL database cluster dump complete) line (a truncated dump).
+  - The password never appears on a command line - it is handed over in a private passfile
+    (or the container's environment).
+version_added: "0.1.0"
+options:
+  dest:
+    description: File to write; its folder is created. Replaced only by a complete, checked dump.
+    type: path
+    required: true
+  host:
+    description: Server address when dumping on the host. gStudio publishes its PostgreSQL on 8432.
+    type: str
+    default: 127.0.0.1
+  port:
+    description: Server port when dumping on the host.
+    type: int
+    default: 8432
+  login_user:
+    description: Superuser to dump as (pg_dumpall needs one for roles and every database).
+    type: str
+    default: postgres
+  login_password:
+    description: Password of O(login_user). Omit to use O(passfile), peer or trust authentication.
+    type: str
+  passfile:
+    description: An existing PostgreSQL passfile (mode 0600) to use instead of O(login_password).
+    type: path
+  container:
+    description: Name of a running container to run pg_dumpall in (for example C(gstudio)). The host's O(host)/O(port) are then not used.
+    type: str
+  container_runtime:
+    description: Command that runs containers (C(docker) or C(podman)).
+    type: str
+    default: docker
+  container_user:
+    description: OS user to run pg_dumpall as inside the container (peer authentication).
+    type: str
+    default: postgres
+  gzip:
+    description: Compress the dump (O(dest) should then end in C(.gz)).
+    type: bool
+    default: false
+  timeout:
+    description: Seconds pg_dumpall may run before it is stopped and the task fails.
+    type: int
+    default: 3600
+  pg_dumpall_path:
+    description: The pg_dumpall program on the host.
+    type: str
+    default: pg_dumpall
+  reserve_mb:
+    description: Free space (MiB) to leave on the destination's filesystem.
+    type: int
+    default: 256
+attributes:
+  check_mode:
+    support: full
+    details: Connects, lists the databases with their sizes and checks free space; writes nothing.
+  diff_mode:
+    support: none
+notes:
+  - pg_dumpall has no parallel mode; the plain SQL it writes is usually larger than the databases on disk.
+requirements: [pg_dumpall and psql on the host, or in the container]
+author: clix-collect developers
+"""
+
+EXAMPLES = r"""
+- name: Dump the school's PostgreSQL, published on the host
+  clix_pg_dumpall:
+    dest: /home/core/clix-collect-staging/postgres-dump/pg_dump_all.sql
+    login_password: "{{ clix_postgres_password }}"
+
+- name: Dump from inside the gstudio container, as gStudio's backup.sh does
+  clix_pg_dumpall:
+    dest: /home/core/clix-collect-staging/postgres-dump/pg_dump_all.sql
+    container: gstudio
+"""
+
+RETURN = r"""
+dest: {description: The dump file., returned: always, type: str}
+bytes: {description: Size of the dump as stored (database sizes in check mode)., returned: always, type: int}
+sha256: {description: SHA-256 of the dump as stored., returned: success, type: str}
+databases: {description: Databases in the dump (on the server, in check mode)., returned: always, type: list, elements: str}
+seconds: {description: Time pg_dumpall ran., returned: always, type: float}
+server_version: {description: pg_dumpall's version line., returned: always, type: str}
+"""
+
+import os
+import re
+import subprocess
+import tempfile
+import threading
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.clix_files import DiskFullError, atomic_output, require_free_space
+
+COMPLETE_MARK = b"PostgreSQL database cluster dump complete"
+DATABASE_HEADER = re.compile(rb'^-- Database "(.+)" dump$', re.M)
+STDERR_FAILURE = re.compile(r"(error|fatal|could not|permission denied)", re.I)
+TAIL = 4096
+
+
+class DumpFailed(Exception):
+    pass
+
+
+class Connection:
+    """How to reach the server: the argv prefix and environment for pg_dumpall and psql."""
+
+    def __init__(self, params: dict, passfile: str | None) -> None:
+        self.params = params
+        self.env = dict(os.environ, PGCONNECT_TIMEOUT="10", LC_ALL="C")
+        self.env.pop("PGPASSWORD", None)
+        if passfile:
+            self.env["PGPASSFILE"] = passfile
+        if params["container"] and params["login_password"]:
+            self.env["PGPASSWORD"] = params["login_password"]
+
+    def argv(self, program: str, *args: str) -> list:
+        p = self.params
+        if p["container"]:
+            env_flag = ["-e", "PGPASSWORD"] if p["login_password"] else []
+            return [p["container_runtime"], "exec", "-i", "-u", p["container_user"], *env_flag,
+                    p["container"], program, *args]
+        if program == "pg_dumpall":
+            program = p["pg_dumpall_path"]
+        return [program, "-h", p["host"], "-p", str(p["port"]), "-U", p["login_user"], "-w", *args]
+
+
+def write_passfile(params: dict) -> str | None:
+    """A private passfile for the host's tools; the caller removes it."""
+    if params["passfile"]:
+        return params["passfile"]
+    if not params["login_password"] or params["container"]:
+        return None
+    fd, path = tempfile.mkstemp(prefix="clix-pgpass-")
+    escaped = params["login_password"].replace("\\", "\\\\").replace(":", "\\:")
+    with os.fdopen(fd, "w") as f:
+        f.write("*:*:*:%s:%s\n" % (params["login_user"].replace(":", "\\:"), escaped))
+    return path
+
+
+def list_databases(conn: Connection) -> list:
+    sql = ("SELECT datname, pg_database_size(datname) FROM pg_database "
+           "WHERE datallowconn ORDER BY datname")
+    proc = subprocess.run(conn.argv("psql", "-X", "-A", "-t", "-F", "\t", "-d", "postgres", "-c", sql),
+                          env=conn.env, capture_output=True, text=True, timeout=60)
+    if proc.returncode != 0:
+        raise DumpFailed(explain_connection_error(proc.stderr, conn.params))
+    rows = [line.split("\t") for line in proc.stdout.splitlines() if line.strip()]
+    return [(name, int(size)) for name, size in rows]
+
+
+def explain_connection_error(stderr: str, params: dict) -> str:
+    where = ("container %s" % params["container"]) if params["container"] else (
+        "%s:%s" % (params["host"], params["port"]))
+    text = stderr.strip()
+    if "password authentication failed" in text or "no password supplied" in text:
+        hint = "Check login_user/login_password (or the passfile)."
+    elif "Connection refused" in text or "timeout expired" in text or "could not connect" in text:
+        hint = "Is PostgreSQL running and listening there (gStudio publishes it on 8432)?"
+    elif "No such container" in text or "is not running" in text:
+        hint = "Start the container or set container to the right name."
+    else:
+        hint = "See the message above."
+    return "PostgreSQL at %s cannot be dumped: %s. %s" % (where, text or "no error text", hint)
+
+
+def stream_dump(module: AnsibleModule, conn: Connection) -> dict:
+    """Run pg_dumpall into dest; raise DumpFailed (leaving dest untouched) on any doubt."""
+    p = module.params
+    dest = p["dest"]
+    started = time.time()
+    with tempfile.TemporaryFile() as stderr_file:
+        try:
+            proc = subprocess.Popen(conn.argv("pg_dumpall"), stdout=subprocess.PIPE, stderr=stderr_file,
+                                    env=conn.env)
+        except OSError as exc:
+            raise DumpFailed("cannot run pg_dumpall (%s). Install PostgreSQL's client tools or set "
+                             "pg_dumpall_path." % exc)
+        tail, databases = b"", set()
+        # A watchdog, because a hung server sends nothing and read() would block forever.
+        watchdog = threading.Timer(p["timeout"], proc.kill)
+        watchdog.start()
+        try:
+            with atomic_output(dest, p["gzip"]) as out:
+                for block in iter(lambda: proc.stdout.read(1 << 20), b""):
+                    out.write(block)
+                    databases.update(DATABASE_HEADER.findall(tail[-200:] + block))
+                    tail = (tail + block)[-TAIL:]
+                rc = proc.wait()
+                if not watchdog.is_alive():
+                    raise DumpFailed("pg_dumpall ran longer than timeout=%ss and was stopped" % p["timeout"])
+                stderr_file.seek(0)
+                stderr = stderr_file.read().decode("utf-8", "replace")
+                check_outcome(rc, stderr, out.size, tail, conn.params)
+        finally:
+            watchdog.cancel()
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    return dict(bytes=out.size, sha256=out.sha256.hexdigest(), databases=sorted(d.decode() for d in databases),
+                seconds=round(time.time() - started, 3))
+
+
+def check_outcome(rc: int, stderr: str, size: int, tail: bytes, params: dict) -> None:
+    if rc != 0:
+        raise DumpFailed("pg_dumpall exited with %s. %s" % (rc, explain_connection_error(stderr, params)))
+    if STDERR_FAILURE.search(stderr):
+        raise DumpFailed("pg_dumpall exited 0 but reported errors: %s" % stderr.strip())
+    if size == 0:
+        raise DumpFailed("pg_dumpall wrote nothing")
+    if COMPLETE_MARK not in tail:
+        raise DumpFailed("the dump does not end with '%s': it is truncated" % COMPLETE_MARK.decode())
+
+
+def pg_dumpall_version(params: dict) -> str:
+    if params["container"]:
+        argv = [params["container_runtime"], "exec", params["container"], "pg_dumpall", "--version"]
+    else:
+        argv = [params["pg_dumpall_path"], "--version"]
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return proc.stdout.strip() or "unknown"
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            dest=dict(type="path", required=True),
+            host=dict(type="str", default="127.0.0.1"),
+            port=dict(type="int", default=8432),
+            login_user=dict(type="str", default="postgres"),
+            login_password=dict(type="str", no_log=True),
+            passfile=dict(type="path"),
+            container=dict(type="str"),
+            container_runtime=dict(type="str", default="docker"),
+            container_user=dict(type="str", default="postgres"),
+            gzip=dict(type="bool", default=False),
+            timeout=dict(type="int", default=3600),
+            pg_dumpall_path=dict(type="str", default="pg_dumpall"),
+            reserve_mb=dict(type="int", default=256),
+        ),
+        mutually_exclusive=[("login_password", "passfile")],
+        supports_check_mode=True,
+    )
+    p = module.params
+    passfile = write_passfile(p)
+    try:
+        conn = Connection(p, passfile)
+        version = pg_dumpall_version(p)
+        on_server = list_databases(conn)
+        estimate = sum(size for _, size in on_server)
+        folder = os.path.dirname(os.path.abspath(p["dest"]))
+        require_free_space(folder, estimate, p["reserve_mb"] * 2**20)
+        if module.check_mode:
+            module.exit_json(changed=True, dest=p["dest"], bytes=estimate, seconds=0.0,
+                             databases=[name for name, _ in on_server], server_version=version)
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        result = stream_dump(module, conn)
+    except (DumpFailed, DiskFullError) as exc:
+        module.fail_json(msg="PostgreSQL dump not written to %s: %s" % (p["dest"], exc), dest=p["dest"])
+    except subprocess.TimeoutExpired:
+        module.fail_json(msg="PostgreSQL did not answer within 60s; nothing was written", dest=p["dest"])
+    finally:
+        if passfile and passfile != p["passfile"]:
+            os.unlink(passfile)
+    module.exit_json(changed=True, dest=p["dest"], server_version=version, **result)
+
+
+if __name__ == "__main__":
+    main()

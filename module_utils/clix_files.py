@@ -1,0 +1,174 @@
+# -*- coding: utf-8 -*-
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Safe file writing shared by the clix modules: temp name, fsync, rename; hashing while writing.
+
+Runs on school servers, so it sticks to the standard library of Python 3.8.
+"""
+
+from __future__ import annotations
+
+import errno
+import gzip
+import hashlib
+import os
+import shutil
+import tempfile
+import time
+from contextlib import contextmanager
+
+CHUNK = 1024 * 1024
+
+
+class DiskFullError(Exception):
+    """The destination filesystem ran out of space while writing."""
+
+
+class HashingFile:
+    """A binary file object that counts and sha256-hashes what is written through it."""
+
+    def __init__(self, raw):
+        self._raw = raw
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data):
+        self._raw.write(data)
+        self.sha256.update(data)
+        self.size += len(data)
+        return len(data)
+
+    def flush(self):
+        self._raw.flush()
+
+
+def fsync_dir(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def temp_sibling(path):
+    """A hidden temporary name next to path: never mistaken for the finished file."""
+    head, tail = os.path.split(path)
+    return os.path.join(head, ".%s.tmp-%d" % (tail, os.getpid()))
+
+
+@contextmanager
+def atomic_output(path, compress=False, mode=0o600):
+    """Yield a HashingFile; on success the data appears at path complete and fsynced, on any
+    error nothing appears and the temporary file is removed. With compress, the hash and size
+    are those of the gzip file as stored."""
+    tmp = temp_sibling(path)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        with os.fdopen(fd, "wb") as raw:
+            hashed = HashingFile(raw)
+            if compress:
+                with gzip.GzipFile(filename="", mode="wb", fileobj=hashed, mtime=0) as gz:
+                    yield _GzipView(gz, hashed)
+            else:
+                yield hashed
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.rename(tmp, path)
+        fsync_dir(os.path.dirname(path) or ".")
+    except OSError as exc:
+        remove_quietly(tmp)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DiskFullError("no space left on the device holding %s" % path)
+        raise
+    except BaseException:
+        remove_quietly(tmp)
+        raise
+
+
+class _GzipView:
+    """Write through gzip while exposing the stored file's hash and size."""
+
+    def __init__(self, gz, hashed):
+        self._gz = gz
+        self._hashed = hashed
+
+    def write(self, data):
+        return self._gz.write(data)
+
+    @property
+    def sha256(self):
+        return self._hashed.sha256
+
+    @property
+    def size(self):
+        return self._hashed.size
+
+
+def remove_quietly(path):
+    try:
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            os.unlink(path)
+    except OSError:
+        pass
+
+
+def sha256_file(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def free_bytes(path):
+    """Free bytes for an unprivileged writer on the filesystem holding path (or its parent)."""
+    while not os.path.exists(path):
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
+def make_private_dir(path):
+    os.makedirs(path, mode=0o700, exist_ok=True)
+
+
+def new_temp_dir(final_path):
+    """A hidden temporary folder beside final_path, to be swapped in with replace_dir."""
+    parent = os.path.dirname(os.path.abspath(final_path))
+    make_private_dir(parent)
+    return tempfile.mkdtemp(prefix=".%s.tmp-" % os.path.basename(final_path), dir=parent)
+
+
+def replace_dir(new, final_path):
+    """Swap a completed folder in: the old one stays whole until the new one is in place."""
+    old = None
+    if os.path.exists(final_path):
+        old = "%s.old-%d" % (temp_sibling(final_path), int(time.time()))
+        os.rename(final_path, old)
+    os.rename(new, final_path)
+    fsync_dir(os.path.dirname(os.path.abspath(final_path)))
+    if old:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def human_bytes(n):
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return ("%d %s" % (n, unit)) if unit == "B" else ("%.1f %s" % (n, unit))
+        n /= 1024.0
+    return str(n)
+
+
+def require_free_space(dest, needed, reserve):
+    """Raise DiskFullError before writing when dest's filesystem cannot take needed + reserve."""
+    free = free_bytes(dest)
+    if free < needed + reserve:
+        raise DiskFullError(
+            "%s has %s free; this needs about %s plus a reserve of %s. Free space on the school "
+            "server or point the staging folder (clix_staging_dir) at a larger disk."
+            % (dest, human_bytes(free), human_bytes(needed), human_bytes(reserve)))
+    return free

@@ -121,6 +121,7 @@ def main() -> None:
         ),
         supports_check_mode=True,
     )
+    os.umask(0o077)  # archive and staging hold private data
     p = module.params
     try:
         infos = [describe(path, p["timeout"]) for path in p["repos"]]

@@ -349,6 +349,7 @@ def main() -> None:
         ),
         supports_check_mode=True,
     )
+    os.umask(0o077)  # archive and staging hold private data
     if PSUTIL_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("psutil") + " Run the target_python role first.",
                          exception=PSUTIL_IMPORT_ERROR)

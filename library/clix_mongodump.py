@@ -128,6 +128,10 @@ seconds:
   description: Duration of the dump.
   returned: always
   type: float
+files:
+  description: Every file written, as C({path relative to dest - sha256}), for verifying a copy.
+  returned: success
+  type: dict
 server_version:
   description: Version the server reports.
   returned: always
@@ -234,10 +238,11 @@ def dump_collection(db, spec: dict, folder: str, params: dict) -> dict:
     name, kind = spec["name"], spec.get("type", "collection")
     started = time.time()
     suffix = ".gz" if params["gzip"] else ""
-    with atomic_output(os.path.join(folder, name + ".metadata.json" + suffix), params["gzip"]) as out:
-        out.write(json_util.dumps(metadata_of(db, spec), json_options=CANONICAL_JSON_OPTIONS).encode())
+    meta_name = name + ".metadata.json" + suffix
+    with atomic_output(os.path.join(folder, meta_name), params["gzip"]) as meta:
+        meta.write(json_util.dumps(metadata_of(db, spec), json_options=CANONICAL_JSON_OPTIONS).encode())
     result = dict(db=db.name, collection=name, type=kind, documents=0, bytes=0, sha256=None,
-                  count_changed=False)
+                  count_changed=False, files={"%s/%s" % (db.name, meta_name): meta.sha256.hexdigest()})
     if kind == "collection":
         coll = db[name]
         before = coll.estimated_document_count()
@@ -248,6 +253,7 @@ def dump_collection(db, spec: dict, folder: str, params: dict) -> dict:
         after = coll.estimated_document_count()
         result.update(bytes=out.size, sha256=out.sha256.hexdigest(),
                       count_changed=not (before == after == result["documents"]))
+        result["files"]["%s/%s.bson%s" % (db.name, name, suffix)] = result["sha256"]
     result["seconds"] = round(time.time() - started, 3)
     return result
 
@@ -303,6 +309,7 @@ def main() -> None:
         required_together=[("login_user", "login_password")],
         supports_check_mode=True,
     )
+    os.umask(0o077)  # archive and staging hold private data
     if PYMONGO_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("pymongo") + " Run the target_python role first.",
                          exception=PYMONGO_IMPORT_ERROR)
@@ -328,10 +335,13 @@ def main() -> None:
     for ns in changed_counts:
         module.warn("the document count of %s changed during the dump (the server was being written to); "
                     "the dump holds the documents read at the time" % ns)
+    files = {}
+    for c in collections:
+        files.update(c.pop("files"))
     module.exit_json(changed=True, dest=params["dest"], databases=databases, collections=collections,
                      documents=sum(c["documents"] for c in collections),
                      bytes=sum(c["bytes"] for c in collections), seconds=done["seconds"],
-                     server_version=version)
+                     server_version=version, files=files)
 
 
 if __name__ == "__main__":

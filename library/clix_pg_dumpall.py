@@ -96,6 +96,7 @@ dest: {description: The dump file., returned: always, type: str}
 bytes: {description: Size of the dump as stored (database sizes in check mode)., returned: always, type: int}
 sha256: {description: SHA-256 of the dump as stored., returned: success, type: str}
 databases: {description: Databases in the dump (on the server, in check mode)., returned: always, type: list, elements: str}
+files: {description: "C({file name - sha256}), for verifying a copy.", returned: success, type: dict}
 seconds: {description: Time pg_dumpall ran., returned: always, type: float}
 server_version: {description: pg_dumpall's version line., returned: always, type: str}
 """
@@ -262,6 +263,7 @@ def main() -> None:
         mutually_exclusive=[("login_password", "passfile")],
         supports_check_mode=True,
     )
+    os.umask(0o077)  # archive and staging hold private data
     p = module.params
     passfile = write_passfile(p)
     try:
@@ -283,6 +285,7 @@ def main() -> None:
     finally:
         if passfile and passfile != p["passfile"]:
             os.unlink(passfile)
+    result["files"] = {os.path.basename(p["dest"]): result["sha256"]}
     module.exit_json(changed=True, dest=p["dest"], server_version=version, **result)
 
 

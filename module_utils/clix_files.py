@@ -146,6 +146,7 @@ def new_temp_dir(final_path):
 def replace_dir(new, final_path):
     """Swap a completed folder in: the old one stays whole until the new one is in place."""
     old = None
+    os.makedirs(os.path.dirname(os.path.abspath(final_path)), mode=0o700, exist_ok=True)
     if os.path.exists(final_path):
         old = "%s.old-%d" % (temp_sibling(final_path), int(time.time()))
         os.rename(final_path, old)

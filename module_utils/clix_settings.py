@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import ast
+import re
 
 IDENTITY_KEYS = {
     "GSTUDIO_INSTITUTE_ID": "server_id",
@@ -46,3 +47,17 @@ def read_identity(path: str) -> dict:
         value = values.get(key)
         identity[name] = None if value is None else str(value).strip()
     return identity
+
+
+# Assignments whose value is a secret: SECRET_KEY = '...', 'PASSWORD': '...', *_TOKEN = '...'.
+_SECRET_LINE = re.compile(
+    r"""^(?P<lead>\s*(?:['"]?[A-Za-z_]*(?:SECRET|PASSWORD|PASSWD|TOKEN|API_KEY|PRIVATE_KEY)[A-Za-z_]*['"]?)"""
+    r"""\s*[:=]\s*)(?P<q>['"]).*?(?P=q)""",
+    re.I | re.M,
+)
+REDACTED = "REDACTED-BY-CLIX-COLLECT"
+
+
+def redact_settings(text: str) -> str:
+    """The settings file with every secret value replaced; everything else byte-for-byte."""
+    return _SECRET_LINE.sub(lambda m: "%s%s%s%s" % (m.group("lead"), m.group("q"), REDACTED, m.group("q")), text)

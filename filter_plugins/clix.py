@@ -1,0 +1,65 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Small pure functions the clix playbooks use in templates."""
+
+from __future__ import annotations
+
+
+def clix_school_entry(hostvars: dict) -> dict:
+    """What the inventory check needs of one host's variables."""
+    return {
+        "host": hostvars["inventory_hostname"],
+        "groups": list(hostvars.get("group_names", [])),
+        "school_code": hostvars.get("school_code"),
+        "school_name": hostvars.get("school_name"),
+    }
+
+
+def clix_selected(items: list, run_tags: list, skip_tags: list) -> list:
+    """The items that --tags/--skip-tags select (all of them without --tags)."""
+    wanted = set(run_tags or ["all"])
+    skipped = set(skip_tags or [])
+    return [i for i in items
+            if ("all" in wanted or i["tag"] in wanted or i["name"] in wanted)
+            and i["tag"] not in skipped and i["name"] not in skipped]
+
+
+def clix_pull_items(items: list, producers: dict) -> list:
+    """Items for clix_pull: a snapshot carries the checksums its producer reported; an item whose
+    producer failed carries the producer's error instead (it is reported, not pulled)."""
+    out = []
+    for item in items:
+        entry = {k: item[k] for k in ("name", "src", "dest")}
+        entry["kind"] = item.get("kind", "folder")
+        entry["redact"] = bool(item.get("redact", False))
+        result = producers.get(item.get("producer")) if item.get("producer") else None
+        if result is not None:
+            if result.get("failed") or result.get("unreachable"):
+                entry["error"] = result.get("msg") or "the producing task failed"
+            elif entry["kind"] == "snapshot":
+                entry["expect"] = result.get("files") or {}
+        out.append(entry)
+    return out
+
+
+def clix_identity_problem(facts: dict, server_id: str, school_code: str) -> str:
+    """Why the server's own server_settings.py does not match the inventory ('' when it does).
+    School codes compare without leading zeros: the field team writes 2031001 and 02031001."""
+    if not facts or facts.get("settings_error"):
+        return "identity unknown: %s" % ((facts or {}).get("settings_error") or "no heartbeat")
+    theirs = (facts.get("server_id"), str(facts.get("school_code") or "").lstrip("0"))
+    ours = (server_id, str(school_code).lstrip("0"))
+    if theirs != ours:
+        return ("identity mismatch: the inventory says %s-%s but the server's server_settings.py says %s-%s "
+                "(%s); collected into quarantine" % (school_code, server_id, facts.get("school_code"),
+                                                      facts.get("server_id"), facts.get("school_name")))
+    return ""
+
+
+class FilterModule:
+    def filters(self) -> dict:
+        return {
+            "clix_school_entry": clix_school_entry,
+            "clix_selected": clix_selected,
+            "clix_pull_items": clix_pull_items,
+            "clix_identity_problem": clix_identity_problem,
+        }

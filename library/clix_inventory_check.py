@@ -1,0 +1,63 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# SPDX-License-Identifier: GPL-3.0-or-later
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: clix_inventory_check
+short_description: Validate the school inventory before any school server is contacted
+description:
+  - Checks every school host against the inventory rules - exactly one state group (C(mz),
+    C(rj), C(ct), C(tg)), exactly one server-id group whose state prefix matches (C(mz1) under
+    C(mz)), a unique server id, and a C(school_code) that is a quoted string of 7-8 digits (or
+    C(NA)) whose first digit names the same state.
+  - Fails with one line per problem, naming the host and the fix.
+  - Runs on the control node (C(delegate_to: localhost)).
+version_added: "0.1.0"
+options:
+  schools:
+    description: One entry per host - C(host), C(groups) (its group_names), C(school_code), C(school_name).
+    type: list
+    elements: dict
+    required: true
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+author: clix-collect developers
+"""
+
+EXAMPLES = r"""
+- name: Check the inventory
+  clix_inventory_check:
+    schools: "{{ ansible_play_hosts_all | map('extract', hostvars) | map('clix_school_entry') }}"
+  delegate_to: localhost
+  run_once: true
+"""
+
+RETURN = r"""
+schools:
+  description: Per host - C(state), C(server_id) and C(folder) (the LEVEL 2 name).
+  returned: success
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.clix_inventory import check_schools, identity_of
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=dict(schools=dict(type="list", elements="dict", required=True)),
+                           supports_check_mode=True)
+    schools = module.params["schools"]
+    errors = check_schools(schools)
+    if errors:
+        module.fail_json(msg="The inventory has %d problem(s); no school was contacted:\n- %s"
+                         % (len(errors), "\n- ".join(errors)), errors=errors)
+    module.exit_json(changed=False, schools={s["host"]: identity_of(s) for s in schools})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# SPDX-License-Identifier: GPL-3.0-or-later
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: clix_verify
+short_description: Re-check an archive subtree against its MANIFEST.json files
+description:
+  - Finds every C(MANIFEST.json) below O(path) (a year, a state, or one school), reads every
+    file listed and reports exactly what differs - missing files, changed sizes, changed
+    contents (sha256), and files that are not in the manifest.
+  - Read-only. Fails when anything differs, or when no manifest is found.
+version_added: "0.1.0"
+options:
+  path: {description: Archive folder to check (the archive root, a year, a state or a school)., type: path, required: true}
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+author: clix-collect developers
+"""
+
+EXAMPLES = r"""
+- name: Verify Mizoram's 2026 collection
+  clix_verify:
+    path: /srv/archive/2026/mz
+"""
+
+RETURN = r"""
+schools: {description: Per school folder - files checked and problems found., returned: always, type: list, elements: dict}
+problems: {description: Total number of differences., returned: always, type: int}
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.clix_manifest import MANIFEST, differences, load
+
+
+def manifests_below(path: str) -> list:
+    found = []
+    for folder, dirs, files in os.walk(path):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        if MANIFEST in files:
+            found.append(folder)
+            dirs[:] = []  # a school's own folders hold no further manifests
+    return found
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=dict(path=dict(type="path", required=True)), supports_check_mode=True)
+    path = module.params["path"]
+    if not os.path.isdir(path):
+        module.fail_json(msg="%s is not a folder; give the archive root, a year, a state or a school" % path)
+    schools = []
+    for root in manifests_below(path):
+        manifest = load(root)
+        problems = differences(root, manifest)
+        schools.append(dict(folder=os.path.relpath(root, path) if root != path else ".",
+                            files=len(manifest.get("files", {})), problems=problems))
+    if not schools:
+        module.fail_json(msg="no %s below %s: nothing has been collected there" % (MANIFEST, path), schools=[])
+    total = sum(len(s["problems"]) for s in schools)
+    if total:
+        lines = ["%s/%s: %s" % (s["folder"], pr["path"], pr["problem"]) for s in schools for pr in s["problems"]]
+        module.fail_json(msg="%d difference(s) against the manifests:\n%s" % (total, "\n".join(lines)),
+                         schools=schools, problems=total)
+    module.exit_json(changed=False, schools=schools, problems=0)
+
+
+if __name__ == "__main__":
+    main()

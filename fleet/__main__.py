@@ -70,7 +70,7 @@ def wait_port(address: str, port: int, what: str, timeout: float = 30) -> None:
 
 def bring_up(lab: Lab, school: School, code_template: Path) -> str:
     t0 = time.monotonic()
-    pid = hosts.start_host(lab, school)
+    hosts.start_host(lab, school)
     password = secrets.token_hex(12)
     (lab.host_dir(school) / "pg.password").write_text(password)
     wait_port(school.address, 22, f"sshd of {school.server_id}")

@@ -146,7 +146,7 @@ class SchoolData:
                 t = BASE_TIME + dt.timedelta(days=s, minutes=self.rng.randint(0, 300))
                 events = []
 
-                def bench(url: str, name: str, when: dt.datetime) -> dict:
+                def bench(url: str, name: str, when: dt.datetime, uname: str = uname, key: str = key) -> dict:
                     return {"_id": oid(self.rng), "_type": "Benchmark", "name": name,
                             "time_taken": "0.123", "parameters": "3", "size_of_parameters": "None",
                             "calling_url": url, "last_update": when, "action": url.strip("/").split("/", 1)[-1],
@@ -342,7 +342,8 @@ def write_files(data: SchoolData, core: Path, unplatform: bool, code_template: P
     for node in data.nodes[:40]:
         h = str(node["_id"])
         body = json.dumps({"_id": h, "name": node["name"], "_type": node["_type"]})
-        rcs = f"head\t1.1;\naccess;\nsymbols;\nlocks; strict;\n\n1.1\ndate\t2018.06.04.04.00.00;\n\ndesc\n@@\n\n1.1\nlog\n@@\ntext\n@{body}\n@\n"
+        rcs = ("head\t1.1;\naccess;\nsymbols;\nlocks; strict;\n\n1.1\ndate\t2018.06.04.04.00.00;\n\n"
+               f"desc\n@@\n\n1.1\nlog\n@@\ntext\n@{body}\n@\n")
         write_bytes(d / "rcs-repo" / "Nodes" / h[-1] / h[-2] / h[-3] / f"{h}.json,v", rcs.encode())
     write_bytes(d / "gstudio-logs" / "export_users_analytics.log", b"2018-06-03 20:05 export done\n")
     write_bytes(d / "gstudio-logs" / "update-2018-06.log", b"patch-r5 applied\n")

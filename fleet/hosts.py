@@ -6,6 +6,7 @@ Test-only tooling. Nothing in the product (library/, roles/, playbooks/) imports
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -286,10 +287,8 @@ def kill_tree(pid: int) -> None:
 
 
 def quiet_kill(pid: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def stop_host(lab: Lab, school: School) -> None:
@@ -306,10 +305,8 @@ def stop_host(lab: Lab, school: School) -> None:
         if not pids:
             break
         for p in pids:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(p, signal.SIGTERM if _ < 30 else signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         time.sleep(0.1)
     quiet(["ip", "netns", "del", school.netns])
     quiet(["ip", "link", "del", school.veth])

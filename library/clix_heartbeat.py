@@ -1,5 +1,4 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 # SPDX-License-Identifier: GPL-3.0-or-later
 from __future__ import annotations
 
@@ -127,7 +126,7 @@ def with_timeout(func, timeout: float):
     def target():
         try:
             box["value"] = func()
-        except Exception as exc:  # noqa: BLE001 - reported, not raised
+        except Exception as exc:
             box["error"] = str(exc)
 
     thread = threading.Thread(target=target, daemon=True)

@@ -1,5 +1,4 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 # SPDX-License-Identifier: GPL-3.0-or-later
 from __future__ import annotations
 
@@ -140,9 +139,9 @@ server_version:
 
 import os
 import struct
-from uuid import UUID
 import time
 import traceback
+from uuid import UUID
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.clix_files import (
@@ -191,11 +190,11 @@ def connect(params: dict):
         client.admin.command("listDatabases", nameOnly=True)
     except OperationFailure as exc:
         raise DumpError("MongoDB at %s refused the login or the command (%s). Check login_user/"
-                        "login_password and auth_source." % (params["uri"], exc.details or exc))
+                        "login_password and auth_source." % (params["uri"], exc.details or exc)) from None
     except PyMongoError as exc:
         raise DumpError("cannot reach MongoDB at %s within %ss: %s. Is gStudio's container running "
                         "(docker ps) and is mongod published on that port?"
-                        % (params["uri"], params["connect_timeout"], exc))
+                        % (params["uri"], params["connect_timeout"], exc)) from None
     return client, info.get("version", "unknown")
 
 

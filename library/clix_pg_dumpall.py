@@ -1,5 +1,4 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 # SPDX-License-Identifier: GPL-3.0-or-later
 from __future__ import annotations
 
@@ -194,7 +193,7 @@ def stream_dump(module: AnsibleModule, conn: Connection) -> dict:
                                     env=conn.env)
         except OSError as exc:
             raise DumpFailed("cannot run pg_dumpall (%s). Install PostgreSQL's client tools or set "
-                             "pg_dumpall_path." % exc)
+                             "pg_dumpall_path." % exc) from None
         tail, databases = b"", set()
         # A watchdog, because a hung server sends nothing and read() would block forever.
         watchdog = threading.Timer(p["timeout"], proc.kill)

@@ -1,5 +1,4 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 # SPDX-License-Identifier: GPL-3.0-or-later
 from __future__ import annotations
 
@@ -136,7 +135,7 @@ def main() -> None:
     problems = sum(1 for r in table if r["status"] in PROBLEMS)
     received = sum(r["received"] or 0 for r in table)
     summary = "%d school(s), %d problem(s), %s received" % (len(p["schools"]), problems, human_bytes(received))
-    lines = text_table(table) + ["", summary]
+    lines = [*text_table(table), "", summary]
     result = dict(changed=False, table=lines, problems=problems, summary=summary)
     if not module.check_mode:
         os.makedirs(p["dest"], mode=0o700, exist_ok=True)

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Safe file writing shared by the clix modules: temp name, fsync, rename; hashing while writing.
 
@@ -77,7 +76,7 @@ def atomic_output(path, compress=False, mode=0o600):
     except OSError as exc:
         remove_quietly(tmp)
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise DiskFullError("no space left on the device holding %s" % path)
+            raise DiskFullError("no space left on the device holding %s" % path) from exc
         raise
     except BaseException:
         remove_quietly(tmp)

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The rules a school inventory must follow, shared by the inventory check module and the
 CSV-to-inventory command (bin/clix-inventory)."""

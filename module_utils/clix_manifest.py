@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # SPDX-License-Identifier: GPL-3.0-or-later
 """MANIFEST.json of a school's folder: every file's size and sha256, and the status of every item.
 

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Read a school's identity from gStudio's server_settings.py without executing it."""
 
@@ -23,7 +22,7 @@ def literal_assignments(source: str) -> dict:
     try:
         tree = ast.parse(source)
     except SyntaxError as exc:
-        raise SettingsError("not valid Python (line %s: %s)" % (exc.lineno, exc.msg))
+        raise SettingsError("not valid Python (line %s: %s)" % (exc.lineno, exc.msg)) from None
     values = {}
     for node in tree.body:
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
@@ -40,7 +39,7 @@ def read_identity(path: str) -> dict:
         with open(path, "rb") as f:
             source = f.read().decode("utf-8", "replace")
     except OSError as exc:
-        raise SettingsError("cannot read %s: %s" % (path, exc.strerror))
+        raise SettingsError("cannot read %s: %s" % (path, exc.strerror)) from None
     values = literal_assignments(source)
     identity = {}
     for key, name in IDENTITY_KEYS.items():

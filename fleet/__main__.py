@@ -35,7 +35,7 @@ SCHOOL_NAMES = {"mz": "GOVT. MIZO HIGH SCHOOL", "ct": "Govt. H.S. School Dhamtar
 SEED = 2017
 
 
-def plan(spec: str, big: set[str]) -> list[School]:
+def plan(spec: str, big: set[str], first_address: int = 11) -> list[School]:
     """'mz=3,ct=2' -> schools mz1..mz3, ct1..ct2. ct1 also runs unplatform; ct2's code has a
     leading zero (as in the field team's example tree)."""
     schools, index = [], 1
@@ -50,10 +50,10 @@ def plan(spec: str, big: set[str]) -> list[School]:
             if state == "ct" and n == 2:
                 code = "0" + code
             schools.append(School(state, sid, code, f"{SCHOOL_NAMES[state]} {n}", index,
-                                  unplatform=(sid == "ct1"), big=(sid in big)))
+                                  unplatform=(sid == "ct1"), big=(sid in big), first_address=first_address))
             index += 1
-    if index > 200:
-        raise SystemExit("fleet: at most 199 schools fit in 10.231.0.0/24")
+    if first_address + index - 1 > 254:
+        raise SystemExit("fleet: the schools do not fit in 10.231.0.0/24 from --first-address on")
     return schools
 
 
@@ -75,7 +75,7 @@ def bring_up(lab: Lab, school: School, code_template: Path) -> str:
     (lab.host_dir(school) / "pg.password").write_text(password)
     wait_port(school.address, 22, f"sshd of {school.server_id}")
     # The mount namespace exists once sshd listens; services start inside it.
-    sshd = hosts.ns_pids(school.netns)[0]
+    sshd = hosts.sshd_pid(lab, school)
     core = lab.host_dir(school) / "root" / "home" / "core"
     data.write_files(sd := data.SchoolData(SEED, school.server_id, school.school_code, school.school_name,
                                             school.big), core, school.unplatform, code_template)
@@ -171,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("command", choices=["up", "down", "status"])
     p.add_argument("--schools", default="mz=3,ct=2", help="schools per state, e.g. mz=3,ct=2")
     p.add_argument("--big", default="", help="comma-separated server ids that get benchmark-sized data")
+    p.add_argument("--first-address", type=int, default=11,
+                   help="last octet of the first school's address (another fleet may use others)")
     p.add_argument("--dir", type=Path, default=DEFAULT_DIR, help="lab folder (default %(default)s)")
     args = p.parse_args(argv)
     if os.geteuid() != 0:
@@ -178,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     lab = Lab(args.dir.resolve())
     if args.command == "up":
-        up(lab, plan(args.schools, set(filter(None, args.big.split(",")))))
+        up(lab, plan(args.schools, set(filter(None, args.big.split(","))), args.first_address))
     elif args.command == "down":
         down(lab)
     else:

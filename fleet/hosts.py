@@ -36,6 +36,7 @@ class School:
     index: int
     unplatform: bool = False
     big: bool = False
+    first_address: int = 11
 
     @property
     def hostname(self) -> str:
@@ -51,7 +52,7 @@ class School:
 
     @property
     def address(self) -> str:
-        return f"{SUBNET_PREFIX}.{10 + self.index}"
+        return f"{SUBNET_PREFIX}.{self.first_address - 1 + self.index}"
 
 
 def run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
@@ -313,4 +314,30 @@ def stop_host(lab: Lab, school: School) -> None:
 
 
 def teardown_network() -> None:
-    quiet(["ip", "link", "del", BRIDGE])
+    """Remove the bridge once no fleet uses it (two fleets may share it, on other addresses)."""
+    ports = subprocess.run(["ip", "-o", "link", "show", "master", BRIDGE], capture_output=True, text=True).stdout
+    if not ports.strip():
+        quiet(["ip", "link", "del", BRIDGE])
+
+
+def set_link(school: School, up: bool) -> None:
+    """Cut (or restore) a school's network, as a pulled cable would."""
+    run(["ip", "-n", school.netns, "link", "set", "eth0", "up" if up else "down"])
+
+
+def limit_rate(school: School, rate: str | None) -> None:
+    """Limit the school's outgoing link (e.g. '10mbit'), or remove the limit with None."""
+    quiet(["ip", "netns", "exec", school.netns, "tc", "qdisc", "del", "dev", "eth0", "root"])
+    if rate:
+        run(["ip", "netns", "exec", school.netns, "tc", "qdisc", "add", "dev", "eth0", "root", "tbf",
+             "rate", rate, "burst", "32kbit", "latency", "400ms"])
+
+
+def restart_mongo(lab: Lab, school: School) -> None:
+    start_mongo(lab, school, sshd_pid(lab, school))
+    wait_for(lambda: mongo_answers(school), f"MongoDB of {school.server_id}", 30)
+
+
+def in_namespace(lab: Lab, school: School, cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
+    """Run a command inside the school's namespaces (what the school server itself would run)."""
+    return run(in_host(sshd_pid(lab, school), cmd), **kwargs)

@@ -1,0 +1,98 @@
+"""Shared test fixtures: the repository's module_utils on the import path, and a fleet of
+simulated school servers (real sshd, PostgreSQL and MongoDB wire servers in namespaces)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import ansible.module_utils
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+# Modules import their shared code as ansible.module_utils.clix_*, as they do under Ansible.
+ansible.module_utils.__path__.append(str(REPO / "module_utils"))
+sys.path.insert(0, str(REPO / "library"))
+sys.path.insert(0, str(REPO))
+
+from fleet import __main__ as fleet_cli  # noqa: E402
+from fleet import hosts  # noqa: E402
+
+TEST_FLEET_DIR = Path(os.environ.get("CLIX_TEST_FLEET_DIR", "/var/tmp/clix-fleet-test"))
+TEST_SCHOOLS = "mz=3,ct=2"
+
+
+class Fleet:
+    def __init__(self, lab: hosts.Lab) -> None:
+        self.lab = lab
+        self.schools = {s.server_id: s for s in lab.schools()}
+
+    @property
+    def inventory(self) -> Path:
+        return self.lab.inventory
+
+    def school(self, server_id: str) -> hosts.School:
+        return self.schools[server_id]
+
+    def core(self, server_id: str) -> Path:
+        """The school's /home/core as seen from the control node."""
+        return self.lab.host_dir(self.school(server_id)) / "root" / "home" / "core"
+
+    def pg_password(self, server_id: str) -> str:
+        return (self.lab.host_dir(self.school(server_id)) / "pg.password").read_text()
+
+
+@pytest.fixture(scope="session")
+def fleet() -> Fleet:
+    if os.geteuid() != 0:
+        pytest.fail("the fleet needs root (network namespaces); run the tests as root, as CI does")
+    lab = hosts.Lab(TEST_FLEET_DIR)
+    # CLIX_TEST_REUSE_FLEET=1 keeps a fleet brought up with `python -m fleet up --dir ...` (development).
+    reuse = os.environ.get("CLIX_TEST_REUSE_FLEET") == "1" and lab.schools()
+    if not reuse:
+        fleet_cli.up(lab, fleet_cli.plan(TEST_SCHOOLS, set()))
+    yield Fleet(lab)
+    if not reuse:
+        fleet_cli.down(lab)
+
+
+def ansible_env() -> dict:
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
+               ANSIBLE_NOCOLOR="1", PYTHONUNBUFFERED="1")
+    env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
+    return env
+
+
+def run_playbook(fleet: Fleet, playbook: str, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(fleet.inventory), str(REPO / playbook), *args],
+        cwd=REPO, env=ansible_env(), capture_output=True, text=True, timeout=timeout)
+
+
+def run_module(fleet: Fleet, pattern: str, module: str, args: dict, *extra: str) -> dict:
+    """Run one module ad hoc on fleet hosts; returns {host: result} (core's tree callback)."""
+    with tempfile.TemporaryDirectory() as tree:
+        env = ansible_env()
+        env.update(ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_CALLBACKS_ENABLED="ansible.builtin.tree",
+                   ANSIBLE_CALLBACK_TREE_DIR=tree,
+                   ANSIBLE_DEPRECATION_WARNINGS="0")
+        proc = subprocess.run(
+            [str(Path(sys.executable).parent / "ansible"), pattern, "-i", str(fleet.inventory), "-m", module,
+             *(["-a", json.dumps(args)] if args else []), *extra],
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+        results = {p.name: json.loads(p.read_text()) for p in Path(tree).iterdir()}
+    if not results:
+        raise AssertionError(f"ansible returned no result (rc {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return results
+
+
+@pytest.fixture(scope="session")
+def target_python(fleet: Fleet) -> str:
+    """Install the modules' private Python on every fleet host once; returns its path."""
+    proc = run_playbook(fleet, "tests/integration/playbooks/target-python.yml")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return "/opt/clix-collect/venv/bin/python"

@@ -9,9 +9,10 @@ short_description: Record git status, diff, log -5 and branch of gStudio's check
 description:
   - For each repository in O(repos) runs C(git status), C(git diff), C(git log -5) and
     C(git branch) and writes their output, under a header per repository and command, to O(dest).
-  - Read-only towards the repositories - optional locks are off (C(GIT_OPTIONAL_LOCKS=0)), so
-    C(git status) never refreshes or locks the index; repositories owned by another user are
-    read through a per-command C(safe.directory), without touching any git config.
+  - Read-only towards the repositories - git works on a private copy of the index
+    (C(GIT_INDEX_FILE)) with optional locks off, so C(git status) and C(git diff) never refresh,
+    lock or rewrite the repository's index; repositories owned by another user are read through
+    a per-command C(safe.directory), without touching any git config.
   - Works on dirty trees and detached HEADs. A path that is missing or is not a repository is
     written in the log and reported in RV(repos), not fatal.
 version_added: "0.1.0"
@@ -65,7 +66,10 @@ sha256: {description: SHA-256 of the log written., returned: success, type: str}
 """
 
 import os
+import shutil
 import subprocess
+import tempfile
+from contextlib import contextmanager
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.clix_files import atomic_output
@@ -73,11 +77,32 @@ from ansible.module_utils.clix_files import atomic_output
 COMMANDS = (["status"], ["diff"], ["log", "-5"], ["branch"])
 
 
-def git(path: str, args: list, timeout: int) -> subprocess.CompletedProcess:
+def git(path: str, args: list, timeout: int, index: str | None = None) -> subprocess.CompletedProcess:
     env = dict(os.environ, GIT_OPTIONAL_LOCKS="0", GIT_TERMINAL_PROMPT="0", LC_ALL="C", GIT_PAGER="cat")
+    if index:
+        env["GIT_INDEX_FILE"] = index
     argv = ["git", "-c", "safe.directory=%s" % path, "-c", "core.fsmonitor=false", "-C", path,
             "--no-pager", *args]
     return subprocess.run(argv, capture_output=True, text=True, errors="replace", env=env, timeout=timeout)
+
+
+@contextmanager
+def private_index(path: str, timeout: int):
+    """A throw-away copy of the repository's index: `git diff` and `git status` refresh the index
+    and may write it back even with optional locks off; they write to the copy instead."""
+    real = git(path, ["rev-parse", "--git-path", "index"], timeout).stdout.strip()
+    real = real if os.path.isabs(real) else os.path.join(path, real)
+    fd, copy = tempfile.mkstemp(prefix="clix-git-index-")
+    os.close(fd)
+    try:
+        if os.path.exists(real):
+            shutil.copyfile(real, copy)
+        else:
+            os.unlink(copy)
+        yield copy
+    finally:
+        if os.path.exists(copy):
+            os.unlink(copy)
 
 
 def describe(path: str, timeout: int) -> dict:
@@ -89,9 +114,10 @@ def describe(path: str, timeout: int) -> dict:
     if top.returncode != 0 or os.path.realpath(top.stdout.strip()) != os.path.realpath(path):
         info["error"] = "not a git repository" if top.returncode else "not the top of a git repository"
         return info
-    head = git(path, ["rev-parse", "HEAD"], timeout)
-    branch = git(path, ["symbolic-ref", "--short", "-q", "HEAD"], timeout)
-    status = git(path, ["status", "--porcelain"], timeout)
+    with private_index(path, timeout) as index:
+        head = git(path, ["rev-parse", "HEAD"], timeout, index)
+        branch = git(path, ["symbolic-ref", "--short", "-q", "HEAD"], timeout, index)
+        status = git(path, ["status", "--porcelain"], timeout, index)
     info.update(is_repo=True, head=head.stdout.strip() or None,
                 branch=branch.stdout.strip() or "HEAD (detached)", dirty=bool(status.stdout.strip()))
     return info
@@ -102,11 +128,12 @@ def snapshot(info: dict, timeout: int) -> str:
     if not info["is_repo"]:
         parts.append("NOT RECORDED: %s" % info["error"])
         return "\n".join(parts) + "\n\n"
-    for args in COMMANDS:
-        proc = git(info["path"], args, timeout)
-        parts += ["----- git %s -----" % " ".join(args), proc.stdout.rstrip("\n")]
-        if proc.returncode != 0:
-            parts.append("(git exited %d: %s)" % (proc.returncode, proc.stderr.strip()))
+    with private_index(info["path"], timeout) as index:
+        for args in COMMANDS:
+            proc = git(info["path"], args, timeout, index)
+            parts += ["----- git %s -----" % " ".join(args), proc.stdout.rstrip("\n")]
+            if proc.returncode != 0:
+                parts.append("(git exited %d: %s)" % (proc.returncode, proc.stderr.strip()))
     return "\n".join(parts) + "\n\n"
 
 

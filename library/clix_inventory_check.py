@@ -12,7 +12,7 @@ description:
     C(mz)), a unique server id, and a C(school_code) that is a quoted string of 7-8 digits (or
     C(NA)) whose first digit names the same state.
   - Fails with one line per problem, naming the host and the fix.
-  - Runs on the control node (C(delegate_to: localhost)).
+  - Runs on the control node (with C(delegate_to) set to C(localhost)).
 version_added: "0.1.0"
 options:
   schools:

@@ -7,7 +7,7 @@ DOCUMENTATION = r"""
 module: clix_pull
 short_description: Pull a school's items into its archive folder with rsync over SSH, resumably
 description:
-  - Runs on the control node (C(delegate_to: localhost)) and pulls each item of O(items) from the
+  - Runs on the control node (with C(delegate_to) set to C(localhost)) and pulls each item of O(items) from the
     school server with C(rsync) over C(ssh), into O(root) (the school's LEVEL 2 folder).
   - Incremental and resumable - unchanged files are not sent again, partial files are kept in a
     hidden C(.rsync-partial) folder and resumed, and files removed from the server stay in the

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import ansible.module_utils
@@ -73,18 +73,23 @@ def run_playbook(fleet: Fleet, playbook: str, *args: str, timeout: int = 600) ->
         cwd=REPO, env=ansible_env(), capture_output=True, text=True, timeout=timeout)
 
 
+MINIMAL_RESULT = re.compile(r"^(\S+) \| (SUCCESS|CHANGED|FAILED!|UNREACHABLE!) => (\{.*?^\})$", re.M | re.S)
+
+
 def run_module(fleet: Fleet, pattern: str, module: str, args: dict, *extra: str) -> dict:
-    """Run one module ad hoc on fleet hosts; returns {host: result} (core's tree callback)."""
-    with tempfile.TemporaryDirectory() as tree:
-        env = ansible_env()
-        env.update(ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_CALLBACKS_ENABLED="ansible.builtin.tree",
-                   ANSIBLE_CALLBACK_TREE_DIR=tree,
-                   ANSIBLE_DEPRECATION_WARNINGS="0")
-        proc = subprocess.run(
-            [str(Path(sys.executable).parent / "ansible"), pattern, "-i", str(fleet.inventory), "-m", module,
-             *(["-a", json.dumps(args)] if args else []), *extra],
-            cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
-        results = {p.name: json.loads(p.read_text()) for p in Path(tree).iterdir()}
+    """Run one module ad hoc on fleet hosts; returns {host: result}, with failed/unreachable set."""
+    env = ansible_env()
+    env.update(ANSIBLE_STDOUT_CALLBACK="ansible.builtin.minimal", ANSIBLE_CALLBACK_RESULT_FORMAT="json")
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible"), pattern, "-i", str(fleet.inventory), "-m", module,
+         *(["-a", json.dumps(args)] if args else []), *extra],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    results = {}
+    for host, status, body in MINIMAL_RESULT.findall(proc.stdout):
+        result = json.loads(body)
+        result["failed"] = status == "FAILED!"
+        result["unreachable"] = status == "UNREACHABLE!"
+        results[host] = result
     if not results:
         raise AssertionError(f"ansible returned no result (rc {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return results

@@ -1,0 +1,263 @@
+"""The collection modules, run over SSH on fleet school servers against their real databases."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import bson
+import psycopg2
+import pytest
+from conftest import REPO, run_module
+from pymongo import MongoClient
+
+from fleet import hosts
+
+STAGE = "/home/core/clix-test-stage"
+MODULES = ["clix_mongodump", "clix_pg_dumpall", "clix_heartbeat", "clix_git_snapshot", "clix_pull",
+           "clix_manifest", "clix_verify", "clix_report", "clix_archive_lock", "clix_inventory_check"]
+
+
+def py(target_python: str) -> tuple[str, str]:
+    return ("-e", f"ansible_python_interpreter={target_python}")
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_ansible_doc_renders_every_module(module):
+    proc = subprocess.run([str(Path(sys.executable).parent / "ansible-doc"), "-M", str(REPO / "library"), module],
+                          capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    assert "EXAMPLES" in proc.stdout and "RETURN VALUES" in proc.stdout and "check_mode" in proc.stdout
+
+
+def server_raw_documents(fleet, sid: str) -> dict:
+    client = MongoClient(fleet.school(sid).address, hosts.MONGO_PORT, directConnection=True)
+    out = {}
+    for db in ("gstudio-mongodb", "assessment"):
+        for name in client[db].list_collection_names():
+            out[f"{db}/{name}.bson"] = b"".join(client[db][name].find_raw_batches({}))
+    client.close()
+    return out
+
+
+def test_mongodump_writes_mongodumps_layout_with_every_document(fleet, target_python):
+    result = run_module(fleet, "mz1", "clix_mongodump", {"dest": f"{STAGE}/db"}, *py(target_python))["2031001-mz1"]
+    assert result["changed"] and not result.get("failed"), result
+    assert {"gstudio-mongodb", "assessment", "hierarchy", "resource"} <= set(result["databases"])
+    assert "local" not in result["databases"] and "config" not in result["databases"]
+    dump = fleet.core("mz1") / "clix-test-stage" / "db"
+    expected = server_raw_documents(fleet, "mz1")
+    for rel, raw in expected.items():
+        assert (dump / rel).read_bytes() == raw, rel  # byte for byte what the server holds
+        assert result["files"][rel] == hashlib.sha256(raw).hexdigest()
+    meta = json.loads((dump / "gstudio-mongodb" / "Counters.metadata.json").read_text())
+    assert meta["collectionName"] == "Counters" and len(meta["uuid"]) == 32
+    assert any(ix["name"] == "user_id_1_group_id_1" for ix in meta["indexes"])
+    benchmarks = next(c for c in result["collections"] if c["collection"] == "Benchmarks")
+    assert benchmarks["documents"] == len(list(bson.decode_file_iter(open(dump / "gstudio-mongodb/Benchmarks.bson", "rb"))))
+    assert not [p for p in dump.parent.iterdir() if p.name.startswith(".")]  # no temporary folders left
+
+
+def test_mongodump_check_mode_reports_counts_and_writes_nothing(fleet, target_python):
+    result = run_module(fleet, "mz2", "clix_mongodump", {"dest": f"{STAGE}/check-db"}, *py(target_python),
+                        "--check")["2031002-mz2"]
+    assert result["changed"] and result["bytes"] > 0
+    assert any(c["collection"] == "Benchmarks" and c["documents"] > 0 for c in result["collections"])
+    assert not (fleet.core("mz2") / "clix-test-stage" / "check-db").exists()
+
+
+def test_mongodump_gzip_round_trips(fleet, target_python):
+    result = run_module(fleet, "mz2", "clix_mongodump", {"dest": f"{STAGE}/gz", "gzip": True,
+                                                         "databases": ["gstudio-mongodb"]}, *py(target_python))["2031002-mz2"]
+    assert result["databases"] == ["gstudio-mongodb"]
+    import gzip
+
+    raw = gzip.decompress((fleet.core("mz2") / "clix-test-stage/gz/gstudio-mongodb/Nodes.bson.gz").read_bytes())
+    assert raw == server_raw_documents(fleet, "mz2")["gstudio-mongodb/Nodes.bson"]
+
+
+def test_mongodump_server_down_fails_fast_with_advice(fleet, target_python):
+    school = fleet.school("mz3")
+    hosts.stop_mongo(fleet.lab, school)
+    try:
+        started = time.monotonic()
+        result = run_module(fleet, "mz3", "clix_mongodump", {"dest": f"{STAGE}/db", "connect_timeout": 3},
+                            *py(target_python))["2031003-mz3"]
+        took = time.monotonic() - started
+    finally:
+        hosts.restart_mongo(fleet.lab, school)
+    assert result["failed"] and "cannot reach MongoDB" in result["msg"] and "docker ps" in result["msg"]
+    assert took < 60  # bounded by connect_timeout, not a hang (generous: includes the SSH round trip)
+    assert not (fleet.core("mz3") / "clix-test-stage" / "db").exists()
+
+
+def tiny_disk(fleet, sid: str, path: str):
+    school = fleet.school(sid)
+    hosts.in_namespace(fleet.lab, school, ["mkdir", "-p", path])
+    hosts.in_namespace(fleet.lab, school, ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", path])
+
+
+def test_mongodump_refuses_a_staging_disk_that_is_too_small(fleet, target_python):
+    tiny_disk(fleet, "ct2", "/home/core/tiny")
+    try:
+        result = run_module(fleet, "ct2", "clix_mongodump", {"dest": "/home/core/tiny/db", "reserve_mb": 0},
+                            *py(target_python))["01011002-ct2"]
+        listing = hosts.in_namespace(fleet.lab, fleet.school("ct2"), ["ls", "-A", "/home/core/tiny"],
+                                     capture_output=True, text=True).stdout
+    finally:
+        hosts.in_namespace(fleet.lab, fleet.school("ct2"), ["umount", "/home/core/tiny"])
+    assert result["failed"] and "free" in result["msg"] and "clix_staging_dir" in result["msg"]
+    assert listing.strip() == ""
+
+
+def test_pg_dumpall_dump_restores_to_identical_rows(fleet, tmp_path):
+    result = run_module(fleet, "ct1", "clix_pg_dumpall", {"dest": f"{STAGE}/postgres-dump/pg_dump_all.sql",
+                                                          "login_password": fleet.pg_password("ct1")})["1011001-ct1"]
+    assert result["changed"] and not result.get("failed"), result
+    assert "gstudio_psql" in result["databases"]
+    dump = fleet.core("ct1") / "clix-test-stage/postgres-dump/pg_dump_all.sql"
+    text = dump.read_text()
+    assert text.rstrip().endswith("PostgreSQL database cluster dump complete\n--")
+    assert result["sha256"] == hashlib.sha256(dump.read_bytes()).hexdigest()
+    assert fleet.pg_password("ct1") not in json.dumps(result)
+    with scratch_cluster(tmp_path) as port:
+        subprocess.run(["psql", "-X", "-q", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-d", "postgres",
+                        "-f", str(dump)], check=True, capture_output=True)
+        assert table_rows("127.0.0.1", port, None) == table_rows(fleet.school("ct1").address, hosts.PG_PORT,
+                                                                fleet.pg_password("ct1"))
+
+
+def table_rows(host: str, port: int, password: str | None) -> dict:
+    with psycopg2.connect(host=host, port=port, user="postgres", password=password, dbname="gstudio_psql") as conn, \
+            conn.cursor() as cur:
+        out = {}
+        for table in ("auth_user", "django_session"):
+            cur.execute(f"SELECT * FROM {table} ORDER BY 1")
+            out[table] = cur.fetchall()
+        return out
+
+
+class scratch_cluster:
+    """A throw-away PostgreSQL 15 cluster on the control node's loopback (restore target)."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        import tempfile
+
+        self.dir = Path(tempfile.mkdtemp(prefix="clix-restore-", dir="/var/tmp"))
+        self.port = 55432
+
+    def __enter__(self) -> int:
+        subprocess.run(["chown", "postgres:postgres", str(self.dir)], check=True)
+        pg = str(hosts.PG_BIN)
+        subprocess.run(["runuser", "-u", "postgres", "--", f"{pg}/initdb", "-D", str(self.dir / "data"),
+                        "--auth=trust", "-U", "postgres"], check=True, capture_output=True)
+        subprocess.run(["runuser", "-u", "postgres", "--", f"{pg}/pg_ctl", "-D", str(self.dir / "data"), "-w", "-s",
+                        "-l", str(self.dir / "log"), "-o", f"-c listen_addresses=127.0.0.1 -c port={self.port} "
+                        f"-c unix_socket_directories={self.dir}", "start"], check=True, capture_output=True)
+        return self.port
+
+    def __exit__(self, *exc) -> None:
+        subprocess.run(["runuser", "-u", "postgres", "--", f"{hosts.PG_BIN}/pg_ctl", "-D", str(self.dir / "data"),
+                        "-w", "-s", "-m", "fast", "stop"], capture_output=True)
+        subprocess.run(["rm", "-rf", str(self.dir)], check=False)
+
+
+def test_pg_dumpall_bad_password_writes_nothing(fleet):
+    result = run_module(fleet, "ct1", "clix_pg_dumpall", {"dest": f"{STAGE}/bad/pg_dump_all.sql",
+                                                          "login_password": "wrong"})["1011001-ct1"]
+    assert result["failed"] and "password" in result["msg"] and "login_password" in result["msg"]
+    assert not (fleet.core("ct1") / "clix-test-stage/bad/pg_dump_all.sql").exists()
+
+
+def test_pg_dumpall_check_mode_lists_databases_and_writes_nothing(fleet):
+    result = run_module(fleet, "ct1", "clix_pg_dumpall", {"dest": f"{STAGE}/chk/pg_dump_all.sql",
+                                                          "login_password": fleet.pg_password("ct1")}, "--check")
+    result = result["1011001-ct1"]
+    assert result["changed"] and "gstudio_psql" in result["databases"] and result["bytes"] > 0
+    assert not (fleet.core("ct1") / "clix-test-stage/chk").exists()
+
+
+@pytest.mark.parametrize("script,expected", [
+    ("echo '-- PostgreSQL database cluster dump'; echo 'CREATE TABLE x();'", "truncated"),
+    ("echo 'pg_dump: error: query failed' >&2; echo '-- PostgreSQL database cluster dump complete'", "reported errors"),
+    ("exit 0", "wrote nothing"),
+    ("echo partial; exit 1", "exited with 1"),
+])
+def test_pg_dumpall_failures_it_would_otherwise_hide(fleet, script, expected):
+    """A stand-in pg_dumpall that fails in each way pg_dumpall can; the real psql still answers."""
+    fake = fleet.core("ct2") / "fake_pg_dumpall"
+    fake.write_text(f"#!/bin/sh\n[ \"$1\" = --version ] && {{ echo 'pg_dumpall (fake) 15'; exit 0; }}\n{script}\n")
+    fake.chmod(0o755)
+    result = run_module(fleet, "ct2", "clix_pg_dumpall", {
+        "dest": f"{STAGE}/fake/pg_dump_all.sql", "login_password": fleet.pg_password("ct2"),
+        "pg_dumpall_path": "/home/core/fake_pg_dumpall"})["01011002-ct2"]
+    assert result["failed"] and expected in result["msg"], result["msg"]
+    folder = fleet.core("ct2") / "clix-test-stage/fake"
+    assert not folder.exists() or list(folder.iterdir()) == []
+
+
+def test_heartbeat_captures_identity_and_services(fleet, target_python):
+    result = run_module(fleet, "mz1", "clix_heartbeat", {"dest": f"{STAGE}/hb", "control_time": time.time()},
+                        *py(target_python))["2031001-mz1"]
+    facts = result["ansible_facts"]["clix_heartbeat"]
+    assert (facts["server_id"], facts["school_code"], facts["school_name"]) == ("mz1", "2031001", "GOVT. MIZO HIGH SCHOOL 1")
+    assert facts["hostname"] == "school-mz1"
+    assert fleet.school("mz1").address in facts["addresses"]["eth0"]
+    assert facts["services"]["mongodb"] is True and facts["services"]["postgresql"] is True
+    assert facts["data_dirs"]["media"]["files"] > 0 and abs(facts["clock_skew_seconds"]) < 60
+    log = [p for p in result["files"] if p.endswith(".log")][0]
+    text = (fleet.core("mz1") / Path(log).relative_to("/home/core")).read_text()
+    order = ["Server Id: mz1", "School Id: 2031001", "School Name:", "Internal IP Address:", "RAM usage (free -h)",
+             "HDD usage (df -h)", "Uptime:", "Current Processes (ps aux)"]
+    positions = [text.index(marker) for marker in order]
+    assert positions == sorted(positions)
+    twin = json.loads((fleet.core("mz1") / Path(log.replace(".log", ".json")).relative_to("/home/core")).read_text())
+    assert twin["server_id"] == "mz1"
+
+
+def test_heartbeat_check_mode_writes_nothing(fleet, target_python):
+    result = run_module(fleet, "mz2", "clix_heartbeat", {"dest": f"{STAGE}/hb-check"}, *py(target_python),
+                        "--check")["2031002-mz2"]
+    assert result["ansible_facts"]["clix_heartbeat"]["server_id"] == "mz2" and "files" not in result
+    assert not (fleet.core("mz2") / "clix-test-stage/hb-check").exists()
+
+
+def test_heartbeat_never_hangs_on_a_stuck_disk():
+    from clix_heartbeat import with_timeout
+
+    started = time.monotonic()
+    value, error = with_timeout(lambda: time.sleep(30), 0.5)
+    assert (value, error) == (None, "stale") and time.monotonic() - started < 5
+
+
+def git_state(repo: Path) -> tuple:
+    index = repo / ".git" / "index"
+    return index.stat().st_mtime_ns, hashlib.sha256(index.read_bytes()).hexdigest()
+
+
+def test_git_snapshot_records_both_checkouts_without_touching_them(fleet):
+    code = fleet.core("mz2") / "code" / "gstudio"
+    before = (git_state(code), git_state(code / "gnowsys-ndf" / "qbank-lite"))
+    result = run_module(fleet, "mz2", "clix_git_snapshot", {
+        "dest": f"{STAGE}/git-commit.log",
+        "repos": ["/home/core/code/gstudio", "/home/core/code/gstudio/gnowsys-ndf/qbank-lite", "/home/core/data"]},
+    )["2031002-mz2"]
+    assert [r["is_repo"] for r in result["repos"]] == [True, True, False]
+    assert result["repos"][0]["branch"] == "dlkit" and result["repos"][0]["dirty"] is True
+    assert result["repos"][1]["branch"] == "HEAD (detached)"
+    log = (fleet.core("mz2") / "clix-test-stage/git-commit.log").read_text()
+    for header in ("----- git status -----", "----- git diff -----", "----- git log -5 -----", "----- git branch -----"):
+        assert log.count(header) == 2
+    assert "On branch dlkit" in log and "+GSTUDIO_INSTITUTE_ID = 'mz2'" in log and "HEAD detached" in log
+    assert "dubious ownership" not in log and "NOT RECORDED: not a git repository" in log
+    assert (git_state(code), git_state(code / "gnowsys-ndf" / "qbank-lite")) == before
+    assert not (code / ".git" / "index.lock").exists()
+    again = run_module(fleet, "mz2", "clix_git_snapshot", {
+        "dest": f"{STAGE}/git-commit.log",
+        "repos": ["/home/core/code/gstudio", "/home/core/code/gstudio/gnowsys-ndf/qbank-lite", "/home/core/data"]},
+    )["2031002-mz2"]
+    assert again["changed"] is False

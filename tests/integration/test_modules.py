@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import subprocess
@@ -58,7 +59,8 @@ def test_mongodump_writes_mongodumps_layout_with_every_document(fleet, target_py
     assert meta["collectionName"] == "Counters" and len(meta["uuid"]) == 32
     assert any(ix["name"] == "user_id_1_group_id_1" for ix in meta["indexes"])
     benchmarks = next(c for c in result["collections"] if c["collection"] == "Benchmarks")
-    assert benchmarks["documents"] == len(list(bson.decode_file_iter(open(dump / "gstudio-mongodb/Benchmarks.bson", "rb"))))
+    with open(dump / "gstudio-mongodb/Benchmarks.bson", "rb") as f:
+        assert benchmarks["documents"] == len(list(bson.decode_file_iter(f)))
     assert not [p for p in dump.parent.iterdir() if p.name.startswith(".")]  # no temporary folders left
 
 
@@ -74,7 +76,6 @@ def test_mongodump_gzip_round_trips(fleet, target_python):
     result = run_module(fleet, "mz2", "clix_mongodump", {"dest": f"{STAGE}/gz", "gzip": True,
                                                          "databases": ["gstudio-mongodb"]}, *py(target_python))["2031002-mz2"]
     assert result["databases"] == ["gstudio-mongodb"]
-    import gzip
 
     raw = gzip.decompress((fleet.core("mz2") / "clix-test-stage/gz/gstudio-mongodb/Nodes.bson.gz").read_bytes())
     assert raw == server_raw_documents(fleet, "mz2")["gstudio-mongodb/Nodes.bson"]
@@ -209,7 +210,7 @@ def test_heartbeat_captures_identity_and_services(fleet, target_python):
     assert fleet.school("mz1").address in facts["addresses"]["eth0"]
     assert facts["services"]["mongodb"] is True and facts["services"]["postgresql"] is True
     assert facts["data_dirs"]["media"]["files"] > 0 and abs(facts["clock_skew_seconds"]) < 60
-    log = [p for p in result["files"] if p.endswith(".log")][0]
+    log = next(p for p in result["files"] if p.endswith(".log"))
     text = (fleet.core("mz1") / Path(log).relative_to("/home/core")).read_text()
     order = ["Server Id: mz1", "School Id: 2031001", "School Name:", "Internal IP Address:", "RAM usage (free -h)",
              "HDD usage (df -h)", "Uptime:", "Current Processes (ps aux)"]

@@ -1,0 +1,295 @@
+"""`ansible-playbook collect.yml` against the fleet: the LEVEL 0-5 tree and every promise around it."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import REPO, ansible_env, run_playbook
+
+from fleet import hosts
+
+L4_FOLDERS = ["db", "media", "rcs-repo", "postgres-dump", "system-heartbeat", "gstudio-exported-users-analytics-csvs",
+              "gstudio_tools_logs", "gstudio-logs", "nginx-logs", "assessment-media"]
+L4_FILES = ["local_settings.py", "server_settings.py", "git-commit.log"]
+YEAR = str(datetime.date.today().year)
+
+
+def collect(fleet, archive: Path, *args: str) -> subprocess.CompletedProcess:
+    return run_playbook(fleet, "collect.yml", "-e", f"clix_archive_root={archive}", *args)
+
+
+def school_dir(archive: Path, state: str, folder: str) -> Path:
+    return archive / YEAR / state / folder / "gstudio"
+
+
+def latest_report(archive: Path) -> dict:
+    reports = sorted((archive / "reports").glob("collect-*.json"))
+    return json.loads(reports[-1].read_text())
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def ok(proc: subprocess.CompletedProcess) -> str:
+    return f"rc={proc.returncode}\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
+
+
+@pytest.fixture(scope="module")
+def mz_archive(fleet, target_python, tmp_path_factory):
+    archive = tmp_path_factory.mktemp("archive") / "clix"
+    proc = collect(fleet, archive, "-l", "mz")
+    assert proc.returncode == 0, ok(proc)
+    return archive, proc
+
+
+def test_mz_fills_the_tree_for_every_mz_school_and_nothing_else(fleet, mz_archive):
+    archive, proc = mz_archive
+    assert sorted(p.name for p in (archive / YEAR).iterdir()) == ["mz"]
+    assert sorted(p.name for p in (archive / YEAR / "mz").iterdir()) == ["2031001-mz1", "2031002-mz2", "2031003-mz3"]
+    for sid, folder in (("mz1", "2031001-mz1"), ("mz2", "2031002-mz2"), ("mz3", "2031003-mz3")):
+        root = school_dir(archive, "mz", folder)
+        assert sorted(p.name for p in root.iterdir()) == sorted(L4_FOLDERS + L4_FILES)
+        assert sorted(p.name for p in (root / "assessment-media").iterdir()) == ["repository", "studentResponseFiles"]
+        assert (root / "postgres-dump" / "pg_dump_all.sql").read_text().rstrip().endswith("dump complete\n--")
+        assert (root / "db" / "gstudio-mongodb" / "Benchmarks.bson").stat().st_size > 0
+        assert not (root.parent / "unplatform").exists()
+        core = fleet.core(sid)
+        for rel in ("data/nginx-logs/access.log", "code/gstudio/gnowsys-ndf/gnowsys_ndf/server_settings.py"):
+            archived = root / ("nginx-logs/access.log" if "nginx" in rel else "server_settings.py")
+            assert sha(archived) == sha(core / rel)
+        media = sorted(p.relative_to(core / "data/media") for p in (core / "data/media").rglob("*") if p.is_file())
+        assert media and all(sha(root / "media" / m) == sha(core / "data/media" / m) for m in media)
+        assert "On branch dlkit" in (root / "git-commit.log").read_text()
+        manifest = json.loads((root.parent / "MANIFEST.json").read_text())
+        assert manifest["school"]["server_id"] == sid and manifest["school"]["school_code"] == folder.split("-")[0]
+        assert all(item["status"] == "ok" for name, item in manifest["items"].items() if name != "unplatform")
+        assert manifest["items"]["unplatform"]["status"] == "absent"
+        assert f"gstudio/media/{media[0]}" in manifest["files"]
+        assert not (core / "clix-collect-staging").exists()  # staging removed after a good pull
+    assert "3 school(s), 0 problem(s)" in proc.stdout
+
+
+def test_archive_is_private(mz_archive):
+    archive, _ = mz_archive
+    for path in [archive, *archive.rglob("*")]:
+        mode = path.stat().st_mode & 0o777
+        assert mode == (0o700 if path.is_dir() else 0o600), f"{path} is {oct(mode)}"
+
+
+def test_report_is_written_as_json_markdown_and_html(mz_archive):
+    archive, _ = mz_archive
+    report = latest_report(archive)
+    assert {r["school"] for r in report["rows"]} == {"2031001-mz1", "2031002-mz2", "2031003-mz3"}
+    base = sorted((archive / "reports").glob("collect-*.json"))[-1].with_suffix("")
+    assert "| 2031001-mz1 | media |" in base.with_suffix(".md").read_text()
+    assert "<table>" in base.with_suffix(".html").read_text()
+
+
+def test_rerun_moves_almost_nothing_and_keeps_files_deleted_on_the_server(fleet, mz_archive):
+    archive, first = mz_archive
+    core = fleet.core("mz1")
+    victim = next(p for p in sorted((core / "data/media").rglob("*")) if p.is_file())
+    rel = victim.relative_to(core / "data/media")
+    saved = victim.read_bytes()
+    victim.unlink()
+    try:
+        proc = collect(fleet, archive, "-l", "mz")
+    finally:
+        victim.write_bytes(saved)
+    assert proc.returncode == 0, ok(proc)
+    assert (school_dir(archive, "mz", "2031001-mz1") / "media" / rel).read_bytes() == saved
+    rows = [r for r in latest_report(archive)["rows"] if not r["item"].startswith("system-heartbeat")]
+    # The heartbeat is new data on every run; everything else was already archived.
+    received = sum(r["received"] or 0 for r in rows)
+    total = sum(r["total"] or 0 for r in rows)
+    assert received < 0.01 * total, (received, total)
+    assert {r["status"] for r in rows if r["item"] in ("media", "rcs-repo", "nginx-logs", "db")} == {"unchanged"}
+
+
+def test_verify_passes_then_catches_a_flipped_byte_and_a_missing_file(fleet, mz_archive):
+    archive, _ = mz_archive
+    good = run_playbook(fleet, "verify.yml", "-e", f"clix_archive_root={archive}")
+    assert good.returncode == 0 and "all match" in good.stdout, ok(good)
+    root = school_dir(archive, "mz", "2031002-mz2")
+    log = root / "nginx-logs" / "access.log"
+    data = bytearray(log.read_bytes())
+    data[10] ^= 0x01
+    original = log.read_bytes()
+    log.write_bytes(bytes(data))
+    rcs = next(p for p in (root / "rcs-repo").rglob("*") if p.is_file())
+    rcs_bytes = rcs.read_bytes()
+    rcs.unlink()
+    try:
+        bad = run_playbook(fleet, "verify.yml", "-e", f"clix_archive_root={archive}",
+                           "-e", f"clix_verify_path={archive / YEAR / 'mz'}")
+    finally:
+        log.write_bytes(original)
+        rcs.write_bytes(rcs_bytes)
+    assert bad.returncode != 0
+    assert "2031002-mz2/gstudio/nginx-logs/access.log: content differs (sha256 mismatch)" in bad.stdout
+    assert f"2031002-mz2/{rcs.relative_to(root.parent)}: missing" in bad.stdout
+
+
+def test_limit_to_one_school(fleet, target_python, tmp_path):
+    proc = collect(fleet, tmp_path / "a", "-l", "mz1", "--tags", "settings")
+    assert proc.returncode == 0, ok(proc)
+    assert [p.name for p in (tmp_path / "a" / YEAR / "mz").iterdir()] == ["2031001-mz1"]
+
+
+def test_ct_includes_the_unplatform_school_and_keeps_leading_zeros(fleet, target_python, tmp_path):
+    proc = collect(fleet, tmp_path / "a", "-l", "ct", "--tags", "unplatform,settings")
+    assert proc.returncode == 0, ok(proc)
+    ct = tmp_path / "a" / YEAR / "ct"
+    assert sorted(p.name for p in ct.iterdir()) == ["01011002-ct2", "1011001-ct1"]
+    assert (ct / "1011001-ct1" / "unplatform" / "data" / "unplatform.db").exists()
+    assert not (ct / "01011002-ct2" / "unplatform").exists()
+
+
+def test_tags_collect_only_the_named_items(fleet, target_python, tmp_path):
+    proc = collect(fleet, tmp_path / "a", "-l", "mz2", "--tags", "db,postgres")
+    assert proc.returncode == 0, ok(proc)
+    root = school_dir(tmp_path / "a", "mz", "2031002-mz2")
+    assert sorted(p.name for p in root.iterdir()) == ["db", "postgres-dump"]
+
+
+def test_check_mode_shows_sizes_and_touches_nothing(fleet, target_python, tmp_path):
+    archive = tmp_path / "a"
+    proc = collect(fleet, archive, "-l", "mz1", "--check")
+    assert proc.returncode == 0, ok(proc)
+    assert not archive.exists()
+    assert "2031001-mz1            media" in proc.stdout and "MiB" in proc.stdout
+    assert not (fleet.core("mz1") / "clix-collect-staging").exists()
+
+
+def test_identity_mismatch_goes_to_quarantine(fleet, target_python, tmp_path):
+    settings = fleet.core("mz3") / "code/gstudio/gnowsys-ndf/gnowsys_ndf/server_settings.py"
+    original = settings.read_text()
+    settings.write_text(original.replace("'mz3'", "'mz2'").replace("'2031003'", "'2031002'"))
+    try:
+        proc = collect(fleet, tmp_path / "a", "-l", "mz3", "--tags", "settings,nginx")
+    finally:
+        settings.write_text(original)
+    assert proc.returncode != 0
+    assert "identity mismatch" in proc.stdout and "2031002-mz2" in proc.stdout
+    assert not (tmp_path / "a" / YEAR / "mz").exists()
+    quarantined = list((tmp_path / "a" / "quarantine" / YEAR).iterdir())
+    assert [q.name for q in quarantined] == ["2031003-mz3--server-says-2031002-mz2"]
+    assert (quarantined[0] / "gstudio" / "nginx-logs" / "access.log").exists()
+
+
+def test_one_school_down_and_one_mongo_down_never_stop_the_others(fleet, target_python, tmp_path):
+    mz2, mz3 = fleet.school("mz2"), fleet.school("mz3")
+    hosts.set_link(mz2, up=False)
+    hosts.stop_mongo(fleet.lab, mz3)
+    try:
+        proc = collect(fleet, tmp_path / "a", "-l", "mz", "-e", "clix_connect_timeout=5")
+    finally:
+        hosts.set_link(mz2, up=True)
+        hosts.restart_mongo(fleet.lab, mz3)
+    assert proc.returncode != 0
+    rows = latest_report(tmp_path / "a")["rows"]
+    by = {(r["school"], r["item"]): r for r in rows}
+    assert by[("2031002-mz2", "(school)")]["status"] == "unreachable"
+    assert by[("2031003-mz3", "db")]["status"] == "failed" and "MongoDB" in by[("2031003-mz3", "db")]["reason"]
+    assert by[("2031003-mz3", "media")]["status"] == "ok"
+    assert all(r["status"] == "ok" for r in rows if r["school"] == "2031001-mz1" and r["item"] != "unplatform")
+    assert (school_dir(tmp_path / "a", "mz", "2031001-mz1") / "db" / "gstudio-mongodb").is_dir()
+    # The failed dump never replaced anything, and the staging folder stays for a retry.
+    assert not (school_dir(tmp_path / "a", "mz", "2031003-mz3") / "db").exists()
+
+
+def test_a_second_run_on_the_same_archive_is_refused(fleet, target_python, tmp_path):
+    archive = tmp_path / "a"
+    archive.mkdir(mode=0o700)
+    lock = archive / ".clix-collect.lock"
+    lock.write_text(json.dumps({"pid": os.getpid(), "host": os.uname().nodename, "started": "now"}))
+    proc = collect(fleet, archive, "-l", "mz1", "--tags", "settings")
+    assert proc.returncode != 0 and "locked by another collection" in proc.stdout
+    assert "Wait for the school server" not in proc.stdout  # refused before any school was contacted
+    lock.write_text(json.dumps({"pid": 2**22 + 7, "host": os.uname().nodename, "started": "long ago"}))
+    stale = collect(fleet, archive, "-l", "mz1", "--tags", "settings")
+    assert stale.returncode == 0 and "lock of a collection that died" in stale.stdout + stale.stderr, ok(stale)
+    assert not lock.exists()
+
+
+def test_secrets_can_be_redacted_on_copy(fleet, target_python, tmp_path):
+    proc = collect(fleet, tmp_path / "a", "-l", "mz1", "--tags", "settings", "-e", "clix_redact_settings=true")
+    assert proc.returncode == 0, ok(proc)
+    original = (fleet.core("mz1") / "code/gstudio/gnowsys-ndf/gnowsys_ndf/local_settings.py").read_text()
+    secret = next(line.split("'")[1] for line in original.splitlines() if line.startswith("SECRET_KEY"))
+    archived = (school_dir(tmp_path / "a", "mz", "2031001-mz1") / "local_settings.py").read_text()
+    assert secret not in archived and "REDACTED-BY-CLIX-COLLECT" in archived
+    assert all(secret.encode() not in p.read_bytes() for p in (tmp_path / "a").rglob("*") if p.is_file())
+    verbatim = collect(fleet, tmp_path / "b", "-l", "mz1", "--tags", "settings")
+    assert secret in (school_dir(tmp_path / "b", "mz", "2031001-mz1") / "local_settings.py").read_text(), ok(verbatim)
+
+
+def test_interrupted_transfer_resumes_and_verifies(fleet, target_python, tmp_path):
+    school = fleet.school("mz1")
+    big = fleet.core("mz1") / "data/media/big/lecture.mp4"
+    big.parent.mkdir(exist_ok=True)
+    big.write_bytes(os.urandom(24 * 2**20))
+    archive = tmp_path / "a"
+    hosts.limit_rate(school, "16mbit")
+    try:
+        cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(fleet.inventory),
+               str(REPO / "collect.yml"), "-l", "mz1", "--tags", "media", "-e", f"clix_archive_root={archive}"]
+        play = subprocess.Popen(cmd, cwd=REPO, env=ansible_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+        partial = school_dir(archive, "mz", "2031001-mz1") / "media" / "big"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not any(partial.rglob("*lecture*")):
+            time.sleep(0.2)
+        time.sleep(3)  # let a few MB arrive
+        os.killpg(play.pid, signal.SIGTERM)
+        play.wait(timeout=60)
+    finally:
+        hosts.limit_rate(school, None)
+    assert not (partial / "lecture.mp4").exists()  # a half file never appears under its name
+    kept = sum(p.stat().st_size for p in partial.rglob("*lecture*"))
+    assert kept > 0, "the interrupted transfer kept nothing to resume from"
+    proc = collect(fleet, archive, "-l", "mz1", "--tags", "media")
+    big_bytes = big.read_bytes()
+    big.unlink()
+    big.parent.rmdir()
+    assert proc.returncode == 0, ok(proc)
+    assert (partial / "lecture.mp4").read_bytes() == big_bytes
+    media = next(r for r in latest_report(archive)["rows"] if r["item"] == "media")
+    assert media["received"] < len(big_bytes) - kept // 2, (media["received"], kept)
+    assert run_playbook(fleet, "verify.yml", "-e", f"clix_archive_root={archive}").returncode == 0
+
+
+@pytest.mark.parametrize("hosts_yml,expected", [
+    ("mz:\n  children:\n    mz1:\n      hosts:\n        a: {school_code: '2031001', ansible_host: 10.231.0.250}\n"
+     "    mz2:\n      hosts:\n        b: {school_code: '2031002', ansible_host: 10.231.0.251}\n"
+     "    ct5:\n      hosts:\n        c: {school_code: '1011005', ansible_host: 10.231.0.252}\n",
+     "c: server id ct5 belongs to state ct but is listed under mz"),
+    ("mz:\n  children:\n    mz1:\n      hosts:\n        a: {school_code: 2031001, ansible_host: 10.231.0.250}\n",
+     "quote it in the inventory"),
+    ("mz:\n  children:\n    mz1:\n      hosts:\n        a: {ansible_host: 10.231.0.250}\n", "a: school_code is missing"),
+    ("ka:\n  children:\n    ka1:\n      hosts:\n        a: {school_code: '2031001', ansible_host: 10.231.0.250}\n",
+     "unknown state code"),
+    ("mz:\n  children:\n    mz1:\n      hosts:\n        a: {school_code: '2031001', ansible_host: 10.231.0.250}\n"
+     "        b: {school_code: '2031002', ansible_host: 10.231.0.251}\n", "server id mz1 is used by 2 hosts"),
+])
+def test_bad_inventory_is_refused_before_any_school_is_contacted(tmp_path, hosts_yml, expected):
+    inventory = tmp_path / "inventory"
+    (inventory / "mz").mkdir(parents=True)
+    (inventory / "mz" / "hosts.yml").write_text(hosts_yml)
+    proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory),
+                           str(REPO / "collect.yml"), "-e", f"clix_archive_root={tmp_path / 'a'}"],
+                          cwd=REPO, env=ansible_env(), capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert expected in proc.stdout and "no school was contacted" in proc.stdout, ok(proc)
+    assert "Wait for the school server" not in proc.stdout
+    assert not (tmp_path / "a").exists()

@@ -96,7 +96,7 @@ def test_report_is_written_as_json_markdown_and_html(mz_archive):
 
 
 def test_rerun_moves_almost_nothing_and_keeps_files_deleted_on_the_server(fleet, mz_archive):
-    archive, first = mz_archive
+    archive, _ = mz_archive
     core = fleet.core("mz1")
     victim = next(p for p in sorted((core / "data/media").rglob("*")) if p.is_file())
     rel = victim.relative_to(core / "data/media")

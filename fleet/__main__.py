@@ -35,7 +35,7 @@ SCHOOL_NAMES = {"mz": "GOVT. MIZO HIGH SCHOOL", "ct": "Govt. H.S. School Dhamtar
 SEED = 2017
 
 
-def plan(spec: str, big: set[str], first_address: int = 11) -> list[School]:
+def plan(spec: str, big: set[str], first_address: int = 11, tag: str = "") -> list[School]:
     """'mz=3,ct=2' -> schools mz1..mz3, ct1..ct2. ct1 also runs unplatform; ct2's code has a
     leading zero (as in the field team's example tree)."""
     schools, index = [], 1
@@ -50,7 +50,8 @@ def plan(spec: str, big: set[str], first_address: int = 11) -> list[School]:
             if state == "ct" and n == 2:
                 code = "0" + code
             schools.append(School(state, sid, code, f"{SCHOOL_NAMES[state]} {n}", index,
-                                  unplatform=(sid == "ct1"), big=(sid in big), first_address=first_address))
+                                  unplatform=(sid == "ct1"), big=(sid in big), first_address=first_address,
+                                  tag=tag))
             index += 1
     if first_address + index - 1 > 254:
         raise SystemExit("fleet: the schools do not fit in 10.231.0.0/24 from --first-address on")
@@ -173,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--big", default="", help="comma-separated server ids that get benchmark-sized data")
     p.add_argument("--first-address", type=int, default=11,
                    help="last octet of the first school's address (another fleet may use others)")
+    p.add_argument("--tag", default="", help="short name that keeps this fleet's namespaces apart from another's")
     p.add_argument("--dir", type=Path, default=DEFAULT_DIR, help="lab folder (default %(default)s)")
     args = p.parse_args(argv)
     if os.geteuid() != 0:
@@ -180,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     lab = Lab(args.dir.resolve())
     if args.command == "up":
-        up(lab, plan(args.schools, set(filter(None, args.big.split(","))), args.first_address))
+        up(lab, plan(args.schools, set(filter(None, args.big.split(","))), args.first_address, args.tag))
     elif args.command == "down":
         down(lab)
     else:

@@ -37,6 +37,7 @@ class School:
     unplatform: bool = False
     big: bool = False
     first_address: int = 11
+    tag: str = ""  # lets several fleets share the machine: netns clix<tag>-<id>, veth cx<tag>-<id>
 
     @property
     def hostname(self) -> str:
@@ -44,11 +45,11 @@ class School:
 
     @property
     def netns(self) -> str:
-        return f"clix-{self.server_id}"
+        return f"clix{self.tag}-{self.server_id}"
 
     @property
     def veth(self) -> str:
-        return f"cx-{self.server_id}"[:15]
+        return f"cx{self.tag}-{self.server_id}"[:15]
 
     @property
     def address(self) -> str:

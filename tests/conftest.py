@@ -54,7 +54,8 @@ def fleet() -> Fleet:
     # CLIX_TEST_REUSE_FLEET=1 keeps a fleet brought up with `python -m fleet up --dir ...` (development).
     reuse = os.environ.get("CLIX_TEST_REUSE_FLEET") == "1" and lab.schools()
     if not reuse:
-        fleet_cli.up(lab, fleet_cli.plan(TEST_SCHOOLS, set()))
+        # Its own addresses and namespace names: a demo fleet (make demo) may be up beside it.
+        fleet_cli.up(lab, fleet_cli.plan(TEST_SCHOOLS, set(), first_address=60, tag="t"))
     yield Fleet(lab)
     if not reuse:
         fleet_cli.down(lab)

@@ -72,9 +72,9 @@ def test_host_key_checking_is_on(fleet, tmp_path):
 def fleet_leftovers(lab_dir, prefix: str, pids: list[int]) -> list[str]:
     left = []
     netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    left += [f"netns {line.split()[0]}" for line in netns.splitlines() if line.startswith(f"clix-{prefix}")]
+    left += [f"netns {line.split()[0]}" for line in netns.splitlines() if line.startswith(f"clixb-{prefix}")]
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
-    left += [f"link {line.split(':')[1].strip()}" for line in links.splitlines() if f" cx-{prefix}" in line]
+    left += [f"link {line.split(':')[1].strip()}" for line in links.splitlines() if f" cxb-{prefix}" in line]
     for pid in pids:
         try:
             os.kill(pid, 0)
@@ -92,7 +92,7 @@ def test_twenty_schools_come_up_and_down_leaves_nothing(fleet):
     lab_dir = Path(tempfile.mkdtemp(prefix="clix-fleet-20-", dir="/var/tmp"))
     cmd = [sys.executable, "-m", "fleet"]
     started = time.monotonic()
-    up = subprocess.run([*cmd, "up", "--schools", "rj=20", "--first-address", "100", "--dir", str(lab_dir)],
+    up = subprocess.run([*cmd, "up", "--schools", "rj=20", "--first-address", "100", "--tag", "b", "--dir", str(lab_dir)],
                         cwd=REPO, capture_output=True, text=True, timeout=600)
     print(f"20 schools up in {time.monotonic() - started:.1f}s")
     assert up.returncode == 0, up.stdout + up.stderr

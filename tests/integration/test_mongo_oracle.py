@@ -1,0 +1,92 @@
+"""MongoDB's real mongodump/mongorestore 100.3.1 (Windows builds under wine) as the oracle for
+clix_mongodump: the real mongodump writes the same .bson bytes, and the real mongorestore loads
+our dump back to identical documents and indexes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+from bson.codec_options import CodecOptions
+from bson.raw_bson import RawBSONDocument
+from conftest import REPO, run_module
+from pymongo import MongoClient
+
+from fleet import hosts
+
+pytestmark = pytest.mark.oracle
+TOOLS = REPO / ".cache" / "mongotools" / "mongodbtools"
+WINE = Path("/usr/lib/wine/wine64")
+DATABASES = ["gstudio-mongodb", "assessment", "repository"]
+
+
+def wine_tool(name: str, *args: str) -> subprocess.CompletedProcess:
+    if not WINE.exists() or not (TOOLS / f"{name}.exe").exists():
+        pytest.fail("the oracle needs wine64 and MongoDB's tools: run `make deps` (it installs both)")
+    env = dict(os.environ, WINEDEBUG="-all", WINEPREFIX="/var/tmp/clix-wine")
+    return subprocess.run([str(WINE), str(TOOLS / f"{name}.exe"), *args], env=env, capture_output=True, text=True,
+                          timeout=600)
+
+
+def windows_path(path: Path) -> str:
+    return "Z:" + str(path).replace("/", "\\")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture()
+def scratch_mongo():
+    port = free_port()
+    store = Path(tempfile.mkdtemp(prefix="clix-oracle-", dir="/var/tmp"))
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("secantusd-py")), "--host", "127.0.0.1", "--port",
+                             str(port), "--storage-path", str(store / "db"), "--standalone", "--log-level", "WARNING",
+                             "--cache-size", "64M"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    hosts.wait_for(lambda: socket.socket().connect_ex(("127.0.0.1", port)) == 0, "scratch MongoDB", 30)
+    yield port
+    proc.terminate()
+    proc.wait(timeout=30)
+    shutil.rmtree(store, ignore_errors=True)
+
+
+def raw_documents(client: MongoClient, db: str, name: str) -> list[bytes]:
+    coll = client[db].get_collection(name, codec_options=CodecOptions(document_class=RawBSONDocument))
+    return sorted(doc.raw for doc in coll.find({}))
+
+
+def test_real_mongodump_writes_the_same_bson_and_real_mongorestore_loads_ours(fleet, target_python, scratch_mongo,
+                                                                             tmp_path):
+    result = run_module(fleet, "mz2", "clix_mongodump", {"dest": "/home/core/oracle/db"},
+                        "-e", f"ansible_python_interpreter={target_python}")["2031002-mz2"]
+    assert not result["failed"], result
+    ours = fleet.core("mz2") / "oracle" / "db"
+    school = fleet.school("mz2")
+    real = tmp_path / "real"
+    dumped = wine_tool("mongodump", "--uri", f"mongodb://{school.address}:{hosts.MONGO_PORT}/?directConnection=true",
+                       "--out", windows_path(real))
+    assert dumped.returncode == 0, dumped.stderr
+    for db in DATABASES:
+        names = sorted(p.name for p in (real / db).glob("*.bson"))
+        assert names and names == sorted(p.name for p in (ours / db).glob("*.bson"))
+        for name in names:
+            assert (ours / db / name).read_bytes() == (real / db / name).read_bytes(), f"{db}/{name}"
+
+    restored = wine_tool("mongorestore", "--uri", f"mongodb://127.0.0.1:{scratch_mongo}/?directConnection=true",
+                         windows_path(ours))
+    assert restored.returncode == 0, restored.stderr
+    source = MongoClient(school.address, hosts.MONGO_PORT, directConnection=True)
+    target = MongoClient("127.0.0.1", scratch_mongo, directConnection=True)
+    for db in DATABASES:
+        for name in source[db].list_collection_names():
+            assert raw_documents(source, db, name) == raw_documents(target, db, name), f"{db}.{name} differs"
+            assert sorted(ix["name"] for ix in source[db][name].list_indexes()) == \
+                sorted(ix["name"] for ix in target[db][name].list_indexes())

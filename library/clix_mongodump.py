@@ -127,6 +127,10 @@ seconds:
   description: Duration of the dump.
   returned: always
   type: float
+peak_rss_bytes:
+  description: Peak memory of the dump process (flat in the data size; for capacity planning).
+  returned: success
+  type: int
 files:
   description: Every file written, as C({path relative to dest - sha256}), for verifying a copy.
   returned: success
@@ -138,6 +142,7 @@ server_version:
 """
 
 import os
+import resource
 import struct
 import time
 import traceback
@@ -340,7 +345,8 @@ def main() -> None:
     module.exit_json(changed=True, dest=params["dest"], databases=databases, collections=collections,
                      documents=sum(c["documents"] for c in collections),
                      bytes=sum(c["bytes"] for c in collections), seconds=done["seconds"],
-                     server_version=version, files=files)
+                     server_version=version, files=files,
+                     peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
 
 
 if __name__ == "__main__":

@@ -96,12 +96,14 @@ bytes: {description: Size of the dump as stored (database sizes in check mode).,
 sha256: {description: SHA-256 of the dump as stored., returned: success, type: str}
 databases: {description: Databases in the dump (on the server, in check mode)., returned: always, type: list, elements: str}
 files: {description: "C({file name - sha256}), for verifying a copy.", returned: success, type: dict}
+peak_rss_bytes: {description: Peak memory of the module or pg_dumpall, whichever is larger., returned: success, type: int}
 seconds: {description: Time pg_dumpall ran., returned: always, type: float}
 server_version: {description: pg_dumpall's version line., returned: always, type: str}
 """
 
 import os
 import re
+import resource
 import subprocess
 import tempfile
 import threading
@@ -285,6 +287,8 @@ def main() -> None:
         if passfile and passfile != p["passfile"]:
             os.unlink(passfile)
     result["files"] = {os.path.basename(p["dest"]): result["sha256"]}
+    result["peak_rss_bytes"] = max(resource.getrusage(who).ru_maxrss for who in
+                                   (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) * 1024
     module.exit_json(changed=True, dest=p["dest"], server_version=version, **result)
 
 

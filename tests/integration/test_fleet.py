@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -77,10 +76,12 @@ def fleet_leftovers(lab_dir, prefix: str, pids: list[int]) -> list[str]:
     left += [f"link {line.split(':')[1].strip()}" for line in links.splitlines() if f" cxb-{prefix}" in line]
     for pid in pids:
         try:
-            os.kill(pid, 0)
-            left.append(f"process {pid}")
-        except ProcessLookupError:
-            pass
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except FileNotFoundError:
+            continue
+        # A zombie holds nothing but its pid until this machine's init reaps it.
+        if stat.rsplit(")", 1)[1].split()[0] != "Z":
+            left.append(f"process {pid}: {Path(f'/proc/{pid}/cmdline').read_text().replace(chr(0), ' ')}")
     mounts = Path("/proc/mounts").read_text()
     left += [f"mount {line.split()[1]}" for line in mounts.splitlines() if str(lab_dir) in line]
     return left

@@ -1,0 +1,232 @@
+"""Benchmarks, run on demand (`make bench`), never by the tests.
+
+Brings up its own fleet (tag "x", addresses from .150): one benchmark-sized school (>= 1 GB of
+media, >= 500k Benchmarks), one small school, and later 20 small schools; measures, each against
+a baseline measured in the same run, and prints tables with ratios:
+
+  1. MongoDB dump (clix_mongodump) vs a bare pymongo raw-BSON read of the same collections,
+     vs MongoDB's real mongodump 100.3.1 (under wine, when present)
+  2. PostgreSQL dump (clix_pg_dumpall) vs bare pg_dumpall
+  3. peak memory on the school server (module) and on the control node (ansible-playbook)
+  4. collect of one school vs plain `rsync -a` of the same folders over a 10 Mbit/s link (tc tbf)
+  5. the no-change re-run
+  6. collect of 1 school vs 20 schools
+
+    python -m bench [--skip-big] [--link-mb 40] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from fleet import __main__ as fleet_cli
+from fleet import hosts
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+LAB = Path(os.environ.get("CLIX_BENCH_DIR", "/var/tmp/clix-bench"))
+TARGET_PYTHON = "/opt/clix-collect/venv/bin/python"
+ITEM_FOLDERS = ["media", "rcs-repo", "gstudio-exported-users-analytics-csvs", "gstudio_tools_logs", "gstudio-logs",
+                "nginx-logs", "system-heartbeat"]
+
+
+def env() -> dict:
+    e = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    e["PATH"] = f"{BIN}:{e['PATH']}"
+    return e
+
+
+def timed(cmd: list[str], **kwargs) -> tuple[float, subprocess.CompletedProcess]:
+    started = time.monotonic()
+    proc = subprocess.run(cmd, capture_output=True, text=True, **kwargs)
+    return time.monotonic() - started, proc
+
+
+def module(lab: hosts.Lab, pattern: str, name: str, args: dict, *extra: str) -> dict:
+    cmd = [str(BIN / "ansible"), pattern, "-i", str(lab.inventory), "-m", name, "-a", json.dumps(args), *extra]
+    e = env()
+    e.update(ANSIBLE_STDOUT_CALLBACK="ansible.builtin.minimal", ANSIBLE_CALLBACK_RESULT_FORMAT="json")
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=e, timeout=3600)
+    body = proc.stdout[proc.stdout.index("{"):]
+    result = json.loads(body[:body.rindex("}") + 1])
+    if "FAILED" in proc.stdout.split("\n", 1)[0]:
+        raise SystemExit(f"bench: {name} failed: {result.get('msg')}")
+    return result
+
+
+def playbook(lab: hosts.Lab, *args: str) -> tuple[float, subprocess.CompletedProcess, int]:
+    """Run a playbook; returns (seconds, process, peak RSS of the control node's ansible in bytes)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    seconds, proc = timed([str(BIN / "ansible-playbook"), "-i", str(lab.inventory), *args], cwd=REPO, env=env(),
+                          timeout=7200)
+    if proc.returncode != 0:
+        raise SystemExit(f"bench: playbook failed:\n{proc.stdout[-4000:]}")
+    return seconds, proc, max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) * 1024
+
+
+def in_school(lab: hosts.Lab, school: hosts.School, cmd: list[str]) -> tuple[float, subprocess.CompletedProcess]:
+    return timed(hosts.in_host(hosts.sshd_pid(lab, school), cmd), timeout=3600)
+
+
+BARE_READ = """
+import sys, time
+from pymongo import MongoClient
+c = MongoClient("127.0.0.1", 8017, directConnection=True)
+size = 0
+t = time.monotonic()
+for name in c.list_database_names():
+    if name in ("local", "config"):
+        continue
+    for coll in c[name].list_collection_names():
+        for batch in c[name][coll].find_raw_batches({}, batch_size=1000):
+            size += len(batch)
+print(time.monotonic() - t, size)
+"""
+
+
+def table(title: str, header: list[str], rows: list[list]) -> None:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    print(f"\n{title}")
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
+    print("  ".join("-" * w for w in widths))
+    for row in rows:
+        print("  ".join(str(x).ljust(w) for x, w in zip(row, widths)))
+
+
+def ratio(ours: float, base: float) -> str:
+    """Speed ratio: base time / our time (1.00 = as fast as the baseline)."""
+    return f"{base / ours:.2f}x" if ours else "-"
+
+
+def bench_dumps(lab: hosts.Lab, big: hosts.School) -> None:
+    host = big.hostname
+    result = module(lab, host, "clix_mongodump", {"dest": "/home/core/bench/db"}, "-e",
+                    f"ansible_python_interpreter={TARGET_PYTHON}")
+    ours_s, docs, size = result["seconds"], result["documents"], result["bytes"]
+    _, bare = in_school(lab, big, [TARGET_PYTHON, "-c", BARE_READ])
+    bare_s = float(bare.stdout.split()[0])
+    rows = [["clix_mongodump", f"{ours_s:.1f}", f"{docs / ours_s:,.0f}", f"{size / ours_s / 1e6:.1f}", "1.00x"],
+            ["bare pymongo raw read (baseline)", f"{bare_s:.1f}", f"{docs / bare_s:,.0f}", f"{size / bare_s / 1e6:.1f}",
+             ratio(bare_s, ours_s)]]
+    tools = REPO / ".cache/mongotools/mongodbtools/mongodump.exe"
+    if tools.exists() and Path("/usr/lib/wine/wine64").exists():
+        out = Path(tempfile.mkdtemp(dir="/var/tmp"))
+        wine_env = dict(os.environ, WINEDEBUG="-all", WINEPREFIX="/var/tmp/clix-wine")
+        real_s, proc = timed(["/usr/lib/wine/wine64", str(tools), "--uri",
+                              f"mongodb://{big.address}:8017/?directConnection=true", "--out",
+                              "Z:" + str(out).replace("/", "\\")], env=wine_env, timeout=3600)
+        shutil.rmtree(out, ignore_errors=True)
+        if proc.returncode == 0:
+            rows.append(["real mongodump 100.3.1 (wine, over the bridge)", f"{real_s:.1f}", f"{docs / real_s:,.0f}",
+                         f"{size / real_s / 1e6:.1f}", ratio(real_s, ours_s)])
+    table(f"MongoDB dump of {host}: {docs:,} documents, {size / 1e6:.0f} MB "
+          f"(ratio = baseline time / clix time; goal vs bare read >= 0.9)",
+          ["dumper", "seconds", "docs/s", "MB/s", "clix speed vs this"], rows)
+    pw = (lab.host_dir(big) / "pg.password").read_text()
+    pg = module(lab, host, "clix_pg_dumpall", {"dest": "/home/core/bench/pg.sql", "login_password": pw})
+    passfile = lab.host_dir(big) / "root/home/core/bench/.pgpass"
+    passfile.write_text(f"*:*:*:postgres:{pw}\n")
+    passfile.chmod(0o600)
+    bare_pg, proc = in_school(lab, big, ["sh", "-c", "PGPASSFILE=/home/core/bench/.pgpass pg_dumpall -h 127.0.0.1 "
+                                                     "-p 8432 -U postgres -w > /home/core/bench/bare.sql"])
+    table("PostgreSQL dump (goal >= 0.95)", ["dumper", "seconds", "bytes", "clix speed vs this"],
+          [["clix_pg_dumpall", f"{pg['seconds']:.2f}", pg["bytes"], "1.00x"],
+           ["bare pg_dumpall (baseline)", f"{bare_pg:.2f}", pg["bytes"], ratio(bare_pg, pg["seconds"])]])
+    table("Peak memory on the school server", ["process", "peak RSS"],
+          [["clix_mongodump", f"{result['peak_rss_bytes'] / 2**20:.0f} MiB"],
+           ["clix_pg_dumpall (incl. pg_dumpall)", f"{pg['peak_rss_bytes'] / 2**20:.0f} MiB"]])
+    shutil.rmtree(lab.host_dir(big) / "root/home/core/bench", ignore_errors=True)
+
+
+def bench_link(lab: hosts.Lab, small: hosts.School, link_mb: int) -> None:
+    """Collect of one school vs plain rsync -a of the same folders, both over 10 Mbit/s."""
+    extra = lab.host_dir(small) / "root/home/core/data/media/bench/lecture.mp4"
+    extra.parent.mkdir(parents=True, exist_ok=True)
+    extra.write_bytes(os.urandom(link_mb * 2**20))
+    hosts.limit_rate(small, "10mbit")
+    archive = Path(tempfile.mkdtemp(prefix="clix-bench-archive-", dir="/var/tmp"))
+    plain = Path(tempfile.mkdtemp(prefix="clix-bench-rsync-", dir="/var/tmp"))
+    try:
+        ssh = f"ssh -i {lab.key} -o UserKnownHostsFile={lab.known_hosts} -o BatchMode=yes"
+        sources = [f"root@{small.address}:/home/core/data/{f}" for f in ITEM_FOLDERS]
+        rsync_s, proc = timed(["rsync", "-a", "-e", ssh, *sources, str(plain)], timeout=7200)
+        assert proc.returncode == 0, proc.stderr
+        tags = "media,rcs,analytics,tools-logs,logs,nginx,heartbeat"
+        first_s, _, control_rss = playbook(lab, str(REPO / "collect.yml"), "-l", small.server_id, "--tags", tags,
+                                           "-e", f"clix_archive_root={archive}")
+        again_s, _, _ = playbook(lab, str(REPO / "collect.yml"), "-l", small.server_id, "--tags", tags,
+                                 "-e", f"clix_archive_root={archive}")
+        report = json.loads(sorted((archive / "reports").glob("*.json"))[-1].read_text())
+        moved = sum(r["received"] or 0 for r in report["rows"] if not r["item"].startswith("system-heartbeat"))
+        total = sum(r["total"] or 0 for r in report["rows"] if not r["item"].startswith("system-heartbeat"))
+    finally:
+        hosts.limit_rate(small, None)
+        extra.unlink()
+        shutil.rmtree(archive, ignore_errors=True)
+        shutil.rmtree(plain, ignore_errors=True)
+    table(f"Collect of {small.hostname} ({link_mb} MiB extra media) over a 10 Mbit/s link "
+          "(goal: collect >= 0.9x the speed of rsync)",
+          ["run", "seconds", "speed vs rsync -a"],
+          [["rsync -a of the same folders (baseline)", f"{rsync_s:.1f}", "1.00x"],
+           ["collect.yml, first run", f"{first_s:.1f}", ratio(first_s, rsync_s)],
+           [f"collect.yml, no change (moved {moved:,} of {total:,} bytes, "
+            f"{100 * moved / max(total, 1):.2f}%)", f"{again_s:.1f}", ratio(again_s, rsync_s)]])
+    table("Peak memory on the control node", ["process", "peak RSS"],
+          [["ansible-playbook collect.yml (largest child)", f"{control_rss / 2**20:.0f} MiB"]])
+
+
+def bench_scale(lab_root: Path) -> None:
+    """Collect of 1 school vs 20 schools, full items, fresh archive each."""
+    lab = hosts.Lab(lab_root / "scale")
+    fleet_cli.up(lab, fleet_cli.plan("tg=20", set(), first_address=200, tag="y"))
+    try:
+        playbook(lab, str(REPO / "tests/integration/playbooks/target-python.yml"))
+        rows = []
+        for limit in ("tg1", "tg"):
+            archive = Path(tempfile.mkdtemp(prefix="clix-bench-scale-", dir="/var/tmp"))
+            seconds, _, _ = playbook(lab, str(REPO / "collect.yml"), "-l", limit, "-e", f"clix_archive_root={archive}")
+            rows.append([limit, f"{seconds:.1f}"])
+            shutil.rmtree(archive, ignore_errors=True)
+        rows[0].append("1.00x")
+        rows[1].append(f"{float(rows[1][1]) / float(rows[0][1]):.2f}x")
+        table("Collect of 1 vs 20 schools (goal: 20 schools <= 2x the time of 1)", ["limit", "seconds", "time vs 1"],
+              rows)
+    finally:
+        fleet_cli.down(lab)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--skip-big", action="store_true", help="skip the benchmark-sized school (dumps)")
+    p.add_argument("--skip-scale", action="store_true", help="skip 1 vs 20 schools")
+    p.add_argument("--link-mb", type=int, default=40, help="extra media pulled over the 10 Mbit/s link")
+    args = p.parse_args()
+    lab = hosts.Lab(LAB)
+    spec = "mz=2"
+    started = time.monotonic()
+    fleet_cli.up(lab, fleet_cli.plan(spec, set() if args.skip_big else {"mz1"}, first_address=150, tag="x"))
+    print(f"bench fleet up in {time.monotonic() - started:.0f}s")
+    try:
+        playbook(lab, str(REPO / "tests/integration/playbooks/target-python.yml"))
+        big, small = sorted(lab.schools(), key=lambda s: s.server_id)
+        if not args.skip_big:
+            bench_dumps(lab, big)
+        bench_link(lab, small, args.link_mb)
+    finally:
+        fleet_cli.down(lab)
+    if not args.skip_scale:
+        bench_scale(LAB)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

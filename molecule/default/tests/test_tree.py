@@ -1,0 +1,41 @@
+"""testinfra checks of the archive that molecule's two collections left on the control node."""
+
+import datetime
+import json
+import os
+
+testinfra_hosts = ["local://"]
+
+ARCHIVE = os.environ["CLIX_MOLECULE_ARCHIVE"]
+YEAR = str(datetime.date.today().year)
+SCHOOLS = ["2031001-mz1", "2031002-mz2"]
+L4 = ["db", "media", "rcs-repo", "postgres-dump", "system-heartbeat", "gstudio-exported-users-analytics-csvs",
+      "gstudio_tools_logs", "gstudio-logs", "nginx-logs", "assessment-media", "local_settings.py",
+      "server_settings.py", "git-commit.log"]
+
+
+def test_tree_has_every_item_of_both_schools_and_nothing_else(host):
+    assert sorted(host.file(f"{ARCHIVE}/{YEAR}/mz").listdir()) == SCHOOLS
+    for school in SCHOOLS:
+        root = host.file(f"{ARCHIVE}/{YEAR}/mz/{school}/gstudio")
+        assert root.is_directory and root.mode == 0o700
+        assert sorted(root.listdir()) == sorted(L4)
+        dump = host.file(f"{root.path}/postgres-dump/pg_dump_all.sql")
+        assert dump.is_file and dump.mode == 0o600 and dump.contains("cluster dump complete")
+        assert host.file(f"{root.path}/db/gstudio-mongodb/Benchmarks.bson").size > 0
+
+
+def test_second_collection_moved_almost_nothing(host):
+    reports = sorted(r for r in host.file(f"{ARCHIVE}/reports").listdir() if r.endswith(".json"))
+    assert len(reports) == 2
+    second = json.loads(host.file(f"{ARCHIVE}/reports/{reports[-1]}").content_string)
+    rows = [r for r in second["rows"] if not r["item"].startswith("system-heartbeat")]
+    assert sum(r["received"] or 0 for r in rows) < 0.01 * sum(r["total"] or 0 for r in rows)
+    assert {r["status"] for r in rows if r["item"] in ("media", "rcs-repo", "db", "nginx-logs")} == {"unchanged"}
+
+
+def test_manifests_verify(host):
+    for school in SCHOOLS:
+        manifest = json.loads(host.file(f"{ARCHIVE}/{YEAR}/mz/{school}/MANIFEST.json").content_string)
+        for rel, entry in list(manifest["files"].items())[:50]:
+            assert host.file(f"{ARCHIVE}/{YEAR}/mz/{school}/{rel}").sha256sum == entry["sha256"]

@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 FLEET_DIR ?= /var/tmp/clix-fleet
 SCHOOLS ?= mz=3,ct=2
 ARCHIVE ?= $(CURDIR)/archive
-DEB_PACKAGES := openssh-server openssh-client rsync postgresql git iproute2 nftables python3-venv unzip wine64
+DEB_PACKAGES := openssh-server openssh-client rsync postgresql git iproute2 nftables python3-venv unzip wine64 chromium
 TARGET_PYTHONS := 3.8 3.9 3.10 3.11 3.12 3.13
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 

@@ -14,13 +14,15 @@ def clix_school_entry(hostvars: dict) -> dict:
     }
 
 
-def clix_selected(items: list, run_tags: list, skip_tags: list) -> list:
-    """The items that --tags/--skip-tags select (all of them without --tags)."""
+def clix_selected(items: list, run_tags: list, skip_tags: list, only: list | None = None) -> list:
+    """The items that --tags/--skip-tags select (all of them without --tags), further limited to
+    the tags in `only` when a playbook gives them (heartbeat.yml pulls heartbeats only)."""
     wanted = set(run_tags or ["all"])
     skipped = set(skip_tags or [])
     return [i for i in items
             if ("all" in wanted or i["tag"] in wanted or i["name"] in wanted)
-            and i["tag"] not in skipped and i["name"] not in skipped]
+            and i["tag"] not in skipped and i["name"] not in skipped
+            and (not only or i["tag"] in only)]
 
 
 def clix_pull_items(items: list, producers: dict) -> list:

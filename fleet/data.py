@@ -40,8 +40,8 @@ class Size:
 
     @classmethod
     def of(cls, big: bool) -> Size:
-        # Big: 400 users x 125 sessions x ~10 Benchmarks = ~500k Benchmarks.
-        return cls(400, 125, 1100 * 2**20) if big else cls(8, 3, 2 * 2**20)
+        # Big: 400 users x 160 sessions x ~8 Benchmarks = ~510k Benchmarks.
+        return cls(400, 160, 1100 * 2**20) if big else cls(8, 3, 2 * 2**20)
 
 
 def oid(rng: random.Random) -> ObjectId:

@@ -280,12 +280,20 @@ def kill_tree(pid: int) -> None:
         return
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
+        reap(pid)
         try:
             os.killpg(pid, 0)
         except ProcessLookupError:
             return
         time.sleep(0.05)
     quiet_kill(pid)
+    reap(pid)
+
+
+def reap(pid: int) -> None:
+    """Collect a child that has exited (when the fleet runs in-process, its servers are our children)."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
 
 
 def quiet_kill(pid: int) -> None:

@@ -49,6 +49,10 @@ options:
   control_time:
     description: The control node's clock (seconds since the epoch) when the task started, for the skew.
     type: float
+  clock_offset:
+    description: Seconds added to this server's clock reading. A test aid that simulates a wrong clock; leave at 0.
+    type: float
+    default: 0
   timeout:
     description: Seconds any single probe (a disk, a service, folder sizes) may take.
     type: float
@@ -249,7 +253,7 @@ def processes() -> list:
 
 
 def gather(params: dict) -> dict:
-    now = time.time()
+    now = time.time() + params["clock_offset"]
     mem, swap = psutil.virtual_memory(), psutil.swap_memory()
     facts = identity(params["server_settings"])
     facts.update(
@@ -259,7 +263,7 @@ def gather(params: dict) -> dict:
                     percent=mem.percent),
         swap=dict(total=swap.total, used=swap.used, free=swap.free),
         disks=disks(params["timeout"]),
-        uptime_seconds=int(now - psutil.boot_time()),
+        uptime_seconds=int(time.time() - psutil.boot_time()),
         load=list(os.getloadavg()),
         processes=processes(),
         data_dirs=data_dirs(params["data_dir"], params["timeout"]),
@@ -344,6 +348,7 @@ def main() -> None:
             container=dict(type="str", default="gstudio"),
             container_runtime=dict(type="str", default="docker"),
             control_time=dict(type="float"),
+            clock_offset=dict(type="float", default=0.0),
             timeout=dict(type="float", default=5.0),
         ),
         supports_check_mode=True,

@@ -21,6 +21,7 @@ options:
   items: {description: This run's item results - name, status, reason, source, bytes_received, total_bytes, seconds., type: list, elements: dict, required: true}
   run: {description: Run facts - started, ended, tools (versions)., type: dict, default: {}}
   top_folders: {description: LEVEL 3 folders whose files are listed., type: list, elements: str, default: [gstudio, unplatform]}
+  complete_run: {description: This run asked for every item. When every item then ended C(ok) or C(absent) its end time is recorded as C(last_complete)., type: bool, default: false}
 attributes:
   check_mode:
     support: full
@@ -69,6 +70,7 @@ def main() -> None:
             items=dict(type="list", elements="dict", required=True),
             run=dict(type="dict", default={}),
             top_folders=dict(type="list", elements="str", default=["gstudio", "unplatform"]),
+            complete_run=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )
@@ -81,8 +83,12 @@ def main() -> None:
     previous = load(root)
     stamp = p["run"].get("ended") or datetime.datetime.now(datetime.timezone.utc).isoformat()
     files = file_entries(root, p["top_folders"], previous)
-    manifest = dict(format=FORMAT, school=p["school"], run=p["run"], top_folders=p["top_folders"],
-                    items=merged_items(previous, p["items"], stamp), files=files,
+    items = merged_items(previous, p["items"], stamp)
+    last_complete = (previous or {}).get("last_complete")
+    if p["complete_run"] and p["items"] and all(r.get("status") in ("ok", "absent") for r in p["items"]):
+        last_complete = stamp
+    manifest = dict(format=FORMAT, school=p["school"], run=p["run"], top_folders=p["top_folders"], items=items,
+                    last_complete=last_complete, files=files,
                     totals=dict(files=len(files), bytes=sum(f["size"] for f in files.values())))
     changed = previous is None or previous.get("files") != files or previous.get("items") != manifest["items"]
     write(root, manifest)

@@ -1,0 +1,243 @@
+#!/usr/bin/python
+# SPDX-License-Identifier: GPL-3.0-or-later
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: clix_fleet_table
+short_description: The fleet's health at a glance - one row per school from its heartbeat
+description:
+  - Runs on the control node at the end of C(heartbeat.yml). One row per school - server id,
+    school code and name, reachable or why not, uptime, load, RAM used, worst disk use, whether
+    gStudio's container, MongoDB and PostgreSQL answer, clock skew, and the date of the last
+    successful collection read from the archive's C(MANIFEST.json) files.
+  - Rows with a problem (thresholds in O(thresholds)) come first and are marked. Returns the table
+    as text lines and writes C(heartbeat-<time>.csv), C(.json) and a self-contained C(.html)
+    (no external assets) into O(dest).
+  - Appends every row to C(heartbeat-history-<state>.jsonl) in O(dest), so trends can be seen; the
+    HTML page shows each school's last O(history) values of disk use, load and skew.
+version_added: "0.1.0"
+options:
+  dest: {description: Folder for the table files and the history (created 0700)., type: path, required: true}
+  archive_root: {description: The archive, searched for each school's manifests., type: path, required: true}
+  schools: {description: One dict per school - host, folder, state, server_id, school_code, school_name, problem, heartbeat., type: list, elements: dict, required: true}
+  thresholds:
+    description: What counts as a problem.
+    type: dict
+    default: {}
+    suboptions:
+      disk_percent: {description: Worst disk use above this., type: float, default: 90}
+      skew_seconds: {description: Clock skew (either way) above this., type: float, default: 300}
+      collected_days: {description: No successful collection for more than this many days., type: int, default: 180}
+  history: {description: How many past values the HTML page shows per school., type: int, default: 5}
+  now: {description: The time of this run (ISO 8601, UTC); defaults to the control node's clock., type: str}
+attributes:
+  check_mode:
+    support: full
+    details: Builds and returns the table; writes no files and appends no history.
+  diff_mode:
+    support: none
+author: clix-collect developers
+"""
+
+EXAMPLES = r"""
+- name: Fleet table
+  clix_fleet_table:
+    dest: /srv/archive/reports
+    archive_root: /srv/archive
+    schools: "{{ ansible_play_hosts_all | map('extract', hostvars, 'clix_result') | list }}"
+  delegate_to: localhost
+  run_once: true
+"""
+
+RETURN = r"""
+table: {description: The table as text lines, problems first., returned: always, type: list, elements: str}
+rows: {description: The rows as dicts., returned: always, type: list, elements: dict}
+problems: {description: Number of schools with a problem., returned: always, type: int}
+files: {description: Files written., returned: unless check mode, type: list, elements: str}
+"""
+
+import csv
+import datetime
+import glob
+import html
+import io
+import json
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.clix_files import atomic_output
+
+COLUMNS = ["server_id", "school_code", "school_name", "reachable", "uptime", "load", "ram_used", "worst_disk",
+           "container", "mongodb", "postgresql", "clock_skew", "last_collected", "problems"]
+
+
+def last_collected(archive_root: str, state: str, folder: str) -> str | None:
+    """End time of the newest complete collection (every item asked for, every item ok or absent
+    on the server), as the manifests record it; heartbeat runs and --tags runs do not count."""
+    best = None
+    for path in glob.glob(os.path.join(archive_root, "[0-9][0-9][0-9][0-9]", state, folder, "MANIFEST.json")):
+        try:
+            with open(path) as f:
+                manifest = json.load(f)
+        except (OSError, ValueError):
+            continue
+        ended = manifest.get("last_complete")
+        if ended and (best is None or ended > best):
+            best = ended
+    return best
+
+
+def row_of(school: dict, archive_root: str, limits: dict, now: datetime.datetime) -> dict:
+    hb = school.get("heartbeat") or {}
+    row = {"host": school.get("host"), "state": school.get("state"), "server_id": school.get("server_id"),
+           "school_code": school.get("school_code"), "school_name": school.get("school_name"), "problems": []}
+    if school.get("problem") or not hb:
+        row["reachable"] = "no: %s" % (school.get("problem") or "no heartbeat")
+        row["problems"].append("unreachable")
+    else:
+        row["reachable"] = "yes"
+        mem = hb["memory"]
+        services = hb["services"]
+        row.update(uptime_days=round(hb["uptime_seconds"] / 86400, 1), load=round(hb["load"][0], 2),
+                   ram_used_percent=mem["percent"], worst_disk_percent=hb.get("worst_disk_percent"),
+                   container=services["container"], mongodb=services["mongodb"], postgresql=services["postgresql"],
+                   clock_skew_seconds=hb.get("clock_skew_seconds"))
+        if (row["worst_disk_percent"] or 0) > limits["disk_percent"]:
+            row["problems"].append("disk %.0f%%" % row["worst_disk_percent"])
+        for name in ("mongodb", "postgresql"):
+            if not services[name]:
+                row["problems"].append("%s down" % name)
+        if services["container"] not in ("running", "absent") and not services["container"].startswith("no "):
+            row["problems"].append("container %s" % services["container"])
+        skew = row["clock_skew_seconds"]
+        if skew is not None and abs(skew) > limits["skew_seconds"]:
+            row["problems"].append("clock skew %+.0fs" % skew)
+    row["last_collected"] = last_collected(archive_root, row["state"], school.get("folder") or "")
+    if row["last_collected"] is None:
+        row["problems"].append("never collected")
+    else:
+        age = now - datetime.datetime.fromisoformat(row["last_collected"])
+        if age.days > limits["collected_days"]:
+            row["problems"].append("not collected for %d days" % age.days)
+    return row
+
+
+def cells(row: dict) -> dict:
+    def fmt(value, pattern="%s"):
+        return "-" if value is None else pattern % value
+
+    return {"server_id": row["server_id"], "school_code": row["school_code"], "school_name": row["school_name"],
+            "reachable": row["reachable"], "uptime": fmt(row.get("uptime_days"), "%sd"),
+            "load": fmt(row.get("load")), "ram_used": fmt(row.get("ram_used_percent"), "%.0f%%"),
+            "worst_disk": fmt(row.get("worst_disk_percent"), "%.0f%%"),
+            "container": fmt(row.get("container")),
+            "mongodb": fmt(None if "mongodb" not in row else ("up" if row["mongodb"] else "DOWN")),
+            "postgresql": fmt(None if "postgresql" not in row else ("up" if row["postgresql"] else "DOWN")),
+            "clock_skew": fmt(row.get("clock_skew_seconds"), "%+.0fs"),
+            "last_collected": (row["last_collected"] or "never")[:10], "problems": "; ".join(row["problems"])}
+
+
+def text_table(rows: list) -> list:
+    shown = [cells(r) for r in rows]
+    widths = {c: max(len(c), *(len(str(s[c])) for s in shown)) if shown else len(c) for c in COLUMNS}
+    widths["school_name"] = min(widths["school_name"], 28)
+    line = lambda values: "  ".join(str(values[c])[:widths[c]].ljust(widths[c]) for c in COLUMNS)  # noqa: E731
+    out = [line({c: c for c in COLUMNS}), "  ".join("-" * widths[c] for c in COLUMNS)]
+    out += [("!! " if r["problems"] else "   ") + line(s) for r, s in zip(rows, shown)]
+    out[0], out[1] = "   " + out[0], "   " + out[1]
+    return out
+
+
+def csv_text(rows: list) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=COLUMNS)
+    writer.writeheader()
+    for r in rows:
+        writer.writerow(cells(r))
+    return buf.getvalue()
+
+
+def html_page(title: str, rows: list, history: dict) -> str:
+    head = "".join("<th>%s</th>" % html.escape(c) for c in [*COLUMNS, "history (disk, load, skew)"])
+    body = []
+    for r in rows:
+        c = cells(r)
+        past = history.get(r["host"], [])
+        trend = "<br>".join(html.escape("%s: %s, %s, %s" % (h["at"][:16], h.get("disk"), h.get("load"), h.get("skew")))
+                            for h in past)
+        cls = ' class="problem"' if r["problems"] else ""
+        body.append("<tr%s>%s<td>%s</td></tr>" % (cls, "".join("<td>%s</td>" % html.escape(str(c[k])) for k in COLUMNS),
+                                                trend))
+    return ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>%s</title><style>"
+            "body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse;font-size:90%%}"
+            "td,th{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top}"
+            "tr.problem{background:#fdd}tr.problem td:last-child,tr.problem td:nth-child(14){color:#a00;font-weight:bold}"
+            "</style></head><body><h1>%s</h1><p>%d school(s), %d with problems (listed first).</p>"
+            "<table><tr>%s</tr>%s</table></body></html>\n"
+            % (html.escape(title), html.escape(title), len(rows), sum(1 for r in rows if r["problems"]), head,
+               "".join(body)))
+
+
+def append_history(dest: str, rows: list, stamp: str, keep: int) -> dict:
+    """Append this run to each state's history; return {host: last `keep` entries}."""
+    by_host = {}
+    for state in sorted({r["state"] for r in rows}):
+        path = os.path.join(dest, "heartbeat-history-%s.jsonl" % state)
+        entries = [dict(at=stamp, host=r["host"], disk=r.get("worst_disk_percent"), load=r.get("load"),
+                        skew=r.get("clock_skew_seconds"), reachable=r["reachable"] == "yes")
+                   for r in rows if r["state"] == state]
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "a") as f:
+            for e in entries:
+                f.write(json.dumps(e, sort_keys=True) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        with open(path) as f:
+            for line in f:
+                e = json.loads(line)
+                by_host.setdefault(e["host"], []).append(e)
+    return {host: entries[-keep:] for host, entries in by_host.items()}
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            dest=dict(type="path", required=True),
+            archive_root=dict(type="path", required=True),
+            schools=dict(type="list", elements="dict", required=True),
+            thresholds=dict(type="dict", default={}, options=dict(
+                disk_percent=dict(type="float", default=90),
+                skew_seconds=dict(type="float", default=300),
+                collected_days=dict(type="int", default=180),
+            )),
+            history=dict(type="int", default=5),
+            now=dict(type="str"),
+        ),
+        supports_check_mode=True,
+    )
+    os.umask(0o077)
+    p = module.params
+    now = datetime.datetime.fromisoformat(p["now"]) if p["now"] else datetime.datetime.now(datetime.timezone.utc)
+    rows = [row_of(s, p["archive_root"], p["thresholds"], now) for s in p["schools"]]
+    rows.sort(key=lambda r: (not r["problems"], r["state"] or "", int("".join(filter(str.isdigit, r["server_id"] or "0")) or 0)))
+    problems = sum(1 for r in rows if r["problems"])
+    result = dict(changed=False, rows=rows, problems=problems,
+                  table=[*text_table(rows), "", "%d school(s), %d with problems" % (len(rows), problems)])
+    if not module.check_mode:
+        os.makedirs(p["dest"], mode=0o700, exist_ok=True)
+        stamp = now.isoformat()
+        history = append_history(p["dest"], rows, stamp, p["history"])
+        base = os.path.join(p["dest"], "heartbeat-%s" % now.strftime("%Y%m%d-%H%M%S"))
+        title = "clix-collect heartbeat %s" % now.strftime("%Y-%m-%d %H:%M UTC")
+        contents = {".csv": csv_text(rows), ".json": json.dumps(dict(title=title, rows=rows), indent=1, sort_keys=True),
+                    ".html": html_page(title, rows, history)}
+        for ext, text in contents.items():
+            with atomic_output(base + ext) as out:
+                out.write(text.encode("utf-8"))
+        result.update(changed=True, files=[base + ext for ext in contents])
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+"""`ansible-playbook heartbeat.yml` on a state of 20 schools, some made unhealthy: the fleet table
+flags exactly those, stores each heartbeat in the archive, keeps a history, and its HTML page
+renders offline in headless Chromium."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+from conftest import REPO, ansible_env
+
+from fleet import __main__ as fleet_cli
+from fleet import hosts
+
+YEAR = str(datetime.date.today().year)
+EXPECTED = {"tg3": "unreachable", "tg5": "mongodb down", "tg7": "disk", "tg9": "clock skew", "tg11": "not collected"}
+
+
+def seal(archive: Path, school: hosts.School, days_ago: int) -> None:
+    """A manifest as a complete collection `days_ago` days ago would have left it."""
+    root = archive / YEAR / school.state / school.hostname
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    ended = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=days_ago)).isoformat()
+    (root / "MANIFEST.json").write_text(json.dumps({
+        "format": 1, "school": {"server_id": school.server_id}, "run": {"ended": ended}, "last_complete": ended,
+        "items": {"media": {"status": "ok"}}, "files": {}, "top_folders": ["gstudio"]}))
+
+
+@pytest.fixture(scope="module")
+def state_of_20(fleet):
+    """20 Telangana schools beside the session fleet; tg3, tg5, tg7, tg9 made unhealthy."""
+    lab = hosts.Lab(Path(tempfile.mkdtemp(prefix="clix-fleet-hb-", dir="/var/tmp")))
+    fleet_cli.up(lab, fleet_cli.plan("tg=20", set(), first_address=120, tag="h"))
+    try:
+        schools = {s.server_id: s for s in lab.schools()}
+        setup = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(lab.inventory),
+                                str(REPO / "tests/integration/playbooks/target-python.yml")],
+                               cwd=REPO, env=ansible_env(), capture_output=True, text=True, timeout=900)
+        assert setup.returncode == 0, setup.stdout[-3000:]
+        os.kill(hosts.sshd_pid(lab, schools["tg3"]), signal.SIGTERM)  # sshd stopped
+        hosts.stop_mongo(lab, schools["tg5"])
+        full = "/home/core/data/filled"
+        hosts.in_namespace(lab, schools["tg7"], ["mkdir", "-p", full])
+        hosts.in_namespace(lab, schools["tg7"], ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", full])
+        hosts.in_namespace(lab, schools["tg7"], ["dd", "if=/dev/zero", f"of={full}/fill", "bs=1k", "count=1000"],
+                           capture_output=True)
+        host_vars = lab.inventory / "host_vars"
+        host_vars.mkdir()
+        (host_vars / f"{schools['tg9'].hostname}.yml").write_text("clix_heartbeat_clock_offset: 900\n")
+        yield lab, schools
+    finally:
+        fleet_cli.down(lab)
+        shutil.rmtree(lab.root, ignore_errors=True)
+
+
+def heartbeat(lab, archive: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(lab.inventory),
+                           str(REPO / "heartbeat.yml"), "-l", "tg", "-e", f"clix_archive_root={archive}",
+                           "-e", "clix_heartbeat_disk_percent=97"],
+                          cwd=REPO, env=ansible_env(), capture_output=True, text=True, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def two_runs(state_of_20, tmp_path_factory):
+    """Two heartbeat runs on an archive where every school was collected 3 days ago, but tg11 400."""
+    lab, schools = state_of_20
+    archive = tmp_path_factory.mktemp("hb") / "archive"
+    for sid, school in schools.items():
+        seal(archive, school, days_ago=400 if sid == "tg11" else 3)
+    runs = [heartbeat(lab, archive), heartbeat(lab, archive)]
+    for run in runs:
+        assert run.returncode == 0, run.stdout[-5000:]
+    return archive, schools, runs[-1]
+
+
+def test_fleet_table_flags_exactly_the_unhealthy_schools(two_runs):
+    archive, schools, second = two_runs
+    table = json.loads(sorted((archive / "reports").glob("heartbeat-*.json"))[-1].read_text())
+    flagged = {r["server_id"]: "; ".join(r["problems"]) for r in table["rows"] if r["problems"]}
+    assert set(flagged) == set(EXPECTED), flagged
+    for sid, problem in EXPECTED.items():
+        assert problem in flagged[sid], (sid, flagged[sid])
+    assert [bool(r["problems"]) for r in table["rows"]] == sorted((bool(r["problems"]) for r in table["rows"]),
+                                                                 reverse=True)  # problems first
+    assert "!! " in second.stdout and "20 school(s), 5 with problems" in second.stdout
+
+    healthy = archive / YEAR / "tg" / schools["tg1"].hostname / "gstudio" / "system-heartbeat"
+    assert len(list(healthy.glob("system-heartbeat-*.log"))) >= 1  # same files collect writes
+    history = (archive / "reports" / "heartbeat-history-tg.jsonl").read_text().splitlines()
+    assert len(history) == 40  # two runs x 20 schools
+    csv_rows = sorted((archive / "reports").glob("heartbeat-*.csv"))[-1].read_text().splitlines()
+    assert csv_rows[0].startswith("server_id,school_code,school_name,reachable") and len(csv_rows) == 21
+
+
+def test_html_page_renders_offline_with_the_problem_rows(two_runs, tmp_path):
+    archive, _, _ = two_runs
+    page = sorted((archive / "reports").glob("heartbeat-*.html"))[-1]
+    text = page.read_text()
+    assert "http://" not in text and "https://" not in text and "<script" not in text  # no external assets
+    assert text.count("<br>") >= 20  # each school shows its past values (two runs)
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.fail("Debian's chromium is needed for this test: run `make deps`")
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'chromium'}"]
+    shot = tmp_path / "heartbeat.png"
+    subprocess.run([chromium, *flags, f"--screenshot={shot}", "--window-size=1600,1200", page.as_uri()],
+                   capture_output=True, timeout=120)
+    assert shot.exists() and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    dom = subprocess.run([chromium, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True,
+                         timeout=120).stdout
+    problem_rows = [row for row in dom.split("<tr")[1:] if row.startswith(' class="problem"')]
+    assert sorted(row.split("<td>")[1].split("</td>")[0] for row in problem_rows) == sorted(EXPECTED)

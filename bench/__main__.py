@@ -213,6 +213,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--skip-big", action="store_true", help="skip the benchmark-sized school (dumps)")
     p.add_argument("--skip-scale", action="store_true", help="skip 1 vs 20 schools")
+    p.add_argument("--skip-link", action="store_true", help="skip collect vs rsync over the slow link")
     p.add_argument("--link-mb", type=int, default=40, help="extra media pulled over the 10 Mbit/s link")
     args = p.parse_args()
     lab = hosts.Lab(LAB)
@@ -225,7 +226,8 @@ def main() -> int:
         big, small = sorted(lab.schools(), key=lambda s: s.server_id)
         if not args.skip_big:
             bench_dumps(lab, big)
-        bench_link(lab, small, args.link_mb)
+        if not args.skip_link:
+            bench_link(lab, small, args.link_mb)
     finally:
         fleet_cli.down(lab)
     if not args.skip_scale:

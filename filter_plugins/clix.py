@@ -57,6 +57,19 @@ def clix_identity_problem(facts: dict, server_id: str, school_code: str) -> str:
     return ""
 
 
+def clix_results(hostvars_list: list) -> list:
+    """Each school's clix_result; a school whose play broke before it recorded one still gets a row."""
+    out = []
+    for hv in hostvars_list:
+        result = hv.get("clix_result")
+        if not result:
+            result = {"host": hv["inventory_hostname"], "folder": hv["inventory_hostname"], "items": [],
+                      "problem": "the play stopped for this school before it recorded a result (see the output above)",
+                      "problem_status": "failed"}
+        out.append(result)
+    return out
+
+
 class FilterModule:
     def filters(self) -> dict:
         return {
@@ -64,4 +77,5 @@ class FilterModule:
             "clix_selected": clix_selected,
             "clix_pull_items": clix_pull_items,
             "clix_identity_problem": clix_identity_problem,
+            "clix_results": clix_results,
         }

@@ -113,7 +113,7 @@ def row_of(school: dict, archive_root: str, limits: dict, now: datetime.datetime
         skew = row["clock_skew_seconds"]
         if skew is not None and abs(skew) > limits["skew_seconds"]:
             row["problems"].append("clock skew %+.0fs" % skew)
-    row["last_collected"] = last_collected(archive_root, row["state"], school.get("folder") or "")
+    row["last_collected"] = last_collected(archive_root, row["state"] or "", school.get("folder") or "")
     if row["last_collected"] is None:
         row["problems"].append("never collected")
     else:

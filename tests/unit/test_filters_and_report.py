@@ -48,3 +48,11 @@ def test_report_marks_problems_and_unchanged_items():
     page = html_page("t", table, "s")
     assert page.count('class="problem"') == sum(1 for r in table if r["status"] in PROBLEMS) == 2
     assert "<script" not in page and "http" not in page
+
+
+def test_a_school_without_a_result_still_gets_a_row():
+    results = clix.clix_results([{"inventory_hostname": "a", "clix_result": {"host": "a", "items": []}},
+                                 {"inventory_hostname": "b"}])
+    assert results[0] == {"host": "a", "items": []}
+    assert results[1]["host"] == "b" and "stopped for this school" in results[1]["problem"]
+    assert [r["status"] for r in rows(results)] == ["failed"]

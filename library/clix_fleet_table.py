@@ -66,7 +66,7 @@ import json
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.clix_files import atomic_output
+from ansible.module_utils.clix_files import write_text_files
 
 COLUMNS = ["server_id", "school_code", "school_name", "reachable", "uptime", "load", "ram_used", "worst_disk",
            "container", "mongodb", "postgresql", "clock_skew", "last_collected", "problems"]
@@ -232,10 +232,7 @@ def main() -> None:
         title = "clix-collect heartbeat %s" % now.strftime("%Y-%m-%d %H:%M UTC")
         contents = {".csv": csv_text(rows), ".json": json.dumps(dict(title=title, rows=rows), indent=1, sort_keys=True),
                     ".html": html_page(title, rows, history)}
-        for ext, text in contents.items():
-            with atomic_output(base + ext) as out:
-                out.write(text.encode("utf-8"))
-        result.update(changed=True, files=[base + ext for ext in contents])
+        result.update(changed=True, files=write_text_files(base, contents))
     module.exit_json(**result)
 
 

@@ -106,7 +106,7 @@ import time
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible.module_utils.clix_files import atomic_output, human_bytes
+from ansible.module_utils.clix_files import human_bytes, write_text_files
 from ansible.module_utils.clix_settings import SettingsError, read_identity
 
 try:
@@ -328,13 +328,8 @@ def render_log(f: dict) -> str:
 def write_files(dest: str, facts: dict) -> list:
     os.makedirs(dest, mode=0o700, exist_ok=True)
     stamp = datetime.datetime.strptime(facts["captured_at"][:19], "%Y-%m-%dT%H:%M:%S").strftime("%Y%m%d-%H%M%S")
-    base = os.path.join(dest, "system-heartbeat-%s" % stamp)
-    written = []
-    for path, text in ((base + ".log", render_log(facts)), (base + ".json", json.dumps(facts, indent=1, sort_keys=True))):
-        with atomic_output(path) as out:
-            out.write(text.encode("utf-8"))
-        written.append(path)
-    return written
+    return write_text_files(os.path.join(dest, "system-heartbeat-%s" % stamp),
+                            {".log": render_log(facts), ".json": json.dumps(facts, indent=1, sort_keys=True)})
 
 
 def main() -> None:

@@ -49,7 +49,7 @@ import json
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.clix_files import atomic_output, human_bytes
+from ansible.module_utils.clix_files import human_bytes, write_text_files
 
 PROBLEMS = {"failed", "unreachable", "identity mismatch"}
 
@@ -143,10 +143,7 @@ def main() -> None:
         contents = {".json": json.dumps(dict(title=p["title"], summary=summary, rows=table, schools=p["schools"]),
                                         indent=1, sort_keys=True),
                     ".md": markdown(p["title"], table, summary), ".html": html_page(p["title"], table, summary)}
-        for ext, text in contents.items():
-            with atomic_output(base + ext) as out:
-                out.write(text.encode("utf-8"))
-        result.update(changed=True, files=[base + ext for ext in contents])
+        result.update(changed=True, files=write_text_files(base, contents))
     module.exit_json(**result)
 
 

@@ -102,6 +102,16 @@ class _GzipView:
         return self._hashed.size
 
 
+def write_text_files(base, contents):
+    """Write {suffix: text} to base + suffix, each atomically; return the paths written."""
+    paths = []
+    for suffix, text in contents.items():
+        with atomic_output(base + suffix) as out:
+            out.write(text.encode("utf-8"))
+        paths.append(base + suffix)
+    return paths
+
+
 def remove_quietly(path):
     try:
         if os.path.isdir(path) and not os.path.islink(path):

@@ -10,7 +10,7 @@ a baseline measured in the same run, and prints tables with ratios:
   3. peak memory on the school server (module) and on the control node (ansible-playbook)
   4. collect of one school vs plain `rsync -a` of the same folders over a 10 Mbit/s link (tc tbf)
   5. the no-change re-run
-  6. collect of 1 school vs 20 schools
+  6. collect and heartbeat of 1 school vs 20 schools
 
     python -m bench [--skip-big] [--link-mb 40] [--keep]
 """
@@ -190,21 +190,22 @@ def bench_link(lab: hosts.Lab, small: hosts.School, link_mb: int) -> None:
 
 
 def bench_scale(lab_root: Path) -> None:
-    """Collect of 1 school vs 20 schools, full items, fresh archive each."""
+    """collect.yml and heartbeat.yml on 1 school vs 20 schools, a fresh archive each."""
     lab = hosts.Lab(lab_root / "scale")
     fleet_cli.up(lab, fleet_cli.plan("tg=20", set(), first_address=200, tag="y"))
     try:
         playbook(lab, str(REPO / "tests/integration/playbooks/target-python.yml"))
-        rows = []
-        for limit in ("tg1", "tg"):
-            archive = Path(tempfile.mkdtemp(prefix="clix-bench-scale-", dir="/var/tmp"))
-            seconds, _, _ = playbook(lab, str(REPO / "collect.yml"), "-l", limit, "-e", f"clix_archive_root={archive}")
-            rows.append([limit, f"{seconds:.1f}"])
-            shutil.rmtree(archive, ignore_errors=True)
-        rows[0].append("1.00x")
-        rows[1].append(f"{float(rows[1][1]) / float(rows[0][1]):.2f}x")
-        table("Collect of 1 vs 20 schools (goal: 20 schools <= 2x the time of 1)", ["limit", "seconds", "time vs 1"],
-              rows)
+        for job in ("collect.yml", "heartbeat.yml"):
+            rows = []
+            for limit in ("tg1", "tg"):
+                archive = Path(tempfile.mkdtemp(prefix="clix-bench-scale-", dir="/var/tmp"))
+                seconds, _, _ = playbook(lab, str(REPO / job), "-l", limit, "-e", f"clix_archive_root={archive}")
+                rows.append([limit, f"{seconds:.1f}"])
+                shutil.rmtree(archive, ignore_errors=True)
+            rows[0].append("1.00x")
+            rows[1].append(f"{float(rows[1][1]) / float(rows[0][1]):.2f}x")
+            table(f"{job} on 1 vs 20 schools (goal: 20 schools <= 2x the time of 1)", ["limit", "seconds", "time vs 1"],
+                  rows)
     finally:
         fleet_cli.down(lab)
 

@@ -1,0 +1,91 @@
+"""``manage.py activity_timestamp <username>`` and ``get_all_users_activity_timestamp_csvs.py``.
+
+One CSV per user: ``activity-timestamp-csvs/<server id>-<username>-activity-visits-<%Y%m%d-%Hh%Mm>.csv``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import os
+from collections.abc import Iterable
+
+from .formats import csv_bytes, name_of, py2_repr, py2_str_float, slugify, write_atomic
+from .school import Bench, School
+
+HEADER = ["Unit", "Lesson", "Activity", "Language", "VisitedOn", "OutTime", "OutAction", "TimeSpentInSeconds", "Buddies"]
+FOLDER = "activity-timestamp-csvs"
+
+
+def counter_usernames(school: School) -> list[str]:
+    """Users of ``Counters.distinct('user_id')`` (first appearance), named by their Author node."""
+    ids = list(dict.fromkeys(c.get("user_id") for c in school.counters if "user_id" in c))
+    authors = school.authors_by_user_id()
+    names = [a.get("name") for uid in ids for a in authors.get(uid, [])]
+    return list(dict.fromkeys(n for n in names if n))
+
+
+def visit_rows(school: School, user_id: int, benches: list[Bench]) -> list[list[str]]:
+    """Rows for one user, newest visit first (``sort('last_update', -1)``; ties keep natural order)."""
+    outs_by_session: dict[str | None, list[Bench]] = {}
+    for b in benches:  # already by session, time, natural order
+        if b.out:
+            outs_by_session.setdefault(b.session, []).append(b)
+    visits = sorted((b for b in benches if b.visit), key=lambda b: b.seq)
+    visits.sort(key=lambda b: b.ts, reverse=True)
+    return [_row(school, user_id, v, outs_by_session.get(v.session, [])) for v in visits]
+
+
+def _row(school: School, user_id: int, visit: Bench, outs: list[Bench]) -> list[str]:
+    row = dict.fromkeys(HEADER, "NA")  # gStudio's default cell is NA
+    row["VisitedOn"] = str(visit.ts)  # IST wall clock stored as UTC: printed as stored
+    row["Language"] = visit.locale or "en"
+    parts = visit.url.split("/")
+    # Only '/<unit>/course/activity_player/<lesson>/<activity>/' (7 parts) is looked into; any
+    # other URL keeps NA in every column but VisitedOn and Language, with no out-event or buddies.
+    if not (visit.url.startswith("/") and visit.url.endswith("/") and len(parts) == 7):
+        return list(row.values())
+    unit, lesson, activity = school.group_by_id_or_name(parts[1]), school.node(parts[4]), school.node(parts[5])
+    row["Unit"] = slugify(name_of(unit, prefer_altnames=True))
+    row["Lesson"] = slugify(name_of(lesson, prefer_altnames=False))
+    row["Activity"] = slugify(name_of(activity, prefer_altnames=True))
+    out = _out_event(visit, outs)
+    if out is not None:
+        row["OutTime"] = str(out.ts)
+        row["OutAction"] = out.name
+        row["TimeSpentInSeconds"] = py2_str_float((out.ts - visit.ts).total_seconds())
+    buddy = school.buddy_doc(user_id, visit.session)
+    if buddy is not None:
+        row["Buddies"] = py2_repr(_buddy_names(school, buddy))
+    return list(row.values())
+
+
+def _out_event(visit: Bench, outs: list[Bench]) -> Bench | None:
+    """First out-pattern Benchmark of the session with ``last_update >= `` the visit's, other than
+    the visit itself, by time then natural order: an equal-time page stored earlier still counts."""
+    start = bisect.bisect_left([b.ts for b in outs], visit.ts)
+    return next((b for b in outs[start:] if b.seq != visit.seq), None)
+
+
+def _buddy_names(school: School, buddy: dict) -> list[str]:
+    """Author names of the buddies (an ``$in`` query: Author storage order)."""
+    keys = {str(k) for k in (buddy.get("buddy_in_out") or {})}
+    return [a.get("name") for a in school.of_type("Author") if str(a["_id"]) in keys]
+
+
+def write_activity_csvs(school: School, out_dir: str, now: dt.datetime,
+                        usernames: Iterable[str] | None = None) -> list[str]:
+    """Write one CSV per user; a user without a Django ``auth_user`` row gets no file (gStudio
+    prints 'No user found' and moves on), a user without visits a file with just the header."""
+    django = {u.username: u for u in school.auth_users}
+    written = []
+    for username in (counter_usernames(school) if usernames is None else usernames):
+        user = django.get(username.strip())
+        if user is None:
+            continue
+        rows = visit_rows(school, user.id, school.user_benchmarks(user.username))
+        name = f"{school.identity['server_id']}-{user.username}-activity-visits-{now:%Y%m%d-%Hh%Mm}.csv"
+        path = os.path.join(out_dir, FOLDER, name)
+        write_atomic(path, csv_bytes(HEADER, rows))
+        written.append(path)
+    return written

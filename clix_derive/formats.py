@@ -1,0 +1,86 @@
+"""Python 2 output formats that gStudio's scripts produce, and atomic CSV writing."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import tempfile
+import unicodedata
+from collections.abc import Iterable
+from typing import Any
+
+
+def slugify(value: str) -> str:
+    """Django 1.6 ``slugify``: NFKD, drop non-ASCII, drop ``[^\\w\\s-]``, strip, lower, ``[-\\s]+`` -> ``-``.
+
+    A name written only in Devanagari becomes the empty string, as on the servers.
+    """
+    value = unicodedata.normalize("NFKD", value or "").encode("ascii", "ignore").decode("ascii")
+    value = re.sub(r"[^\w\s-]", "", value, flags=re.ASCII).strip().lower()
+    return re.sub(r"[-\s]+", "-", value, flags=re.ASCII)
+
+
+def py2_repr(value: Any) -> str:
+    """``repr`` as Python 2 prints it for the values gStudio puts in list cells.
+
+    Strings from MongoDB are ``unicode`` there: ``u'name'``, non-ASCII as ``\\u0935`` escapes,
+    which is exactly what Python 3's ``ascii()`` writes after the ``u`` prefix.
+    """
+    if isinstance(value, str):
+        return "u" + ascii(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(py2_repr(v) for v in value) + "]"
+    return repr(value)
+
+
+def py2_str_float(value: float) -> str:
+    """Python 2 ``str(float)``: 12 significant digits, and ``.0`` on a whole number (``225.0``)."""
+    text = "%.12g" % value
+    if not any(c in text for c in ".enN"):
+        text += ".0"
+    return text
+
+
+def name_of(node: dict | None, prefer_altnames: bool) -> str:
+    """gStudio's display name: ``altnames`` when set (and not blank), else ``name``."""
+    if not node:
+        return ""
+    if prefer_altnames and (node.get("altnames") or "").strip():
+        return node["altnames"]
+    return node.get("name") or ""
+
+
+def csv_bytes(header: list[str], rows: Iterable[list[Any]]) -> bytes:
+    """Python's csv writer defaults (excel dialect, minimal quoting, CRLF), UTF-8 encoded."""
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow(["" if v is None else v for v in row])
+    return buf.getvalue().encode("utf-8")
+
+
+def write_atomic(path: str, data: bytes) -> None:
+    """Temp name, fsync, rename: a reader never sees half a file."""
+    folder = os.path.dirname(path)
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

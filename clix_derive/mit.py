@@ -1,0 +1,112 @@
+"""``single_school_get_MIT_activity_data.py``: ``qbank/student-activities/activity-data.csv``.
+
+Only the CSV is recomputed; the script's other steps (qbank mongodump, pg_dumpall, tar) copy
+data that the collected tree already holds under ``db/`` and ``postgres-dump/``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import glob
+import json
+import os
+from collections import defaultdict
+
+from .formats import csv_bytes, name_of, write_atomic
+from .school import Bench, School
+
+CSV_PATH = os.path.join("qbank", "student-activities", "activity-data.csv")
+DAY_COLUMNS = ["Date (YYYY-MM-DD)", "Total Timestamps", "Total Timespent (HH:MM:SS.microsec)",
+               "Activities Viewed", "Activity Timestamps"]
+
+_SCAN_LIMIT = 10_000  # pages looked ahead in one session for the out-event
+Event = tuple[dt.datetime, str | None]  # (time, label); out-events add a time but no label
+
+
+def logged_in_users(school: School) -> list:
+    """The users parsed from ``COPY auth_user``, kept only if ``last_login != date_joined``."""
+    return [u for u in school.auth_users if u.last_login != u.date_joined]
+
+
+def _visit_label(school: School, url: str) -> str:
+    parts = url.split("/")
+    if len(parts) != 7:
+        return url
+    unit, lesson, activity = school.group_by_id_or_name(parts[1]), school.node(parts[4]), school.node(parts[5])
+    return " / ".join((name_of(unit, True), name_of(lesson, False), name_of(activity, True)))
+
+
+def _benchmark_events(school: School, benches: list[Bench]) -> list[tuple[str | None, list[Event]]]:
+    """Per visit ($text 'activity_player'): its session and events, the visit and the next
+    Benchmark of the same session that matches $text 'course my-desk explore tool-page content'."""
+    out = []
+    for i, b in enumerate(benches):
+        if not b.mit_visit:
+            continue
+        events: list[Event] = [(b.ts, _visit_label(school, b.url))]
+        for n in benches[i + 1:i + 1 + _SCAN_LIMIT]:  # by session then time: the session's next pages
+            if n.session != b.session:
+                break
+            if n.mit_out:
+                events.append((n.ts, None))
+                break
+        out.append((b.session, events))
+    return out
+
+
+def _tool_events(tools_dir: str, user_id: int) -> list[Event]:
+    """``gstudio_tools_logs/**/<user id>-*.json``: ``created_at``/``createdAt`` is an IST string
+    ``%Y-%m-%d %H:%M:%S`` (not zero-padded), the label ``appName``/``app_name``."""
+    events: list[Event] = []
+    for path in sorted(glob.glob(os.path.join(tools_dir, "**", f"{user_id}-*.json"), recursive=True)):
+        try:
+            with open(path, encoding="utf-8") as f:
+                entries = json.load(f)
+        except (OSError, ValueError):
+            continue
+        for e in entries if isinstance(entries, list) else []:
+            stamp = e.get("created_at") or e.get("createdAt")
+            try:
+                when = dt.datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S")
+            except (TypeError, ValueError):
+                continue
+            events.append((when, e.get("appName") or e.get("app_name")))
+    return events
+
+
+def _day_cells(day: dt.date, events: list[Event]) -> list[str]:
+    times = sorted(t for t, _ in events)
+    labels = [label for _, label in sorted(events, key=lambda e: e[0]) if label is not None]
+    return [day.isoformat(), str(len(times)), str(times[-1] - times[0]), "\r\n".join(labels),
+            json.dumps([t.strftime("%Y-%m-%d %I:%M:%S %p") for t in times])]
+
+
+def write_mit_csv(school: School, out_dir: str) -> str:
+    users = logged_in_users(school)
+    by_oid = {str(a["_id"]): a.get("created_by") for a in school.of_type("Author")}
+    events: dict[int, list[Event]] = defaultdict(list)
+    for user in users:
+        for session, visit_events in _benchmark_events(school, school.user_benchmarks(user.username)):
+            events[user.id].extend(visit_events)
+            # Buddies of that session are credited with the same visit.
+            buddy = school.buddy_doc(user.id, session)
+            for key in (buddy or {}).get("buddy_in_out") or {}:
+                buddy_id = by_oid.get(str(key))
+                if buddy_id is not None and buddy_id != user.id:
+                    events[buddy_id].extend(visit_events)
+        events[user.id].extend(_tool_events(school.tools_dir, user.id))
+    days = sorted({t.date() for user in users for t, _ in events.get(user.id, [])})
+    header = ["Username", "UserID"] + DAY_COLUMNS * len(days)
+    rows = []
+    for user in users:
+        per_day: dict[dt.date, list[Event]] = defaultdict(list)
+        for event in events.get(user.id, []):
+            per_day[event[0].date()].append(event)
+        row = [user.username, user.id]
+        for day in days:
+            # A day without events for this user leaves its five cells empty (uncertain).
+            row += _day_cells(day, per_day[day]) if day in per_day else [""] * len(DAY_COLUMNS)
+        rows.append(row)
+    path = os.path.join(out_dir, CSV_PATH)
+    write_atomic(path, csv_bytes(header, rows))
+    return path

@@ -1,0 +1,161 @@
+"""Where the school's records come from: a collected tree in the archive, or a live server.
+
+Both hand out documents in MongoDB's natural order (the order of the dumped ``.bson`` or of a
+plain ``find()``), because gStudio's outputs follow that order.
+"""
+
+from __future__ import annotations
+
+import ast
+import gzip
+import os
+import re
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO
+
+import bson
+from bson.codec_options import CodecOptions
+
+GSTUDIO_DB = "gstudio-mongodb"
+_CODEC = CodecOptions(tz_aware=False)
+
+
+class SourceError(Exception):
+    """The records needed cannot be read; the message says which and what to do."""
+
+
+@dataclass(frozen=True)
+class AuthUser:
+    id: int
+    username: str
+    last_login: str
+    date_joined: str
+
+
+def read_identity(path: str) -> dict[str, str]:
+    """server_id, school_code, school_name from gStudio's server_settings.py, parsed, never run."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            tree = ast.parse(f.read())
+    except (OSError, SyntaxError) as exc:
+        raise SourceError(f"cannot read the school's identity from {path}: {exc}") from None
+    values = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            try:
+                values[node.targets[0].id] = ast.literal_eval(node.value)
+            except ValueError:
+                continue
+    keys = {"server_id": "GSTUDIO_INSTITUTE_ID", "school_code": "GSTUDIO_INSTITUTE_ID_SECONDARY",
+            "school_name": "GSTUDIO_INSTITUTE_NAME"}
+    missing = [k for k in keys.values() if k not in values]
+    if missing:
+        raise SourceError(f"{path} does not set {', '.join(missing)}")
+    return {name: str(values[key]) for name, key in keys.items()}
+
+
+_COPY_HEADER = re.compile(r"^COPY (?:public\.)?auth_user \((?P<cols>[^)]*)\) FROM stdin;$")
+_COPY_ESCAPE = re.compile(r"\\(?:([0-7]{1,3})|x([0-9a-fA-F]{1,2})|(.))")
+_COPY_CHARS = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
+
+
+def _copy_unescape(field: str) -> str:
+    def one(m: re.Match) -> str:
+        if m.group(1):
+            return chr(int(m.group(1), 8))
+        if m.group(2):
+            return chr(int(m.group(2), 16))
+        return _COPY_CHARS.get(m.group(3), m.group(3))
+    return _COPY_ESCAPE.sub(one, field)
+
+
+def parse_auth_users(lines: Iterator[str], columns: list[str] | None = None) -> list[AuthUser]:
+    """Django's ``auth_user`` rows from COPY text data: a pg_dumpall file (the first ``COPY auth_user``
+    block, as the MIT script takes it) or, with ``columns``, the output of ``COPY ... TO STDOUT``."""
+    users = []
+    in_block = columns is not None
+    for raw in lines:
+        line = raw.rstrip("\n")
+        if not in_block:
+            m = _COPY_HEADER.match(line)
+            if m:
+                columns = [c.strip().strip('"') for c in m.group("cols").split(",")]
+                in_block = True
+            continue
+        if line == "\\.":
+            break
+        cells = dict(zip(columns, line.split("\t")))
+        users.append(AuthUser(int(cells["id"]), _copy_unescape(cells["username"]),
+                              _copy_unescape(cells.get("last_login", "\\N")),
+                              _copy_unescape(cells.get("date_joined", "\\N"))))
+    if columns is None:
+        raise SourceError("the PostgreSQL dump holds no auth_user table (COPY auth_user block)")
+    return users
+
+
+def _open_maybe_gz(path: str) -> IO[bytes]:
+    return gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")
+
+
+class ArchiveSource:
+    """A collected school: ``<school>/gstudio/{db,postgres-dump,server_settings.py,gstudio_tools_logs}``."""
+
+    def __init__(self, school_dir: str) -> None:
+        self.gstudio = os.path.join(school_dir, "gstudio")
+        self.db_dir = os.path.join(self.gstudio, "db", GSTUDIO_DB)
+        if not os.path.isdir(self.db_dir):
+            raise SourceError(f"{self.db_dir} is missing: collect the school's db item first "
+                              f"(ansible-playbook collect.yml --tags db)")
+        self.identity = read_identity(os.path.join(self.gstudio, "server_settings.py"))
+        self.tools_dir = os.path.join(self.gstudio, "gstudio_tools_logs")
+
+    def documents(self, collection: str) -> Iterator[dict]:
+        for name in (f"{collection}.bson", f"{collection}.bson.gz"):
+            path = os.path.join(self.db_dir, name)
+            if os.path.exists(path):
+                with _open_maybe_gz(path) as f:
+                    yield from bson.decode_file_iter(f, codec_options=_CODEC)
+                return
+
+    def auth_users(self) -> list[AuthUser]:
+        for name in ("pg_dump_all.sql", "pg_dump_all.sql.gz"):
+            path = os.path.join(self.gstudio, "postgres-dump", name)
+            if os.path.exists(path):
+                with _open_maybe_gz(path) as f:
+                    return parse_auth_users(line.decode("utf-8", "replace") for line in f)
+        raise SourceError(f"{self.gstudio}/postgres-dump/pg_dump_all.sql is missing: collect the "
+                          f"school's postgres item first (ansible-playbook collect.yml --tags postgres)")
+
+
+class LiveSource:
+    """A running server: MongoDB through pymongo, ``auth_user`` through ``psql`` (PG* environment)."""
+
+    def __init__(self, mongo_uri: str, settings_path: str, tools_dir: str) -> None:
+        from pymongo import MongoClient
+
+        self.client = MongoClient(mongo_uri, serverSelectionTimeoutMS=10000)
+        self.identity = read_identity(settings_path)
+        self.tools_dir = tools_dir
+
+    def documents(self, collection: str) -> Iterator[dict]:
+        coll = self.client[GSTUDIO_DB].get_collection(collection, codec_options=_CODEC)
+        yield from coll.find(batch_size=2000)
+
+    def auth_users(self) -> list[AuthUser]:
+        cols_sql = ("SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute "
+                    "WHERE attrelid = 'auth_user'::regclass AND attnum > 0 AND NOT attisdropped")
+        columns = _psql(cols_sql).strip().split(",")
+        return parse_auth_users(iter(_psql("COPY auth_user TO STDOUT").splitlines()), columns)
+
+
+def _psql(sql: str) -> str:
+    try:
+        done = subprocess.run(["psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                              capture_output=True, text=True, timeout=300)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise SourceError(f"psql could not read auth_user: {exc}") from None
+    if done.returncode != 0:
+        raise SourceError(f"psql could not read auth_user: {done.stderr.strip()}")
+    return done.stdout

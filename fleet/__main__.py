@@ -35,7 +35,8 @@ SCHOOL_NAMES = {"mz": "GOVT. MIZO HIGH SCHOOL", "ct": "Govt. H.S. School Dhamtar
 SEED = 2017
 
 
-def plan(spec: str, big: set[str], first_address: int = 11, tag: str = "") -> list[School]:
+def plan(spec: str, big: set[str], first_address: int = 11, tag: str = "",
+         gstudio_container: bool = False) -> list[School]:
     """'mz=3,ct=2' -> schools mz1..mz3, ct1..ct2. ct1 also runs unplatform; ct2's code has a
     leading zero (as in the field team's example tree)."""
     schools, index = [], 1
@@ -51,7 +52,7 @@ def plan(spec: str, big: set[str], first_address: int = 11, tag: str = "") -> li
                 code = "0" + code
             schools.append(School(state, sid, code, f"{SCHOOL_NAMES[state]} {n}", index,
                                   unplatform=(sid == "ct1"), big=(sid in big), first_address=first_address,
-                                  tag=tag))
+                                  tag=tag, gstudio_container=gstudio_container))
             index += 1
     if first_address + index - 1 > 254:
         raise SystemExit("fleet: the schools do not fit in 10.231.0.0/24 from --first-address on")
@@ -85,6 +86,8 @@ def bring_up(lab: Lab, school: School, code_template: Path) -> str:
     data.load_postgres(sd, school.address, hosts.PG_PORT, password)
     wait_port(school.address, hosts.MONGO_PORT, f"MongoDB of {school.server_id}")
     n = data.load_mongo(sd, school.address, hosts.MONGO_PORT)
+    if school.gstudio_container:
+        hosts.start_gstudio_container(lab, school, sshd, password)
     return f"{school.hostname}: {school.address} up in {time.monotonic() - t0:.1f}s ({n} Benchmarks)"
 
 
@@ -97,7 +100,8 @@ def write_inventory(lab: Lab, schools: list[School]) -> None:
             pw = (lab.host_dir(s) / "pg.password").read_text()
             children[s.server_id] = {"hosts": {s.hostname: {
                 "ansible_host": s.address, "school_code": s.school_code, "school_name": s.school_name,
-                "clix_postgres_password": pw}}}
+                "clix_postgres_password": pw,
+                **({"clix_container_runtime": "podman"} if s.gstudio_container else {})}}}
         path = inv / state / "hosts.yml"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("# Written by `python -m fleet up`: the local test fleet.\n" +
@@ -127,7 +131,7 @@ def up(lab: Lab, schools: list[School]) -> None:
     hosts.ensure_client_key(lab)
     hosts.ensure_network()
     hosts.pg_template(lab)
-    code_template = lab.root / "code-template"
+    code_template = lab.root / f"code-template-{data.CODE_TEMPLATE_VERSION}"
     if not code_template.exists():
         tmp = lab.root / "code-template.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
@@ -175,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--first-address", type=int, default=11,
                    help="last octet of the first school's address (another fleet may use others)")
     p.add_argument("--tag", default="", help="short name that keeps this fleet's namespaces apart from another's")
+    p.add_argument("--gstudio-container", action="store_true",
+                   help="run the stand-in gStudio container (podman) on every school; needs `make images`")
     p.add_argument("--dir", type=Path, default=DEFAULT_DIR, help="lab folder (default %(default)s)")
     args = p.parse_args(argv)
     if os.geteuid() != 0:
@@ -182,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     lab = Lab(args.dir.resolve())
     if args.command == "up":
-        up(lab, plan(args.schools, set(filter(None, args.big.split(","))), args.first_address, args.tag))
+        up(lab, plan(args.schools, set(filter(None, args.big.split(","))), args.first_address, args.tag,
+                     args.gstudio_container))
     elif args.command == "down":
         down(lab)
     else:

@@ -29,6 +29,8 @@ UNITS = [("English Elementary", "English Elementary"), ("Geometric Reasoning", "
 TOOLS = ["policesquad", "ice-cubes-in-lemonade", "food-sharing-tool", "coins-puzzle"]
 QBANK_DBS = ["assessment", "assessment_authoring", "hierarchy", "id", "logging", "relationship",
              "repository", "resource"]
+STANDIN = Path(__file__).resolve().parent / "standin"
+CODE_TEMPLATE_VERSION = 2  # bump when make_code_template changes (the template is cached per lab)
 BASE_TIME = dt.datetime(2018, 6, 4, 9, 30)  # naive IST wall clock, as gStudio stores it
 
 
@@ -305,6 +307,10 @@ def make_code_template(dest: Path) -> None:
         git(gstudio, "commit", "-q", "-m", f"Release step {i}: update module{i}")
     write_bytes(ndf / "server_settings.py", SERVER_SETTINGS.format(
         server_id="sp100", school_code="00000000", school_name="clix-default").encode())
+    # gStudio's checkout holds manage.py and the deployer scripts; here they are stand-ins.
+    write_bytes(gstudio / "gnowsys-ndf" / "manage.py", (STANDIN / "manage.py").read_bytes())
+    write_bytes(gstudio / "doc" / "deployer" / "get_all_users_activity_timestamp_csvs.py",
+                (STANDIN / "get_all_users_activity_timestamp_csvs.py").read_bytes())
     write_bytes(gstudio / ".gitignore", b"gnowsys-ndf/qbank-lite/\ngnowsys-ndf/gnowsys_ndf/local_settings.py\n")
     git(gstudio, "add", "-A")
     git(gstudio, "commit", "-q", "-m", "Add default server settings")
@@ -330,6 +336,9 @@ def write_files(data: SchoolData, core: Path, unplatform: bool, code_template: P
         server_id=data.server_id, school_code=data.school_code, school_name=data.school_name))
     (ndf / "local_settings.py").write_text(LOCAL_SETTINGS.format(
         secret=f"{rng.getrandbits(160):040x}", db_password=f"{rng.getrandbits(64):016x}"))
+    mit = core / "code" / "qbank-gstudio-scripts" / "single_school_get_MIT_activity_data"
+    write_bytes(mit / "single_school_get_MIT_activity_data.py",
+                (STANDIN / "single_school_get_MIT_activity_data.py").read_bytes())
     # Real checkouts belong to the "core" user (uid 500), not to root who runs the collection.
     subprocess.run(["chown", "-R", "500:500", str(core / "code")], check=True)
     media_left, n = data.size.media_bytes, 0

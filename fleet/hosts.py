@@ -38,6 +38,7 @@ class School:
     big: bool = False
     first_address: int = 11
     tag: str = ""  # lets several fleets share the machine: netns clix<tag>-<id>, veth cx<tag>-<id>
+    gstudio_container: bool = False  # runs the stand-in "gstudio" container under podman
 
     @property
     def hostname(self) -> str:
@@ -137,8 +138,61 @@ def write_sshd_config(lab: Lab, school: School, d: Path) -> Path:
         "MaxSessions 50\n"
         "MaxStartups 100:30:200\n"
         "Subsystem sftp internal-sftp\n"
+        # The school's own podman state (its containers only), as `docker` is on a real server.
+        f"SetEnv {' '.join(f'{k}={v}' for k, v in podman_env(d).items())}\n"
     )
     return cfg
+
+
+CGROUP_V1 = ("cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids")
+
+
+def cgroup_mounts() -> str:
+    """Shell that mounts the host's cgroup hierarchies again under the namespace's /sys."""
+    if Path("/sys/fs/cgroup/cgroup.controllers").exists():
+        return " mount -t cgroup2 cgroup2 /sys/fs/cgroup;"
+    present = [c for c in CGROUP_V1 if Path(f"/sys/fs/cgroup/{c}").is_dir()]
+    return (" mount -t tmpfs cgroup /sys/fs/cgroup;"
+            f" for c in {' '.join(present)}; do mkdir -p /sys/fs/cgroup/$c;"
+            " mount -t cgroup -o $c cgroup /sys/fs/cgroup/$c; done;"
+            " mkdir -p /sys/fs/cgroup/systemd; mount -t cgroup -o none,name=systemd cgroup /sys/fs/cgroup/systemd;")
+
+
+STANDIN_IMAGE = "localhost/clix-gstudio-standin:latest"
+SHARED_IMAGE_STORE = "/var/lib/containers/storage"  # where containers/build-images.sh builds
+
+
+def podman_env(d: Path) -> dict[str, str]:
+    return {"CONTAINERS_CONF": str(d / "containers" / "containers.conf"),
+            "CONTAINERS_STORAGE_CONF": str(d / "containers" / "storage.conf")}
+
+
+def write_podman_config(d: Path) -> None:
+    """Per school: its own container state, the images read from the control node's store."""
+    c = d / "containers"
+    c.mkdir(parents=True, exist_ok=True)
+    (c / "storage.conf").write_text(
+        f'[storage]\ndriver = "overlay"\ngraphroot = "{c / "storage"}"\nrunroot = "{c / "run"}"\n'
+        f'[storage.options]\nadditionalimagestores = ["{SHARED_IMAGE_STORE}"]\n')
+    project_conf = (Path(__file__).resolve().parent.parent / "containers" / "containers.conf").read_text()
+    (c / "containers.conf").write_text(project_conf.replace("[engine]\n", f'[engine]\ntmp_dir = "{c / "tmp"}"\n'))
+
+
+def start_gstudio_container(lab: Lab, school: School, pid: int, pg_password: str) -> None:
+    """The stand-in gStudio container, in the school's namespaces, with gStudio's volumes."""
+    env = [f"{k}={v}" for k, v in podman_env(lab.host_dir(school)).items()]
+    run(in_host(pid, ["env", *env, "podman", "run", "-d", "--name", "gstudio", "--network", "host",
+                      "-v", "/home/core/data:/data", "-v", "/home/core/code:/home/docker/code",
+                      "-e", "PGHOST=127.0.0.1", "-e", f"PGPORT={PG_PORT}", "-e", "PGUSER=postgres",
+                      "-e", f"PGPASSWORD={pg_password}", "-e", "PGDATABASE=gstudio_psql",
+                      "-e", f"CLIX_MONGO_URI=mongodb://127.0.0.1:{MONGO_PORT}/?directConnection=true",
+                      STANDIN_IMAGE]), capture_output=True)
+
+
+def podman_in_school(lab: Lab, school: School, *args: str, **kwargs) -> subprocess.CompletedProcess:
+    """`podman ...` as the school server itself would run it (tests stop or remove its container)."""
+    env = [f"{k}={v}" for k, v in podman_env(lab.host_dir(school)).items()]
+    return run(in_host(sshd_pid(lab, school), ["env", *env, "podman", *args]), **kwargs)
 
 
 def start_host(lab: Lab, school: School) -> int:
@@ -148,6 +202,7 @@ def start_host(lab: Lab, school: School) -> int:
         (d / sub).mkdir(parents=True, exist_ok=True)
     shutil.chown(d / "root/pgsock", "postgres", "postgres")
     cfg = write_sshd_config(lab, school, d)
+    write_podman_config(d)
     ns = school.netns
     quiet(["ip", "netns", "del", ns])
     run(["ip", "netns", "add", ns])
@@ -163,6 +218,9 @@ def start_host(lab: Lab, school: School) -> int:
         f"mount --bind {d / 'root' / src} {dst};"
         for src, dst in (("home/core", "/home/core"), ("opt", "/opt"), ("pgsock", "/var/run/postgresql"))
     )
+    if school.gstudio_container:
+        # `ip netns exec` mounts a fresh /sys without cgroups; runc needs the host's hierarchies.
+        binds += cgroup_mounts()
     script = f"hostname school-{school.server_id}; {binds} exec /usr/sbin/sshd -D -e -f {cfg}"
     with open(d / "log" / "sshd.log", "ab") as log:
         proc = subprocess.Popen(
@@ -303,6 +361,9 @@ def quiet_kill(pid: int) -> None:
 
 def stop_host(lab: Lab, school: School) -> None:
     d = lab.host_dir(school)
+    if school.gstudio_container and (d / "sshd.ppid").exists():
+        with contextlib.suppress(Exception):
+            podman_in_school(lab, school, "rm", "-f", "-t", "0", "gstudio", check=False, capture_output=True, timeout=30)
     data = d / "pg"
     pidfile = data / "postmaster.pid"
     if pidfile.exists():

@@ -55,7 +55,7 @@ def fleet() -> Fleet:
     reuse = os.environ.get("CLIX_TEST_REUSE_FLEET") == "1" and lab.schools()
     if not reuse:
         # Its own addresses and namespace names: a demo fleet (make demo) may be up beside it.
-        fleet_cli.up(lab, fleet_cli.plan(TEST_SCHOOLS, set(), first_address=60, tag="t"))
+        fleet_cli.up(lab, fleet_cli.plan(TEST_SCHOOLS, set(), first_address=60, tag="t", gstudio_container=True))
     yield Fleet(lab)
     if not reuse:
         fleet_cli.down(lab)

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Build the project's container images with podman, without any registry:
+#   localhost/clix-base:bookworm         Debian bookworm from debootstrap (python3, pymongo, psql)
+#   localhost/clix-derive:latest         containers/derive/Dockerfile on that base
+#   localhost/clix-gstudio-standin:latest  the test fleet's stand-in gStudio container
+# The base is built once (its rootfs tar is cached in .cache/rootfs); the others in seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CONTAINERS_CONF="${CONTAINERS_CONF:-$PWD/containers/containers.conf}"
+base=localhost/clix-base:bookworm
+tarball=.cache/rootfs/bookworm-clix.tar
+mirror="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+
+if ! podman image exists "$base"; then
+  if [ ! -s "$tarball" ]; then
+    echo "images: debootstrap of Debian bookworm (once, about a minute)"
+    rm -rf .cache/rootfs/bookworm-clix && mkdir -p .cache/rootfs
+    debootstrap --variant=minbase --include=python3,python3-pymongo,postgresql-client \
+      bookworm .cache/rootfs/bookworm-clix "$mirror" >.cache/rootfs/debootstrap.log
+    tar -C .cache/rootfs/bookworm-clix -c . >"$tarball.tmp" && mv "$tarball.tmp" "$tarball"
+    rm -rf .cache/rootfs/bookworm-clix
+  fi
+  podman import -q --change 'CMD ["/bin/bash"]' "$tarball" "$base" >/dev/null
+fi
+podman build -q --network none --build-arg BASE="$base" -t localhost/clix-derive:latest \
+  -f containers/derive/Dockerfile . >/dev/null
+podman build -q --network none -t localhost/clix-gstudio-standin:latest -f fleet/standin/Containerfile . >/dev/null
+echo "images: localhost/clix-derive:latest, localhost/clix-gstudio-standin:latest"

@@ -11,6 +11,8 @@ a baseline measured in the same run, and prints tables with ratios:
   4. collect of one school vs plain `rsync -a` of the same folders over a 10 Mbit/s link (tc tbf)
   5. the no-change re-run
   6. collect and heartbeat of 1 school vs 20 schools
+  7. derived data of the big school from the archive: natively vs in the clix-derive image,
+     against a bare decode of its Benchmarks.bson, with peak memory beside the small school's
 
     python -m bench [--skip-big] [--link-mb 40] [--keep]
 """
@@ -152,6 +154,57 @@ def bench_dumps(lab: hosts.Lab, big: hosts.School) -> None:
     shutil.rmtree(lab.host_dir(big) / "root/home/core/bench", ignore_errors=True)
 
 
+BARE_DECODE = """
+import sys, time, bson
+t = time.monotonic()
+with open(sys.argv[1], "rb") as f:
+    n = sum(1 for _ in bson.decode_file_iter(f))
+print(time.monotonic() - t, n)
+"""
+
+
+def bench_derive(lab: hosts.Lab, big: hosts.School, small: hosts.School) -> None:
+    """Derived data from the archive: natively and in the container image, for both schools."""
+    archive = Path(tempfile.mkdtemp(dir="/var/tmp", prefix="clix-bench-derive-"))
+    try:
+        playbook(lab, "collect.yml", "-e", f"clix_archive_root={archive}", "--tags", "db,postgres,settings",
+                 "-e", "clix_derived_on_server=false")
+        year = next(archive.glob("[0-9]" * 4)).name
+        rows = []
+        for school in (big, small):
+            root = archive / year / school.state / f"{school.school_code}-{school.server_id}"
+            runs = {
+                "native": [sys.executable, "-m", "clix_derive", "archive", str(root), "--out", str(archive / "n"),
+                           "--now", "2026-01-01T00:00"],
+                "container (podman, clix-derive image)": [
+                    "podman", "run", "--rm", "--network", "none", "-v", f"{archive}:{archive}",
+                    "localhost/clix-derive:latest", "archive", str(root), "--out", str(archive / "c"),
+                    "--now", "2026-01-01T00:00"],
+            }
+            bson_file = root / "gstudio/db/gstudio-mongodb/Benchmarks.bson"
+            bare_s, bare = timed([sys.executable, "-c", BARE_DECODE, str(bson_file)])
+            results = {}
+            for name, cmd in runs.items():
+                seconds, proc = timed(cmd, cwd=REPO, env=dict(env(), CONTAINERS_CONF=str(REPO / "containers/containers.conf")))
+                if proc.returncode != 0:
+                    raise SystemExit(f"bench: derive {name} failed:\n{proc.stderr[-3000:]}")
+                results[name] = (seconds, json.loads(proc.stdout.strip().splitlines()[-1]))
+            same = subprocess.run(["diff", "-r", str(archive / "n"), str(archive / "c")]).returncode == 0
+            native_s = results["native"][0]
+            for name, (seconds, r) in results.items():
+                rows.append([school.server_id, f"{r['benchmarks']:,}", name, f"{seconds:.1f}",
+                             f"{r['peak_rss_bytes'] / 2**20:.0f} MiB", ratio(seconds, native_s),
+                             "yes" if same else "NO"])
+            rows.append([school.server_id, bare.stdout.split()[1], "bare decode of Benchmarks.bson (floor)",
+                         f"{bare_s:.1f}", "-", ratio(native_s, bare_s) + " (native vs floor)", "-"])
+            shutil.rmtree(archive / "n")
+            shutil.rmtree(archive / "c")
+        table("Derived data from the archive (ratio = native time / this one's; goal: memory flat in the data size)",
+              ["school", "benchmarks", "how", "seconds", "peak RSS", "speed vs native", "files identical"], rows)
+    finally:
+        shutil.rmtree(archive, ignore_errors=True)
+
+
 def bench_link(lab: hosts.Lab, small: hosts.School, link_mb: int) -> None:
     """Collect of one school vs plain rsync -a of the same folders, both over 10 Mbit/s."""
     extra = lab.host_dir(small) / "root/home/core/data/media/bench/lecture.mp4"
@@ -215,6 +268,7 @@ def main() -> int:
     p.add_argument("--skip-big", action="store_true", help="skip the benchmark-sized school (dumps)")
     p.add_argument("--skip-scale", action="store_true", help="skip 1 vs 20 schools")
     p.add_argument("--skip-link", action="store_true", help="skip collect vs rsync over the slow link")
+    p.add_argument("--skip-derive", action="store_true", help="skip derived data (native vs container)")
     p.add_argument("--link-mb", type=int, default=40, help="extra media pulled over the 10 Mbit/s link")
     args = p.parse_args()
     lab = hosts.Lab(LAB)
@@ -227,6 +281,8 @@ def main() -> int:
         big, small = sorted(lab.schools(), key=lambda s: s.server_id)
         if not args.skip_big:
             bench_dumps(lab, big)
+        if not args.skip_derive:
+            bench_derive(lab, big, small)
         if not args.skip_link:
             bench_link(lab, small, args.link_mb)
     finally:

@@ -8,6 +8,7 @@ knob: a "small" school has a few users and a few MB; a "big" one has >= 1 GB of 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import random
 import subprocess
@@ -30,7 +31,17 @@ TOOLS = ["policesquad", "ice-cubes-in-lemonade", "food-sharing-tool", "coins-puz
 QBANK_DBS = ["assessment", "assessment_authoring", "hierarchy", "id", "logging", "relationship",
              "repository", "resource"]
 STANDIN = Path(__file__).resolve().parent / "standin"
-CODE_TEMPLATE_VERSION = 2  # bump when make_code_template changes (the template is cached per lab)
+
+
+def _template_version() -> str:
+    """The code template is cached per lab; it is rebuilt whenever this file or a stand-in changes."""
+    h = hashlib.sha256(Path(__file__).read_bytes())
+    for f in sorted(STANDIN.iterdir()):
+        h.update(f.read_bytes())
+    return h.hexdigest()[:12]
+
+
+CODE_TEMPLATE_VERSION = _template_version()
 BASE_TIME = dt.datetime(2018, 6, 4, 9, 30)  # naive IST wall clock, as gStudio stores it
 
 

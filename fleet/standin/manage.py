@@ -20,6 +20,9 @@ if os.environ.get("CLIX_STANDIN_NOW"):  # tests pin the minute in file names
 
 
 def run(argv: list) -> int:
+    if os.environ.get("CLIX_STANDIN_SLEEP"):  # tests make a command overrun its timeout
+        import time
+        time.sleep(float(os.environ["CLIX_STANDIN_SLEEP"]))
     command = argv[1:2]
     if command == ["export_users_analytics"]:
         return main([*LIVE, "--only", "progress"])

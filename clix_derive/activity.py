@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import functools
 import os
 from collections.abc import Iterable
 
-from .formats import csv_bytes, name_of, py2_repr, py2_str_float, slugify, write_atomic
+from .formats import name_of, py2_repr, py2_str_float, slugify, write_csv
 from .school import Bench, School
 
 HEADER = ["Unit", "Lesson", "Activity", "Language", "VisitedOn", "OutTime", "OutAction", "TimeSpentInSeconds", "Buddies"]
@@ -45,10 +46,7 @@ def _row(school: School, user_id: int, visit: Bench, outs: list[Bench]) -> list[
     # other URL keeps NA in every column but VisitedOn and Language, with no out-event or buddies.
     if not (visit.url.startswith("/") and visit.url.endswith("/") and len(parts) == 7):
         return list(row.values())
-    unit, lesson, activity = school.group_by_id_or_name(parts[1]), school.node(parts[4]), school.node(parts[5])
-    row["Unit"] = slugify(name_of(unit, prefer_altnames=True))
-    row["Lesson"] = slugify(name_of(lesson, prefer_altnames=False))
-    row["Activity"] = slugify(name_of(activity, prefer_altnames=True))
+    row["Unit"], row["Lesson"], row["Activity"] = _slugs(school, visit.url)
     out = _out_event(visit, outs)
     if out is not None:
         row["OutTime"] = str(out.ts)
@@ -56,8 +54,18 @@ def _row(school: School, user_id: int, visit: Bench, outs: list[Bench]) -> list[
         row["TimeSpentInSeconds"] = py2_str_float((out.ts - visit.ts).total_seconds())
     buddy = school.buddy_doc(user_id, visit.session)
     if buddy is not None:
-        row["Buddies"] = py2_repr(_buddy_names(school, buddy))
+        row["Buddies"] = py2_repr([a.get("name") for a in school.buddy_authors(buddy)])
     return list(row.values())
+
+
+def _slugs(school: School, url: str) -> tuple[str, str, str]:
+    """Unit and Activity by ``altnames`` or name, Lesson by name, each Django-slugified."""
+    unit, lesson, activity = school.player_nodes(url)
+    return (_slug(name_of(unit, prefer_altnames=True)), _slug(name_of(lesson, prefer_altnames=False)),
+            _slug(name_of(activity, prefer_altnames=True)))
+
+
+_slug = functools.lru_cache(maxsize=4096)(slugify)
 
 
 def _out_event(visit: Bench, outs: list[Bench]) -> Bench | None:
@@ -65,12 +73,6 @@ def _out_event(visit: Bench, outs: list[Bench]) -> Bench | None:
     the visit itself, by time then natural order: an equal-time page stored earlier still counts."""
     start = bisect.bisect_left([b.ts for b in outs], visit.ts)
     return next((b for b in outs[start:] if b.seq != visit.seq), None)
-
-
-def _buddy_names(school: School, buddy: dict) -> list[str]:
-    """Author names of the buddies (an ``$in`` query: Author storage order)."""
-    keys = {str(k) for k in (buddy.get("buddy_in_out") or {})}
-    return [a.get("name") for a in school.of_type("Author") if str(a["_id"]) in keys]
 
 
 def write_activity_csvs(school: School, out_dir: str, now: dt.datetime,
@@ -86,6 +88,6 @@ def write_activity_csvs(school: School, out_dir: str, now: dt.datetime,
         rows = visit_rows(school, user.id, school.user_benchmarks(user.username))
         name = f"{school.identity['server_id']}-{user.username}-activity-visits-{now:%Y%m%d-%Hh%Mm}.csv"
         path = os.path.join(out_dir, FOLDER, name)
-        write_atomic(path, csv_bytes(HEADER, rows))
+        write_csv(path, HEADER, rows)
         written.append(path)
     return written

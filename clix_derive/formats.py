@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import io
 import os
 import re
 import tempfile
@@ -52,24 +51,18 @@ def name_of(node: dict | None, prefer_altnames: bool) -> str:
     return node.get("name") or ""
 
 
-def csv_bytes(header: list[str], rows: Iterable[list[Any]]) -> bytes:
-    """Python's csv writer defaults (excel dialect, minimal quoting, CRLF), UTF-8 encoded."""
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow(["" if v is None else v for v in row])
-    return buf.getvalue().encode("utf-8")
-
-
-def write_atomic(path: str, data: bytes) -> None:
-    """Temp name, fsync, rename: a reader never sees half a file."""
+def write_csv(path: str, header: list[str], rows: Iterable[list[Any]]) -> None:
+    """Python's csv writer defaults (excel dialect, minimal quoting, CRLF), UTF-8, streamed to a
+    temporary name, fsynced and renamed: a reader never sees half a file."""
     folder = os.path.dirname(path)
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(header)
+            for row in rows:
+                writer.writerow(["" if v is None else v for v in row])
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644 & ~_umask())

@@ -11,9 +11,10 @@ import glob
 import json
 import os
 from collections import defaultdict
+from collections.abc import Iterator
 
-from .formats import csv_bytes, name_of, write_atomic
-from .school import Bench, School
+from .formats import name_of, write_csv
+from .school import Bench, School, ts_parse, ts_text
 
 CSV_PATH = os.path.join("qbank", "student-activities", "activity-data.csv")
 DAY_COLUMNS = ["Date (YYYY-MM-DD)", "Total Timestamps", "Total Timespent (HH:MM:SS.microsec)",
@@ -29,10 +30,9 @@ def logged_in_users(school: School) -> list:
 
 
 def _visit_label(school: School, url: str) -> str:
-    parts = url.split("/")
-    if len(parts) != 7:
+    if len(url.split("/")) != 7:
         return url
-    unit, lesson, activity = school.group_by_id_or_name(parts[1]), school.node(parts[4]), school.node(parts[5])
+    unit, lesson, activity = school.player_nodes(url)
     return " / ".join((name_of(unit, True), name_of(lesson, False), name_of(activity, True)))
 
 
@@ -75,38 +75,57 @@ def _tool_events(tools_dir: str, user_id: int) -> list[Event]:
 
 
 def _day_cells(day: dt.date, events: list[Event]) -> list[str]:
-    times = sorted(t for t, _ in events)
-    labels = [label for _, label in sorted(events, key=lambda e: e[0]) if label is not None]
+    """One day's five cells; ``events`` come by time, then in the order they were found."""
+    times = [t for t, _ in events]
+    labels = [label for _, label in events if label is not None]
     return [day.isoformat(), str(len(times)), str(times[-1] - times[0]), "\r\n".join(labels),
             json.dumps([t.strftime("%Y-%m-%d %I:%M:%S %p") for t in times])]
 
 
 def write_mit_csv(school: School, out_dir: str) -> str:
+    """Events go to a SQLite table as they are found (memory stays flat in the amount of activity),
+    then each user's row is built from their events by time, then the order they were found."""
     users = logged_in_users(school)
-    by_oid = {str(a["_id"]): a.get("created_by") for a in school.of_type("Author")}
-    events: dict[int, list[Event]] = defaultdict(list)
-    for user in users:
-        for session, visit_events in _benchmark_events(school, school.user_benchmarks(user.username)):
-            events[user.id].extend(visit_events)
-            # Buddies of that session are credited with the same visit.
-            buddy = school.buddy_doc(user.id, session)
-            for key in (buddy or {}).get("buddy_in_out") or {}:
-                buddy_id = by_oid.get(str(key))
-                if buddy_id is not None and buddy_id != user.id:
-                    events[buddy_id].extend(visit_events)
-        events[user.id].extend(_tool_events(school.tools_dir, user.id))
-    days = sorted({t.date() for user in users for t, _ in events.get(user.id, [])})
-    header = ["Username", "UserID"] + DAY_COLUMNS * len(days)
-    rows = []
-    for user in users:
-        per_day: dict[dt.date, list[Event]] = defaultdict(list)
-        for event in events.get(user.id, []):
-            per_day[event[0].date()].append(event)
-        row = [user.username, user.id]
-        for day in days:
-            # A day without events for this user leaves its five cells empty (uncertain).
-            row += _day_cells(day, per_day[day]) if day in per_day else [""] * len(DAY_COLUMNS)
-        rows.append(row)
+    listed = {u.id for u in users}
+    db = school.spool
+    db.execute("CREATE TABLE IF NOT EXISTS ev (user_id INT, ts TEXT, seq INTEGER PRIMARY KEY, label TEXT)")
+    db.execute("DELETE FROM ev")
+
+    pending: list[tuple] = []
+
+    def add(user_id: int, events: list[Event], flush: bool = False) -> None:
+        if user_id in listed:
+            pending.extend((user_id, ts_text(t), label) for t, label in events)
+        if flush or len(pending) >= 20_000:  # written in batches: bounded memory, few round trips
+            db.executemany("INSERT INTO ev (user_id, ts, label) VALUES (?, ?, ?)", pending)
+            pending.clear()
+
+    with db:
+        for user in users:
+            for session, visit_events in _benchmark_events(school, school.user_benchmarks(user.username)):
+                add(user.id, visit_events)
+                # Buddies of that session are credited with the same visit.
+                buddy = school.buddy_doc(user.id, session)
+                for author in school.buddy_authors(buddy) if buddy else []:
+                    if author.get("created_by") != user.id:
+                        add(author.get("created_by"), visit_events)
+            add(user.id, _tool_events(school.tools_dir, user.id))
+        add(-1, [], flush=True)
+        db.execute("CREATE INDEX IF NOT EXISTS ev_user ON ev (user_id, ts, seq)")
+    days = [dt.date.fromisoformat(d) for (d,) in db.execute("SELECT DISTINCT substr(ts, 1, 10) FROM ev ORDER BY 1")]
+
+    def rows() -> Iterator[list]:
+        for user in users:
+            per_day: dict[dt.date, list[Event]] = defaultdict(list)
+            for ts, label in db.execute("SELECT ts, label FROM ev WHERE user_id = ? ORDER BY ts, seq", (user.id,)):
+                when = ts_parse(ts)
+                per_day[when.date()].append((when, label))
+            row: list = [user.username, user.id]
+            for day in days:
+                # A day without events for this user leaves its five cells empty (uncertain).
+                row += _day_cells(day, per_day[day]) if day in per_day else [""] * len(DAY_COLUMNS)
+            yield row
+
     path = os.path.join(out_dir, CSV_PATH)
-    write_atomic(path, csv_bytes(header, rows))
+    write_csv(path, ["Username", "UserID"] + DAY_COLUMNS * len(days), rows())
     return path

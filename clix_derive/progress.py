@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 
-from .formats import csv_bytes, name_of, py2_repr, slugify, write_atomic
+from .formats import name_of, py2_repr, slugify, write_csv
 from .school import School
 
 FIXED_HEADER = [
@@ -112,13 +112,12 @@ def _buddies(school: School, user_id: int, now: dt.datetime, authors: dict) -> t
     """``Buddy.get_buddy_userids_list_within_datetime(user, now)``: buddies of the user's records
     that started by ``now`` and had not ended before it. The buddy Authors are looked up with an
     ``$in`` query, so ids and names follow Author storage order (Python 2 dict order is arbitrary)."""
-    keys: set[str] = set()
-    for b in school.buddies:
+    found: set[int] = set()
+    for b in school.buddies_of(user_id):
         starts, ends = b.get("starts_at"), b.get("ends_at")
-        if b["loggedin_userid"] == user_id and not (starts is not None and starts > now) \
-                and not (ends is not None and ends < now):
-            keys.update(str(k) for k in b.get("buddy_in_out") or {})
-    ids = list(dict.fromkeys(a.get("created_by") for a in school.of_type("Author") if str(a["_id"]) in keys))
+        if not (starts is not None and starts > now) and not (ends is not None and ends < now):
+            found.update(school.author_position[k] for k in b["buddy_in_out"] if k in school.author_position)
+    ids = list(dict.fromkeys(school.authors[i].get("created_by") for i in sorted(found)))
     names = [a.get("name") for uid in ids for a in authors.get(uid, [])]
     return py2_repr(ids), py2_repr(names)
 
@@ -173,7 +172,7 @@ def write_progress_csvs(school: School, out_dir: str, now: dt.datetime) -> list[
             continue
         name = f"{ident['school_code']}-{ident['server_id']}-{slugify(unit.get('name') or '')}-{now:%Y%m%d-%Hh%Mm}.csv"
         path = os.path.join(out_dir, FOLDER, name)
-        write_atomic(path, csv_bytes(header, rows))
+        write_csv(path, header, rows)
         written.append(path)
     if log:
         log_path = os.path.join(out_dir, LOG)

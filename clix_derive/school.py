@@ -9,6 +9,7 @@ kept in memory with only the fields the rules read.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import re
 import sqlite3
@@ -22,7 +23,15 @@ from .source import AuthUser
 
 NODE_FIELDS = ("_id", "_type", "name", "altnames", "member_of", "collection_set", "author_set", "created_by")
 USER_ATTRIBUTES = ("first_name", "last_name", "enrollment_code", "educationallevel")
-TS_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+# Times are spooled as "YYYY-MM-DD HH:MM:SS.ffffff" text, which sorts like the times.
+
+
+def ts_text(when: dt.datetime) -> str:
+    return when.isoformat(sep=" ", timespec="microseconds")
+
+
+def ts_parse(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text)
 
 # activity_timestamp.py: a visit is an activity-player page; its end is the next page of the
 # same session that matches this "out" pattern (which the next visit also matches).
@@ -62,8 +71,16 @@ class School:
                 self.nodes[slim["_id"]] = slim
                 self.node_order.append(slim["_id"])
         self.counters = list(source.documents("Counters"))
-        self.buddies = [{k: b.get(k) for k in ("loggedin_userid", "session_key", "buddy_in_out", "starts_at", "ends_at")}
+        self.buddies = [{k: b.get(k) for k in ("loggedin_userid", "session_key", "starts_at", "ends_at")}
+                        | {"buddy_in_out": [str(k) for k in (b.get("buddy_in_out") or {})]}
                         for b in source.documents("Buddies")]
+        self._buddy_by_session: dict[tuple, dict] = {}
+        self._buddies_by_user: dict[int, list[dict]] = {}
+        for b in self.buddies:
+            self._buddy_by_session.setdefault((b["loggedin_userid"], b["session_key"]), b)
+            self._buddies_by_user.setdefault(b["loggedin_userid"], []).append(b)
+        self.authors = list(self.of_type("Author"))
+        self.author_position = {str(a["_id"]): i for i, a in enumerate(self.authors)}
         self.attributes = self._user_attributes(source.documents("Triples"))
         self.auth_users: list[AuthUser] = source.auth_users()
         self._tmp = tempfile.TemporaryDirectory(prefix="clix-derive-", dir=workdir)
@@ -87,6 +104,12 @@ class School:
         except Exception:
             return None
 
+    @functools.lru_cache(maxsize=4096)  # noqa: B019 - one School per run; URLs repeat a lot
+    def player_nodes(self, url: str) -> tuple[dict | None, dict | None, dict | None]:
+        """Unit, lesson and activity of an activity-player URL of 7 parts."""
+        parts = url.split("/")
+        return self.group_by_id_or_name(parts[1]), self.node(parts[4]), self.node(parts[5])
+
     def group_by_id_or_name(self, ref: str) -> dict | None:
         """``get_group_name_id``: a unit is named in URLs by its ObjectId or by its name."""
         node = self.node(ref)
@@ -96,7 +119,7 @@ class School:
 
     def authors_by_user_id(self) -> dict[int, list[dict]]:
         out: dict[int, list[dict]] = {}
-        for author in self.of_type("Author"):
+        for author in self.authors:
             out.setdefault(author.get("created_by"), []).append(author)
         return out
 
@@ -115,8 +138,15 @@ class School:
     # -- Buddies -----------------------------------------------------------------------------
     def buddy_doc(self, user_id: int, session_key: str) -> dict | None:
         """``Buddy.query_buddy_obj``: the first Buddy record of that user and session."""
-        return next((b for b in self.buddies
-                     if b["loggedin_userid"] == user_id and b["session_key"] == session_key), None)
+        return self._buddy_by_session.get((user_id, session_key))
+
+    def buddies_of(self, user_id: int) -> list[dict]:
+        return self._buddies_by_user.get(user_id, [])
+
+    def buddy_authors(self, buddy: dict) -> list[dict]:
+        """The Authors named in a Buddy record, looked up with ``$in``: Author storage order."""
+        found = sorted({self.author_position[k] for k in buddy["buddy_in_out"] if k in self.author_position})
+        return [self.authors[i] for i in found]
 
     # -- Benchmarks --------------------------------------------------------------------------
     def _spool_benchmarks(self, docs: Iterator[dict]) -> int:
@@ -136,7 +166,7 @@ class School:
                 words = {w.lower() for w in _WORD.findall(url)}
                 mvisit, mout = bool(words & MIT_VISIT_TERMS), bool(words & MIT_OUT_TERMS)
                 if visit or out or mvisit or mout:
-                    yield (seq, d.get("user"), d.get("session_key"), when.strftime(TS_FORMAT), url,
+                    yield (seq, d.get("user"), d.get("session_key"), ts_text(when), url,
                            d.get("name"), d.get("locale"), visit, out, mvisit, mout)
 
         with db:
@@ -149,5 +179,5 @@ class School:
         """The user's spooled Benchmarks, by session, then time, then natural order."""
         cur = self.spool.execute("SELECT seq, session, ts, url, name, locale, visit, out, mvisit, mout FROM b"
                                  " WHERE user = ? ORDER BY session, ts, seq", (username,))
-        return [Bench(r[0], r[1], dt.datetime.strptime(r[2], TS_FORMAT), r[3], r[4], r[5], *map(bool, r[6:]))
+        return [Bench(r[0], r[1], ts_parse(r[2]), r[3], r[4], r[5], *map(bool, r[6:]))
                 for r in cur]

@@ -116,7 +116,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    os.umask(0o077)
     try:
         if args.mode == "live":
             print(json.dumps(derive(LiveSource(args.mongo, args.settings, args.tools_dir), args.out, args.now,
@@ -147,4 +146,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    os.umask(0o077)  # derived data is as private as the archive it comes from
     sys.exit(main())

@@ -16,7 +16,9 @@ description:
   - The dump is written into a hidden temporary folder beside O(dest) and swapped in only when
     complete. A failed or interrupted dump never leaves something that looks complete, and the
     previous dump at O(dest) stays as it was.
-  - Before writing, the free space at O(dest) is checked against the databases' data size.
+  - Before writing, the free space at O(dest) is checked against the size the databases take on
+    the server (one C(listDatabases)), and again every 64 MiB written, so that a dump larger than
+    that estimate stops with O(reserve_mb) still free instead of filling the disk.
 version_added: "0.1.0"
 options:
   dest:
@@ -114,7 +116,8 @@ collections:
     bytes: {description: Size of the .bson(.gz) file as stored., type: int}
     sha256: {description: SHA-256 of the .bson(.gz) file., type: str}
     seconds: {description: Time taken., type: float}
-    count_changed: {description: The server's count changed while dumping (live writes)., type: bool}
+    read_seconds: {description: Time spent streaming the documents (the rest is metadata and the count)., type: float}
+    count_changed: {description: The documents read differ from the server's count after the read (live writes)., type: bool}
 documents:
   description: Total documents written.
   returned: always
@@ -167,6 +170,9 @@ try:
     PYMONGO_IMPORT_ERROR = None
 except ImportError:
     PYMONGO_IMPORT_ERROR = traceback.format_exc()
+
+
+FREE_SPACE_CHECK_BYTES = 64 * 2**20
 
 
 class DumpError(Exception):
@@ -249,21 +255,28 @@ def dump_collection(db, spec: dict, folder: str, params: dict) -> dict:
                   count_changed=False, files={"%s/%s" % (db.name, meta_name): meta.sha256.hexdigest()})
     if kind == "collection":
         coll = db[name]
-        before = coll.estimated_document_count()
-        with atomic_output(os.path.join(folder, name + ".bson" + suffix), params["gzip"]) as out:
+        path = os.path.join(folder, name + ".bson" + suffix)
+        read_started = time.time()
+        with atomic_output(path, params["gzip"]) as out:
+            checked = 0
             for batch in coll.find_raw_batches({}, batch_size=params["batch_size"]):
                 out.write(batch)
                 result["documents"] += count_bson_documents(batch)
+                if out.size - checked >= FREE_SPACE_CHECK_BYTES:  # the estimate may be wrong: keep watching
+                    require_free_space(folder, 0, params["reserve_mb"] * 2**20)
+                    checked = out.size
+        result["read_seconds"] = round(time.time() - read_started, 3)
+        # One count, after the stream: a collection written to during the dump reads differently
+        # from what it then holds (a count is a full scan on some servers, so not one before too).
         after = coll.estimated_document_count()
-        result.update(bytes=out.size, sha256=out.sha256.hexdigest(),
-                      count_changed=not (before == after == result["documents"]))
+        result.update(bytes=out.size, sha256=out.sha256.hexdigest(), count_changed=after != result["documents"])
         result["files"]["%s/%s.bson%s" % (db.name, name, suffix)] = result["sha256"]
     result["seconds"] = round(time.time() - started, 3)
     return result
 
 
 def plan(client, databases: list) -> tuple:
-    """(collections with estimated counts, estimated total bytes) for check mode and space checks."""
+    """(collections with estimated counts, estimated total bytes) for check mode."""
     collections, total = [], 0
     for name in databases:
         db = client[name]
@@ -273,6 +286,12 @@ def plan(client, databases: list) -> tuple:
             count = db[spec["name"]].estimated_document_count() if kind == "collection" else 0
             collections.append(dict(db=name, collection=spec["name"], type=kind, documents=count))
     return collections, total
+
+
+def estimated_bytes(client, databases: list) -> int:
+    """The space a dump needs, from one listDatabases (dbStats costs a full scan on some servers)."""
+    sizes = {d["name"]: int(d.get("sizeOnDisk") or 0) for d in client.admin.command("listDatabases")["databases"]}
+    return sum(sizes.get(name, 0) for name in databases)
 
 
 def run_dump(module: AnsibleModule, client, databases: list, estimate: int) -> dict:
@@ -321,12 +340,12 @@ def main() -> None:
     try:
         client, version = connect(params)
         databases = select_databases(client, params["databases"], params["exclude_databases"])
-        collections, estimate = plan(client, databases)
         if module.check_mode:
+            collections, estimate = plan(client, databases)
             module.exit_json(changed=True, dest=params["dest"], databases=databases, collections=collections,
                              documents=sum(c["documents"] for c in collections), bytes=estimate, seconds=0.0,
                              server_version=version)
-        done = run_dump(module, client, databases, estimate)
+        done = run_dump(module, client, databases, estimated_bytes(client, databases))
     except DiskFullError as exc:
         module.fail_json(msg="MongoDB dump not written: %s" % exc, dest=params["dest"])
     except DumpError as exc:

@@ -181,6 +181,8 @@ def write_podman_config(d: Path) -> None:
 def start_gstudio_container(lab: Lab, school: School, pid: int, pg_password: str) -> None:
     """The stand-in gStudio container, in the school's namespaces, with gStudio's volumes."""
     env = [f"{k}={v}" for k, v in podman_env(lab.host_dir(school)).items()]
+    # A fleet that died without `down` leaves the container's record behind.
+    run(in_host(pid, ["env", *env, "podman", "rm", "-f", "-t", "0", "gstudio"]), check=False, capture_output=True)
     run(in_host(pid, ["env", *env, "podman", "run", "-d", "--name", "gstudio", "--network", "host",
                       "-v", "/home/core/data:/data", "-v", "/home/core/code:/home/docker/code",
                       "-e", "PGHOST=127.0.0.1", "-e", f"PGPORT={PG_PORT}", "-e", "PGUSER=postgres",

@@ -168,6 +168,9 @@ print(time.monotonic() - t, n)
 
 def bench_derive(lab: hosts.Lab, big: hosts.School, small: hosts.School) -> None:
     """Derived data from the archive: natively and in the container image, for both schools."""
+    # The image carries clix_derive as it was when built: build it from this tree first.
+    subprocess.run([str(REPO / "containers/build-images.sh")], check=True,
+                   env=dict(os.environ, CONTAINERS_CONF=str(REPO / "containers/containers.conf")))
     archive = Path(tempfile.mkdtemp(dir="/var/tmp", prefix="clix-bench-derive-"))
     try:
         playbook(lab, "collect.yml", "-e", f"clix_archive_root={archive}", "--tags", "db,postgres,settings",

@@ -22,7 +22,10 @@ if ! podman image exists "$base"; then
   fi
   podman import -q --change 'CMD ["/bin/bash"]' "$tarball" "$base" >/dev/null
 fi
-podman build -q --network none --build-arg BASE="$base" -t localhost/clix-derive:latest \
+# The image is labelled with the digest of the code it carries; derive.yml refuses a stale image.
+source_digest=$(python3 -c 'import sys; sys.path.insert(0, "filter_plugins"); import clix; print(clix.clix_source_digest("clix_derive"))')
+podman build -q --network none --build-arg BASE="$base" --label "clix.derive.source=$source_digest" \
+  -t localhost/clix-derive:latest \
   -f containers/derive/Dockerfile . >/dev/null
 podman build -q --network none -t localhost/clix-gstudio-standin:latest -f fleet/standin/Containerfile . >/dev/null
 echo "images: localhost/clix-derive:latest, localhost/clix-gstudio-standin:latest"

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+
 
 def clix_school_entry(hostvars: dict) -> dict:
     """What the inventory check needs of one host's variables."""
@@ -70,6 +73,16 @@ def clix_results(hostvars_list: list) -> list:
     return out
 
 
+def clix_source_digest(folder: str) -> str:
+    """A short digest of the .py files of a folder (sorted by name): what a container image was
+    built from, to tell a stale image from a current one."""
+    digest = hashlib.sha256()
+    for name in sorted(n for n in os.listdir(folder) if n.endswith(".py")):
+        with open(os.path.join(folder, name), "rb") as f:
+            digest.update(name.encode() + b"\0" + f.read())
+    return digest.hexdigest()[:16]
+
+
 class FilterModule:
     def filters(self) -> dict:
         return {
@@ -78,4 +91,5 @@ class FilterModule:
             "clix_pull_items": clix_pull_items,
             "clix_identity_problem": clix_identity_problem,
             "clix_results": clix_results,
+            "clix_source_digest": clix_source_digest,
         }

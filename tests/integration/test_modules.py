@@ -167,6 +167,26 @@ class scratch_cluster:
         subprocess.run(["rm", "-rf", str(self.dir)], check=False)
 
 
+def test_pg_dumpall_inside_the_gstudio_container(fleet, tmp_path):
+    """As gStudio's backup.sh does it: pg_dumpall in the container (the fleet's stand-in, under
+    podman), with the container's own connection settings and no password passed in."""
+    result = run_module(fleet, "mz1", "clix_pg_dumpall", {"dest": f"{STAGE}/ctr/pg_dump_all.sql", "container": "gstudio",
+                                                          "container_runtime": "podman"})["2031001-mz1"]
+    assert result["changed"] and not result.get("failed"), result
+    assert "gstudio_psql" in result["databases"]
+    dump = fleet.core("mz1") / "clix-test-stage/ctr/pg_dump_all.sql"
+    with scratch_cluster(tmp_path) as port:
+        subprocess.run(["psql", "-X", "-q", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-d", "postgres",
+                        "-f", str(dump)], check=True, capture_output=True)
+        assert table_rows("127.0.0.1", port, None) == table_rows(fleet.school("mz1").address, hosts.PG_PORT,
+                                                                fleet.pg_password("mz1"))
+    missing = run_module(fleet, "mz1", "clix_pg_dumpall", {"dest": f"{STAGE}/ctr2/pg_dump_all.sql",
+                                                           "container": "no-such-container",
+                                                           "container_runtime": "podman"})["2031001-mz1"]
+    assert missing["failed"] and "no-such-container" in missing["msg"], missing
+    assert not (fleet.core("mz1") / "clix-test-stage/ctr2/pg_dump_all.sql").exists()
+
+
 def test_pg_dumpall_bad_password_writes_nothing(fleet):
     result = run_module(fleet, "ct1", "clix_pg_dumpall", {"dest": f"{STAGE}/bad/pg_dump_all.sql",
                                                           "login_password": "wrong"})["1011001-ct1"]

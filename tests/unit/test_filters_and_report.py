@@ -56,3 +56,13 @@ def test_a_school_without_a_result_still_gets_a_row():
     assert results[0] == {"host": "a", "items": []}
     assert results[1]["host"] == "b" and "stopped for this school" in results[1]["problem"]
     assert [r["status"] for r in rows(results)] == ["failed"]
+
+
+def test_source_digest_follows_the_python_files_only(tmp_path):
+    (tmp_path / "a.py").write_text("x = 1\n")
+    (tmp_path / "b.py").write_text("y = 2\n")
+    first = clix.clix_source_digest(str(tmp_path))
+    (tmp_path / "notes.txt").write_text("not code")
+    assert clix.clix_source_digest(str(tmp_path)) == first
+    (tmp_path / "b.py").write_text("y = 3\n")
+    assert clix.clix_source_digest(str(tmp_path)) != first

@@ -37,7 +37,7 @@ def clix_pull_items(items: list, producers: dict) -> list:
         entry["kind"] = item.get("kind", "folder")
         entry["redact"] = bool(item.get("redact", False))
         result = producers.get(item.get("producer")) if item.get("producer") else None
-        if result is not None:
+        if result and not result.get("skipped"):
             if result.get("failed") or result.get("unreachable"):
                 entry["error"] = result.get("msg") or "the producing task failed"
             elif entry["kind"] == "snapshot":

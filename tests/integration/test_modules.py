@@ -72,6 +72,49 @@ def test_mongodump_check_mode_reports_counts_and_writes_nothing(fleet, target_py
     assert not (fleet.core("mz2") / "clix-test-stage" / "check-db").exists()
 
 
+def test_mongodump_bad_credentials_are_refused_with_advice(fleet, target_python, tmp_path):
+    """A second MongoDB wire server with authentication on, inside ct1's namespace (port 8018)."""
+    school = fleet.school("ct1")
+    storage = tmp_path / "auth-mongo"
+    exe = str(Path(sys.executable).with_name("secantusd-py"))
+
+    def start(*flags: str) -> subprocess.Popen:
+        proc = subprocess.Popen(hosts.in_host(hosts.sshd_pid(fleet.lab, school), [
+            exe, "--host", "0.0.0.0", "--port", "8018", "--storage-path", str(storage), "--standalone",
+            "--log-level", "WARNING", "--cache-size", "32M", *flags]), stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, start_new_session=True)
+        def answers() -> bool:
+            try:
+                with MongoClient(school.address, 8018, directConnection=True, serverSelectionTimeoutMS=300) as c:
+                    c.admin.command("hello")
+                return True
+            except Exception:
+                return False
+
+        hosts.wait_for(answers, "the MongoDB server with authentication", 30)
+        return proc
+
+    proc = start()
+    client = MongoClient(school.address, 8018, directConnection=True)
+    client.admin.command("createUser", "clix", pwd="right-password", roles=["root"])
+    client["gstudio-mongodb"].Nodes.insert_one({"name": "only"})
+    client.close()
+    hosts.kill_tree(proc.pid)
+    proc = start("--auth")
+    try:
+        args = {"dest": f"{STAGE}/authdb", "uri": "mongodb://127.0.0.1:8018/?directConnection=true",
+                "login_user": "clix", "login_password": "wrong-password"}
+        refused = run_module(fleet, "ct1", "clix_mongodump", args, *py(target_python))["1011001-ct1"]
+        allowed = run_module(fleet, "ct1", "clix_mongodump", {**args, "login_password": "right-password"},
+                             *py(target_python))["1011001-ct1"]
+    finally:
+        hosts.kill_tree(proc.pid)
+    assert refused["failed"] and "refused the login" in refused["msg"] and "login_password" in refused["msg"]
+    assert "wrong-password" not in json.dumps(refused)
+    assert not allowed.get("failed"), allowed
+    assert allowed["documents"] == 1
+
+
 def test_mongodump_gzip_round_trips(fleet, target_python):
     result = run_module(fleet, "mz2", "clix_mongodump", {"dest": f"{STAGE}/gz", "gzip": True,
                                                          "databases": ["gstudio-mongodb"]}, *py(target_python))["2031002-mz2"]

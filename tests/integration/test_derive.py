@@ -149,3 +149,12 @@ def test_check_mode_runs_nothing(fleet, target_python):
     assert not result["failed"] and result["container_state"] == "running"
     assert [c["status"] for c in result["commands"]] == ["would run"] * 4
     assert result["commands"][-1]["name"] == "activity_timestamp someone-mz1"
+
+
+def test_an_image_built_from_other_code_is_refused_before_anything_is_locked(fleet, tmp_path):
+    # The base image carries no clix_derive at all, like an image built before a change to it.
+    proc = run_playbook(fleet, "derive.yml", "-l", "mz1", "-e", f"clix_archive_root={tmp_path}",
+                        "-e", "derive_from=archive", "-e", "clix_derive_image=localhost/clix-base:bookworm")
+    assert proc.returncode != 0
+    assert "built from other code than clix_derive/" in proc.stdout and "make images" in proc.stdout
+    assert not list(tmp_path.iterdir())  # no lock, no report: refused before the archive was touched

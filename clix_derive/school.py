@@ -23,15 +23,16 @@ from .source import AuthUser
 
 NODE_FIELDS = ("_id", "_type", "name", "altnames", "member_of", "collection_set", "author_set", "created_by")
 USER_ATTRIBUTES = ("first_name", "last_name", "enrollment_code", "educationallevel")
-# Times are spooled as "YYYY-MM-DD HH:MM:SS.ffffff" text, which sorts like the times.
 
 
 def ts_text(when: dt.datetime) -> str:
+    """Times are spooled as 'YYYY-MM-DD HH:MM:SS.ffffff' text, which sorts like the times."""
     return when.isoformat(sep=" ", timespec="microseconds")
 
 
 def ts_parse(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text)
+
 
 # activity_timestamp.py: a visit is an activity-player page; its end is the next page of the
 # same session that matches this "out" pattern (which the next visit also matches).

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import bson
+import bson.json_util
 import psycopg2
 import pytest
 from conftest import REPO, run_module
@@ -62,6 +63,29 @@ def test_mongodump_writes_mongodumps_layout_with_every_document(fleet, target_py
     with open(dump / "gstudio-mongodb/Benchmarks.bson", "rb") as f:
         assert benchmarks["documents"] == len(list(bson.decode_file_iter(f)))
     assert not [p for p in dump.parent.iterdir() if p.name.startswith(".")]  # no temporary folders left
+
+
+def test_mongodump_writes_a_view_as_its_definition_only(fleet, target_python):
+    """Views are dumped as mongodump does by default: metadata with viewOn and pipeline, no .bson."""
+    client = MongoClient(fleet.school("mz2").address, hosts.MONGO_PORT, directConnection=True)
+    db = client["gstudio-mongodb"]
+    pipeline = [{"$match": {"is_group_member": True}}, {"$project": {"user_id": 1, "group_id": 1}}]
+    db.command("create", "clix_test_members", viewOn="Counters", pipeline=pipeline)
+    try:
+        result = run_module(fleet, "mz2", "clix_mongodump", {"dest": f"{STAGE}/viewdb", "databases": ["gstudio-mongodb"]},
+                            *py(target_python))["2031002-mz2"]
+    finally:
+        db.drop_collection("clix_test_members")
+        client.close()
+    assert not result.get("failed"), result
+    view = next(c for c in result["collections"] if c["collection"] == "clix_test_members")
+    assert view["type"] == "view" and view["documents"] == 0 and view["sha256"] is None
+    dump = fleet.core("mz2") / "clix-test-stage" / "viewdb" / "gstudio-mongodb"
+    assert not (dump / "clix_test_members.bson").exists()
+    meta = bson.json_util.loads((dump / "clix_test_members.metadata.json").read_text())
+    assert meta["type"] == "view" and meta["collectionName"] == "clix_test_members"
+    assert meta["options"] == {"viewOn": "Counters", "pipeline": pipeline}
+    assert "indexes" not in meta
 
 
 def test_mongodump_check_mode_reports_counts_and_writes_nothing(fleet, target_python):

@@ -16,28 +16,30 @@ from .school import Bench, School
 
 HEADER = ["Unit", "Lesson", "Activity", "Language", "VisitedOn", "OutTime", "OutAction", "TimeSpentInSeconds", "Buddies"]
 FOLDER = "activity-timestamp-csvs"
+Outs = tuple[list[dt.datetime], list[Bench]]  # a session's out-pattern pages and their times
 
 
 def counter_usernames(school: School) -> list[str]:
     """Users of ``Counters.distinct('user_id')`` (first appearance), named by their Author node."""
     ids = list(dict.fromkeys(c.get("user_id") for c in school.counters if "user_id" in c))
-    authors = school.authors_by_user_id()
-    names = [a.get("name") for uid in ids for a in authors.get(uid, [])]
+    names = [a.get("name") for uid in ids for a in school.authors_by_user_id.get(uid, [])]
     return list(dict.fromkeys(n for n in names if n))
 
 
 def visit_rows(school: School, user_id: int, benches: list[Bench]) -> list[list[str]]:
     """Rows for one user, newest visit first (``sort('last_update', -1)``; ties keep natural order)."""
-    outs_by_session: dict[str | None, list[Bench]] = {}
+    outs_by_session: dict[str | None, Outs] = {}
     for b in benches:  # already by session, time, natural order
         if b.out:
-            outs_by_session.setdefault(b.session, []).append(b)
+            times, outs = outs_by_session.setdefault(b.session, ([], []))
+            times.append(b.ts)
+            outs.append(b)
     visits = sorted((b for b in benches if b.visit), key=lambda b: b.seq)
     visits.sort(key=lambda b: b.ts, reverse=True)
-    return [_row(school, user_id, v, outs_by_session.get(v.session, [])) for v in visits]
+    return [_row(school, user_id, v, outs_by_session.get(v.session, ([], []))) for v in visits]
 
 
-def _row(school: School, user_id: int, visit: Bench, outs: list[Bench]) -> list[str]:
+def _row(school: School, user_id: int, visit: Bench, outs: Outs) -> list[str]:
     row = dict.fromkeys(HEADER, "NA")  # gStudio's default cell is NA
     row["VisitedOn"] = str(visit.ts)  # IST wall clock stored as UTC: printed as stored
     row["Language"] = visit.locale or "en"
@@ -68,11 +70,12 @@ def _slugs(school: School, url: str) -> tuple[str, str, str]:
 _slug = functools.lru_cache(maxsize=4096)(slugify)
 
 
-def _out_event(visit: Bench, outs: list[Bench]) -> Bench | None:
+def _out_event(visit: Bench, outs: Outs) -> Bench | None:
     """First out-pattern Benchmark of the session with ``last_update >= `` the visit's, other than
     the visit itself, by time then natural order: an equal-time page stored earlier still counts."""
-    start = bisect.bisect_left([b.ts for b in outs], visit.ts)
-    return next((b for b in outs[start:] if b.seq != visit.seq), None)
+    times, benches = outs
+    start = bisect.bisect_left(times, visit.ts)
+    return next((benches[i] for i in range(start, len(benches)) if benches[i].seq != visit.seq), None)
 
 
 def write_activity_csvs(school: School, out_dir: str, now: dt.datetime,

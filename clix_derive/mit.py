@@ -44,7 +44,8 @@ def _benchmark_events(school: School, benches: list[Bench]) -> list[tuple[str | 
         if not b.mit_visit:
             continue
         events: list[Event] = [(b.ts, _visit_label(school, b.url))]
-        for n in benches[i + 1:i + 1 + _SCAN_LIMIT]:  # by session then time: the session's next pages
+        for j in range(i + 1, min(len(benches), i + 1 + _SCAN_LIMIT)):  # by session then time: its next pages
+            n = benches[j]
             if n.session != b.session:
                 break
             if n.mit_out:

@@ -70,15 +70,15 @@ def _assessments(counter: dict) -> dict[str, int]:
             "total_assessment_items": attempted}
 
 
-def _lesson_progress(school: School, unit: dict, visited: dict) -> dict[str, object]:
+def _lesson_progress(lesson_activities: list[list], visited: dict) -> dict[str, object]:
     """'X out of Y Lessons Visited' and '... Activities Visited'. A lesson counts as visited when
     all its activities were visited, so a lesson with no activities always counts (``all([])``)."""
-    lessons = school.tree_children(unit)
-    activities = list(dict.fromkeys(a["_id"] for lesson in lessons for a in school.tree_children(lesson)))
+    activities = list(dict.fromkeys(a for acts in lesson_activities for a in acts))
     seen = {a for a in activities if str(a) in visited}
-    lessons_visited = sum(all(a["_id"] in seen for a in school.tree_children(lesson)) for lesson in lessons)
-    return {"total_lessons": len(lessons), "lessons_visited": lessons_visited,
-            "percentage_lessons_visited": _percent(lessons_visited, len(lessons)),
+    lessons_visited = sum(all(a in seen for a in acts) for acts in lesson_activities)
+    total_lessons = len(lesson_activities)
+    return {"total_lessons": total_lessons, "lessons_visited": lessons_visited,
+            "percentage_lessons_visited": _percent(lessons_visited, total_lessons),
             "total_activities": len(activities), "activities_visited": len(seen),
             "percentage_activities_visited": _percent(len(seen), len(activities))}
 
@@ -108,7 +108,7 @@ def _counter_columns(counter: dict) -> dict[str, int]:
     }
 
 
-def _buddies(school: School, user_id: int, now: dt.datetime, authors: dict) -> tuple[str, str]:
+def _buddies(school: School, user_id: int, now: dt.datetime) -> tuple[str, str]:
     """``Buddy.get_buddy_userids_list_within_datetime(user, now)``: buddies of the user's records
     that started by ``now`` and had not ended before it. The buddy Authors are looked up with an
     ``$in`` query, so ids and names follow Author storage order (Python 2 dict order is arbitrary)."""
@@ -118,7 +118,7 @@ def _buddies(school: School, user_id: int, now: dt.datetime, authors: dict) -> t
         if not (starts is not None and starts > now) and not (ends is not None and ends < now):
             found.update(school.author_position[k] for k in b["buddy_in_out"] if k in school.author_position)
     ids = list(dict.fromkeys(school.authors[i].get("created_by") for i in sorted(found)))
-    names = [a.get("name") for uid in ids for a in authors.get(uid, [])]
+    names = [a.get("name") for uid in ids for a in school.authors_by_user_id.get(uid, [])]
     return py2_repr(ids), py2_repr(names)
 
 
@@ -128,15 +128,18 @@ def unit_rows(school: School, unit: dict, now: dt.datetime, log: list[str]) -> t
     modules = [name_of(m, prefer_altnames=True) for m in school.of_type("GSystem")
                if module_gst in (m.get("member_of") or []) and unit["_id"] in (m.get("collection_set") or [])]
     lessons = school.tree_children(unit)
-    dynamic = list(dict.fromkeys(f"{name_of(lesson, prefer_altnames=True)} [{lesson['_id']}]" for lesson in lessons))
-    lesson_of_column = {f"{name_of(lesson, prefer_altnames=True)} [{lesson['_id']}]": lesson["_id"] for lesson in lessons}
-    authors = school.authors_by_user_id()
-    counters = [c for c in school.counters if c.get("group_id") == unit["_id"]]
+    lesson_activities = [[a["_id"] for a in school.tree_children(lesson)] for lesson in lessons]
+    # One column per lesson, "<altnames or name> [<ObjectId>]", in storage order.
+    lesson_columns = {f"{name_of(lesson, prefer_altnames=True)} [{lesson['_id']}]": str(lesson["_id"])
+                      for lesson in lessons}
+    first_counter: dict[object, dict] = {}  # Counters.distinct('user_id'), each user's first Counter
+    for c in school.counters:
+        if c.get("group_id") == unit["_id"]:
+            first_counter.setdefault(c.get("user_id"), c)
     rows = []
-    for user_id in dict.fromkeys(c.get("user_id") for c in counters):  # Counters.distinct('user_id')
-        counter = next(c for c in counters if c.get("user_id") == user_id)
+    for user_id, counter in first_counter.items():
         try:
-            found = authors.get(user_id, [])
+            found = school.authors_by_user_id.get(user_id, [])
             if len(found) != 1:
                 raise UserSkipped(f"{len(found)} Author nodes for user id {user_id}")
             author = found[0]
@@ -150,16 +153,14 @@ def unit_rows(school: School, unit: dict, now: dt.datetime, log: list[str]) -> t
                        grade=school.attributes.get((author["_id"], "educationallevel"), ""),
                        enrollment_status="Yes" if user_id in (unit.get("author_set") or []) else "No")
             visited = counter.get("visited_nodes") or {}
-            row.update(_lesson_progress(school, unit, visited))
+            row.update(_lesson_progress(lesson_activities, visited))
             row.update(_counter_columns(counter))
             row.update(_assessments(counter))
-            row["buddy_userids"], row["buddy_usernames"] = _buddies(school, user_id, now, authors)
-            values = [row[k] for k in FIXED_HEADER]
-            values += [visited.get(str(lesson_of_column[col]), 0) for col in dynamic]
-            rows.append(values)
+            row["buddy_userids"], row["buddy_usernames"] = _buddies(school, user_id, now)
+            rows.append([row[k] for k in FIXED_HEADER] + [visited.get(oid, 0) for oid in lesson_columns.values()])
         except UserSkipped as exc:
             log.append(f"{exc}\nUser with id: {user_id} does not exists!!")
-    return FIXED_HEADER + dynamic, rows
+    return FIXED_HEADER + list(lesson_columns), rows
 
 
 def write_progress_csvs(school: School, out_dir: str, now: dt.datetime) -> list[str]:

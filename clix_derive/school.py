@@ -82,6 +82,9 @@ class School:
             self._buddies_by_user.setdefault(b["loggedin_userid"], []).append(b)
         self.authors = list(self.of_type("Author"))
         self.author_position = {str(a["_id"]): i for i, a in enumerate(self.authors)}
+        self.authors_by_user_id: dict[int, list[dict]] = {}
+        for author in self.authors:
+            self.authors_by_user_id.setdefault(author.get("created_by"), []).append(author)
         self.attributes = self._user_attributes(source.documents("Triples"))
         self.auth_users: list[AuthUser] = source.auth_users()
         self._tmp = tempfile.TemporaryDirectory(prefix="clix-derive-", dir=workdir)
@@ -117,12 +120,6 @@ class School:
         if node is not None:
             return node
         return next((g for g in self.of_type("Group") if g.get("name") == ref), None)
-
-    def authors_by_user_id(self) -> dict[int, list[dict]]:
-        out: dict[int, list[dict]] = {}
-        for author in self.authors:
-            out.setdefault(author.get("created_by"), []).append(author)
-        return out
 
     def tree_children(self, node: dict) -> list[dict]:
         """``Node.get_tree_nodes(level=1)``: a ``$in`` query, so storage order, duplicates dropped."""

@@ -87,7 +87,7 @@ def bring_up(lab: Lab, school: School, code_template: Path) -> str:
     wait_port(school.address, hosts.MONGO_PORT, f"MongoDB of {school.server_id}")
     n = data.load_mongo(sd, school.address, hosts.MONGO_PORT)
     if school.gstudio_container:
-        hosts.start_gstudio_container(lab, school, sshd, password)
+        hosts.start_gstudio_container(lab, school, password)
     return f"{school.hostname}: {school.address} up in {time.monotonic() - t0:.1f}s ({n} Benchmarks)"
 
 

@@ -178,17 +178,16 @@ def write_podman_config(d: Path) -> None:
     (c / "containers.conf").write_text(project_conf.replace("[engine]\n", f'[engine]\ntmp_dir = "{c / "tmp"}"\n'))
 
 
-def start_gstudio_container(lab: Lab, school: School, pid: int, pg_password: str) -> None:
+def start_gstudio_container(lab: Lab, school: School, pg_password: str) -> None:
     """The stand-in gStudio container, in the school's namespaces, with gStudio's volumes."""
-    env = [f"{k}={v}" for k, v in podman_env(lab.host_dir(school)).items()]
     # A fleet that died without `down` leaves the container's record behind.
-    run(in_host(pid, ["env", *env, "podman", "rm", "-f", "-t", "0", "gstudio"]), check=False, capture_output=True)
-    run(in_host(pid, ["env", *env, "podman", "run", "-d", "--name", "gstudio", "--network", "host",
-                      "-v", "/home/core/data:/data", "-v", "/home/core/code:/home/docker/code",
-                      "-e", "PGHOST=127.0.0.1", "-e", f"PGPORT={PG_PORT}", "-e", "PGUSER=postgres",
-                      "-e", f"PGPASSWORD={pg_password}", "-e", "PGDATABASE=gstudio_psql",
-                      "-e", f"CLIX_MONGO_URI=mongodb://127.0.0.1:{MONGO_PORT}/?directConnection=true",
-                      STANDIN_IMAGE]), capture_output=True)
+    podman_in_school(lab, school, "rm", "-f", "-t", "0", "gstudio", check=False, capture_output=True)
+    podman_in_school(lab, school, "run", "-d", "--name", "gstudio", "--network", "host",
+                     "-v", "/home/core/data:/data", "-v", "/home/core/code:/home/docker/code",
+                     "-e", "PGHOST=127.0.0.1", "-e", f"PGPORT={PG_PORT}", "-e", "PGUSER=postgres",
+                     "-e", f"PGPASSWORD={pg_password}", "-e", "PGDATABASE=gstudio_psql",
+                     "-e", f"CLIX_MONGO_URI=mongodb://127.0.0.1:{MONGO_PORT}/?directConnection=true",
+                     STANDIN_IMAGE, capture_output=True)
 
 
 def podman_in_school(lab: Lab, school: School, *args: str, **kwargs) -> subprocess.CompletedProcess:

@@ -71,6 +71,7 @@ COUNTERS = [
     {"user_id": 7, "group_id": U1, "visited_nodes": {}, "assessment": [{"id": "i1"}]},  # left out, logged
     {"user_id": 5, "group_id": U2, "visited_nodes": {}},
     {"user_id": 2, "group_id": U3, "visited_nodes": {}},
+    {"user_id": 3, "group_id": U1, "visited_nodes": {str(A1): 1, str(A2): 1}},  # a second Counter: the first counts
 ]
 
 TRIPLES = [

@@ -25,6 +25,9 @@ PG_PORT = 8432
 MONGO_PORT = 8017
 # Folders each school server sees as its own; they are bind-mounted over the real root's.
 PRIVATE_MOUNTS = ("/home/core", "/opt", "/var/run/postgresql")
+# A school's root shell starts with Debian's stock dotfiles, not the control node's: whatever this
+# machine's ~/.bashrc runs (pyenv, ...) would otherwise run in every SSH session to every school.
+ROOT_DOTFILES = {"/root/.bashrc": "/usr/share/base-files/dot.bashrc", "/root/.profile": "/usr/share/base-files/dot.profile"}
 
 
 @dataclass
@@ -219,6 +222,8 @@ def start_host(lab: Lab, school: School) -> int:
         f"mount --bind {d / 'root' / src} {dst};"
         for src, dst in (("home/core", "/home/core"), ("opt", "/opt"), ("pgsock", "/var/run/postgresql"))
     )
+    binds += "".join(f" mount --bind {stock} {rc};" for rc, stock in ROOT_DOTFILES.items()
+                     if Path(rc).exists() and Path(stock).exists())
     if school.gstudio_container:
         # `ip netns exec` mounts a fresh /sys without cgroups; runc needs the host's hierarchies.
         binds += cgroup_mounts()

@@ -87,7 +87,9 @@ ansible_facts:
     clix_heartbeat:
       description: >-
         Keys server_id, school_code, school_name, hostname, addresses, memory, swap, disks,
-        uptime_seconds, load, processes, data_dirs, services, clock_skew_seconds, captured_at.
+        uptime_seconds, load, process_count, top_processes (the five largest by resident memory;
+        the full C(ps aux) table is in the written files only), data_dirs, services,
+        clock_skew_seconds, captured_at, worst_disk_percent.
       type: dict
 files:
   description: The log and JSON files written.
@@ -280,6 +282,17 @@ def gather(params: dict) -> dict:
     return facts
 
 
+def summarised(facts: dict) -> dict:
+    """The facts without the full process table: it is hundreds of rows that every later task,
+    the report and the fleet table would carry for each school; the files keep it."""
+    table = facts["processes"]
+    top = sorted(table, key=lambda p: p["rss"], reverse=True)[:5]
+    out = {k: v for k, v in facts.items() if k != "processes"}
+    out.update(process_count=len(table), top_processes=[dict(pid=p["pid"], user=p["user"], rss=p["rss"],
+                                                             command=p["command"][:120]) for p in top])
+    return out
+
+
 def render_log(f: dict) -> str:
     def h(n):
         return human_bytes(n) if isinstance(n, (int, float)) else "-"
@@ -353,7 +366,7 @@ def main() -> None:
         module.fail_json(msg=missing_required_lib("psutil") + " Run the target_python role first.",
                          exception=PSUTIL_IMPORT_ERROR)
     facts = gather(module.params)
-    result = dict(changed=False, ansible_facts=dict(clix_heartbeat=facts))
+    result = dict(changed=False, ansible_facts=dict(clix_heartbeat=summarised(facts)))
     if module.params["dest"] and not module.check_mode:
         result.update(changed=True, files=write_files(module.params["dest"], facts))
     module.exit_json(**result)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import re
 import subprocess
 import sys
 import time
@@ -305,6 +306,13 @@ def test_heartbeat_captures_identity_and_services(fleet, target_python):
     assert positions == sorted(positions)
     twin = json.loads((fleet.core("mz1") / Path(log.replace(".log", ".json")).relative_to("/home/core")).read_text())
     assert twin["server_id"] == "mz1"
+    # The files hold the whole process table (the school's own sshd among it); the returned facts,
+    # which every later task carries, only a count and the largest few.
+    sshd = str(hosts.sshd_pid(fleet.lab, fleet.school("mz1")))
+    assert any(p["pid"] == int(sshd) for p in twin["processes"])
+    assert re.search(rf"^\S+\s+{sshd}\s.*sshd", text, re.M)
+    assert "processes" not in facts and facts["process_count"] == len(twin["processes"])
+    assert 0 < len(facts["top_processes"]) <= 5
 
 
 def test_heartbeat_check_mode_writes_nothing(fleet, target_python):

@@ -1,0 +1,102 @@
+"""Run a control-node module of clix-collect inside Ansible's worker instead of a new Python.
+
+The modules that only ever run on the control node (clix_pull, clix_manifest, clix_report, ...)
+are ordinary modules in library/, documented there and runnable anywhere. Started the normal
+way, each run costs a fresh interpreter that unpacks the module and compiles Ansible's module
+code again: about a quarter of a second of CPU, several times per school, on the control node
+that collects hundreds of schools. This action plugin (linked under each such module's name)
+loads the same module file into the worker process and runs its main() with AnsibleModule
+replaced by an in-process twin that validates the arguments with the module's own
+argument_spec, exactly as AnsibleModule does.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from typing import Any
+
+import ansible.module_utils
+from ansible import constants as C
+from ansible.errors import AnsibleActionFail
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.common.parameters import remove_values
+from ansible.plugins.action import ActionBase
+
+CONSTRAINTS = ("mutually_exclusive", "required_together", "required_one_of", "required_if", "required_by")
+
+
+class ModuleExit(Exception):
+    def __init__(self, result: dict) -> None:
+        super().__init__(result.get("msg", ""))
+        self.result = result
+
+
+class InProcessModule:
+    """The part of AnsibleModule that the control-node modules use."""
+
+    def __init__(self, args: dict, check_mode: bool, argument_spec: dict, supports_check_mode: bool = False,
+                 **constraints: Any) -> None:
+        unknown = set(constraints) - set(CONSTRAINTS)
+        if unknown:
+            raise AnsibleActionFail("clix_inprocess cannot stand in for AnsibleModule(%s)" % ", ".join(sorted(unknown)))
+        validated = ArgumentSpecValidator(argument_spec, **constraints).validate(args)
+        self._no_log_values = validated._no_log_values
+        self.warnings: list[str] = []
+        if validated.error_messages:
+            self.fail_json(msg="; ".join(validated.error_messages))
+        if check_mode and not supports_check_mode:
+            raise ModuleExit(dict(skipped=True, msg="this module does not support check mode"))
+        self.params = validated.validated_parameters
+        self.check_mode = check_mode
+
+    def warn(self, warning: str) -> None:
+        self.warnings.append(warning)
+
+    def exit_json(self, **result: Any) -> None:
+        result.setdefault("changed", False)
+        if self.warnings:
+            result["warnings"] = self.warnings
+        raise ModuleExit(remove_values(result, self._no_log_values))
+
+    def fail_json(self, msg: str, **result: Any) -> None:
+        self.exit_json(failed=True, msg=msg, **result)
+
+
+def load_module(path: str, name: str):
+    # The modules import their shared code as ansible.module_utils.clix_*, as under AnsiballZ.
+    for folder in C.DEFAULT_MODULE_UTILS_PATH:
+        if folder not in ansible.module_utils.__path__:
+            ansible.module_utils.__path__.append(folder)
+    spec = importlib.util.spec_from_file_location("clix_inprocess_%s" % name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class ActionModule(ActionBase):
+    _supports_check_mode = True
+    _supports_async = False
+
+    def run(self, tmp: str | None = None, task_vars: dict | None = None) -> dict:
+        result = super().run(tmp, task_vars)
+        name = self._task.action.rsplit(".", 1)[-1]
+        if self._connection.transport != "local":  # delegated elsewhere: run it there, the usual way
+            result.update(self._execute_module(module_name=name, module_args=self._task.args, task_vars=task_vars))
+            return result
+        path = self._shared_loader_obj.module_loader.find_plugin(name)
+        if not path:
+            raise AnsibleActionFail("clix_inprocess: no module named %s in the library path" % name)
+        module = load_module(path, name)
+        check_mode = bool(self._play_context.check_mode)
+        module.AnsibleModule = lambda **spec: InProcessModule(dict(self._task.args), check_mode, **spec)
+        umask = os.umask(0o077)  # the modules set it for themselves; the worker gets its own back
+        try:
+            module.main()
+        except ModuleExit as done:
+            result.update(done.result)
+        else:
+            raise AnsibleActionFail("%s returned without exit_json or fail_json" % name)
+        finally:
+            os.umask(umask)
+        return result

@@ -80,6 +80,13 @@ def test_mz_fills_the_tree_for_every_mz_school_and_nothing_else(fleet, mz_archiv
     assert "3 school(s), 0 problem(s)" in proc.stdout
 
 
+def test_text_is_compressed_on_the_wire(mz_archive):
+    archive, _ = mz_archive
+    first_run = json.loads(sorted((archive / "reports").glob("collect-*.json"))[0].read_text())
+    logs = [r for r in first_run["rows"] if r["item"] == "nginx-logs"]
+    assert len(logs) == 3 and all(r["total"] > 2000 and r["received"] < r["total"] / 2 for r in logs), logs
+
+
 def test_archive_is_private(mz_archive):
     archive, _ = mz_archive
     for path in [archive, *archive.rglob("*")]:

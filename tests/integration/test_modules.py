@@ -289,6 +289,16 @@ def test_pg_dumpall_failures_it_would_otherwise_hide(fleet, script, expected):
     assert not folder.exists() or list(folder.iterdir()) == []
 
 
+def test_a_control_node_module_aimed_at_a_school_server_runs_there(fleet):
+    # clix_verify runs inside Ansible's worker when it runs on the control node; sent to a school
+    # server it runs there like any module. /home/core/data is a folder on the school only.
+    assert not Path("/home/core/data").is_dir()
+    result = run_module(fleet, "mz1", "clix_verify", {"path": "/home/core/data"})["2031001-mz1"]
+    assert result["failed"] and result["msg"] == "no MANIFEST.json below /home/core/data: nothing has been collected there"
+    local = run_module(fleet, "localhost", "clix_verify", {"path": "/home/core/data"})["localhost"]
+    assert local["failed"] and "is not a folder" in local["msg"]
+
+
 def test_heartbeat_captures_identity_and_services(fleet, target_python):
     result = run_module(fleet, "mz1", "clix_heartbeat", {"dest": f"{STAGE}/hb", "control_time": time.time()},
                         *py(target_python))["2031001-mz1"]

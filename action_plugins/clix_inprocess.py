@@ -22,7 +22,9 @@ from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import remove_values
 from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
 
+display = Display()
 CONSTRAINTS = ("mutually_exclusive", "required_together", "required_one_of", "required_if", "required_by")
 
 
@@ -35,8 +37,8 @@ class ModuleExit(Exception):
 class InProcessModule:
     """The part of AnsibleModule that the control-node modules use."""
 
-    def __init__(self, args: dict, check_mode: bool, argument_spec: dict, supports_check_mode: bool = False,
-                 **constraints: Any) -> None:
+    def __init__(self, args: dict, check_mode: bool, label: str, argument_spec: dict,
+                 supports_check_mode: bool = False, **constraints: Any) -> None:
         unknown = set(constraints) - set(CONSTRAINTS)
         if unknown:
             raise AnsibleActionFail("clix_inprocess cannot stand in for AnsibleModule(%s)" % ", ".join(sorted(unknown)))
@@ -49,9 +51,14 @@ class InProcessModule:
             raise ModuleExit(dict(skipped=True, msg="this module does not support check mode"))
         self.params = validated.validated_parameters
         self.check_mode = check_mode
+        self.label = label
 
     def warn(self, warning: str) -> None:
         self.warnings.append(warning)
+
+    def progress(self, line: str) -> None:
+        """Shown at once, while the module runs (a module in its own process cannot do this)."""
+        display.display("%s: %s" % (self.label, line))
 
     def exit_json(self, **result: Any) -> None:
         result.setdefault("changed", False)
@@ -89,7 +96,8 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail("clix_inprocess: no module named %s in the library path" % name)
         module = load_module(path, name)
         check_mode = bool(self._play_context.check_mode)
-        module.AnsibleModule = lambda **spec: InProcessModule(dict(self._task.args), check_mode, **spec)
+        label = (task_vars or {}).get("inventory_hostname", "localhost")
+        module.AnsibleModule = lambda **spec: InProcessModule(dict(self._task.args), check_mode, label, **spec)
         umask = os.umask(0o077)  # the modules set it for themselves; the worker gets its own back
         try:
             module.main()

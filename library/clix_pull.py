@@ -60,6 +60,14 @@ options:
     type: bool
     default: true
   timeout: {description: Seconds without progress before rsync gives up (the run can be resumed)., type: int, default: 120}
+  progress_seconds:
+    description:
+      - While items are being pulled, print a line per running item this often (bytes so far, share of the
+        item, rate); 0 for none.
+      - Printed when the module runs on the control node through the C(clix_inprocess) action plugin (as
+        C(collect.yml) runs it); a module process cannot print while it runs.
+    type: int
+    default: 60
   connect_timeout: {description: Seconds to wait for the SSH connection., type: int, default: 20}
   rsync_path: {description: rsync on the control node., type: str, default: rsync}
 attributes:
@@ -108,8 +116,10 @@ import shlex
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
+from typing import Callable
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.clix_files import atomic_output, fsync_dir, replace_dir, sha256_file
@@ -122,6 +132,8 @@ STATS = {
     "files_transferred": re.compile(r"^Number of regular files transferred: ([\d,]+)", re.M),
     "total_bytes": re.compile(r"^Total file size: ([\d,]+)", re.M),
 }
+# rsync --info=progress2: "  1,234,567  12%  1.23MB/s    0:01:23 (xfr#5, to-chk=100/200)"
+PROGRESS_LINE = re.compile(r"^\s*([\d,]+)\s+(\d+%)\s+(\S+/s)")
 ABSENT = re.compile(r"(change_dir|link_stat) \"[^\"]*\" failed: No such file or directory")
 RSYNC_EXIT = {
     5: "error starting the client-server protocol", 10: "error in socket I/O", 11: "error in file I/O",
@@ -149,7 +161,8 @@ def remote(p: dict, path: str) -> str:
     return "%s%s:%s" % (user, host, path)
 
 
-def rsync(p: dict, src: str, dest: str, check: bool, extra: list) -> tuple:
+def rsync(p: dict, src: str, dest: str, check: bool, extra: list, progress: Callable | None = None) -> tuple:
+    """(exit code, stdout, stderr); progress, when given, gets each of rsync's progress lines."""
     argv = [p["rsync_path"], "-a", "--no-owner", "--no-group", "--chmod=D0700,F0600", "--stats",
             "--partial-dir=%s" % PARTIAL_DIR, "--timeout=%d" % p["timeout"], "-e", ssh_command(p), *extra]
     if p["bwlimit"]:
@@ -159,8 +172,31 @@ def rsync(p: dict, src: str, dest: str, check: bool, extra: list) -> tuple:
     if check:
         argv.append("--dry-run")
     argv += [remote(p, src), dest]
-    proc = subprocess.run(argv, capture_output=True, text=True, errors="replace")
-    return proc.returncode, proc.stdout, proc.stderr
+    if progress is None:
+        proc = subprocess.run(argv, capture_output=True, text=True, errors="replace")
+        return proc.returncode, proc.stdout, proc.stderr
+    return rsync_watched([*argv[:1], "--info=progress2", *argv[1:]], progress)
+
+
+def rsync_watched(argv: list, progress: Callable) -> tuple:
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    err = []
+    drain = threading.Thread(target=lambda: err.append(proc.stderr.read()), daemon=True)
+    drain.start()
+    out, pending = [], b""
+    for chunk in iter(lambda: proc.stdout.read1(65536), b""):  # progress lines end in \r, not \n
+        *lines, pending = re.split(rb"[\r\n]", pending + chunk)
+        for line in lines:
+            text = line.decode("utf-8", "replace")
+            match = PROGRESS_LINE.match(text)
+            if match:
+                progress(match)
+            elif text:
+                out.append(text)
+    out.append(pending.decode("utf-8", "replace"))
+    proc.wait()
+    drain.join()
+    return proc.returncode, "\n".join(out), b"".join(err).decode("utf-8", "replace")
 
 
 def parse_stats(stdout: str) -> dict:
@@ -218,7 +254,7 @@ def pull_redacted(p: dict, item: dict, check: bool, result: dict, started: float
     return result
 
 
-def pull_item(p: dict, item: dict, check: bool) -> dict:
+def pull_item(p: dict, item: dict, check: bool, progress: Callable | None = None) -> dict:
     started = time.time()
     root = p["root"]
     final = os.path.join(root, item["dest"])
@@ -247,7 +283,7 @@ def pull_item(p: dict, item: dict, check: bool) -> dict:
         target, extra, dest = final, [], final + "/"
     if not check:
         os.makedirs(os.path.dirname(target) if kind == "file" else target, mode=0o700, exist_ok=True)
-        rc, out, err = rsync(p, item["src"], dest, check, extra)
+        rc, out, err = rsync(p, item["src"], dest, check, extra, progress)
     elif os.path.exists(target):
         rc, out, err = rsync(p, item["src"], dest, check, extra)
     else:
@@ -277,6 +313,30 @@ def pull_item(p: dict, item: dict, check: bool) -> dict:
     return result
 
 
+def pull_all(p: dict, check: bool, show: Callable | None) -> list:
+    """Pull every item, a few at once (each rsync waits on round trips more than on the link or
+    the disks); with show, a line per running item every progress_seconds."""
+    latest = {}
+
+    def watched(item: dict) -> dict:
+        def note(match) -> None:
+            latest[item["name"]] = "%s bytes (%s of the item), %s" % match.groups()
+        try:
+            return pull_item(p, item, check, note if show else None)
+        finally:
+            latest.pop(item["name"], None)
+
+    shown = {}
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures = [pool.submit(watched, item) for item in p["items"]]
+        while wait(futures, timeout=p["progress_seconds"] or None)[1]:
+            for name, text in sorted(latest.items()):
+                if shown.get(name) != text:
+                    show("pulling %s: %s" % (name, text))
+                    shown[name] = text
+    return [f.result() for f in futures]
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
@@ -300,6 +360,7 @@ def main() -> None:
             timeout=dict(type="int", default=120),
             connect_timeout=dict(type="int", default=20),
             rsync_path=dict(type="str", default="rsync"),
+            progress_seconds=dict(type="int", default=60),
         ),
         supports_check_mode=True,
     )
@@ -308,9 +369,9 @@ def main() -> None:
     if not module.check_mode:
         os.makedirs(p["root"], mode=0o700, exist_ok=True)
     os.makedirs(os.path.expanduser("~/.ansible/cp"), mode=0o700, exist_ok=True)
-    # A few items at once: each rsync waits on round trips more than on the link or the disks.
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        results = list(pool.map(lambda item: pull_item(p, item, module.check_mode), p["items"]))
+    # Only the in-process twin of AnsibleModule (action_plugins/clix_inprocess.py) can print.
+    show = getattr(module, "progress", None) if p["progress_seconds"] > 0 else None
+    results = pull_all(p, module.check_mode, show)
     if not module.check_mode:
         fsync_dir(p["root"])
     module.exit_json(changed=any(r["files_transferred"] for r in results), items=results,

@@ -6,6 +6,7 @@ import datetime
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -278,6 +279,26 @@ def test_interrupted_transfer_resumes_and_verifies(fleet, target_python, tmp_pat
     media = next(r for r in latest_report(archive)["rows"] if r["item"] == "media")
     assert media["received"] < len(big_bytes) - kept // 2, (media["received"], kept)
     assert run_playbook(fleet, "verify.yml", "-e", f"clix_archive_root={archive}").returncode == 0
+
+
+def test_a_long_pull_shows_its_progress_while_it_runs(fleet, target_python, tmp_path):
+    school = fleet.school("mz2")
+    big = fleet.core("mz2") / "data/media/big/lecture.mp4"
+    big.parent.mkdir(exist_ok=True)
+    big.write_bytes(os.urandom(6 * 2**20))
+    hosts.limit_rate(school, "8mbit")  # about 6 s for the new file
+    try:
+        proc = collect(fleet, tmp_path / "a", "-l", "mz2", "--tags", "media", "-e", "clix_progress_seconds=1")
+    finally:
+        hosts.limit_rate(school, None)
+        big.unlink()
+        big.parent.rmdir()
+    assert proc.returncode == 0, ok(proc)
+    lines = re.findall(r"^2031002-mz2: pulling media: ([\d,]+) bytes \((\d+)% of the item\)", proc.stdout, re.M)
+    assert len(lines) >= 2, proc.stdout[-3000:]
+    sizes = [int(size.replace(",", "")) for size, _ in lines]
+    assert sizes == sorted(sizes) and sizes[-1] > sizes[0]  # it moves while the task is still running
+    assert proc.stdout.index(lines[0][0]) < proc.stdout.index("TASK [clix : Keep the item results]")
 
 
 @pytest.mark.parametrize("hosts_yml,expected", [

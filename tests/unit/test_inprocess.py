@@ -16,7 +16,7 @@ SPEC = {"path": {"type": "path", "required": True}, "state": {"choices": ["prese
 
 def outcome(args: dict, check_mode: bool = False, **spec) -> dict:
     with pytest.raises(ModuleExit) as done:
-        module = InProcessModule(args, check_mode, SPEC, **spec)
+        module = InProcessModule(args, check_mode, "mz1", SPEC, **spec)
         module.warn("careful")
         module.exit_json(changed=True, path=module.params["path"], state=module.params["state"],
                          echo=module.params["token"])

@@ -146,9 +146,10 @@ RSYNC_EXIT = {
 def ssh_command(p: dict) -> str:
     argv = ["ssh", "-p", str(p["port"]), "-o", "BatchMode=yes", "-o", "ConnectTimeout=%d" % p["connect_timeout"],
             "-o", "ServerAliveInterval=10", "-o", "ServerAliveCountMax=3",
-            # One SSH connection serves every item of the school.
+            # One SSH connection serves every item of the school: the one Ansible opened already,
+            # as ansible.cfg puts its control sockets at the same path.
             "-o", "ControlMaster=auto", "-o", "ControlPersist=30",
-            "-o", "ControlPath=%s" % os.path.expanduser("~/.ansible/cp/clix-pull-%C")]
+            "-o", "ControlPath=%s" % os.path.expanduser("~/.ansible/cp/%C")]
     if p["private_key"]:
         argv += ["-i", p["private_key"]]
     argv += shlex.split(p["ssh_args"] or "")

@@ -53,6 +53,12 @@ class InProcessModule:
         self.check_mode = check_mode
         self.label = label
 
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for what __init__ did not set: a part of AnsibleModule not provided here.
+        # An AttributeError, so that getattr(module, name, default) still works.
+        raise AttributeError("clix_inprocess does not provide AnsibleModule.%s: add it to InProcessModule, or "
+                                "remove the module's link in action_plugins/ so that it runs as a module" % name)
+
     def warn(self, warning: str) -> None:
         self.warnings.append(warning)
 

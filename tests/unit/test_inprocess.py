@@ -40,3 +40,10 @@ def test_bad_arguments_fail_with_the_reason():
 def test_check_mode_is_refused_for_a_module_without_it():
     result = outcome({"path": "/a"}, check_mode=True, supports_check_mode=False)
     assert result.get("skipped") is True and "changed" not in result
+
+
+def test_a_part_of_ansible_module_not_provided_fails_with_the_way_out():
+    module = InProcessModule({"path": "/a"}, False, "mz1", SPEC, supports_check_mode=True)
+    with pytest.raises(AttributeError, match=r"run_command.*remove the module's link"):
+        module.run_command(["true"])
+    assert getattr(module, "tmpdir", None) is None

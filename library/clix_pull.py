@@ -172,14 +172,14 @@ def rsync(p: dict, src: str, dest: str, check: bool, extra: list, progress: Call
         argv.append("--compress")
     if check:
         argv.append("--dry-run")
+    if progress is not None:
+        argv.append("--info=progress2")
     argv += [remote(p, src), dest]
-    if progress is None:
-        proc = subprocess.run(argv, capture_output=True, text=True, errors="replace")
-        return proc.returncode, proc.stdout, proc.stderr
-    return rsync_watched([*argv[:1], "--info=progress2", *argv[1:]], progress)
+    return rsync_watched(argv, progress or (lambda _match: None))
 
 
 def rsync_watched(argv: list, progress: Callable) -> tuple:
+    """Run rsync, handing each progress line to progress and keeping the rest of its output."""
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     err = []
     drain = threading.Thread(target=lambda: err.append(proc.stderr.read()), daemon=True)

@@ -23,8 +23,9 @@ BRIDGE_ADDR = f"{SUBNET_PREFIX}.1"
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 PG_PORT = 8432
 MONGO_PORT = 8017
-# Folders each school server sees as its own; they are bind-mounted over the real root's.
-PRIVATE_MOUNTS = ("/home/core", "/opt", "/var/run/postgresql")
+# Folders each school server sees as its own: the real root's, with the host's folder of that
+# name (below <host dir>/root) bind-mounted over them.
+PRIVATE_MOUNTS = {"/home/core": "home/core", "/opt": "opt", "/var/run/postgresql": "pgsock"}
 # A school's root shell starts with Debian's stock dotfiles, not the control node's: whatever this
 # machine's ~/.bashrc runs (pyenv, ...) would otherwise run in every SSH session to every school.
 ROOT_DOTFILES = {"/root/.bashrc": "/usr/share/base-files/dot.bashrc", "/root/.profile": "/usr/share/base-files/dot.profile"}
@@ -202,7 +203,7 @@ def podman_in_school(lab: Lab, school: School, *args: str, **kwargs) -> subproce
 def start_host(lab: Lab, school: School) -> int:
     """Create the namespace and start sshd in a private mount/UTS namespace; return sshd's pid."""
     d = lab.host_dir(school)
-    for sub in ("root/home/core", "root/opt", "root/pgsock", "log"):
+    for sub in (*(f"root/{src}" for src in PRIVATE_MOUNTS.values()), "log"):
         (d / sub).mkdir(parents=True, exist_ok=True)
     shutil.chown(d / "root/pgsock", "postgres", "postgres")
     cfg = write_sshd_config(lab, school, d)
@@ -218,10 +219,7 @@ def start_host(lab: Lab, school: School) -> int:
     run(["ip", "-n", ns, "link", "set", "lo", "up"])
     for mount_point in (*PRIVATE_MOUNTS, "/run/sshd"):
         Path(mount_point).mkdir(parents=True, exist_ok=True)
-    binds = " ".join(
-        f"mount --bind {d / 'root' / src} {dst};"
-        for src, dst in (("home/core", "/home/core"), ("opt", "/opt"), ("pgsock", "/var/run/postgresql"))
-    )
+    binds = " ".join(f"mount --bind {d / 'root' / src} {dst};" for dst, src in PRIVATE_MOUNTS.items())
     binds += "".join(f" mount --bind {stock} {rc};" for rc, stock in ROOT_DOTFILES.items()
                      if Path(rc).exists() and Path(stock).exists())
     if school.gstudio_container:

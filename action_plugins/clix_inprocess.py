@@ -57,7 +57,7 @@ class InProcessModule:
         # Only reached for what __init__ did not set: a part of AnsibleModule not provided here.
         # An AttributeError, so that getattr(module, name, default) still works.
         raise AttributeError("clix_inprocess does not provide AnsibleModule.%s: add it to InProcessModule, or "
-                                "remove the module's link in action_plugins/ so that it runs as a module" % name)
+                             "remove the module's link in action_plugins/ so that it runs as a module" % name)
 
     def warn(self, warning: str) -> None:
         self.warnings.append(warning)

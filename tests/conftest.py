@@ -24,6 +24,9 @@ from fleet import hosts  # noqa: E402
 
 TEST_FLEET_DIR = Path(os.environ.get("CLIX_TEST_FLEET_DIR", "/var/tmp/clix-fleet-test"))
 TEST_SCHOOLS = "mz=3,ct=2"
+# Another test fleet may run beside this one (a second checkout): its own addresses and names.
+TEST_FIRST_ADDRESS = int(os.environ.get("CLIX_TEST_FLEET_FIRST_ADDRESS", "60"))
+TEST_TAG = os.environ.get("CLIX_TEST_FLEET_TAG", "t")
 
 
 class Fleet:
@@ -55,7 +58,8 @@ def fleet() -> Fleet:
     reuse = os.environ.get("CLIX_TEST_REUSE_FLEET") == "1" and lab.schools()
     if not reuse:
         # Its own addresses and namespace names: a demo fleet (make demo) may be up beside it.
-        fleet_cli.up(lab, fleet_cli.plan(TEST_SCHOOLS, set(), first_address=60, tag="t", gstudio_container=True))
+        fleet_cli.up(lab, fleet_cli.plan(TEST_SCHOOLS, set(), first_address=TEST_FIRST_ADDRESS, tag=TEST_TAG,
+                                         gstudio_container=True))
     yield Fleet(lab)
     if not reuse:
         fleet_cli.down(lab)

@@ -1,0 +1,166 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The archive's layout, owned here and nowhere else: every path below an archive root is built
+from parts by these functions, and each proves that what it built stays under the root.
+
+    <root>/<YYYY>/<state>/<school code>-<server id>/      a school's collected tree (LEVEL 0-2)
+    <root>/quarantine/<YYYY>/<state>/<code>-<id>/          a school whose server named another school
+    <root>/derived/<YYYY>/<state>/<code>-<id>/             derived data recomputed from the archive
+    <root>/reports/                                        run reports, fleet tables, catalogue
+
+Parts come from the inventory (checked by clix_inventory) or are made by the control node; a value
+read from a school server never names a folder until it has passed the same rules (a school server
+is untrusted input). Standard library only, Python 3.8: it ships to school servers with the modules.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+YEAR = re.compile(r"^\d{4}$")
+STATE = re.compile(r"^(mz|rj|ct|tg)$")
+# <school code>-<server id>: 7-8 digits or NA, then a state code and a number (or sp<N>).
+SCHOOL_FOLDER = re.compile(r"^(?P<code>\d{7,8}|NA)-(?P<server_id>(?:mz|rj|ct|tg|sp)\d+)$")
+QUARANTINE = "quarantine"
+DERIVED = "derived"
+REPORTS = "reports"
+MANIFEST = "MANIFEST.json"
+PLATFORMS = ("gstudio", "unplatform")
+
+
+class LayoutError(ValueError):
+    """A path part that is not allowed to name a folder of the archive."""
+
+
+def check_part(part) -> str:
+    """One path component: a non-empty string with no separator, NUL or control character, and
+    neither '.' nor '..'. Returns it unchanged, or raises LayoutError."""
+    if not isinstance(part, str) or part in ("", ".", ".."):
+        raise LayoutError("%r cannot name a folder of the archive" % (part,))
+    if "/" in part or "\\" in part or any(ord(c) < 32 or ord(c) == 127 for c in part):
+        raise LayoutError("%r holds a path separator or a control character" % (part,))
+    return part
+
+
+def check_relpath(relpath: str) -> list:
+    """The components of a relative path made of checked parts (no '.', '..', empty or absolute)."""
+    if not isinstance(relpath, str) or relpath.startswith("/"):
+        raise LayoutError("%r is not a relative path" % (relpath,))
+    return [check_part(p) for p in relpath.split("/")]
+
+
+def _resolved_prefix(path: str) -> str:
+    """realpath of the longest existing prefix of path, with the rest appended as it is."""
+    head, rest = path, []
+    while not os.path.lexists(head):
+        head, tail = os.path.split(head)
+        rest.insert(0, tail)
+        if not tail:
+            break
+    return os.path.join(os.path.realpath(head), *rest)
+
+
+def contained(root: str, path: str) -> str:
+    """path, after proving that it (with every link in its existing part resolved) lies under root."""
+    real_root = os.path.realpath(root)
+    real = _resolved_prefix(os.path.abspath(path))
+    if real != real_root and not real.startswith(real_root.rstrip("/") + "/"):
+        raise LayoutError("%s leaves %s" % (path, root))
+    return path
+
+
+def under(root: str, *parts: str) -> str:
+    """root/part/part/...: each part a checked component (or a relative path of them), the result
+    proved to stay under root."""
+    if not os.path.isabs(root):
+        raise LayoutError("the archive root %r is not an absolute path" % (root,))
+    pieces = []
+    for part in parts:
+        pieces += check_relpath(str(part))
+    return contained(root, os.path.join(root, *pieces))
+
+
+def check_year(year) -> str:
+    year = str(year)
+    if not YEAR.match(year):
+        raise LayoutError("year %r is not four digits" % (year,))
+    return year
+
+
+def check_state(state: str) -> str:
+    if not isinstance(state, str) or not STATE.match(state):
+        raise LayoutError("state %r is not one of mz, rj, ct, tg" % (state,))
+    return state
+
+
+def check_school_folder(folder: str) -> str:
+    if not isinstance(folder, str) or not SCHOOL_FOLDER.match(folder):
+        raise LayoutError("school folder %r is not <school code>-<server id> (like 2031001-mz1)" % (folder,))
+    return folder
+
+
+def school_folder(school_code: str, server_id: str) -> str:
+    """The LEVEL 2 folder name: <school code>-<server id> (the code keeps its leading zeros)."""
+    return check_school_folder("%s-%s" % (school_code, server_id))
+
+
+def school_root(root: str, year, state: str, folder: str) -> str:
+    """<root>/<YYYY>/<state>/<code>-<id>: a school's collected tree."""
+    return under(root, check_year(year), check_state(state), check_school_folder(folder))
+
+
+def quarantine_root(root: str, year, state: str, folder: str) -> str:
+    """<root>/quarantine/<YYYY>/<state>/<code>-<id>: named after the inventory's school, never after
+    what the server claims (that is recorded in the manifest, as data)."""
+    return under(root, QUARANTINE, check_year(year), check_state(state), check_school_folder(folder))
+
+
+def derived_root(root: str, year, state: str, folder: str) -> str:
+    """<root>/derived/<YYYY>/<state>/<code>-<id>: derived data recomputed from the archive."""
+    return under(root, DERIVED, check_year(year), check_state(state), check_school_folder(folder))
+
+
+def reports_dir(root: str) -> str:
+    return under(root, REPORTS)
+
+
+def parse_school_path(root: str, path: str):
+    """{kind, year, state, folder, school_code, server_id} of a school folder below root
+    (kind: collected, quarantine or derived), or None when path is not one."""
+    rel = os.path.relpath(os.path.abspath(path), os.path.abspath(root))
+    parts = rel.split(os.sep)
+    kind = "collected"
+    if parts and parts[0] in (QUARANTINE, DERIVED):
+        kind = parts[0]
+        parts = parts[1:]
+    if len(parts) != 3 or not YEAR.match(parts[0]) or not STATE.match(parts[1]):
+        return None
+    match = SCHOOL_FOLDER.match(parts[2])
+    if not match:
+        return None
+    return dict(kind=kind, year=parts[0], state=parts[1], folder=parts[2],
+                school_code=match.group("code"), server_id=match.group("server_id"))
+
+
+def school_roots(root: str, kinds=("collected",)):
+    """Every school folder below root of the given kinds, sorted, as (path, parsed) pairs. Folders
+    that do not follow the layout are not schools and are left out; links are never followed."""
+    bases = {"collected": [root], QUARANTINE: [os.path.join(root, QUARANTINE)],
+             DERIVED: [os.path.join(root, DERIVED)]}
+    found = []
+    for kind in kinds:
+        for base in bases[kind]:
+            for year in _subdirs(base, YEAR):
+                for state in _subdirs(os.path.join(base, year), STATE):
+                    for folder in _subdirs(os.path.join(base, year, state), SCHOOL_FOLDER):
+                        path = os.path.join(base, year, state, folder)
+                        found.append((path, parse_school_path(root, path)))
+    return sorted(found)
+
+
+def _subdirs(folder: str, pattern) -> list:
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return []
+    return sorted(e.name for e in entries if pattern.match(e.name) and e.is_dir(follow_symlinks=False))

@@ -1,0 +1,54 @@
+"""The archive layout (module_utils/clix_layout.py): every path built from checked parts, and
+proved to stay under its root."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from ansible.module_utils import clix_layout as layout
+
+
+def test_school_quarantine_derived_and_reports_paths(tmp_path):
+    root = str(tmp_path)
+    assert layout.school_root(root, 2026, "mz", "2031001-mz1") == f"{root}/2026/mz/2031001-mz1"
+    assert layout.quarantine_root(root, "2026", "ct", "01011002-ct2") == f"{root}/quarantine/2026/ct/01011002-ct2"
+    assert layout.derived_root(root, 2026, "mz", "NA-mz7") == f"{root}/derived/2026/mz/NA-mz7"
+    assert layout.reports_dir(root) == f"{root}/reports"
+
+
+@pytest.mark.parametrize("folder", ["x/../../../2026/mz/2031002-mz2", "..", "2031001-mz1/..", "2031001-xx1",
+                                    "203-mz1", "2031001-mz1\n", "", "2031001-mz"])
+def test_a_school_folder_that_is_not_code_dash_id_is_refused(tmp_path, folder):
+    with pytest.raises(layout.LayoutError):
+        layout.school_root(str(tmp_path), 2026, "mz", folder)
+
+
+@pytest.mark.parametrize("part", ["..", ".", "", "a/b", "a\\b", "a\0b", "../x", "a\x7f"])
+def test_under_refuses_parts_that_leave_or_name_nothing(tmp_path, part):
+    with pytest.raises(layout.LayoutError):
+        layout.under(str(tmp_path), "derived", part)
+
+
+def test_under_refuses_a_path_that_a_link_takes_outside_the_root(tmp_path):
+    root = tmp_path / "archive"
+    root.mkdir()
+    (root / "derived").symlink_to(tmp_path)
+    with pytest.raises(layout.LayoutError):
+        layout.under(str(root), "derived", "x")
+    assert layout.under(str(root), "reports", "a.json") == f"{root}/reports/a.json"
+
+
+def test_parse_and_list_school_folders(tmp_path):
+    root = str(tmp_path)
+    for path in (layout.school_root(root, 2025, "mz", "2031001-mz1"),
+                 layout.quarantine_root(root, 2026, "mz", "2031002-mz2"),
+                 layout.derived_root(root, 2026, "mz", "2031001-mz1")):
+        os.makedirs(path)
+    os.makedirs(f"{root}/2026/mz/not-a-school")
+    os.symlink(f"{root}/2025/mz/2031001-mz1", f"{root}/2025/mz/2031009-mz9")
+    found = layout.school_roots(root, kinds=("collected", "quarantine", "derived"))
+    assert [(p["kind"], p["year"], p["folder"]) for _, p in found] == [
+        ("collected", "2025", "2031001-mz1"), ("derived", "2026", "2031001-mz1"), ("quarantine", "2026", "2031002-mz2")]
+    assert layout.parse_school_path(root, f"{root}/2026/mz/2031001-mz1")["server_id"] == "mz1"
+    assert layout.parse_school_path(root, f"{root}/2026/mz/x") is None

@@ -91,12 +91,26 @@ class ActionModule(ActionBase):
     _supports_check_mode = True
     _supports_async = False
 
+    def _cannot_honour(self) -> str:
+        """What of the task's setup the worker would silently ignore ('' when nothing): it runs as
+        the worker's user, with the worker's environment."""
+        if self._play_context.become:
+            return "become (it would run as %s, not as %s)" % (os.environ.get("USER", "the operator"),
+                                                                self._play_context.become_user or "root")
+        if any(self._task.environment or []):
+            return "environment: (the task's variables would not reach it)"
+        return ""
+
     def run(self, tmp: str | None = None, task_vars: dict | None = None) -> dict:
         result = super().run(tmp, task_vars)
         name = self._task.action.rsplit(".", 1)[-1]
         if self._connection.transport != "local":  # delegated elsewhere: run it there, the usual way
             result.update(self._execute_module(module_name=name, module_args=self._task.args, task_vars=task_vars))
             return result
+        refused = self._cannot_honour()
+        if refused:
+            raise AnsibleActionFail("%s runs inside Ansible's worker on the control node, which cannot honour %s: "
+                                    "remove it from the task (or from the play or the host's variables)" % (name, refused))
         path = self._shared_loader_obj.module_loader.find_plugin(name)
         if not path:
             raise AnsibleActionFail("clix_inprocess: no module named %s in the library path" % name)

@@ -12,13 +12,13 @@ TARGET_PYTHONS := 3.8 3.9 3.10 3.11 3.12 3.13
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export CONTAINERS_CONF := $(CURDIR)/containers/containers.conf
 
-.PHONY: demo test deps venv wheels mongotools images derive fleet-up fleet-down lint unit integration molecule bench clean
+.PHONY: demo test deps venv wheels mongotools images ee derive fleet-up fleet-down lint unit integration molecule bench clean
 
 demo: deps fleet-up
 	$(BIN)/ansible-playbook -i $(FLEET_DIR)/inventory collect.yml -l mz -e clix_archive_root=$(ARCHIVE)
 	@echo "Archive tree: $(ARCHIVE)  (report: $(ARCHIVE)/reports/)"
 
-test: deps lint
+test: deps ee lint
 	@# pytest's exit code 5 (no tests collected) is a failure here, never a pass.
 	$(BIN)/pytest -p no:cacheprovider tests; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
@@ -43,15 +43,8 @@ $(VENV)/.installed: requirements.txt
 
 wheels: .cache/wheels/.done
 
-.cache/wheels/.done: requirements-target.txt $(VENV)/.installed
-	@mkdir -p .cache/wheels
-	for v in $(TARGET_PYTHONS); do \
-	  $(BIN)/pip download -q --disable-pip-version-check --only-binary=:all: --python-version $$v \
-	    --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 \
-	    -d .cache/wheels -r requirements-target.txt || exit 1; \
-	done
-	$(BIN)/pip download -q --disable-pip-version-check --no-deps --only-binary=:all: -d .cache/wheels pip==24.3.1
-	@touch $@
+.cache/wheels/.done: requirements-target.txt bin/clix-wheels $(VENV)/.installed
+	CLIX_TARGET_PYTHONS="$(TARGET_PYTHONS)" bin/clix-wheels .cache/wheels
 
 # MongoDB's real mongodump/mongorestore 100.3.1 (Windows builds, run under wine): the tests' oracle.
 mongotools: .cache/mongotools/mongodbtools/mongorestore.exe
@@ -65,6 +58,10 @@ mongotools: .cache/mongotools/mongodbtools/mongorestore.exe
 # Container images (podman, no registry): the derive image and the fleet's stand-in gStudio.
 images: .cache/deb.stamp
 	containers/build-images.sh
+
+# The execution environment for ansible-runner / AWX (ansible-builder 3, podman, no registry).
+ee: .cache/deb.stamp venv wheels images
+	containers/ee/build.sh
 
 # Recompute derived data from the archive without Ansible: make derive SCHOOL=$(ARCHIVE)/2026/mz/2031001-mz1
 derive: venv

@@ -3,10 +3,13 @@ refused before a school is contacted, and control-node modules refuse what they 
 
 from __future__ import annotations
 
+import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from conftest import REPO, ansible_env, run_playbook
 
@@ -75,3 +78,65 @@ def test_a_control_node_module_refuses_become_and_environment(tmp_path):
                               cwd=REPO, env=ansible_env(), capture_output=True, text=True, timeout=120)
         assert proc.returncode != 0 and expect in proc.stdout, proc.stdout[-3000:]
         assert not (lock / ".clix-collect.lock").exists() and not lock.exists()
+
+
+def data_files(archive: Path) -> dict:
+    """{relative path: bytes} of every collected file that two runs over unchanged servers must
+    share: the heartbeat (uptime, load) and the manifests' run times are of their moment."""
+    out = {}
+    for path in sorted(archive.rglob("*")):
+        rel = path.relative_to(archive)
+        if path.is_file() and rel.parts[0].isdigit() and "system-heartbeat" not in rel.parts \
+                and path.name != "MANIFEST.json":
+            out[str(rel)] = RESTRICT_KEY.sub(rb"\1<key>", path.read_bytes())
+    return out
+
+
+# pg_dumpall (15.14 and later) fences each dump with a random \restrict key of its own.
+RESTRICT_KEY = re.compile(rb"^(\\(?:un)?restrict )\S+$", re.M)
+RUN_ARGS = ("-l", "mz1,mz2", "-e", "clix_derived_on_server=false")
+
+
+@pytest.fixture(scope="module")
+def plain_run(fleet, target_python, tmp_path_factory) -> dict:
+    archive = tmp_path_factory.mktemp("plain") / "archive"
+    proc = run_playbook(fleet, "collect.yml", *RUN_ARGS, "-e", f"clix_archive_root={archive}")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    files = data_files(archive)
+    assert any(name.endswith("pg_dump_all.sql") for name in files) and len(files) > 50
+    return files
+
+
+def test_ansible_runner_from_the_checkout_collects_the_same_archive(fleet, plain_run, tmp_path):
+    archive = tmp_path / "archive"
+    private = tmp_path / "runner"
+    (private / "env").mkdir(parents=True)
+    # ansible-runner turns host key checking off unless the job says otherwise (README).
+    (private / "env" / "envvars").write_text(yaml.safe_dump(
+        {"ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_HOST_KEY_CHECKING": "True"}))
+    extra = " ".join(shlex.quote(a) for a in (*RUN_ARGS[2:], "-e", f"clix_archive_root={archive}"))
+    proc = subprocess.run([str(BIN / "ansible-runner"), "run", str(private), "--project-dir", str(REPO),
+                           "-p", "collect.yml", "--inventory", str(fleet.inventory), "--limit", RUN_ARGS[1],
+                           "--cmdline", extra],
+                          cwd=REPO, env=ansible_env(), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert data_files(archive) == plain_run
+
+
+def test_the_execution_environment_collects_the_same_archive(fleet, plain_run, tmp_path):
+    """The EE image (make ee) with the checkout and the archive mounted, as AWX runs a job."""
+    image = "localhost/clix-collect-ee:latest"
+    env = dict(ansible_env(), CONTAINERS_CONF=str(REPO / "containers" / "containers.conf"))
+    assert subprocess.run(["podman", "image", "exists", image], env=env).returncode == 0, "run `make ee` first"
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    lab = str(fleet.lab.root)
+    proc = subprocess.run(
+        ["podman", "run", "--rm", "--network", "host", "--user", "0",
+         "-v", f"{REPO}:{REPO}:ro", "-v", f"{lab}:{lab}:ro", "-v", f"{archive}:{archive}", "-w", str(REPO),
+         "-e", f"ANSIBLE_CONFIG={REPO}/ansible.cfg", "-e", "ANSIBLE_HOST_KEY_CHECKING=True",
+         image, "ansible-playbook", "-i", str(fleet.inventory), "collect.yml", *RUN_ARGS,
+         "-e", f"clix_archive_root={archive}"],
+        env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert data_files(archive) == plain_run

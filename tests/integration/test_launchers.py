@@ -140,3 +140,18 @@ def test_the_execution_environment_collects_the_same_archive(fleet, plain_run, t
         env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert data_files(archive) == plain_run
+
+
+def test_a_job_of_ansible_runner_must_name_its_archive(fleet, tmp_path):
+    private = tmp_path / "runner"
+    (private / "env").mkdir(parents=True)
+    home = tmp_path / "home"
+    home.mkdir()
+    (private / "env" / "envvars").write_text(yaml.safe_dump(
+        {"ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_HOST_KEY_CHECKING": "True", "HOME": str(home)}))
+    proc = subprocess.run([str(BIN / "ansible-runner"), "run", str(private), "--project-dir", str(REPO),
+                           "-p", "collect.yml", "--inventory", str(fleet.inventory), "--limit", "mz1"],
+                          cwd=REPO, env=ansible_env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert "set clix_archive_root to a kept volume" in proc.stdout, proc.stdout[-3000:]
+    assert list(home.iterdir()) == [] or not (home / "clix-archive").exists()

@@ -14,7 +14,7 @@ from urllib.parse import unquote_plus
 import bson
 import clix_mongodump
 import pytest
-from ansible.module_utils.clix_layout import check_part
+from ansible.module_utils.clix_layout import LayoutError, check_part
 from clix_mongodump import (
     DumpError,
     count_bson_documents,
@@ -280,3 +280,12 @@ def test_a_dump_within_its_time_limit_is_swapped_in(monkeypatch, tmp_path):
 def test_a_password_in_the_uri_is_found(uri, secrets):
     found = uri_secrets(uri)
     assert all(s in found for s in secrets) and bool(found) == bool(secrets)
+
+
+def test_a_path_that_would_leave_the_dump_is_refused_even_if_escaping_failed(monkeypatch, tmp_path):
+    """The proof that each path stays under the dump folder does not rely on the escaping alone."""
+    serve(monkeypatch, {"gstudio-mongodb": {"Nodes": LiveCollection(1), "../../../escape": LiveCollection(1)}})
+    monkeypatch.setattr(clix_mongodump, "escape_collection_name", lambda name: name)
+    with pytest.raises(LayoutError):
+        clix_mongodump.run(params(tmp_path / "staging" / "db"), check_mode=False)
+    assert tree(tmp_path) == ["staging"]

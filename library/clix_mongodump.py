@@ -181,6 +181,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.clix_files import (
     DiskFullError,
     atomic_output,
+    fsync_dir,
     make_private_dir,
     remove_quietly,
     replace_dir,
@@ -190,10 +191,13 @@ from ansible.module_utils.clix_layout import LayoutError, check_part, under
 
 try:
     from bson import json_util
+    from bson.codec_options import CodecOptions
     from bson.errors import BSONError
     from bson.json_util import CANONICAL_JSON_OPTIONS
+    from bson.raw_bson import RawBSONDocument
+    from bson.son import SON
     from pymongo import MongoClient
-    from pymongo.errors import OperationFailure, PyMongoError
+    from pymongo.errors import InvalidName, OperationFailure, PyMongoError
 
     PYMONGO_IMPORT_ERROR = None
 except ImportError:
@@ -209,6 +213,8 @@ MAX_DB_NAME_BYTES = 63
 # longer one is cut before "%24" and the name's hash (mongodump/prepare.go, outputPath).
 MAX_STEM = 238
 CUT_STEM = 208
+# What a file of the dump is written as before it takes its name: no collection's file is named so.
+WORK_NAME = ".clix-part"
 
 
 class DumpError(Exception):
@@ -349,11 +355,52 @@ def collection_specs(db) -> list:
     return sorted(specs, key=lambda s: s["name"])
 
 
+class CommandCollection:
+    """A collection read with plain commands (find and getMore, listIndexes, count), as mongodump's
+    Go driver reads it, for a name that pymongo refuses to make a Collection of ("..", "$", a
+    leading or trailing dot) but a server holds. The cursor's commands share one session, as
+    getMore requires; a cursor left open by an error is reaped by the server."""
+
+    def __init__(self, db, name: str) -> None:
+        self.db, self.name = db, name
+
+    def _batches(self, command: SON, codec_options, batch_size: int = 0):
+        with self.db.client.start_session() as session:
+            cursor = self.db.command(command, codec_options=codec_options, session=session)["cursor"]
+            yield cursor["firstBatch"]
+            while cursor["id"]:
+                more = SON([("getMore", cursor["id"]), ("collection", self.name)])
+                if batch_size:
+                    more["batchSize"] = batch_size
+                cursor = self.db.command(more, codec_options=codec_options, session=session)["cursor"]
+                yield cursor["nextBatch"]
+
+    def find_raw_batches(self, _filter: dict, batch_size: int):
+        command = SON([("find", self.name), ("filter", {}), ("batchSize", batch_size)])
+        for batch in self._batches(command, CodecOptions(document_class=RawBSONDocument), batch_size):
+            yield b"".join(doc.raw for doc in batch)
+
+    def list_indexes(self) -> list:
+        return [ix for batch in self._batches(SON([("listIndexes", self.name)]), CodecOptions(document_class=SON))
+                for ix in batch]
+
+    def estimated_document_count(self) -> int:
+        return int(self.db.command(SON([("count", self.name)]))["n"])
+
+
+def collection_of(db, name: str):
+    """db[name], or a CommandCollection for a name that pymongo refuses but mongodump dumps."""
+    try:
+        return db[name]
+    except InvalidName:
+        return CommandCollection(db, name)
+
+
 def metadata_of(db, spec: dict) -> dict:
     """The .metadata.json document, fields in mongodump's order."""
     meta = {"options": spec.get("options", {})}
     if spec.get("type", "collection") == "collection":
-        meta["indexes"] = list(db[spec["name"]].list_indexes())
+        meta["indexes"] = list(collection_of(db, spec["name"]).list_indexes())
     uuid = (spec.get("info") or {}).get("uuid")
     if uuid is not None:
         meta["uuid"] = uuid.hex if isinstance(uuid, UUID) else bytes(uuid).hex()
@@ -362,21 +409,36 @@ def metadata_of(db, spec: dict) -> dict:
     return meta
 
 
+@contextmanager
+def dump_file(folder: str, name: str, compress: bool):
+    """atomic_output under a short working name, renamed to name once complete: a mongodump file
+    name may take all of the 255 bytes a name can have, leaving no room for a temporary suffix.
+    The folder is the dump's own fresh one, swapped in only when the whole dump is complete."""
+    final, work = under(folder, name), under(folder, WORK_NAME)
+    with atomic_output(work, compress) as out:
+        yield out
+    if os.path.lexists(final):
+        remove_quietly(work)
+        raise DumpError("two collections of %s would both be written as %s" % (json.dumps(os.path.basename(folder)),
+                                                                             json.dumps(name)))
+    os.rename(work, final)
+
+
 def dump_collection(db, spec: dict, folder: str, params: dict) -> dict:
     name, kind = spec["name"], spec.get("type", "collection")
     started = time.time()
     suffix = ".gz" if params["gzip"] else ""
     stem = escape_collection_name(name)
     meta_name = stem + ".metadata.json" + suffix
-    with atomic_output(under(folder, meta_name), params["gzip"]) as meta:
+    with dump_file(folder, meta_name, params["gzip"]) as meta:
         meta.write(json_util.dumps(metadata_of(db, spec), json_options=CANONICAL_JSON_OPTIONS).encode())
     result = dict(db=db.name, collection=name, file=stem, type=kind, documents=0, bytes=0, sha256=None,
                   count_changed=False, files={"%s/%s" % (db.name, meta_name): meta.sha256.hexdigest()})
     if kind == "collection":
-        coll = db[name]
+        coll = collection_of(db, name)
         bson_name = stem + ".bson" + suffix
         read_started = time.time()
-        with atomic_output(under(folder, bson_name), params["gzip"]) as out:
+        with dump_file(folder, bson_name, params["gzip"]) as out:
             checked = 0
             for batch in coll.find_raw_batches({}, batch_size=params["batch_size"]):
                 try:
@@ -406,7 +468,7 @@ def plan(client, databases: list) -> tuple:
         total += int(db.command("dbStats").get("dataSize", 0))
         for spec in collection_specs(db):
             kind = spec.get("type", "collection")
-            count = db[spec["name"]].estimated_document_count() if kind == "collection" else 0
+            count = collection_of(db, spec["name"]).estimated_document_count() if kind == "collection" else 0
             collections.append(dict(db=name, collection=spec["name"], file=escape_collection_name(spec["name"]),
                                     type=kind, documents=count))
     return collections, total
@@ -435,6 +497,7 @@ def dump_all(client, databases: list, tmp: str, params: dict) -> list:
         os.mkdir(folder, 0o700)
         for spec in collection_specs(client[name]):
             results.append(dump_collection(client[name], spec, folder, params))
+        fsync_dir(folder)  # the renames of dump_file
     return results
 
 

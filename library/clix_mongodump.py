@@ -231,7 +231,8 @@ def escape_collection_name(name: str) -> str:
     letters, digits and _.-~ as %XX, a space as +), which mongorestore undoes with QueryUnescape; a
     stem longer than 238 bytes is cut to 208, then "%24" and the unpadded URL-safe base64 of the
     name's SHA-1 (mongorestore then takes the name from the .metadata.json). The result never
-    holds a "/" and is never "." or "..", whatever the server sends."""
+    holds a "/" or a control character, and with its suffix it is never "." or "..", whatever the
+    server sends."""
     stem = quote_plus(name, safe="")
     if len(stem) > MAX_STEM:
         digest = base64.urlsafe_b64encode(hashlib.sha1(name.encode("utf-8")).digest()).rstrip(b"=")

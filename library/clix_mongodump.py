@@ -297,6 +297,17 @@ def time_limit(seconds: float):
         signal.signal(signal.SIGALRM, previous)
 
 
+@contextmanager
+def alarm_held():
+    """The time limit held back (delivered on leaving) while a step must finish whole: a folder
+    made but not yet remembered could not be removed."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGALRM})
+
+
 def uri_secrets(uri: str) -> list:
     """The password a URI carries (mongodb://user:password@host), as written and decoded; [] when
     it has none. Everything between :// and the last @ counts as user information, so a password
@@ -530,7 +541,8 @@ def run(params: dict, check_mode: bool) -> dict:
                             server_version=version)
             estimate = estimated_bytes(client, databases)
             require_free_space(os.path.dirname(os.path.abspath(dest)), estimate, params["reserve_mb"] * 2**20)
-            tmp = new_dump_folder(dest)
+            with alarm_held():
+                tmp = new_dump_folder(dest)
             collections = dump_all(client, databases, tmp, params)
         replace_dir(tmp, dest)  # never interrupted by the time limit: a half-swapped dest would lose the old dump
         tmp = None

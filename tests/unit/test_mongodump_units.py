@@ -289,3 +289,13 @@ def test_a_path_that_would_leave_the_dump_is_refused_even_if_escaping_failed(mon
     with pytest.raises(LayoutError):
         clix_mongodump.run(params(tmp_path / "staging" / "db"), check_mode=False)
     assert tree(tmp_path) == ["staging"]
+
+
+def test_the_time_limit_waits_for_a_step_that_must_finish_whole():
+    done = []
+    with pytest.raises(clix_mongodump.DumpTimeout), clix_mongodump.time_limit(0.05):
+        with clix_mongodump.alarm_held():
+            time.sleep(0.3)  # the limit passes in here
+            done.append("folder made and remembered")
+        done.append("never reached")
+    assert done == ["folder made and remembered"]

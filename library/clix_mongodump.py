@@ -11,11 +11,21 @@ description:
     databases) except C(local) and C(config), or the given list, into O(dest) as
     C(<db>/<collection>.bson) and C(<db>/<collection>.metadata.json), the layout that
     C(mongorestore) reads. No mongodump binary is needed on the server.
+  - Names are the server's data, never trusted as paths. A collection's file name is escaped as
+    mongodump (mongo-tools 100.x) escapes it, so that C(mongorestore) restores the original name;
+    every byte except letters, digits and C(_.-~) becomes C(%XX) (a space C(+)), and a name longer
+    than 238 bytes escaped is cut to 208 and ended with C(%24) and the base64 of its SHA-1
+    (C(mongorestore) then reads the name from the C(.metadata.json)). Database names are not escaped
+    by mongodump; one that breaks MongoDB's naming rules (more than 63 bytes, C(/\. "$), NUL or a
+    control character) is refused with the dump, before anything is written.
   - Each collection is streamed as raw BSON batches (never decoded), so memory stays flat
     whatever the collection size.
   - The dump is written into a hidden temporary folder beside O(dest) and swapped in only when
-    complete. A failed or interrupted dump never leaves something that looks complete, and the
-    previous dump at O(dest) stays as it was.
+    complete. A failed, interrupted or timed-out dump (O(timeout)) never leaves something that
+    looks complete, and the previous dump at O(dest) stays as it was.
+  - Credentials are separate options (O(login_user), O(login_password), O(auth_source)); a O(uri)
+    that carries a password is refused without being echoed, and no message or result field
+    holds the password.
   - Before writing, the free space at O(dest) is checked against the size the databases take on
     the server (one C(listDatabases)), and again every 64 MiB written, so that a dump larger than
     that estimate stops with O(reserve_mb) still free instead of filling the disk.
@@ -28,14 +38,15 @@ options:
   uri:
     description:
       - MongoDB connection URI. gStudio publishes its container's mongod on the host's port 8017.
-      - Put no password in the URI; use O(login_password).
+      - Without credentials. A URI with a password (C(mongodb://user:password@host)) is refused;
+        give the password as O(login_password).
     type: str
     default: mongodb://127.0.0.1:8017/?directConnection=true
   login_user:
     description: User to authenticate as. Unauthenticated when omitted (gStudio's default).
     type: str
   login_password:
-    description: Password of O(login_user).
+    description: Password of O(login_user). Never logged nor returned.
     type: str
   auth_source:
     description: Database that holds O(login_user).
@@ -59,6 +70,13 @@ options:
     description: Seconds to wait for the server before failing (a server that is down never hangs the play).
     type: int
     default: 10
+  timeout:
+    description:
+      - Seconds the whole dump may take (connecting, reading, writing), 0 for no limit. Past it the
+        dump stops with an error, nothing is swapped in and the temporary folder is removed, so
+        that a stalled or hostile server never holds the play.
+    type: float
+    default: 14400
   batch_size:
     description: Documents per cursor batch; bounds the memory used while streaming.
     type: int
@@ -110,7 +128,8 @@ collections:
   elements: dict
   contains:
     db: {description: Database name., type: str}
-    collection: {description: Collection name., type: str}
+    collection: {description: "Collection name, the server's as it is.", type: str}
+    file: {description: "Its file name in dest/<db>/ before .bson and .metadata.json (escaped as mongodump escapes it).", type: str}
     type: {description: C(collection) or C(view)., type: str}
     documents: {description: Documents written (estimated count in check mode)., type: int}
     bytes: {description: Size of the .bson(.gz) file as stored., type: int}
@@ -144,28 +163,41 @@ server_version:
   type: str
 """
 
+import base64
+import hashlib
+import json
 import os
 import resource
+import signal
 import struct
+import tempfile
 import time
 import traceback
+from contextlib import contextmanager
+from urllib.parse import quote_plus, unquote
 from uuid import UUID
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.clix_files import (
     DiskFullError,
     atomic_output,
-    new_temp_dir,
+    fsync_dir,
+    make_private_dir,
     remove_quietly,
     replace_dir,
     require_free_space,
 )
+from ansible.module_utils.clix_layout import LayoutError, check_part, under
 
 try:
     from bson import json_util
+    from bson.codec_options import CodecOptions
+    from bson.errors import BSONError
     from bson.json_util import CANONICAL_JSON_OPTIONS
+    from bson.raw_bson import RawBSONDocument
+    from bson.son import SON
     from pymongo import MongoClient
-    from pymongo.errors import OperationFailure, PyMongoError
+    from pymongo.errors import InvalidName, OperationFailure, PyMongoError
 
     PYMONGO_IMPORT_ERROR = None
 except ImportError:
@@ -173,20 +205,119 @@ except ImportError:
 
 
 FREE_SPACE_CHECK_BYTES = 64 * 2**20
+# mongo-tools 100.x: the characters mongorestore refuses in a database folder (common/util
+# InvalidDBChars, ValidateDBName) and the longest database name.
+INVALID_DB_CHARS = '/\\. "\x00$'
+MAX_DB_NAME_BYTES = 63
+# mongodump's longest file stem, so that ".metadata.json.gz" still fits in 255 bytes, and where a
+# longer one is cut before "%24" and the name's hash (mongodump/prepare.go, outputPath).
+MAX_STEM = 238
+CUT_STEM = 208
+# What a file of the dump is written as before it takes its name: no collection's file is named so.
+WORK_NAME = ".clix-part"
 
 
 class DumpError(Exception):
     pass
 
 
+class DumpTimeout(BaseException):
+    """The dump ran past its time limit. A BaseException, so that no `except Exception` on the way
+    (pymongo's included) swallows it."""
+
+
+def escape_collection_name(name: str) -> str:
+    """The file stem mongodump 100.x gives a collection: Go's url.QueryEscape (every UTF-8 byte but
+    letters, digits and _.-~ as %XX, a space as +), which mongorestore undoes with QueryUnescape; a
+    stem longer than 238 bytes is cut to 208, then "%24" and the unpadded URL-safe base64 of the
+    name's SHA-1 (mongorestore then takes the name from the .metadata.json). The result never
+    holds a "/" or a control character, and with its suffix it is never "." or "..", whatever the
+    server sends."""
+    stem = quote_plus(name, safe="")
+    if len(stem) > MAX_STEM:
+        digest = base64.urlsafe_b64encode(hashlib.sha1(name.encode("utf-8")).digest()).rstrip(b"=")
+        stem = stem[:CUT_STEM] + "%24" + digest.decode("ascii")
+    return stem
+
+
+def database_name_problem(name) -> str:
+    """Why a database name cannot be a folder of the dump ('' when it can). mongodump writes the
+    name as it is and mongorestore refuses a folder that breaks MongoDB's rules, so a name the
+    server should never have accepted is refused rather than escaped."""
+    if not isinstance(name, str) or not name:
+        return "it is empty"
+    if len(name.encode("utf-8")) > MAX_DB_NAME_BYTES:
+        return "it is longer than %d bytes" % MAX_DB_NAME_BYTES
+    bad = sorted(set(c for c in name if c in INVALID_DB_CHARS))
+    if bad:
+        return "it holds %s" % " ".join(json.dumps(c) for c in bad)
+    try:
+        check_part(name)
+    except LayoutError:
+        return "it holds a control character"
+    return ""
+
+
 def count_bson_documents(batch: bytes) -> int:
-    """Number of BSON documents in a concatenation (each starts with its int32 length)."""
+    """Number of BSON documents in a concatenation (each an int32 length of at least 5 that counts
+    itself, then the body, ending in NUL). A malformed stream raises DumpError: a broken or
+    hostile server never makes this loop or read past the end."""
     count, offset, end = 0, 0, len(batch)
     while offset < end:
+        if end - offset < 5:
+            raise DumpError("malformed BSON: %d stray bytes at byte %d after document %d" % (end - offset, offset, count))
         (length,) = struct.unpack_from("<i", batch, offset)
+        if length < 5 or length > end - offset:
+            raise DumpError("malformed BSON: document %d at byte %d claims %d bytes, %d are left"
+                            % (count, offset, length, end - offset))
+        if batch[offset + length - 1] != 0:
+            raise DumpError("malformed BSON: document %d at byte %d does not end in NUL" % (count, offset))
         offset += length
         count += 1
     return count
+
+
+@contextmanager
+def time_limit(seconds: float):
+    """Raise DumpTimeout wherever the block is once seconds have passed (0: no limit). SIGALRM
+    interrupts a blocking read too, which a check between batches would not."""
+    if not seconds or seconds <= 0:
+        yield
+        return
+
+    def expire(_signum, _frame):
+        raise DumpTimeout()
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@contextmanager
+def alarm_held():
+    """The time limit held back (delivered on leaving) while a step must finish whole: a folder
+    made but not yet remembered could not be removed."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGALRM})
+
+
+def uri_secrets(uri: str) -> list:
+    """The password a URI carries (mongodb://user:password@host), as written and decoded; [] when
+    it has none. Everything between :// and the last @ counts as user information, so a password
+    holding / ? or @ is still found."""
+    _scheme, sep, rest = uri.partition("://")
+    userinfo, at, _hosts = rest.rpartition("@")
+    if not (sep and at) or ":" not in userinfo:
+        return []
+    password = userinfo.partition(":")[2]
+    return [s for s in {userinfo, password, unquote(password)} if s]
 
 
 def connect(params: dict):
@@ -214,9 +345,14 @@ def select_databases(client, wanted: list, excluded: list) -> list:
     missing = [d for d in wanted if d not in present]
     if missing:
         raise DumpError("database(s) %s not on the server, which has: %s"
-                        % (", ".join(missing), ", ".join(present)))
-    names = wanted or present
-    return sorted(d for d in names if d not in excluded)
+                        % (", ".join(json.dumps(d) for d in missing), ", ".join(json.dumps(d) for d in present)))
+    names = sorted(d for d in (wanted or present) if d not in excluded)
+    bad = ["%s (%s)" % (json.dumps(d), database_name_problem(d)) for d in names if database_name_problem(d)]
+    if bad:
+        raise DumpError("database name(s) %s break MongoDB's naming rules, so they cannot be folders of the dump "
+                        "(mongorestore refuses them); nothing was dumped. Rename them on the school server, or "
+                        "leave them out with exclude_databases (clix_mongo_exclude_databases)." % ", ".join(bad))
+    return names
 
 
 def collection_specs(db) -> list:
@@ -231,11 +367,52 @@ def collection_specs(db) -> list:
     return sorted(specs, key=lambda s: s["name"])
 
 
+class CommandCollection:
+    """A collection read with plain commands (find and getMore, listIndexes, count), as mongodump's
+    Go driver reads it, for a name that pymongo refuses to make a Collection of ("..", "$", a
+    leading or trailing dot) but a server holds. The cursor's commands share one session, as
+    getMore requires; a cursor left open by an error is reaped by the server."""
+
+    def __init__(self, db, name: str) -> None:
+        self.db, self.name = db, name
+
+    def _batches(self, command: SON, codec_options, batch_size: int = 0):
+        with self.db.client.start_session() as session:
+            cursor = self.db.command(command, codec_options=codec_options, session=session)["cursor"]
+            yield cursor["firstBatch"]
+            while cursor["id"]:
+                more = SON([("getMore", cursor["id"]), ("collection", self.name)])
+                if batch_size:
+                    more["batchSize"] = batch_size
+                cursor = self.db.command(more, codec_options=codec_options, session=session)["cursor"]
+                yield cursor["nextBatch"]
+
+    def find_raw_batches(self, _filter: dict, batch_size: int):
+        command = SON([("find", self.name), ("filter", {}), ("batchSize", batch_size)])
+        for batch in self._batches(command, CodecOptions(document_class=RawBSONDocument), batch_size):
+            yield b"".join(doc.raw for doc in batch)
+
+    def list_indexes(self) -> list:
+        return [ix for batch in self._batches(SON([("listIndexes", self.name)]), CodecOptions(document_class=SON))
+                for ix in batch]
+
+    def estimated_document_count(self) -> int:
+        return int(self.db.command(SON([("count", self.name)]))["n"])
+
+
+def collection_of(db, name: str):
+    """db[name], or a CommandCollection for a name that pymongo refuses but mongodump dumps."""
+    try:
+        return db[name]
+    except InvalidName:
+        return CommandCollection(db, name)
+
+
 def metadata_of(db, spec: dict) -> dict:
     """The .metadata.json document, fields in mongodump's order."""
     meta = {"options": spec.get("options", {})}
     if spec.get("type", "collection") == "collection":
-        meta["indexes"] = list(db[spec["name"]].list_indexes())
+        meta["indexes"] = list(collection_of(db, spec["name"]).list_indexes())
     uuid = (spec.get("info") or {}).get("uuid")
     if uuid is not None:
         meta["uuid"] = uuid.hex if isinstance(uuid, UUID) else bytes(uuid).hex()
@@ -244,24 +421,44 @@ def metadata_of(db, spec: dict) -> dict:
     return meta
 
 
+@contextmanager
+def dump_file(folder: str, name: str, compress: bool):
+    """atomic_output under a short working name, renamed to name once complete: a mongodump file
+    name may take all of the 255 bytes a name can have, leaving no room for a temporary suffix.
+    The folder is the dump's own fresh one, swapped in only when the whole dump is complete."""
+    final, work = under(folder, name), under(folder, WORK_NAME)
+    with atomic_output(work, compress) as out:
+        yield out
+    if os.path.lexists(final):
+        remove_quietly(work)
+        raise DumpError("two collections of %s would both be written as %s" % (json.dumps(os.path.basename(folder)),
+                                                                             json.dumps(name)))
+    os.rename(work, final)
+
+
 def dump_collection(db, spec: dict, folder: str, params: dict) -> dict:
     name, kind = spec["name"], spec.get("type", "collection")
     started = time.time()
     suffix = ".gz" if params["gzip"] else ""
-    meta_name = name + ".metadata.json" + suffix
-    with atomic_output(os.path.join(folder, meta_name), params["gzip"]) as meta:
+    stem = escape_collection_name(name)
+    meta_name = stem + ".metadata.json" + suffix
+    with dump_file(folder, meta_name, params["gzip"]) as meta:
         meta.write(json_util.dumps(metadata_of(db, spec), json_options=CANONICAL_JSON_OPTIONS).encode())
-    result = dict(db=db.name, collection=name, type=kind, documents=0, bytes=0, sha256=None,
+    result = dict(db=db.name, collection=name, file=stem, type=kind, documents=0, bytes=0, sha256=None,
                   count_changed=False, files={"%s/%s" % (db.name, meta_name): meta.sha256.hexdigest()})
     if kind == "collection":
-        coll = db[name]
-        path = os.path.join(folder, name + ".bson" + suffix)
+        coll = collection_of(db, name)
+        bson_name = stem + ".bson" + suffix
         read_started = time.time()
-        with atomic_output(path, params["gzip"]) as out:
+        with dump_file(folder, bson_name, params["gzip"]) as out:
             checked = 0
             for batch in coll.find_raw_batches({}, batch_size=params["batch_size"]):
+                try:
+                    result["documents"] += count_bson_documents(batch)
+                except DumpError as exc:
+                    raise DumpError("MongoDB sent %s.%s as %s; nothing was written. Check the server's database "
+                                    "(mongod's log, a repair)." % (db.name, json.dumps(name), exc)) from None
                 out.write(batch)
-                result["documents"] += count_bson_documents(batch)
                 if out.size - checked >= FREE_SPACE_CHECK_BYTES:  # the estimate may be wrong: keep watching
                     require_free_space(folder, 0, params["reserve_mb"] * 2**20)
                     checked = out.size
@@ -270,7 +467,7 @@ def dump_collection(db, spec: dict, folder: str, params: dict) -> dict:
         # from what it then holds (a count is a full scan on some servers, so not one before too).
         after = coll.estimated_document_count()
         result.update(bytes=out.size, sha256=out.sha256.hexdigest(), count_changed=after != result["documents"])
-        result["files"]["%s/%s.bson%s" % (db.name, name, suffix)] = result["sha256"]
+        result["files"]["%s/%s" % (db.name, bson_name)] = result["sha256"]
     result["seconds"] = round(time.time() - started, 3)
     return result
 
@@ -283,8 +480,9 @@ def plan(client, databases: list) -> tuple:
         total += int(db.command("dbStats").get("dataSize", 0))
         for spec in collection_specs(db):
             kind = spec.get("type", "collection")
-            count = db[spec["name"]].estimated_document_count() if kind == "collection" else 0
-            collections.append(dict(db=name, collection=spec["name"], type=kind, documents=count))
+            count = collection_of(db, spec["name"]).estimated_document_count() if kind == "collection" else 0
+            collections.append(dict(db=name, collection=spec["name"], file=escape_collection_name(spec["name"]),
+                                    type=kind, documents=count))
     return collections, total
 
 
@@ -294,24 +492,70 @@ def estimated_bytes(client, databases: list) -> int:
     return sum(sizes.get(name, 0) for name in databases)
 
 
-def run_dump(module: AnsibleModule, client, databases: list, estimate: int) -> dict:
-    params = module.params
+def new_dump_folder(dest: str) -> str:
+    """A fresh private hidden folder beside dest to dump into. The folder holding dest (the staging
+    folder) is made here and nowhere else in this module: the one place to point at a stricter
+    staging helper."""
+    parent = os.path.dirname(os.path.abspath(dest))
+    make_private_dir(parent)
+    return tempfile.mkdtemp(prefix=".%s.tmp-" % os.path.basename(dest), dir=parent)
+
+
+def dump_all(client, databases: list, tmp: str, params: dict) -> list:
+    """Every collection of every database into tmp/<db>/; each path proved to stay under tmp."""
+    results = []
+    for name in databases:
+        folder = under(tmp, name)
+        os.mkdir(folder, 0o700)
+        for spec in collection_specs(client[name]):
+            results.append(dump_collection(client[name], spec, folder, params))
+        fsync_dir(folder)  # the renames of dump_file
+    return results
+
+
+def refuse_uri_password(module: AnsibleModule) -> None:
+    """A password inside the URI would reach messages, reasons and manifests: refuse it, and mask
+    it in everything the module returns (the invocation included)."""
+    secrets = uri_secrets(module.params["uri"])
+    if secrets:
+        module.no_log_values.update(secrets)
+        module.fail_json(msg="uri holds a password (mongodb://user:password@...): it was not used. Give the URI "
+                         "without credentials, and the user and password as login_user and login_password "
+                         "(the role's clix_mongo_user and clix_mongo_password, kept in an Ansible vault).")
+
+
+def run(params: dict, check_mode: bool) -> dict:
+    """The dump (its plan in check mode) within the time limit, then the finished dump swapped in.
+    On any error or the time limit the temporary folder goes and dest stays as it was."""
     dest = params["dest"]
-    require_free_space(os.path.dirname(os.path.abspath(dest)), estimate, params["reserve_mb"] * 2**20)
-    tmp = new_temp_dir(dest)
-    started = time.time()
+    tmp = None
     try:
-        results = []
-        for name in databases:
-            folder = os.path.join(tmp, name)
-            os.mkdir(folder, 0o700)
-            for spec in collection_specs(client[name]):
-                results.append(dump_collection(client[name], spec, folder, params))
-        replace_dir(tmp, dest)
-    except BaseException:
-        remove_quietly(tmp)
-        raise
-    return dict(collections=results, seconds=round(time.time() - started, 3))
+        with time_limit(params["timeout"]):
+            started = time.time()
+            client, version = connect(params)
+            databases = select_databases(client, params["databases"], params["exclude_databases"])
+            if check_mode:
+                collections, estimate = plan(client, databases)
+                return dict(changed=True, dest=dest, databases=databases, collections=collections,
+                            documents=sum(c["documents"] for c in collections), bytes=estimate, seconds=0.0,
+                            server_version=version)
+            estimate = estimated_bytes(client, databases)
+            require_free_space(os.path.dirname(os.path.abspath(dest)), estimate, params["reserve_mb"] * 2**20)
+            with alarm_held():
+                tmp = new_dump_folder(dest)
+            collections = dump_all(client, databases, tmp, params)
+        replace_dir(tmp, dest)  # never interrupted by the time limit: a half-swapped dest would lose the old dump
+        tmp = None
+    finally:
+        if tmp:
+            remove_quietly(tmp)
+    files = {}
+    for c in collections:
+        files.update(c.pop("files"))
+    return dict(changed=True, dest=dest, databases=databases, collections=collections,
+                documents=sum(c["documents"] for c in collections), bytes=sum(c["bytes"] for c in collections),
+                seconds=round(time.time() - started, 3), server_version=version, files=files,
+                peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
 
 
 def main() -> None:
@@ -326,6 +570,7 @@ def main() -> None:
             exclude_databases=dict(type="list", elements="str", default=["local", "config"]),
             gzip=dict(type="bool", default=False),
             connect_timeout=dict(type="int", default=10),
+            timeout=dict(type="float", default=14400),
             batch_size=dict(type="int", default=1000),
             reserve_mb=dict(type="int", default=256),
         ),
@@ -333,39 +578,33 @@ def main() -> None:
         supports_check_mode=True,
     )
     os.umask(0o077)  # archive and staging hold private data
+    refuse_uri_password(module)
     if PYMONGO_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("pymongo") + " Run the target_python role first.",
                          exception=PYMONGO_IMPORT_ERROR)
     params = module.params
+    dest = params["dest"]
     try:
-        client, version = connect(params)
-        databases = select_databases(client, params["databases"], params["exclude_databases"])
-        if module.check_mode:
-            collections, estimate = plan(client, databases)
-            module.exit_json(changed=True, dest=params["dest"], databases=databases, collections=collections,
-                             documents=sum(c["documents"] for c in collections), bytes=estimate, seconds=0.0,
-                             server_version=version)
-        done = run_dump(module, client, databases, estimated_bytes(client, databases))
+        result = run(params, module.check_mode)
+    except DumpTimeout:
+        module.fail_json(msg="MongoDB dump stopped: it ran past its time limit of %s seconds (timeout, the role's "
+                         "clix_mongo_timeout); nothing was written to %s. Raise the limit for a large database, or "
+                         "check the server (a stalled mongod)." % (params["timeout"], dest), dest=dest)
     except DiskFullError as exc:
-        module.fail_json(msg="MongoDB dump not written: %s" % exc, dest=params["dest"])
+        module.fail_json(msg="MongoDB dump not written: %s" % exc, dest=dest)
     except DumpError as exc:
-        module.fail_json(msg=str(exc), dest=params["dest"])
-    except PyMongoError as exc:
+        module.fail_json(msg=str(exc), dest=dest)
+    except LayoutError as exc:
+        module.fail_json(msg="MongoDB dump refused, nothing was written: a name from the server would leave the "
+                         "dump folder (%s). Check the school server's databases." % exc, dest=dest)
+    except (PyMongoError, BSONError) as exc:
         module.fail_json(msg="MongoDB dump failed part-way (%s); nothing was written to %s. Re-run when "
-                         "the server is reachable." % (exc, params["dest"]))
-    collections = done["collections"]
-    changed_counts = ["%s.%s" % (c["db"], c["collection"]) for c in collections if c["count_changed"]]
-    for ns in changed_counts:
-        module.warn("the document count of %s changed during the dump (the server was being written to); "
-                    "the dump holds the documents read at the time" % ns)
-    files = {}
-    for c in collections:
-        files.update(c.pop("files"))
-    module.exit_json(changed=True, dest=params["dest"], databases=databases, collections=collections,
-                     documents=sum(c["documents"] for c in collections),
-                     bytes=sum(c["bytes"] for c in collections), seconds=done["seconds"],
-                     server_version=version, files=files,
-                     peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+                         "the server is reachable." % (exc, dest))
+    for c in result["collections"]:
+        if c.get("count_changed"):
+            module.warn("the document count of %s.%s changed during the dump (the server was being written to); "
+                        "the dump holds the documents read at the time" % (c["db"], json.dumps(c["collection"])))
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -220,6 +220,23 @@ def test_one_school_down_and_one_mongo_down_never_stop_the_others(fleet, target_
     assert not (school_dir(tmp_path / "a", "mz", "2031003-mz3") / "db").exists()
 
 
+def test_a_mongo_password_in_the_uri_never_reaches_the_archive_the_reports_or_the_output(fleet, target_python,
+                                                                                         tmp_path):
+    secret = "collect-secret-4711"
+    proc = collect(fleet, tmp_path / "a", "-l", "mz1", "--tags", "db,settings", "-e",
+                   f"clix_mongo_uri=mongodb://clix:{secret}@127.0.0.1:8017/?directConnection=true")
+    assert proc.returncode != 0, ok(proc)
+    by = {(r["school"], r["item"]): r for r in latest_report(tmp_path / "a")["rows"]}
+    assert by[("2031001-mz1", "db")]["status"] == "failed"
+    assert "uri holds a password" in by[("2031001-mz1", "db")]["reason"]
+    others = [r["status"] for (school, item), r in by.items() if school == "2031001-mz1" and item not in ("db", "(school)")]
+    assert others and set(others) == {"ok"}  # the settings items: one failed item stops no other
+    written = [p for p in (tmp_path / "a").rglob("*") if p.is_file()]
+    assert any(p.name == "MANIFEST.json" for p in written) and any(p.parent.name == "reports" for p in written)
+    assert [p for p in written if secret.encode() in p.read_bytes()] == []
+    assert secret not in proc.stdout + proc.stderr
+
+
 def test_a_second_run_on_the_same_archive_is_refused(fleet, target_python, tmp_path):
     archive = tmp_path / "a"
     archive.mkdir(mode=0o700)

@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 import time
+import urllib.parse
 from pathlib import Path
 
 import bson
@@ -129,15 +130,30 @@ def test_mongodump_bad_credentials_are_refused_with_advice(fleet, target_python,
     try:
         args = {"dest": f"{STAGE}/authdb", "uri": "mongodb://127.0.0.1:8018/?directConnection=true",
                 "login_user": "clix", "login_password": "wrong-password"}
-        refused = run_module(fleet, "ct1", "clix_mongodump", args, *py(target_python))["1011001-ct1"]
+        # -vvv: the result then carries the module's invocation (its arguments) too.
+        refused = run_module(fleet, "ct1", "clix_mongodump", args, *py(target_python), "-vvv")["1011001-ct1"]
+        in_uri = {}
+        for password in ("uri-secret-7391", "p%40ss%2Fw-7391"):
+            uri = f"mongodb://clix:{password}@127.0.0.1:8018/?directConnection=true"
+            in_uri[password] = run_module(fleet, "ct1", "clix_mongodump", {**args, "uri": uri, "login_password":
+                                                                           "right-password"},
+                                          *py(target_python), "-vvv")["1011001-ct1"]
         allowed = run_module(fleet, "ct1", "clix_mongodump", {**args, "login_password": "right-password"},
                              *py(target_python))["1011001-ct1"]
     finally:
         hosts.kill_tree(proc.pid)
     assert refused["failed"] and "refused the login" in refused["msg"] and "login_password" in refused["msg"]
+    assert refused["invocation"]["module_args"]["login_user"] == "clix"
     assert "wrong-password" not in json.dumps(refused)
+    for password, result in in_uri.items():
+        assert result["failed"] and "uri holds a password" in result["msg"] and "login_password" in result["msg"]
+        assert "127.0.0.1:8018" in result["invocation"]["module_args"]["uri"]
+        for secret in (password, urllib.parse.unquote(password), "right-password"):
+            assert secret not in json.dumps(result)
     assert not allowed.get("failed"), allowed
     assert allowed["documents"] == 1
+    written = [p for p in (fleet.core("ct1") / "clix-test-stage").rglob("*") if p.is_file()]
+    assert written and not [p for p in written if b"-password" in p.read_bytes() or b"7391" in p.read_bytes()]
 
 
 def test_mongodump_gzip_round_trips(fleet, target_python):
@@ -162,6 +178,29 @@ def test_mongodump_server_down_fails_fast_with_advice(fleet, target_python):
     assert result["failed"] and "cannot reach MongoDB" in result["msg"] and "docker ps" in result["msg"]
     assert took < 60  # bounded by connect_timeout, not a hang (generous: includes the SSH round trip)
     assert not (fleet.core("mz3") / "clix-test-stage" / "db").exists()
+
+
+def test_mongodump_stops_at_its_time_limit_and_keeps_the_previous_dump(fleet, target_python):
+    """A server that accepts connections and never answers (a stalled mongod): the total limit,
+    shorter than the connection timeout here, stops the dump."""
+    school = fleet.school("ct2")
+    stalled = subprocess.Popen(hosts.in_host(hosts.sshd_pid(fleet.lab, school), [sys.executable, "-c", (
+        "import socket\ns = socket.create_server(('127.0.0.1', 8019))\nheld = []\n"
+        "while True:\n    held.append(s.accept())\n")]), start_new_session=True)
+    previous = fleet.core("ct2") / "clix-test-stage" / "timeout-db" / "gstudio-mongodb"
+    previous.mkdir(parents=True, exist_ok=True)
+    (previous / "Nodes.bson").write_bytes(b"the previous dump")
+    listing = sorted(p.name for p in previous.parent.parent.iterdir())
+    try:
+        result = run_module(fleet, "ct2", "clix_mongodump", {
+            "dest": f"{STAGE}/timeout-db", "uri": "mongodb://127.0.0.1:8019/?directConnection=true",
+            "connect_timeout": 60, "timeout": 2}, *py(target_python))["01011002-ct2"]
+    finally:
+        hosts.kill_tree(stalled.pid)
+    assert result["failed"] and "time limit of 2.0 seconds" in result["msg"] and "clix_mongo_timeout" in result["msg"]
+    assert sorted(p.name for p in previous.parent.parent.iterdir()) == listing
+    assert [p.name for p in previous.parent.iterdir()] == ["gstudio-mongodb"]
+    assert (previous / "Nodes.bson").read_bytes() == b"the previous dump"
 
 
 def tiny_disk(fleet, sid: str, path: str):

@@ -90,3 +90,55 @@ def test_real_mongodump_writes_the_same_bson_and_real_mongorestore_loads_ours(fl
             assert raw_documents(source, db, name) == raw_documents(target, db, name), f"{db}.{name} differs"
             assert sorted(ix["name"] for ix in source[db][name].list_indexes()) == \
                 sorted(ix["name"] for ix in target[db][name].list_indexes())
+
+
+# Collection names a school server may hold that are not safe file names: "/" and ".." (a path
+# out of the dump), "%" and "+" (the escape characters), a space, a backslash, non-ASCII, a trailing
+# dot, and one so long escaped that mongodump cuts it and hashes the rest. SecantusDB, like MongoDB,
+# refuses "$" and a leading "." in a collection name (the unit tests cover their escaping).
+HOSTILE_DB = "clix-hostile-names"
+RAW = CodecOptions(document_class=RawBSONDocument)
+
+
+def raw_documents_by_command(client: MongoClient, db: str, name: str) -> list[bytes]:
+    """The documents of a small collection, by a find command (pymongo refuses some names as Collection)."""
+    reply = client[db].command({"find": name, "batchSize": 1000}, codec_options=RAW)
+    assert reply["cursor"]["id"] == 0
+    return sorted(doc.raw for doc in reply["cursor"]["firstBatch"])
+
+
+HOSTILE = ["a/b", "x/../../../y", "sp ace+plus%pct", "\u00fc/\u00e9", "back\\slash", "trail.", "a..b", "/" * 80]
+
+
+def test_real_mongorestore_restores_collection_names_that_are_not_file_names(fleet, target_python, scratch_mongo,
+                                                                            tmp_path):
+    school = fleet.school("mz1")
+    source = MongoClient(school.address, hosts.MONGO_PORT, directConnection=True)
+    for i, name in enumerate(HOSTILE):  # raw commands: pymongo's own checks refuse some of these names
+        source[HOSTILE_DB].command({"insert": name, "documents": [{"_id": i, "name": name}, {"_id": 100 + i}]})
+    try:
+        result = run_module(fleet, "mz1", "clix_mongodump", {"dest": "/home/core/oracle-names/db",
+                                                             "databases": [HOSTILE_DB]},
+                            "-e", f"ansible_python_interpreter={target_python}")["2031001-mz1"]
+        real = tmp_path / "real"
+        dumped = wine_tool("mongodump", "--uri", f"mongodb://{school.address}:{hosts.MONGO_PORT}/?directConnection=true",
+                           "--db", HOSTILE_DB, "--out", windows_path(real))
+        expected = {name: raw_documents_by_command(source, HOSTILE_DB, name) for name in HOSTILE}
+    finally:
+        source.drop_database(HOSTILE_DB)
+    assert not result["failed"], result
+    assert dumped.returncode == 0, dumped.stderr
+    ours = fleet.core("mz1") / "oracle-names" / "db"
+    # Nothing but the one database folder: no name reached past it.
+    assert sorted(p.name for p in ours.iterdir()) == [HOSTILE_DB]
+    assert sorted(p.name for p in (ours / HOSTILE_DB).iterdir()) == sorted(p.name for p in (real / HOSTILE_DB).iterdir())
+    for path in (real / HOSTILE_DB).glob("*.bson"):
+        assert (ours / HOSTILE_DB / path.name).read_bytes() == path.read_bytes(), path.name
+
+    restored = wine_tool("mongorestore", "--uri", f"mongodb://127.0.0.1:{scratch_mongo}/?directConnection=true",
+                         windows_path(ours))
+    assert restored.returncode == 0, restored.stderr
+    target = MongoClient("127.0.0.1", scratch_mongo, directConnection=True)
+    assert sorted(target[HOSTILE_DB].list_collection_names()) == sorted(HOSTILE)
+    for name in HOSTILE:
+        assert raw_documents_by_command(target, HOSTILE_DB, name) == expected[name], name

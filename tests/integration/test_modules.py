@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import pwd
 import re
 import subprocess
 import sys
@@ -340,6 +341,13 @@ def test_heartbeat_never_hangs_on_a_stuck_disk():
     assert (value, error) == (None, "stale") and time.monotonic() - started < 5
 
 
+def pwd_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return "uid %d" % uid
+
+
 def git_state(repo: Path) -> tuple:
     index = repo / ".git" / "index"
     return index.stat().st_mtime_ns, hashlib.sha256(index.read_bytes()).hexdigest()
@@ -359,6 +367,8 @@ def test_git_snapshot_records_both_checkouts_without_touching_them(fleet):
     for header in ("----- git status -----", "----- git diff -----", "----- git log -5 -----", "----- git branch -----"):
         assert log.count(header) == 2
     assert "On branch dlkit" in log and "+GSTUDIO_INSTITUTE_ID = 'mz2'" in log and "HEAD detached" in log
+    # git ran as the checkouts' owner (uid 500), so it had no ownership to doubt and needed no safe.directory.
+    assert [r["user"] for r in result["repos"][:2]] == [pwd_name(500)] * 2
     assert "dubious ownership" not in log and "NOT RECORDED: not a git repository" in log
     assert (git_state(code), git_state(code / "gnowsys-ndf" / "qbank-lite")) == before
     assert not (code / ".git" / "index.lock").exists()

@@ -7,6 +7,7 @@ import hashlib
 import json
 import pwd
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -17,6 +18,7 @@ import bson.json_util
 import psycopg2
 import pytest
 from conftest import REPO, run_module
+from hostile_git import build_hostile_checkout
 from pymongo import MongoClient
 
 from fleet import hosts
@@ -377,3 +379,33 @@ def test_git_snapshot_records_both_checkouts_without_touching_them(fleet):
         "repos": ["/home/core/code/gstudio", "/home/core/code/gstudio/gnowsys-ndf/qbank-lite", "/home/core/data"]},
     )["2031002-mz2"]
     assert again["changed"] is False
+
+
+@pytest.fixture
+def hostile_checkout(fleet):
+    """On mz3: a dirty checkout owned by uid 500 whose config points at a canary (tests/hostile_git.py)."""
+    top = fleet.core("mz3") / "clix-test-hostile"
+    shutil.rmtree(top, ignore_errors=True)
+    top.mkdir(mode=0o755)
+    repo, canaries = build_hostile_checkout(top, Path("/home/core/clix-test-hostile"), 500)
+    yield Path("/home/core/clix-test-hostile") / repo.name, canaries
+    shutil.rmtree(top)
+
+
+def test_git_snapshot_reads_a_hostile_checkout_without_running_it(fleet, hostile_checkout):
+    repo, canaries = hostile_checkout
+    # The checkout is really hostile: plain git on that server runs its canary.
+    hosts.in_namespace(fleet.lab, fleet.school("mz3"), ["sh", "-c", f"cd {repo} && git -c safe.directory='*' diff; "
+                                                        "git -c safe.directory='*' status"], capture_output=True)
+    assert list(canaries.iterdir())
+    for ran in canaries.iterdir():
+        ran.unlink()
+    result = run_module(fleet, "mz3", "clix_git_snapshot", {"dest": f"{STAGE}/hostile/git-commit.log",
+                                                            "staging_dir": STAGE, "repos": [str(repo)]})["2031003-mz3"]
+    assert not result["failed"], result
+    assert list(canaries.iterdir()) == []
+    log = (fleet.core("mz3") / "clix-test-stage/hostile/git-commit.log").read_text()
+    for header in ("----- git status -----", "----- git diff -----", "----- git log -5 -----", "----- git branch -----"):
+        assert log.count(header) == 1
+    assert "modified:   b.dat" in log and "+changed" in log and "+more" in log and "first" in log
+    assert result["repos"][0]["user"] == pwd_name(500) and result["repos"][0]["dirty"] is True

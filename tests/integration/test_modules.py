@@ -5,9 +5,11 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
 import pwd
 import re
 import shutil
+import stat
 import subprocess
 import sys
 import time
@@ -409,3 +411,65 @@ def test_git_snapshot_reads_a_hostile_checkout_without_running_it(fleet, hostile
         assert log.count(header) == 1
     assert "modified:   b.dat" in log and "+changed" in log and "+more" in log and "first" in log
     assert result["repos"][0]["user"] == pwd_name(500) and result["repos"][0]["dirty"] is True
+
+
+PLANTED = "/home/core/clix-test-planted"
+
+
+def staging_writers(fleet, target_python) -> dict:
+    """Each module that writes into the staging folder, with its arguments and Ansible extras."""
+    return {
+        "clix_pg_dumpall": ({"dest": f"{PLANTED}/postgres-dump/pg_dump_all.sql", "staging_dir": PLANTED,
+                             "login_password": fleet.pg_password("ct2")}, ()),
+        "clix_git_snapshot": ({"dest": f"{PLANTED}/git-commit.log", "staging_dir": PLANTED}, ()),
+        "clix_heartbeat": ({"dest": f"{PLANTED}/system-heartbeat", "staging_dir": PLANTED}, py(target_python)),
+    }
+
+
+@pytest.mark.parametrize("planted", ["folder of uid 500", "link"])
+def test_a_staging_folder_planted_by_a_school_user_is_refused(fleet, target_python, planted):
+    core = fleet.core("ct2")
+    staging, victim = core / "clix-test-planted", core / "clix-test-victim"
+    for path in (staging, victim):
+        if path.is_symlink():
+            path.unlink()
+        shutil.rmtree(path, ignore_errors=True)
+    victim.mkdir(mode=0o755)
+    if planted == "link":
+        staging.symlink_to("/home/core/clix-test-victim")
+        expected = "is a symbolic link"
+    else:
+        staging.mkdir(mode=0o777)
+        staging.chmod(0o777)
+        os.chown(staging, 500, 500)
+        expected = "belongs to uid 500"
+    try:
+        for module, (args, extra) in staging_writers(fleet, target_python).items():
+            result = run_module(fleet, "ct2", module, args, *extra)["01011002-ct2"]
+            assert result["failed"], (module, result)
+            assert expected in result["msg"] and "clix_staging_dir" in result["msg"], (module, result["msg"])
+        assert list(victim.iterdir()) == []  # nothing written through the link
+        if planted != "link":
+            assert list(staging.iterdir()) == [] and os.lstat(staging).st_uid == 500
+    finally:
+        if staging.is_symlink():
+            staging.unlink()
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(victim, ignore_errors=True)
+
+
+def test_every_staging_writer_makes_its_staging_folder_private(fleet, target_python):
+    staging = fleet.core("ct2") / "clix-test-planted"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        for module, (args, extra) in staging_writers(fleet, target_python).items():
+            result = run_module(fleet, "ct2", module, args, *extra)["01011002-ct2"]
+            assert not result["failed"], (module, result)
+        for path in (staging, *[p for p in staging.rglob("*") if p.is_dir()]):
+            st = os.lstat(path)
+            assert (stat.S_IMODE(st.st_mode), st.st_uid) == (0o700, 0), path
+        for path in (p for p in staging.rglob("*") if not p.is_dir()):
+            assert stat.S_IMODE(os.lstat(path).st_mode) == 0o600, path
+        assert sorted(p.name for p in staging.iterdir()) == ["git-commit.log", "postgres-dump", "system-heartbeat"]
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

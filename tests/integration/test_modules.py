@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import json
 import os
 import pwd
 import re
+import secrets
 import shutil
 import stat
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -473,3 +476,47 @@ def test_every_staging_writer_makes_its_staging_folder_private(fleet, target_pyt
         assert sorted(p.name for p in staging.iterdir()) == ["git-commit.log", "postgres-dump", "system-heartbeat"]
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def test_gstudio_derive_keeps_environment_values_out_of_argv_and_logs(fleet, target_python):
+    """The values reach the container (the pinned minute names the output), but never a command
+    line that `ps` shows, the returned argv or a log; the logs are private."""
+    pinned, token = "2011-07-13T05:43", "clix-secret-" + secrets.token_hex(8)
+    data = fleet.core("mz1") / "data"
+    seen: list[str] = []
+    done = threading.Event()
+
+    def watch() -> None:  # what `ps` shows: every process's command line
+        while not done.is_set():
+            for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+                with contextlib.suppress(OSError):
+                    line = cmdline.read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
+                    if "exec" in line and "export_users_analytics" in line:
+                        seen.append(line)
+            time.sleep(0.1)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        result = run_module(fleet, "mz1", "clix_gstudio_derive", {
+            "runtime": "podman", "commands": ["export_users_analytics"],
+            "env": {"CLIX_STANDIN_NOW": pinned, "CLIX_STANDIN_SLEEP": "3", "CLIX_TEST_TOKEN": token}},
+            *py(target_python))["2031001-mz1"]
+    finally:
+        done.set()
+        watcher.join()
+    outputs = list(data.rglob("*20110713-05h43m*"))
+    try:
+        assert not result["failed"], result
+        assert outputs, "the environment did not reach the container"
+        assert seen, "ps never showed the exec client"
+        assert not [line for line in seen if pinned in line or token in line]
+        argv = result["commands"][0]["argv"]
+        assert "CLIX_TEST_TOKEN" in argv and not [a for a in argv if token in a or pinned in a]
+        log = data / Path(result["commands"][0]["log"]).relative_to("/home/core/data")
+        assert stat.S_IMODE(log.stat().st_mode) == 0o600 and stat.S_IMODE(log.parent.stat().st_mode) == 0o700
+        assert token not in log.read_text() and pinned not in log.read_text()
+        assert token not in json.dumps(result)
+    finally:
+        for path in outputs:
+            path.unlink()

@@ -90,8 +90,9 @@ import tempfile
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.clix_files import UnsafeFolderError, atomic_output, private_dir
 
-# (log header, arguments). status and diff never run a program the repository names: external
-# diff and textconv off here, every other helper off in SAFE_CONFIG and filter_overrides().
+# (log header, arguments). No command runs a program the repository names: external diff,
+# textconv and signature checks off here, every other helper off in SAFE_CONFIG and, for the
+# filter drivers the repository defines, in Repo.prepare().
 COMMANDS = (
     ("status", ["status", "--ignore-submodules=all"]),
     ("diff", ["diff", "--no-ext-diff", "--no-textconv", "--ignore-submodules=all"]),
@@ -105,7 +106,7 @@ SAFE_CONFIG = (
     "status.submoduleSummary=false", "diff.ignoreSubmodules=all", "log.showSignature=false",
     "gpg.program=false", "submodule.recurse=false",
 )
-FILTER_KEY = re.compile(r"^filter\.(.+)\.(?:clean|smudge|process|required)$", re.S)
+FILTER_KEY = re.compile(r"^filter\.(.+)\.(?:clean|smudge|process|required)$")
 PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
@@ -162,13 +163,11 @@ class Repo:
         listed = self.git(["config", "--list", "-z"])
         if listed.returncode != 0:
             raise Unreadable("git cannot read its config: %s" % listed.stderr.strip())
-        for entry in listed.stdout.split("\0"):
-            match = FILTER_KEY.match(entry.split("\n", 1)[0])
-            if not match:
-                continue
-            if "=" in match.group(1):
-                raise Unreadable("its config names a filter driver git cannot be told to ignore (%r)" % match.group(1))
-            self.overrides += ["filter.%s.%s=%s" % (match.group(1), key, value)
+        keys = (entry.split("\n", 1)[0] for entry in listed.stdout.split("\0"))
+        for name in sorted({m.group(1) for m in map(FILTER_KEY.match, keys) if m}):
+            if "=" in name:  # `-c` would split it there
+                raise Unreadable("its config names a filter driver git cannot be told to ignore (%r)" % name)
+            self.overrides += ["filter.%s.%s=%s" % (name, key, value)
                                for key, value in (("clean", ""), ("smudge", ""), ("process", ""), ("required", "false"))]
         real = self.git(["rev-parse", "--git-path", "index"]).stdout.strip()
         real = real if os.path.isabs(real) else os.path.join(self.path, real)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import clix_git_snapshot
 import pytest
-from hostile_git import build_hostile_checkout
+from hostile_git import build_hostile_checkout, git
 
 OWNER = 500  # the "core" user of a gStudio server
 SECTIONS = ("----- git status -----", "----- git diff -----", "----- git log -5 -----", "----- git branch -----")
@@ -60,3 +60,13 @@ def test_git_runs_as_the_owner_of_the_checkout(hostile, monkeypatch):
     infos, log = clix_git_snapshot.record([str(repo)], 60, check_mode=False)
     assert set(uids.read_text().split()) == {str(OWNER)}
     assert infos[0]["user"] != "root" and "+changed" in log
+
+
+def test_a_filter_name_that_cannot_be_overridden_leaves_the_checkout_unread(hostile):
+    repo, canaries, top = hostile
+    with open(repo / ".gitattributes", "a") as f:
+        f.write("*.txt filter=a=b\n")
+    git(repo, "config", "filter.a=b.clean", str(top / "canary.sh"))
+    infos, log = clix_git_snapshot.record([str(repo)], 60, check_mode=False)
+    assert list(canaries.iterdir()) == []
+    assert not infos[0]["is_repo"] and "cannot be told to ignore ('a=b')" in log

@@ -215,7 +215,7 @@ def main() -> None:
                          commands=[{"name": n, "argv": a, "status": "would run"} for n, a in planned])
     os.umask(0o077)  # the logs hold the school's data
     try:
-        log_dir = private_dir(p["log_dir"])
+        log_dir = private_dir(p["log_dir"], setting="clix_data_dir")
     except (UnsafeFolderError, ValueError) as exc:
         module.fail_json(msg="nothing was run, the logs have no safe place: %s" % exc, container_state=state, commands=[])
     results = [run_one(p, log_dir, name, argv) for name, argv in planned]

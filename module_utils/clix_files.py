@@ -168,7 +168,7 @@ def make_private_dir(path):
 _PINNED = []
 
 
-def private_dir(path, top=None):
+def private_dir(path, top=None, setting="clix_staging_dir"):
     """Make path a folder only the running user can use, and return a name bound to that folder.
 
     top (default: path itself) is the outermost folder that must be private, e.g. the staging
@@ -177,7 +177,8 @@ def private_dir(path, top=None):
     not be links; the folders above top may belong to anyone (a school user's home) but must not
     be links either. The walk opens one folder at a time from "/" without following links, and the
     returned name (/proc/self/fd/N/) keeps pointing at the folder that was checked even if
-    someone renames it or puts a link in its place afterwards. Raises UnsafeFolderError.
+    someone renames it or puts a link in its place afterwards. Raises UnsafeFolderError, whose
+    message names setting, the variable an operator changes to put the folder elsewhere.
     """
     path = os.path.abspath(path)
     top = os.path.abspath(top) if top else path
@@ -189,11 +190,11 @@ def private_dir(path, top=None):
     try:
         for i, name in enumerate(names):
             here = os.sep + os.sep.join(names[:i + 1])
-            child = _open_or_make_dir(fd, name, here)
+            child = _open_or_make_dir(fd, name, here, setting)
             os.close(fd)
             fd = child
             if i >= first_private:
-                _require_private(fd, here)
+                _require_private(fd, here, setting)
     except BaseException:
         os.close(fd)
         raise
@@ -205,7 +206,7 @@ def private_dir(path, top=None):
     return pinned
 
 
-def _open_or_make_dir(parent_fd, name, here):
+def _open_or_make_dir(parent_fd, name, here, setting):
     flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
     try:
         try:
@@ -221,20 +222,20 @@ def _open_or_make_dir(parent_fd, name, here):
             raise UnsafeFolderError(
                 "%s is a symbolic link: nothing is written through links on a school server. If "
                 "nobody at the school made it on purpose, someone may be trying to redirect the "
-                "collection's files; otherwise set clix_staging_dir to the real folder "
-                "(readlink -f %s)." % (here, here)) from None
-        raise UnsafeFolderError("%s is not a folder; move it away or set clix_staging_dir to "
-                                "another path." % here) from None
+                "collection's files; otherwise set %s to the real folder (readlink -f %s)."
+                % (here, setting, here)) from None
+        raise UnsafeFolderError("%s is not a folder; move it away or set %s to another path."
+                                % (here, setting)) from None
 
 
-def _require_private(fd, here):
+def _require_private(fd, here, setting):
     st = os.fstat(fd)
     if st.st_uid != os.geteuid():
         raise UnsafeFolderError(
             "%s belongs to uid %d, not to uid %d that runs the collection: its owner could read or "
             "swap what is written there. Remove it (rm -rf %s) so that the collection creates it "
-            "private, or set clix_staging_dir to a path that does not exist yet."
-            % (here, st.st_uid, os.geteuid(), here))
+            "private, or set %s to a path that does not exist yet."
+            % (here, st.st_uid, os.geteuid(), here, setting))
     if stat.S_IMODE(st.st_mode) != 0o700:
         os.fchmod(fd, 0o700)
 

@@ -182,6 +182,17 @@ def test_private_dir_keeps_writing_into_the_folder_it_checked(tmp_path):
     assert (tmp_path / "moved" / "git-commit.log").read_bytes() == b"log"
 
 
+def test_a_dump_folder_is_swapped_in_under_a_private_staging_folder(tmp_path):
+    """How clix_mongodump uses it: the folder holding dest made private, dest replaced whole."""
+    staging = tmp_path / "stage"
+    dest = os.path.join(clix_files.private_dir(str(staging), str(staging)), "db")
+    new = clix_files.new_temp_dir(dest)
+    with clix_files.atomic_output(os.path.join(new, "x.bson")) as out:
+        out.write(b"x")
+    clix_files.replace_dir(new, dest)
+    assert [p.name for p in staging.iterdir()] == ["db"] and (staging / "db" / "x.bson").read_bytes() == b"x"
+
+
 SETTINGS = """
 import os
 GSTUDIO_INSTITUTE_ID = 'mz1'

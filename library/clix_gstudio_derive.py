@@ -14,8 +14,11 @@ description:
     C(single_school_get_MIT_activity_data.py). Their outputs land in the container's C(/data)
     (the host's C(/home/core/data)), from where the collection pulls them.
   - Each command runs under C(timeout) inside the container, so a command that overruns is killed
-    there too, not just its C(exec) client. Each command's output is kept as a log file on the
-    server, in O(log_dir).
+    there too, not just its C(exec) client. Each command's output is kept as a log file (0600) on
+    the server, in O(log_dir), a folder created 0700 that must belong to the user running the
+    module and must not be a symbolic link.
+  - O(env) values never appear on a command line - C(exec) is given only the names (C(-e NAME)) and
+    takes each value from its own environment.
   - A server without the container, or with it stopped, is reported in RV(container_state) and
     the module fails with a message saying so; nothing is run.
 version_added: "0.2.0"
@@ -57,7 +60,9 @@ options:
     type: str
     default: /home/docker/code/qbank-gstudio-scripts/single_school_get_MIT_activity_data/single_school_get_MIT_activity_data.py
   env:
-    description: Extra environment variables for the commands (C(exec -e)).
+    description:
+      - Extra environment variables for the commands. Names are letters, digits and C(_); the values
+        reach the container through the C(exec) client's environment, never its arguments or the logs.
     type: dict
     default: {}
   timeout:
@@ -99,7 +104,7 @@ commands:
   elements: dict
   contains:
     name: {description: Command name (C(activity_timestamp <user>) for a user)., type: str}
-    argv: {description: The full command line on the server., type: list}
+    argv: {description: The full command line on the server (environment names only, never values)., type: list}
     status: {description: C(ok), C(failed), C(timeout) or C(would run)., type: str}
     rc: {description: Exit status., type: int}
     seconds: {description: Duration., type: float}
@@ -107,15 +112,17 @@ commands:
 """
 
 import os
+import re
 import shlex
 import shutil
 import subprocess
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.clix_files import atomic_output
+from ansible.module_utils.clix_files import UnsafeFolderError, atomic_output, private_dir
 
 COMMANDS = ["export_users_analytics", "all_users_activity_timestamps", "mit_activity_data"]
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def container_state(runtime: str, container: str) -> str:
@@ -142,22 +149,25 @@ def inner_commands(p: dict) -> list[tuple[str, str, list[str]]]:
 
 
 def exec_argv(p: dict, workdir: str, inner: list[str]) -> list[str]:
-    env = [a for k, v in sorted(p["env"].items()) for a in ("-e", "%s=%s" % (k, v))]
+    env = [a for name in sorted(p["env"]) for a in ("-e", name)]
     return [p["runtime"], "exec", "-w", workdir, *env, p["container"], "timeout", "-s", "KILL", str(p["timeout"]), *inner]
 
 
-def run_one(p: dict, name: str, argv: list[str]) -> dict:
+def run_one(p: dict, log_dir: str, name: str, argv: list[str]) -> dict:
     started = time.monotonic()
+    env = dict(os.environ, **{k: str(v) for k, v in p["env"].items()})
     try:
         # The inner `timeout` kills the command in the container; this one is a guard for the client.
-        done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=p["timeout"] + 60)
+        done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=p["timeout"] + 60,
+                              env=env)
         rc, output = done.returncode, done.stdout
     except subprocess.TimeoutExpired as exc:
         rc, output = -9, exc.stdout or b""
     seconds = round(time.monotonic() - started, 3)
     status = "ok" if rc == 0 else ("timeout" if rc in (137, -9) else "failed")
-    log = os.path.join(p["log_dir"], "%s-%s.log" % (name.replace(" ", "-"), time.strftime("%Y%m%d-%H%M%S")))
-    with atomic_output(log, mode=0o644) as f:
+    log_name = "%s-%s.log" % (name.replace(" ", "-").replace("/", "_"), time.strftime("%Y%m%d-%H%M%S"))
+    log = os.path.join(p["log_dir"], log_name)
+    with atomic_output(os.path.join(log_dir, log_name)) as f:
         f.write(("$ %s\n# exit status %d after %.1f s\n" % (shlex.join(argv), rc, seconds)).encode() + output)
     return {"name": name, "argv": argv, "status": status, "rc": rc, "seconds": seconds, "log": log,
             "output_tail": output.decode("utf-8", "replace")[-2000:]}
@@ -185,6 +195,10 @@ def main() -> None:
     p = module.params
     if p["timeout"] <= 0:
         module.fail_json(msg="timeout must be a positive number of seconds")
+    bad_names = sorted(name for name in p["env"] if not ENV_NAME.match(name))
+    if bad_names:
+        module.fail_json(msg="env names must be letters, digits and _ (not starting with a digit): %s; rename them "
+                             "in clix_derived_env" % ", ".join(repr(n) for n in bad_names))
     if shutil.which(p["runtime"]) is None:
         module.fail_json(msg="no %s command on this server: there is no gStudio container to run the scripts in; "
                              "set clix_container_runtime if it uses the other runtime" % p["runtime"],
@@ -199,8 +213,12 @@ def main() -> None:
     if module.check_mode:
         module.exit_json(changed=bool(planned), container_state=state,
                          commands=[{"name": n, "argv": a, "status": "would run"} for n, a in planned])
-    os.makedirs(p["log_dir"], exist_ok=True)
-    results = [run_one(p, name, argv) for name, argv in planned]
+    os.umask(0o077)  # the logs hold the school's data
+    try:
+        log_dir = private_dir(p["log_dir"], setting="clix_data_dir")
+    except (UnsafeFolderError, ValueError) as exc:
+        module.fail_json(msg="nothing was run, the logs have no safe place: %s" % exc, container_state=state, commands=[])
+    results = [run_one(p, log_dir, name, argv) for name, argv in planned]
     bad = [r for r in results if r["status"] != "ok"]
     if bad:
         module.fail_json(msg="; ".join("%s: %s (exit %d after %.0f s, log %s)" % (r["name"], r["status"], r["rc"],

@@ -22,6 +22,13 @@ options:
   dest:
     description: Folder to write the heartbeat files into. Nothing is written when omitted.
     type: path
+  staging_dir:
+    description:
+      - The staging folder that holds O(dest). It, and the folders below it on the way to O(dest),
+        are created 0700 and must belong to the user running the module; no part of the path may
+        be a symbolic link. Anything else fails the task before anything is written.
+      - Defaults to O(dest) itself.
+    type: path
   server_settings:
     description: gStudio's server_settings.py on the host.
     type: path
@@ -75,6 +82,7 @@ EXAMPLES = r"""
 - name: Heartbeat into the staging folder, with the clock skew against the control node
   clix_heartbeat:
     dest: /home/core/clix-collect-staging/system-heartbeat
+    staging_dir: /home/core/clix-collect-staging
     control_time: "{{ now(utc=true).timestamp() }}"
 """
 
@@ -108,7 +116,7 @@ import time
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible.module_utils.clix_files import human_bytes, write_text_files
+from ansible.module_utils.clix_files import UnsafeFolderError, human_bytes, private_dir, write_text_files
 from ansible.module_utils.clix_settings import SettingsError, read_identity
 
 try:
@@ -338,17 +346,20 @@ def render_log(f: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_files(dest: str, facts: dict) -> list:
-    os.makedirs(dest, mode=0o700, exist_ok=True)
+def write_files(dest: str, staging_dir: str | None, facts: dict) -> list:
+    folder = private_dir(dest, staging_dir)
     stamp = datetime.datetime.strptime(facts["captured_at"][:19], "%Y-%m-%dT%H:%M:%S").strftime("%Y%m%d-%H%M%S")
-    return write_text_files(os.path.join(dest, "system-heartbeat-%s" % stamp),
-                            {".log": render_log(facts), ".json": json.dumps(facts, indent=1, sort_keys=True)})
+    name = "system-heartbeat-%s" % stamp
+    write_text_files(os.path.join(folder, name),
+                     {".log": render_log(facts), ".json": json.dumps(facts, indent=1, sort_keys=True)})
+    return [os.path.join(dest, name + suffix) for suffix in (".log", ".json")]
 
 
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
             dest=dict(type="path"),
+            staging_dir=dict(type="path"),
             server_settings=dict(type="path", default="/home/core/code/gstudio/gnowsys-ndf/gnowsys_ndf/server_settings.py"),
             data_dir=dict(type="path", default="/home/core/data"),
             mongo_address=dict(type="str", default="127.0.0.1:8017"),
@@ -368,7 +379,10 @@ def main() -> None:
     facts = gather(module.params)
     result = dict(changed=False, ansible_facts=dict(clix_heartbeat=summarised(facts)))
     if module.params["dest"] and not module.check_mode:
-        result.update(changed=True, files=write_files(module.params["dest"], facts))
+        try:
+            result.update(changed=True, files=write_files(module.params["dest"], module.params["staging_dir"], facts))
+        except (UnsafeFolderError, ValueError) as exc:
+            module.fail_json(msg="heartbeat not written to %s: %s" % (module.params["dest"], exc))
     module.exit_json(**result)
 
 

@@ -21,6 +21,13 @@ options:
     description: File to write; its folder is created. Replaced only by a complete, checked dump.
     type: path
     required: true
+  staging_dir:
+    description:
+      - The staging folder that holds O(dest). It, and the folders below it on the way to O(dest),
+        are created 0700 and must belong to the user running the module; no part of the path may
+        be a symbolic link. Anything else fails the task before anything is written.
+      - Defaults to the folder holding O(dest).
+    type: path
   host:
     description: Server address when dumping on the host. gStudio publishes its PostgreSQL on 8432.
     type: str
@@ -82,6 +89,7 @@ EXAMPLES = r"""
 - name: Dump the school's PostgreSQL, published on the host
   clix_pg_dumpall:
     dest: /home/core/clix-collect-staging/postgres-dump/pg_dump_all.sql
+    staging_dir: /home/core/clix-collect-staging
     login_password: "{{ clix_postgres_password }}"
 
 - name: Dump from inside the gstudio container, as gStudio's backup.sh does
@@ -110,7 +118,13 @@ import threading
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.clix_files import DiskFullError, atomic_output, require_free_space
+from ansible.module_utils.clix_files import (
+    DiskFullError,
+    UnsafeFolderError,
+    atomic_output,
+    private_dir,
+    require_free_space,
+)
 
 COMPLETE_MARK = b"PostgreSQL database cluster dump complete"
 DATABASE_HEADER = re.compile(rb'^-- Database "(.+)" dump$', re.M)
@@ -184,10 +198,9 @@ def explain_connection_error(stderr: str, params: dict) -> str:
     return "PostgreSQL at %s cannot be dumped: %s. %s" % (where, text or "no error text", hint)
 
 
-def stream_dump(module: AnsibleModule, conn: Connection) -> dict:
+def stream_dump(module: AnsibleModule, conn: Connection, dest: str) -> dict:
     """Run pg_dumpall into dest; raise DumpFailed (leaving dest untouched) on any doubt."""
     p = module.params
-    dest = p["dest"]
     started = time.time()
     with tempfile.TemporaryFile() as stderr_file:
         try:
@@ -248,6 +261,7 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
             dest=dict(type="path", required=True),
+            staging_dir=dict(type="path"),
             host=dict(type="str", default="127.0.0.1"),
             port=dict(type="int", default=8432),
             login_user=dict(type="str", default="postgres"),
@@ -277,9 +291,9 @@ def main() -> None:
         if module.check_mode:
             module.exit_json(changed=True, dest=p["dest"], bytes=estimate, seconds=0.0,
                              databases=[name for name, _ in on_server], server_version=version)
-        os.makedirs(folder, mode=0o700, exist_ok=True)
-        result = stream_dump(module, conn)
-    except (DumpFailed, DiskFullError) as exc:
+        dest = os.path.join(private_dir(folder, p["staging_dir"]), os.path.basename(p["dest"]))
+        result = stream_dump(module, conn, dest)
+    except (DumpFailed, DiskFullError, UnsafeFolderError, ValueError) as exc:
         module.fail_json(msg="PostgreSQL dump not written to %s: %s" % (p["dest"], exc), dest=p["dest"])
     except subprocess.TimeoutExpired:
         module.fail_json(msg="PostgreSQL did not answer within 60s; nothing was written", dest=p["dest"])

@@ -10,16 +10,22 @@ import errno
 import gzip
 import hashlib
 import os
+import secrets
 import shutil
+import stat
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 CHUNK = 1024 * 1024
 
 
 class DiskFullError(Exception):
     """The destination filesystem ran out of space while writing."""
+
+
+class UnsafeFolderError(Exception):
+    """A folder the module would write into is a link or belongs to someone else."""
 
 
 class HashingFile:
@@ -49,9 +55,23 @@ def fsync_dir(path):
 
 
 def temp_sibling(path):
-    """A hidden temporary name next to path: never mistaken for the finished file."""
+    """A hidden temporary name next to path: never mistaken for the finished file, and not
+    guessable, so nobody can plant something there in advance."""
     head, tail = os.path.split(path)
-    return os.path.join(head, ".%s.tmp-%d" % (tail, os.getpid()))
+    return os.path.join(head, ".%s.tmp-%s" % (tail, secrets.token_hex(8)))
+
+
+def create_new_file(path, mode=0o600):
+    """Open (tmp, fd) for writing a file that did not exist under a fresh temp_sibling name:
+    O_EXCL never opens what is already there, a link, a FIFO or a file, and never follows it."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        tmp = temp_sibling(path)
+        try:
+            return tmp, os.open(tmp, flags, mode)
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temporary name beside %s" % path)
 
 
 @contextmanager
@@ -59,8 +79,7 @@ def atomic_output(path, compress=False, mode=0o600):
     """Yield a HashingFile; on success the data appears at path complete and fsynced, on any
     error nothing appears and the temporary file is removed. With compress, the hash and size
     are those of the gzip file as stored."""
-    tmp = temp_sibling(path)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    tmp, fd = create_new_file(path, mode)
     try:
         with os.fdopen(fd, "wb") as raw:
             hashed = HashingFile(raw)
@@ -145,6 +164,82 @@ def make_private_dir(path):
     os.makedirs(path, mode=0o700, exist_ok=True)
 
 
+# Open folders that private_dir handed out; their /proc/self/fd names live as long as the module.
+_PINNED = []
+
+
+def private_dir(path, top=None, setting="clix_staging_dir"):
+    """Make path a folder only the running user can use, and return a name bound to that folder.
+
+    top (default: path itself) is the outermost folder that must be private, e.g. the staging
+    folder when path is a folder inside it. top and every folder from it down to path are created
+    0700 when missing, must belong to the running user (their mode is tightened to 0700) and must
+    not be links; the folders above top may belong to anyone (a school user's home) but must not
+    be links either. The walk opens one folder at a time from "/" without following links, and the
+    returned name (/proc/self/fd/N/) keeps pointing at the folder that was checked even if
+    someone renames it or puts a link in its place afterwards. Raises UnsafeFolderError, whose
+    message names setting, the variable an operator changes to put the folder elsewhere.
+    """
+    path = os.path.abspath(path)
+    top = os.path.abspath(top) if top else path
+    if os.path.commonpath([path, top]) != top:
+        raise ValueError("%s is not inside %s" % (path, top))
+    names = [n for n in path.split(os.sep) if n]
+    first_private = len([n for n in top.split(os.sep) if n]) - 1
+    fd = os.open("/", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for i, name in enumerate(names):
+            here = os.sep + os.sep.join(names[:i + 1])
+            child = _open_or_make_dir(fd, name, here, setting)
+            os.close(fd)
+            fd = child
+            if i >= first_private:
+                _require_private(fd, here, setting)
+    except BaseException:
+        os.close(fd)
+        raise
+    pinned = "/proc/self/fd/%d" % fd
+    if not os.path.isdir(pinned):  # no /proc: the checked path is the best name left
+        os.close(fd)
+        return path
+    _PINNED.append(fd)
+    return pinned
+
+
+def _open_or_make_dir(parent_fd, name, here, setting):
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+    try:
+        try:
+            return os.open(name, flags, dir_fd=parent_fd)
+        except FileNotFoundError:
+            with suppress(FileExistsError):
+                os.mkdir(name, 0o700, dir_fd=parent_fd)
+            return os.open(name, flags, dir_fd=parent_fd)
+    except OSError as exc:
+        if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+            raise
+        if stat.S_ISLNK(os.lstat(name, dir_fd=parent_fd).st_mode):
+            raise UnsafeFolderError(
+                "%s is a symbolic link: nothing is written through links on a school server. If "
+                "nobody at the school made it on purpose, someone may be trying to redirect the "
+                "collection's files; otherwise set %s to the real folder (readlink -f %s)."
+                % (here, setting, here)) from None
+        raise UnsafeFolderError("%s is not a folder; move it away or set %s to another path."
+                                % (here, setting)) from None
+
+
+def _require_private(fd, here, setting):
+    st = os.fstat(fd)
+    if st.st_uid != os.geteuid():
+        raise UnsafeFolderError(
+            "%s belongs to uid %d, not to uid %d that runs the collection: its owner could read or "
+            "swap what is written there. Remove it (rm -rf %s) so that the collection creates it "
+            "private, or set %s to a path that does not exist yet."
+            % (here, st.st_uid, os.geteuid(), here, setting))
+    if stat.S_IMODE(st.st_mode) != 0o700:
+        os.fchmod(fd, 0o700)
+
+
 def new_temp_dir(final_path):
     """A hidden temporary folder beside final_path, to be swapped in with replace_dir."""
     parent = os.path.dirname(os.path.abspath(final_path))
@@ -153,16 +248,17 @@ def new_temp_dir(final_path):
 
 
 def replace_dir(new, final_path):
-    """Swap a completed folder in: the old one stays whole until the new one is in place."""
+    """Swap a completed folder in: the old one stays whole until the new one is in place. Whatever
+    is at final_path, a link included, is moved aside and removed, never followed."""
     old = None
     os.makedirs(os.path.dirname(os.path.abspath(final_path)), mode=0o700, exist_ok=True)
-    if os.path.exists(final_path):
+    if os.path.lexists(final_path):
         old = "%s.old-%d" % (temp_sibling(final_path), int(time.time()))
         os.rename(final_path, old)
     os.rename(new, final_path)
     fsync_dir(os.path.dirname(os.path.abspath(final_path)))
     if old:
-        shutil.rmtree(old, ignore_errors=True)
+        remove_quietly(old)
 
 
 def human_bytes(n):

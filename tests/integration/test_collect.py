@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -342,3 +343,47 @@ def test_bad_inventory_is_refused_before_any_school_is_contacted(tmp_path, hosts
     assert expected in proc.stdout and "no school was contacted" in proc.stdout, ok(proc)
     assert "Wait for the school server" not in proc.stdout
     assert not (tmp_path / "a").exists()
+
+
+@pytest.fixture
+def planted_staging(fleet):
+    """mz3's staging folder planted by a school user: set it to a link to a folder or to a folder of uid 500."""
+    core = fleet.core("mz3")
+    staging, victim = core / "clix-collect-staging", core / "clix-test-victim"
+
+    def clean() -> None:
+        for path in (staging, victim):
+            if path.is_symlink():
+                path.unlink()
+            shutil.rmtree(path, ignore_errors=True)
+
+    def plant(kind: str) -> Path:
+        clean()
+        victim.mkdir(mode=0o777)
+        if kind == "link":
+            staging.symlink_to("/home/core/clix-test-victim")
+        else:
+            staging.mkdir(mode=0o777)
+            os.chown(staging, 500, 500)
+        return victim if kind == "link" else staging
+
+    yield plant
+    clean()
+
+
+@pytest.mark.parametrize(("kind", "tags", "row", "expected"), [
+    ("link", "postgres,git", "postgres-dump", "is a symbolic link"),
+    ("folder of uid 500", "heartbeat", "(school)", "belongs to uid 500"),
+])
+def test_a_planted_staging_folder_fails_its_school_clearly_and_nothing_goes_through_it(
+        fleet, target_python, tmp_path, planted_staging, kind, tags, row, expected):
+    watched = planted_staging(kind)
+    proc = collect(fleet, tmp_path / "a", "-l", "mz2,mz3", "--tags", tags)
+    assert proc.returncode != 0, ok(proc)
+    by = {(r["school"], r["item"]): r for r in latest_report(tmp_path / "a")["rows"]}
+    assert by[("2031003-mz3", row)]["status"] == "failed", by
+    assert expected in by[("2031003-mz3", row)]["reason"] and "clix_staging_dir" in by[("2031003-mz3", row)]["reason"]
+    if kind == "link":
+        assert expected in by[("2031003-mz3", "git-commit.log")]["reason"]
+    assert all(r["status"] == "ok" for (school, _), r in by.items() if school == "2031002-mz2"), by
+    assert list(watched.iterdir()) == []  # nothing written into the planted folder or through the link

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import json
+import os
+import pwd
 import re
+import secrets
+import shutil
+import stat
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 from pathlib import Path
@@ -17,6 +24,7 @@ import bson.json_util
 import psycopg2
 import pytest
 from conftest import REPO, run_module
+from hostile_git import build_hostile_checkout
 from pymongo import MongoClient
 
 from fleet import hosts
@@ -379,6 +387,13 @@ def test_heartbeat_never_hangs_on_a_stuck_disk():
     assert (value, error) == (None, "stale") and time.monotonic() - started < 5
 
 
+def pwd_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return "uid %d" % uid
+
+
 def git_state(repo: Path) -> tuple:
     index = repo / ".git" / "index"
     return index.stat().st_mtime_ns, hashlib.sha256(index.read_bytes()).hexdigest()
@@ -398,6 +413,8 @@ def test_git_snapshot_records_both_checkouts_without_touching_them(fleet):
     for header in ("----- git status -----", "----- git diff -----", "----- git log -5 -----", "----- git branch -----"):
         assert log.count(header) == 2
     assert "On branch dlkit" in log and "+GSTUDIO_INSTITUTE_ID = 'mz2'" in log and "HEAD detached" in log
+    # git ran as the checkouts' owner (uid 500), so it had no ownership to doubt and needed no safe.directory.
+    assert [r["user"] for r in result["repos"][:2]] == [pwd_name(500)] * 2
     assert "dubious ownership" not in log and "NOT RECORDED: not a git repository" in log
     assert (git_state(code), git_state(code / "gnowsys-ndf" / "qbank-lite")) == before
     assert not (code / ".git" / "index.lock").exists()
@@ -406,3 +423,139 @@ def test_git_snapshot_records_both_checkouts_without_touching_them(fleet):
         "repos": ["/home/core/code/gstudio", "/home/core/code/gstudio/gnowsys-ndf/qbank-lite", "/home/core/data"]},
     )["2031002-mz2"]
     assert again["changed"] is False
+
+
+@pytest.fixture
+def hostile_checkout(fleet):
+    """On mz3: a dirty checkout owned by uid 500 whose config points at a canary (tests/hostile_git.py)."""
+    top = fleet.core("mz3") / "clix-test-hostile"
+    shutil.rmtree(top, ignore_errors=True)
+    top.mkdir(mode=0o755)
+    repo, canaries = build_hostile_checkout(top, Path("/home/core/clix-test-hostile"), 500)
+    yield Path("/home/core/clix-test-hostile") / repo.name, canaries
+    shutil.rmtree(top)
+
+
+def test_git_snapshot_reads_a_hostile_checkout_without_running_it(fleet, hostile_checkout):
+    repo, canaries = hostile_checkout
+    # The checkout is really hostile: plain git on that server runs its canary.
+    hosts.in_namespace(fleet.lab, fleet.school("mz3"), ["sh", "-c", f"cd {repo} && git -c safe.directory='*' diff; "
+                                                        "git -c safe.directory='*' status"], capture_output=True)
+    assert list(canaries.iterdir())
+    for ran in canaries.iterdir():
+        ran.unlink()
+    result = run_module(fleet, "mz3", "clix_git_snapshot", {"dest": f"{STAGE}/hostile/git-commit.log",
+                                                            "staging_dir": STAGE, "repos": [str(repo)]})["2031003-mz3"]
+    assert not result["failed"], result
+    assert list(canaries.iterdir()) == []
+    log = (fleet.core("mz3") / "clix-test-stage/hostile/git-commit.log").read_text()
+    for header in ("----- git status -----", "----- git diff -----", "----- git log -5 -----", "----- git branch -----"):
+        assert log.count(header) == 1
+    assert "modified:   b.dat" in log and "+changed" in log and "+more" in log and "first" in log
+    assert result["repos"][0]["user"] == pwd_name(500) and result["repos"][0]["dirty"] is True
+
+
+PLANTED = "/home/core/clix-test-planted"
+
+
+def staging_writers(fleet, target_python) -> dict:
+    """Each module that writes into the staging folder, with its arguments and Ansible extras."""
+    return {
+        "clix_pg_dumpall": ({"dest": f"{PLANTED}/postgres-dump/pg_dump_all.sql", "staging_dir": PLANTED,
+                             "login_password": fleet.pg_password("ct2")}, ()),
+        "clix_git_snapshot": ({"dest": f"{PLANTED}/git-commit.log", "staging_dir": PLANTED}, ()),
+        "clix_heartbeat": ({"dest": f"{PLANTED}/system-heartbeat", "staging_dir": PLANTED}, py(target_python)),
+    }
+
+
+@pytest.mark.parametrize("planted", ["folder of uid 500", "link"])
+def test_a_staging_folder_planted_by_a_school_user_is_refused(fleet, target_python, planted):
+    core = fleet.core("ct2")
+    staging, victim = core / "clix-test-planted", core / "clix-test-victim"
+    for path in (staging, victim):
+        if path.is_symlink():
+            path.unlink()
+        shutil.rmtree(path, ignore_errors=True)
+    victim.mkdir(mode=0o755)
+    if planted == "link":
+        staging.symlink_to("/home/core/clix-test-victim")
+        expected = "is a symbolic link"
+    else:
+        staging.mkdir(mode=0o777)
+        staging.chmod(0o777)
+        os.chown(staging, 500, 500)
+        expected = "belongs to uid 500"
+    try:
+        for module, (args, extra) in staging_writers(fleet, target_python).items():
+            result = run_module(fleet, "ct2", module, args, *extra)["01011002-ct2"]
+            assert result["failed"], (module, result)
+            assert expected in result["msg"] and "clix_staging_dir" in result["msg"], (module, result["msg"])
+        assert list(victim.iterdir()) == []  # nothing written through the link
+        if planted != "link":
+            assert list(staging.iterdir()) == [] and os.lstat(staging).st_uid == 500
+    finally:
+        if staging.is_symlink():
+            staging.unlink()
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(victim, ignore_errors=True)
+
+
+def test_every_staging_writer_makes_its_staging_folder_private(fleet, target_python):
+    staging = fleet.core("ct2") / "clix-test-planted"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        for module, (args, extra) in staging_writers(fleet, target_python).items():
+            result = run_module(fleet, "ct2", module, args, *extra)["01011002-ct2"]
+            assert not result["failed"], (module, result)
+        for path in (staging, *[p for p in staging.rglob("*") if p.is_dir()]):
+            st = os.lstat(path)
+            assert (stat.S_IMODE(st.st_mode), st.st_uid) == (0o700, 0), path
+        for path in (p for p in staging.rglob("*") if not p.is_dir()):
+            assert stat.S_IMODE(os.lstat(path).st_mode) == 0o600, path
+        assert sorted(p.name for p in staging.iterdir()) == ["git-commit.log", "postgres-dump", "system-heartbeat"]
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def test_gstudio_derive_keeps_environment_values_out_of_argv_and_logs(fleet, target_python):
+    """The values reach the container (the pinned minute names the output), but never a command
+    line that `ps` shows, the returned argv or a log; the logs are private."""
+    pinned, token = "2011-07-13T05:43", "clix-secret-" + secrets.token_hex(8)
+    data = fleet.core("mz1") / "data"
+    seen: list[str] = []
+    done = threading.Event()
+
+    def watch() -> None:  # what `ps` shows: every process's command line
+        while not done.is_set():
+            for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+                with contextlib.suppress(OSError):
+                    line = cmdline.read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
+                    if "exec" in line and "export_users_analytics" in line:
+                        seen.append(line)
+            time.sleep(0.1)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        result = run_module(fleet, "mz1", "clix_gstudio_derive", {
+            "runtime": "podman", "commands": ["export_users_analytics"],
+            "env": {"CLIX_STANDIN_NOW": pinned, "CLIX_STANDIN_SLEEP": "3", "CLIX_TEST_TOKEN": token}},
+            *py(target_python))["2031001-mz1"]
+    finally:
+        done.set()
+        watcher.join()
+    outputs = list(data.rglob("*20110713-05h43m*"))
+    try:
+        assert not result["failed"], result
+        assert outputs, "the environment did not reach the container"
+        assert seen, "ps never showed the exec client"
+        assert not [line for line in seen if pinned in line or token in line]
+        argv = result["commands"][0]["argv"]
+        assert "CLIX_TEST_TOKEN" in argv and not [a for a in argv if token in a or pinned in a]
+        log = data / Path(result["commands"][0]["log"]).relative_to("/home/core/data")
+        assert stat.S_IMODE(log.stat().st_mode) == 0o600 and stat.S_IMODE(log.parent.stat().st_mode) == 0o700
+        assert token not in log.read_text() and pinned not in log.read_text()
+        assert token not in json.dumps(result)
+    finally:
+        for path in outputs:
+            path.unlink()

@@ -6,6 +6,8 @@ import errno
 import gzip
 import hashlib
 import os
+import signal
+import stat
 
 import pytest
 from ansible.module_utils import clix_files
@@ -64,6 +66,131 @@ def test_replace_dir_swaps_in_a_new_folder_whole(tmp_path):
     clix_files.replace_dir(new, str(final))
     assert sorted(p.name for p in final.iterdir()) == ["new.bson"]
     assert [p.name for p in tmp_path.iterdir()] == ["db"]
+
+
+def planted_names(monkeypatch, *suffixes: str) -> None:
+    """Make temp_sibling pick these suffixes first, as if someone had guessed them."""
+    queue = list(suffixes)
+    real = clix_files.secrets.token_hex
+    monkeypatch.setattr(clix_files.secrets, "token_hex", lambda n: queue.pop(0) if queue else real(n))
+
+
+def blocked(signum, frame):
+    raise TimeoutError("blocked opening what was planted at the temp name")
+
+
+def test_atomic_output_never_writes_through_what_was_planted_at_its_temp_name(tmp_path, monkeypatch):
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"precious")
+    target = tmp_path / "dump.bson"
+    os.symlink(victim, tmp_path / ".dump.bson.tmp-aaaa")
+    os.mkfifo(tmp_path / ".dump.bson.tmp-bbbb")  # opening it for writing would block forever
+    planted_names(monkeypatch, "aaaa", "bbbb")
+    signal.signal(signal.SIGALRM, blocked)
+    signal.alarm(10)
+    try:
+        with clix_files.atomic_output(str(target)) as out:
+            out.write(b"dump")
+    finally:
+        signal.alarm(0)
+    assert target.read_bytes() == b"dump" and not target.is_symlink()
+    assert victim.read_bytes() == b"precious"
+    assert os.readlink(tmp_path / ".dump.bson.tmp-aaaa") == str(victim)  # what is not ours stays
+    assert stat.S_ISFIFO(os.lstat(tmp_path / ".dump.bson.tmp-bbbb").st_mode)
+
+
+def test_temp_names_are_not_predictable(tmp_path):
+    assert len({clix_files.temp_sibling(str(tmp_path / "x")) for _ in range(50)}) == 50
+
+
+def test_replace_dir_moves_a_planted_link_aside_without_following_it(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep").write_bytes(b"keep")
+    work = tmp_path / "work"
+    work.mkdir()
+    os.symlink(elsewhere, work / "db")
+    new = clix_files.new_temp_dir(str(work / "db"))
+    clix_files.replace_dir(new, str(work / "db"))
+    assert not (work / "db").is_symlink() and (work / "db").is_dir()
+    assert (elsewhere / "keep").read_bytes() == b"keep"
+    assert sorted(p.name for p in work.iterdir()) == ["db"]
+
+
+def test_private_dir_creates_the_staging_folder_private(tmp_path):
+    staging = tmp_path / "stage"
+    pinned = clix_files.private_dir(str(staging / "postgres-dump"), str(staging))
+    with clix_files.atomic_output(os.path.join(pinned, "pg_dump_all.sql")) as out:
+        out.write(b"sql")
+    assert (staging / "postgres-dump" / "pg_dump_all.sql").read_bytes() == b"sql"
+    for folder in (staging, staging / "postgres-dump"):
+        st = os.lstat(folder)
+        assert stat.S_IMODE(st.st_mode) == 0o700 and st.st_uid == os.geteuid()
+
+
+def test_private_dir_tightens_a_folder_of_its_own(tmp_path):
+    staging = tmp_path / "stage"
+    staging.mkdir(mode=0o755)
+    staging.chmod(0o777)
+    clix_files.private_dir(str(staging))
+    assert stat.S_IMODE(staging.stat().st_mode) == 0o700
+
+
+@pytest.mark.parametrize("where", ["stage", "stage/postgres-dump", "home"])
+def test_private_dir_refuses_a_link_anywhere_on_the_path(tmp_path, where):
+    (tmp_path / "real").mkdir()
+    link = tmp_path / where
+    link.parent.mkdir(parents=True, exist_ok=True)
+    os.symlink(tmp_path / "real", link)
+    staging = tmp_path / "home" / "stage" if where == "home" else tmp_path / "stage"
+    with pytest.raises(clix_files.UnsafeFolderError, match=r"symbolic link.*clix_staging_dir"):
+        clix_files.private_dir(str(staging / "postgres-dump"), str(staging))
+    assert list((tmp_path / "real").iterdir()) == []
+
+
+def test_private_dir_refuses_a_staging_folder_someone_else_owns(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("needs root: the folder must belong to another user")
+    staging = tmp_path / "stage"
+    staging.mkdir()
+    os.chown(staging, 500, 500)
+    with pytest.raises(clix_files.UnsafeFolderError, match=r"belongs to uid 500.*rm -rf"):
+        clix_files.private_dir(str(staging / "system-heartbeat"), str(staging))
+    assert list(staging.iterdir()) == []
+
+
+def test_private_dir_allows_a_users_home_above_the_staging_folder(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("needs root: the home must belong to another user")
+    home = tmp_path / "home-core"
+    home.mkdir()
+    os.chown(home, 500, 500)
+    clix_files.private_dir(str(home / "stage" / "db"), str(home / "stage"))
+    assert os.lstat(home / "stage").st_uid == 0
+
+
+def test_private_dir_keeps_writing_into_the_folder_it_checked(tmp_path):
+    """Swapping the checked folder for a link afterwards redirects nothing."""
+    staging = tmp_path / "stage"
+    pinned = clix_files.private_dir(str(staging), str(staging))
+    (tmp_path / "decoy").mkdir()
+    os.rename(staging, tmp_path / "moved")
+    os.symlink(tmp_path / "decoy", staging)
+    with clix_files.atomic_output(os.path.join(pinned, "git-commit.log")) as out:
+        out.write(b"log")
+    assert list((tmp_path / "decoy").iterdir()) == []
+    assert (tmp_path / "moved" / "git-commit.log").read_bytes() == b"log"
+
+
+def test_a_dump_folder_is_swapped_in_under_a_private_staging_folder(tmp_path):
+    """How clix_mongodump uses it: the folder holding dest made private, dest replaced whole."""
+    staging = tmp_path / "stage"
+    dest = os.path.join(clix_files.private_dir(str(staging), str(staging)), "db")
+    new = clix_files.new_temp_dir(dest)
+    with clix_files.atomic_output(os.path.join(new, "x.bson")) as out:
+        out.write(b"x")
+    clix_files.replace_dir(new, dest)
+    assert [p.name for p in staging.iterdir()] == ["db"] and (staging / "db" / "x.bson").read_bytes() == b"x"
 
 
 SETTINGS = """

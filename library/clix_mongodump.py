@@ -35,6 +35,13 @@ options:
     description: Folder that receives the dump (replaced as a whole when the dump is complete).
     type: path
     required: true
+  staging_dir:
+    description:
+      - The staging folder that holds O(dest). It, and the folders below it on the way to O(dest),
+        are created 0700 and must belong to the user running the module; no part of the path may
+        be a symbolic link. Anything else fails the task before anything is written.
+      - Defaults to the folder holding O(dest).
+    type: path
   uri:
     description:
       - MongoDB connection URI. gStudio publishes its container's mongod on the host's port 8017.
@@ -180,9 +187,10 @@ from uuid import UUID
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.clix_files import (
     DiskFullError,
+    UnsafeFolderError,
     atomic_output,
     fsync_dir,
-    make_private_dir,
+    private_dir,
     remove_quietly,
     replace_dir,
     require_free_space,
@@ -492,13 +500,13 @@ def estimated_bytes(client, databases: list) -> int:
     return sum(sizes.get(name, 0) for name in databases)
 
 
-def new_dump_folder(dest: str) -> str:
-    """A fresh private hidden folder beside dest to dump into. The folder holding dest (the staging
-    folder) is made here and nowhere else in this module: the one place to point at a stricter
-    staging helper."""
+def new_dump_folder(dest: str, staging_dir: str | None) -> tuple:
+    """(dest as a name bound to the checked staging folder, a fresh private hidden folder beside it
+    to dump into). The staging folder is checked and made by private_dir: never through a link,
+    never one that someone else owns."""
     parent = os.path.dirname(os.path.abspath(dest))
-    make_private_dir(parent)
-    return tempfile.mkdtemp(prefix=".%s.tmp-" % os.path.basename(dest), dir=parent)
+    bound = os.path.join(private_dir(parent, staging_dir), os.path.basename(dest))
+    return bound, tempfile.mkdtemp(prefix=".%s.tmp-" % os.path.basename(dest), dir=os.path.dirname(bound))
 
 
 def dump_all(client, databases: list, tmp: str, params: dict) -> list:
@@ -542,9 +550,9 @@ def run(params: dict, check_mode: bool) -> dict:
             estimate = estimated_bytes(client, databases)
             require_free_space(os.path.dirname(os.path.abspath(dest)), estimate, params["reserve_mb"] * 2**20)
             with alarm_held():
-                tmp = new_dump_folder(dest)
+                bound, tmp = new_dump_folder(dest, params["staging_dir"])
             collections = dump_all(client, databases, tmp, params)
-        replace_dir(tmp, dest)  # never interrupted by the time limit: a half-swapped dest would lose the old dump
+        replace_dir(tmp, bound)  # never interrupted by the time limit: a half-swapped dest would lose the old dump
         tmp = None
     finally:
         if tmp:
@@ -562,6 +570,7 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
             dest=dict(type="path", required=True),
+            staging_dir=dict(type="path"),
             uri=dict(type="str", default="mongodb://127.0.0.1:8017/?directConnection=true"),
             login_user=dict(type="str"),
             login_password=dict(type="str", no_log=True),
@@ -590,7 +599,7 @@ def main() -> None:
         module.fail_json(msg="MongoDB dump stopped: it ran past its time limit of %s seconds (timeout, the role's "
                          "clix_mongo_timeout); nothing was written to %s. Raise the limit for a large database, or "
                          "check the server (a stalled mongod)." % (params["timeout"], dest), dest=dest)
-    except DiskFullError as exc:
+    except (DiskFullError, UnsafeFolderError) as exc:
         module.fail_json(msg="MongoDB dump not written: %s" % exc, dest=dest)
     except DumpError as exc:
         module.fail_json(msg=str(exc), dest=dest)

@@ -465,6 +465,8 @@ def staging_writers(fleet, target_python) -> dict:
                              "login_password": fleet.pg_password("ct2")}, ()),
         "clix_git_snapshot": ({"dest": f"{PLANTED}/git-commit.log", "staging_dir": PLANTED}, ()),
         "clix_heartbeat": ({"dest": f"{PLANTED}/system-heartbeat", "staging_dir": PLANTED}, py(target_python)),
+        "clix_mongodump": ({"dest": f"{PLANTED}/db", "staging_dir": PLANTED, "databases": ["gstudio-mongodb"]},
+                           py(target_python)),
     }
 
 
@@ -512,7 +514,7 @@ def test_every_staging_writer_makes_its_staging_folder_private(fleet, target_pyt
             assert (stat.S_IMODE(st.st_mode), st.st_uid) == (0o700, 0), path
         for path in (p for p in staging.rglob("*") if not p.is_dir()):
             assert stat.S_IMODE(os.lstat(path).st_mode) == 0o600, path
-        assert sorted(p.name for p in staging.iterdir()) == ["git-commit.log", "postgres-dump", "system-heartbeat"]
+        assert sorted(p.name for p in staging.iterdir()) == ["db", "git-commit.log", "postgres-dump", "system-heartbeat"]
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

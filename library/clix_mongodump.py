@@ -550,7 +550,7 @@ def run(params: dict, check_mode: bool) -> dict:
             estimate = estimated_bytes(client, databases)
             require_free_space(os.path.dirname(os.path.abspath(dest)), estimate, params["reserve_mb"] * 2**20)
             with alarm_held():
-                bound, tmp = new_dump_folder(dest, params["staging_dir"])
+                bound, tmp = new_dump_folder(dest, params.get("staging_dir"))
             collections = dump_all(client, databases, tmp, params)
         replace_dir(tmp, bound)  # never interrupted by the time limit: a half-swapped dest would lose the old dump
         tmp = None

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import REPO, ansible_env
+from conftest import REPO, ansible_env, run_playbook
 
 from fleet import __main__ as fleet_cli
 from fleet import hosts
@@ -120,3 +120,18 @@ def test_html_page_renders_offline_with_the_problem_rows(two_runs, tmp_path):
                          timeout=120).stdout
     problem_rows = [row for row in dom.split("<tr")[1:] if row.startswith(' class="problem"')]
     assert sorted(row.split("<td>")[1].split("</td>")[0] for row in problem_rows) == sorted(EXPECTED)
+
+
+def test_the_heartbeat_probes_the_services_where_the_dumps_read_them(fleet, target_python, tmp_path):
+    """-e clix_postgres_port / clix_mongo_uri move the probes with the dumps: one owner per address."""
+    def services(*extra: str) -> dict:
+        archive = tmp_path / f"archive{len(extra)}"
+        proc = run_playbook(fleet, "heartbeat.yml", "-l", "mz1", "-e", f"clix_archive_root={archive}", *extra)
+        table = json.loads(sorted((archive / "reports").glob("heartbeat-*.json"))[-1].read_text())
+        row = table["rows"][0]
+        return {"postgresql": "postgresql down" in "; ".join(row["problems"]),
+                "mongodb": "mongodb down" in "; ".join(row["problems"]), "rc": proc.returncode}
+
+    assert services() == {"postgresql": False, "mongodb": False, "rc": 0}
+    assert services("-e", "clix_postgres_port=9", "-e", "clix_mongo_uri=mongodb://127.0.0.1:9/") == \
+        {"postgresql": True, "mongodb": True, "rc": 0}

@@ -144,14 +144,27 @@ def clix_results(hostvars_list: list) -> list:
     return out
 
 
-def clix_source_digest(folder: str) -> str:
-    """A short digest of the .py files of a folder (sorted by name): what a container image was
-    built from, to tell a stale image from a current one."""
+# What the clix-derive image carries (containers/derive/Dockerfile copies the same), relative to
+# the checkout: its digest labels the image, so a stale image is told from a current one.
+DERIVE_SOURCES = ("clix_derive", "module_utils/clix_layout.py")
+
+
+def clix_source_digest(paths) -> str:
+    """A short digest of the .py files of folders (sorted by name) and of single files, in the
+    order given: what a container image was built from."""
     digest = hashlib.sha256()
-    for name in sorted(n for n in os.listdir(folder) if n.endswith(".py")):
-        with open(os.path.join(folder, name), "rb") as f:
-            digest.update(name.encode() + b"\0" + f.read())
+    for path in [paths] if isinstance(paths, str) else paths:
+        files = ([os.path.join(path, n) for n in sorted(os.listdir(path)) if n.endswith(".py")]
+                 if os.path.isdir(path) else [path])
+        for name in files:
+            with open(name, "rb") as f:
+                digest.update(os.path.basename(name).encode() + b"\0" + f.read())
     return digest.hexdigest()[:16]
+
+
+def clix_derive_digest(repo_root: str) -> str:
+    """The digest of the clix-derive image's sources in this checkout."""
+    return clix_source_digest([os.path.join(repo_root, p) for p in DERIVE_SOURCES])
 
 
 class FilterModule:
@@ -169,4 +182,5 @@ class FilterModule:
             "clix_reports_dir": clix_reports_dir,
             "clix_results": clix_results,
             "clix_source_digest": clix_source_digest,
+            "clix_derive_digest": clix_derive_digest,
         }

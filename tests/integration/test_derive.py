@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import filecmp
 import json
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -19,6 +20,8 @@ YEAR = str(datetime.date.today().year)
 PINNED = "2026-11-25T09:07"
 STAMP = "20261125-09h07m"
 PIN_CONTAINER = json.dumps({"clix_derived_env": {"CLIX_STANDIN_NOW": PINNED}})
+# Another checkout's tests may rebuild localhost/clix-derive:latest meanwhile: a tag of this one's own.
+IMAGE = ["-e", f"clix_derive_image={os.environ['CLIX_TEST_DERIVE_IMAGE']}"] if os.environ.get("CLIX_TEST_DERIVE_IMAGE") else []
 OUTPUT_FOLDERS = ["gstudio-exported-users-analytics-csvs", "activity-timestamp-csvs", "qbank/student-activities"]
 
 
@@ -79,7 +82,7 @@ def recompute(fleet, collected):
             out_root = collected / f"recomputed-{runner}"
             proc = run_playbook(fleet, "derive.yml", "-l", "mz", "-e", f"clix_archive_root={collected}",
                                 "-e", "derive_from=archive", "-e", f"clix_derive_runner={runner}",
-                                "-e", f"clix_derived_root={out_root}", "-e", f"clix_derive_now={PINNED}")
+                                "-e", f"clix_derived_root={out_root}", "-e", f"clix_derive_now={PINNED}", *IMAGE)
             done[runner] = (out_root, proc)
         return done[runner]
 

@@ -21,6 +21,8 @@ from typing import IO
 import bson
 from bson.codec_options import CodecOptions
 
+from module_utils import clix_layout
+
 GSTUDIO_DB = "gstudio-mongodb"
 _CODEC = CodecOptions(tz_aware=False)
 
@@ -125,13 +127,22 @@ class ArchiveSource:
     """A collected school: ``<school>/gstudio/{db,postgres-dump,server_settings.py,gstudio_tools_logs}``."""
 
     def __init__(self, school_dir: str) -> None:
-        self.gstudio = os.path.join(school_dir, "gstudio")
-        self.db_dir = os.path.join(self.gstudio, "db", GSTUDIO_DB)
+        self.school_dir = school_dir
+        self.gstudio = self._inside(os.path.join(school_dir, "gstudio"))
+        self.db_dir = self._inside(os.path.join(self.gstudio, "db", GSTUDIO_DB))
         if not os.path.isdir(self.db_dir):
             raise SourceError(f"{self.db_dir} is missing: collect the school's db item first "
                               f"(ansible-playbook collect.yml --tags db)")
         self.identity = read_identity(os.path.join(self.gstudio, "server_settings.py"))
-        self.tools_dir = os.path.join(self.gstudio, "gstudio_tools_logs")
+        self.tools_dir = self._inside(os.path.join(self.gstudio, "gstudio_tools_logs"))
+
+    def _inside(self, path: str) -> str:
+        """path, once proved (links resolved) to lie in the school's folder: a linked folder of
+        the collected tree never takes a read outside it."""
+        try:
+            return clix_layout.contained(self.school_dir, path)
+        except clix_layout.LayoutError as exc:
+            raise SourceError(f"{exc}: a link in the collected tree, not followed") from None
 
     def documents(self, collection: str) -> Iterator[dict]:
         for name in (f"{collection}.bson", f"{collection}.bson.gz"):
@@ -143,7 +154,7 @@ class ArchiveSource:
 
     def auth_users(self) -> list[AuthUser]:
         for name in ("pg_dump_all.sql", "pg_dump_all.sql.gz"):
-            path = os.path.join(self.gstudio, "postgres-dump", name)
+            path = self._inside(os.path.join(self.gstudio, "postgres-dump", name))
             if os.path.lexists(path):
                 with _open_maybe_gz(path) as f:
                     return parse_auth_users(line.decode("utf-8", "replace") for line in f)

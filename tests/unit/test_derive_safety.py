@@ -118,6 +118,15 @@ def test_a_dump_that_is_a_link_fifo_or_device_is_never_read(school, tmp_path, ki
     assert "Counters.bson is " + ("a symbolic link: not followed" if kind == "link" else "not a regular file") in proc.stderr
 
 
+@pytest.mark.parametrize("folder", ["db/gstudio-mongodb", "postgres-dump", "gstudio_tools_logs"])
+def test_a_collected_folder_linked_outside_the_school_is_not_read(school, tmp_path, folder):
+    moved = tmp_path / "moved"
+    (school / "gstudio" / folder).rename(moved)
+    (school / "gstudio" / folder).symlink_to(moved)
+    proc = run_derive(school, tmp_path / "out")
+    assert proc.returncode != 0 and "a link in the collected tree, not followed" in proc.stderr
+
+
 def test_settings_linked_to_a_control_node_file_is_not_read(school, tmp_path):
     secret = tmp_path / "secret.py"
     secret.write_text("GSTUDIO_INSTITUTE_ID = 'mz1'\nGSTUDIO_INSTITUTE_ID_SECONDARY = '2031001'\n"

@@ -18,6 +18,8 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
+from module_utils import clix_layout
+
 from .activity import write_activity_csvs
 from .mit import write_mit_csv
 from .progress import write_progress_csvs
@@ -41,7 +43,7 @@ def school_dirs(paths: list[str]) -> list[str]:
             if "gstudio" in dirs:
                 found.append(root)
                 dirs.clear()
-            dirs[:] = sorted(d for d in dirs if d not in ("derived", "reports", "quarantine"))
+            dirs[:] = sorted(d for d in dirs if d not in (clix_layout.DERIVED, clix_layout.REPORTS, clix_layout.QUARANTINE))
     if not found:
         raise SourceError(f"no collected school (a folder with gstudio/) under {', '.join(paths)}")
     return found
@@ -53,9 +55,11 @@ def default_out(school_dir: str) -> str:
     school = os.path.abspath(school_dir)
     state_dir = os.path.dirname(school)
     year_dir = os.path.dirname(state_dir)
-    root = os.path.dirname(year_dir)
-    return os.path.join(root, "derived", os.path.basename(year_dir), os.path.basename(state_dir),
-                        os.path.basename(school))
+    try:
+        return clix_layout.derived_root(os.path.dirname(year_dir), os.path.basename(year_dir),
+                                        os.path.basename(state_dir), os.path.basename(school))
+    except clix_layout.LayoutError as exc:
+        raise SourceError(f"{school} is not a school folder of an archive ({exc}): name the output with --out") from None
 
 
 def derive(source, out_dir: str, now: dt.datetime, outputs: tuple[str, ...], users: list[str] | None,

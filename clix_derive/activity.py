@@ -1,6 +1,9 @@
 """``manage.py activity_timestamp <username>`` and ``get_all_users_activity_timestamp_csvs.py``.
 
 One CSV per user: ``activity-timestamp-csvs/<server id>-<username>-activity-visits-<%Y%m%d-%Hh%Mm>.csv``.
+A name that is not one plain path component (a username holding ``/``, which Django never makes,
+or a name too long for the file system) gets no file: it is skipped with its reason on stderr, so
+every file written keeps gStudio's name and stays in the output folder.
 """
 
 from __future__ import annotations
@@ -8,10 +11,12 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import functools
-import os
+import sys
 from collections.abc import Iterable
 
-from .formats import name_of, py2_repr, py2_str_float, slugify, write_csv
+from module_utils.clix_layout import LayoutError
+
+from .formats import name_of, output_path, py2_repr, py2_str_float, slugify, write_csv
 from .school import Bench, School
 
 HEADER = ["Unit", "Lesson", "Activity", "Language", "VisitedOn", "OutTime", "OutAction", "TimeSpentInSeconds", "Buddies"]
@@ -90,7 +95,11 @@ def write_activity_csvs(school: School, out_dir: str, now: dt.datetime,
             continue
         rows = visit_rows(school, user.id, school.user_benchmarks(user.username))
         name = f"{school.identity['server_id']}-{user.username}-activity-visits-{now:%Y%m%d-%Hh%Mm}.csv"
-        path = os.path.join(out_dir, FOLDER, name)
+        try:
+            path = output_path(out_dir, FOLDER, name)
+        except LayoutError as exc:  # a username no Django server makes: skipped, and said so
+            print(f"clix-derive: no activity file for user id {user.id}: {exc}", file=sys.stderr, flush=True)
+            continue
         write_csv(path, HEADER, rows)
         written.append(path)
     return written

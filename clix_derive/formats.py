@@ -5,10 +5,15 @@ from __future__ import annotations
 import csv
 import os
 import re
+import stat
 import tempfile
 import unicodedata
 from collections.abc import Iterable
 from typing import Any
+
+from module_utils import clix_layout
+
+NAME_MAX = 255  # bytes in one file name (ext4, xfs)
 
 
 def slugify(value: str) -> str:
@@ -49,6 +54,27 @@ def name_of(node: dict | None, prefer_altnames: bool) -> str:
     if prefer_altnames and (node.get("altnames") or "").strip():
         return node["altnames"]
     return node.get("name") or ""
+
+
+def output_path(out_dir: str, folder: str, name: str) -> str:
+    """out_dir/folder/name, for a file named after values from the school server (server id,
+    school code, username). gStudio's name is kept when it is one plain path component the file
+    system can hold; otherwise clix_layout.LayoutError says why (the caller skips or fails). The
+    path, links in its existing part resolved, is proved to stay under out_dir (clix_layout.under)."""
+    clix_layout.check_part(name)
+    if len(name.encode("utf-8", "surrogateescape")) > NAME_MAX:
+        raise clix_layout.LayoutError("%r is longer than a file name can be" % (name,))
+    return clix_layout.under(os.path.abspath(out_dir), folder, name)
+
+
+def append_text(path: str, text: str) -> None:
+    """Append to a log file, never through a link or into a FIFO or device."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
+    with os.fdopen(fd, "a", encoding="utf-8") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise clix_layout.LayoutError("%s is not a regular file: not written" % path)
+        os.set_blocking(fd, True)
+        f.write(text)
 
 
 def write_csv(path: str, header: list[str], rows: Iterable[list[Any]]) -> None:

@@ -13,8 +13,11 @@ import os
 from collections import defaultdict
 from collections.abc import Iterator
 
-from .formats import name_of, write_csv
+from module_utils import clix_layout
+
+from .formats import name_of, output_path, write_csv
 from .school import Bench, School, ts_parse, ts_text
+from .source import SourceError, open_regular
 
 CSV_PATH = os.path.join("qbank", "student-activities", "activity-data.csv")
 DAY_COLUMNS = ["Date (YYYY-MM-DD)", "Total Timestamps", "Total Timespent (HH:MM:SS.microsec)",
@@ -61,9 +64,10 @@ def _tool_events(tools_dir: str, user_id: int) -> list[Event]:
     events: list[Event] = []
     for path in sorted(glob.glob(os.path.join(tools_dir, "**", f"{user_id}-*.json"), recursive=True)):
         try:
-            with open(path, encoding="utf-8") as f:
+            clix_layout.contained(tools_dir, path)  # a linked folder never takes the search outside
+            with open_regular(path) as f:
                 entries = json.load(f)
-        except (OSError, ValueError):
+        except (OSError, ValueError, SourceError):
             continue
         for e in entries if isinstance(entries, list) else []:
             stamp = e.get("created_at") or e.get("createdAt")
@@ -127,6 +131,6 @@ def write_mit_csv(school: School, out_dir: str) -> str:
                 row += _day_cells(day, per_day[day]) if day in per_day else [""] * len(DAY_COLUMNS)
             yield row
 
-    path = os.path.join(out_dir, CSV_PATH)
+    path = output_path(out_dir, *os.path.split(CSV_PATH))
     write_csv(path, ["Username", "UserID"] + DAY_COLUMNS * len(days), rows())
     return path

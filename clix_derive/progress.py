@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 
-from .formats import name_of, py2_repr, slugify, write_csv
+from .formats import append_text, name_of, output_path, py2_repr, slugify, write_csv
 from .school import School
 
 FIXED_HEADER = [
@@ -172,12 +172,11 @@ def write_progress_csvs(school: School, out_dir: str, now: dt.datetime) -> list[
         if not rows:
             continue
         name = f"{ident['school_code']}-{ident['server_id']}-{slugify(unit.get('name') or '')}-{now:%Y%m%d-%Hh%Mm}.csv"
-        path = os.path.join(out_dir, FOLDER, name)
+        path = output_path(out_dir, FOLDER, name)  # a server id or code that is no file name stops the school
         write_csv(path, header, rows)
         written.append(path)
     if log:
-        log_path = os.path.join(out_dir, LOG)
+        log_path = output_path(out_dir, *os.path.split(LOG))
         os.makedirs(os.path.dirname(log_path), exist_ok=True)
-        with open(log_path, "a", encoding="utf-8") as f:
-            f.write(f"\n\n######### Script ran on : {now:%c} #########\n----------------\n" + "".join(log))
+        append_text(log_path, f"\n\n######### Script ran on : {now:%c} #########\n----------------\n" + "".join(log))
     return written

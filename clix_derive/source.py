@@ -7,9 +7,12 @@ plain ``find()``), because gStudio's outputs follow that order.
 from __future__ import annotations
 
 import ast
+import contextlib
+import errno
 import gzip
 import os
 import re
+import stat
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,6 +20,8 @@ from typing import IO
 
 import bson
 from bson.codec_options import CodecOptions
+
+from module_utils import clix_layout
 
 GSTUDIO_DB = "gstudio-mongodb"
 _CODEC = CodecOptions(tz_aware=False)
@@ -34,12 +39,29 @@ class AuthUser:
     date_joined: str
 
 
+def open_regular(path: str) -> IO[bytes]:
+    """A collected file, opened for reading only if it is a regular file: a link is never followed
+    and a FIFO, socket or device never read (opened non-blocking, then checked with fstat), since
+    a school server chooses what its tree holds."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise SourceError(f"{path} is a symbolic link: not followed") from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise SourceError(f"{path} is not a regular file (a device, FIFO or socket): not read")
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
 def read_identity(path: str) -> dict[str, str]:
     """server_id, school_code, school_name from gStudio's server_settings.py, parsed, never run."""
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            tree = ast.parse(f.read())
-    except (OSError, SyntaxError) as exc:
+        with open_regular(path) as f:
+            tree = ast.parse(f.read().decode("utf-8", "replace"))
+    except (OSError, SyntaxError, SourceError) as exc:
         raise SourceError(f"cannot read the school's identity from {path}: {exc}") from None
     values = {}
     for node in tree.body:
@@ -95,34 +117,45 @@ def parse_auth_users(lines: Iterator[str], columns: list[str] | None = None) -> 
     return users
 
 
-def _open_maybe_gz(path: str) -> IO[bytes]:
-    return gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")
+@contextlib.contextmanager
+def _open_maybe_gz(path: str) -> Iterator[IO[bytes]]:
+    with open_regular(path) as f:
+        yield gzip.GzipFile(fileobj=f, mode="rb") if path.endswith(".gz") else f
 
 
 class ArchiveSource:
     """A collected school: ``<school>/gstudio/{db,postgres-dump,server_settings.py,gstudio_tools_logs}``."""
 
     def __init__(self, school_dir: str) -> None:
-        self.gstudio = os.path.join(school_dir, "gstudio")
-        self.db_dir = os.path.join(self.gstudio, "db", GSTUDIO_DB)
+        self.school_dir = school_dir
+        self.gstudio = self._inside(os.path.join(school_dir, "gstudio"))
+        self.db_dir = self._inside(os.path.join(self.gstudio, "db", GSTUDIO_DB))
         if not os.path.isdir(self.db_dir):
             raise SourceError(f"{self.db_dir} is missing: collect the school's db item first "
                               f"(ansible-playbook collect.yml --tags db)")
         self.identity = read_identity(os.path.join(self.gstudio, "server_settings.py"))
-        self.tools_dir = os.path.join(self.gstudio, "gstudio_tools_logs")
+        self.tools_dir = self._inside(os.path.join(self.gstudio, "gstudio_tools_logs"))
+
+    def _inside(self, path: str) -> str:
+        """path, once proved (links resolved) to lie in the school's folder: a linked folder of
+        the collected tree never takes a read outside it."""
+        try:
+            return clix_layout.contained(self.school_dir, path)
+        except clix_layout.LayoutError as exc:
+            raise SourceError(f"{exc}: a link in the collected tree, not followed") from None
 
     def documents(self, collection: str) -> Iterator[dict]:
         for name in (f"{collection}.bson", f"{collection}.bson.gz"):
             path = os.path.join(self.db_dir, name)
-            if os.path.exists(path):
+            if os.path.lexists(path):
                 with _open_maybe_gz(path) as f:
                     yield from bson.decode_file_iter(f, codec_options=_CODEC)
                 return
 
     def auth_users(self) -> list[AuthUser]:
         for name in ("pg_dump_all.sql", "pg_dump_all.sql.gz"):
-            path = os.path.join(self.gstudio, "postgres-dump", name)
-            if os.path.exists(path):
+            path = self._inside(os.path.join(self.gstudio, "postgres-dump", name))
+            if os.path.lexists(path):
                 with _open_maybe_gz(path) as f:
                     return parse_auth_users(line.decode("utf-8", "replace") for line in f)
         raise SourceError(f"{self.gstudio}/postgres-dump/pg_dump_all.sql is missing: collect the "

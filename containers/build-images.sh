@@ -23,7 +23,10 @@ if ! podman image exists "$base"; then
   podman import -q --change 'CMD ["/bin/bash"]' "$tarball" "$base" >/dev/null
 fi
 # The image is labelled with the digest of the code it carries; derive.yml refuses a stale image.
-source_digest=$(python3 -c 'import sys; sys.path.insert(0, "filter_plugins"); import clix; print(clix.clix_source_digest("clix_derive"))')
+# (The filter plugin imports Ansible: the project's venv runs it.)
+python=.venv/bin/python
+[ -x "$python" ] || python=python3
+source_digest=$("$python" -c 'import sys; sys.path.insert(0, "filter_plugins"); import clix; print(clix.clix_derive_digest("."))')
 podman build -q --network none --build-arg BASE="$base" --label "clix.derive.source=$source_digest" \
   -t localhost/clix-derive:latest \
   -f containers/derive/Dockerfile . >/dev/null

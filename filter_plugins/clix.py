@@ -4,7 +4,24 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import re
+
+import ansible.module_utils
+from ansible import constants as C
+
+# The archive's layout has one owner, module_utils/clix_layout.py; filters import it the way the
+# modules do (ansible.module_utils.clix_*), from the module_utils folders ansible.cfg names.
+for _folder in C.DEFAULT_MODULE_UTILS_PATH:
+    if _folder not in ansible.module_utils.__path__:
+        ansible.module_utils.__path__.append(_folder)
+from ansible.module_utils import clix_layout  # noqa: E402
+
+# What the inventory allows (clix_inventory): a server's claimed values are checked against it.
+SERVER_ID = re.compile(r"[a-z]{2}[0-9]+")  # a state code and a number; sp<N> too (fullmatch)
+SCHOOL_CODE = re.compile(r"[0-9]{7,8}|NA")
+CLAIM_CHARS = 120
 
 
 def clix_school_entry(hostvars: dict) -> dict:
@@ -46,18 +63,72 @@ def clix_pull_items(items: list, producers: dict) -> list:
     return out
 
 
+def clix_server_claims(facts: dict) -> dict:
+    """What the server's server_settings.py claims, as data for the manifest and the report: each
+    value as a JSON string literal (quotes, control characters and non-ASCII escaped), cut to
+    CLAIM_CHARS, and whether it passes the inventory's rules. None when the server gave none."""
+    facts = facts or {}
+
+    def literal(value) -> str | None:
+        if value is None:
+            return None
+        text = json.dumps(str(value), ensure_ascii=True)
+        return text if len(text) <= CLAIM_CHARS else text[:CLAIM_CHARS - 4] + '..."'
+
+    server_id, code = facts.get("server_id"), facts.get("school_code")
+    return {
+        "server_id": literal(server_id),
+        "school_code": literal(code),
+        "school_name": literal(facts.get("school_name")),
+        "server_id_valid": isinstance(server_id, str) and bool(SERVER_ID.fullmatch(server_id)),
+        "school_code_valid": isinstance(code, str) and bool(SCHOOL_CODE.fullmatch(code)),
+    }
+
+
 def clix_identity_problem(facts: dict, server_id: str, school_code: str) -> str:
     """Why the server's own server_settings.py does not match the inventory ('' when it does).
-    School codes compare without leading zeros: the field team writes 2031001 and 02031001."""
+    The server's values are data: they are checked against the inventory's rules, compared, and
+    quoted (escaped) in the reason, never used to name anything. School codes compare without
+    leading zeros: the field team writes 2031001 and 02031001."""
     if not facts or facts.get("settings_error"):
         return "identity unknown: %s" % ((facts or {}).get("settings_error") or "no heartbeat")
+    claims = clix_server_claims(facts)
+    invalid = [name for name, key in (("server id", "server_id"), ("school code", "school_code"))
+               if not claims[key + "_valid"]]
     theirs = (facts.get("server_id"), str(facts.get("school_code") or "").lstrip("0"))
-    ours = (server_id, str(school_code).lstrip("0"))
-    if theirs != ours:
-        return ("identity mismatch: the inventory says %s-%s but the server's server_settings.py says %s-%s "
-                "(%s); collected into quarantine" % (school_code, server_id, facts.get("school_code"),
-                                                      facts.get("server_id"), facts.get("school_name")))
-    return ""
+    if not invalid and theirs == (server_id, str(school_code).lstrip("0")):
+        return ""
+    what = ("identity invalid: the server's server_settings.py holds a %s that is not one (the inventory "
+            "allows a server id like mz1 or sp3 and a school code of 7-8 digits or NA)" % " and a ".join(invalid)
+            if invalid else "identity mismatch")
+    return ("%s: the inventory says %s-%s but the server's server_settings.py says server id %s, school code %s, "
+            "name %s; collected into quarantine" % (what, school_code, server_id, claims["server_id"],
+                                                    claims["school_code"], claims["school_name"]))
+
+
+def clix_school_root(root: str, year, state: str, folder: str) -> str:
+    """<root>/<YYYY>/<state>/<code>-<id> (clix_layout.school_root)."""
+    return clix_layout.school_root(root, year, state, folder)
+
+
+def clix_quarantine_root(root: str, year, state: str, folder: str) -> str:
+    """<root>/quarantine/<YYYY>/<state>/<code>-<id>, folder being the inventory's (clix_layout)."""
+    return clix_layout.quarantine_root(root, year, state, folder)
+
+
+def clix_derived_root(root: str, year, state: str, folder: str) -> str:
+    """<root>/derived/<YYYY>/<state>/<code>-<id> (clix_layout.derived_root)."""
+    return clix_layout.derived_root(root, year, state, folder)
+
+
+def clix_year_root(root: str, year) -> str:
+    """<root>/<YYYY>: the year's collected schools (clix_layout.year_root)."""
+    return clix_layout.year_root(root, year)
+
+
+def clix_reports_dir(root: str) -> str:
+    """<root>/reports (clix_layout.reports_dir)."""
+    return clix_layout.reports_dir(root)
 
 
 def clix_results(hostvars_list: list) -> list:
@@ -73,14 +144,27 @@ def clix_results(hostvars_list: list) -> list:
     return out
 
 
-def clix_source_digest(folder: str) -> str:
-    """A short digest of the .py files of a folder (sorted by name): what a container image was
-    built from, to tell a stale image from a current one."""
+# What the clix-derive image carries (containers/derive/Dockerfile copies the same), relative to
+# the checkout: its digest labels the image, so a stale image is told from a current one.
+DERIVE_SOURCES = ("clix_derive", "module_utils/clix_layout.py")
+
+
+def clix_source_digest(paths) -> str:
+    """A short digest of the .py files of folders (sorted by name) and of single files, in the
+    order given: what a container image was built from."""
     digest = hashlib.sha256()
-    for name in sorted(n for n in os.listdir(folder) if n.endswith(".py")):
-        with open(os.path.join(folder, name), "rb") as f:
-            digest.update(name.encode() + b"\0" + f.read())
+    for path in [paths] if isinstance(paths, str) else paths:
+        files = ([os.path.join(path, n) for n in sorted(os.listdir(path)) if n.endswith(".py")]
+                 if os.path.isdir(path) else [path])
+        for name in files:
+            with open(name, "rb") as f:
+                digest.update(os.path.basename(name).encode() + b"\0" + f.read())
     return digest.hexdigest()[:16]
+
+
+def clix_derive_digest(repo_root: str) -> str:
+    """The digest of the clix-derive image's sources in this checkout."""
+    return clix_source_digest([os.path.join(repo_root, p) for p in DERIVE_SOURCES])
 
 
 class FilterModule:
@@ -90,6 +174,13 @@ class FilterModule:
             "clix_selected": clix_selected,
             "clix_pull_items": clix_pull_items,
             "clix_identity_problem": clix_identity_problem,
+            "clix_server_claims": clix_server_claims,
+            "clix_school_root": clix_school_root,
+            "clix_quarantine_root": clix_quarantine_root,
+            "clix_derived_root": clix_derived_root,
+            "clix_year_root": clix_year_root,
+            "clix_reports_dir": clix_reports_dir,
             "clix_results": clix_results,
             "clix_source_digest": clix_source_digest,
+            "clix_derive_digest": clix_derive_digest,
         }

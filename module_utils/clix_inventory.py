@@ -6,6 +6,11 @@ from __future__ import annotations
 
 import re
 
+try:
+    from ansible.module_utils import clix_layout
+except ImportError:  # bin/clix-inventory imports these rules straight from module_utils/
+    import clix_layout  # type: ignore[no-redef]
+
 STATES = {"mz": "Mizoram", "rj": "Rajasthan", "ct": "Chhattisgarh", "tg": "Telangana"}
 # First digit of a CLIx school code (after any leading zero) names the state.
 STATE_DIGIT = {"1": "ct", "2": "mz", "3": "rj", "4": "tg"}
@@ -14,8 +19,9 @@ SCHOOL_CODE = re.compile(r"^\d{7,8}$")
 
 
 def school_folder(school_code: str, server_id: str) -> str:
-    """The LEVEL 2 folder name: <school code>-<server id> (the code keeps its leading zeros)."""
-    return "%s-%s" % (school_code, server_id)
+    """The LEVEL 2 folder name: <school code>-<server id> (the code keeps its leading zeros), as
+    clix_layout builds and checks it."""
+    return clix_layout.school_folder(school_code, server_id)
 
 
 def code_error(code) -> str | None:

@@ -104,6 +104,11 @@ def school_folder(school_code: str, server_id: str) -> str:
     return check_school_folder("%s-%s" % (school_code, server_id))
 
 
+def year_root(root: str, year) -> str:
+    """<root>/<YYYY>: the schools collected in a year."""
+    return under(root, check_year(year))
+
+
 def school_root(root: str, year, state: str, folder: str) -> str:
     """<root>/<YYYY>/<state>/<code>-<id>: a school's collected tree."""
     return under(root, check_year(year), check_state(state), check_school_folder(folder))

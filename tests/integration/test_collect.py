@@ -193,11 +193,52 @@ def test_identity_mismatch_goes_to_quarantine(fleet, target_python, tmp_path):
     finally:
         settings.write_text(original)
     assert proc.returncode != 0
-    assert "identity mismatch" in proc.stdout and "2031002-mz2" in proc.stdout
+    assert "identity mismatch" in proc.stdout and 'server id "mz2", school code "2031002"' in proc.stdout
     assert not (tmp_path / "a" / YEAR / "mz").exists()
-    quarantined = list((tmp_path / "a" / "quarantine" / YEAR).iterdir())
-    assert [q.name for q in quarantined] == ["2031003-mz3--server-says-2031002-mz2"]
+    quarantined = list((tmp_path / "a" / "quarantine" / YEAR / "mz").iterdir())
+    assert [q.name for q in quarantined] == ["2031003-mz3"]  # the inventory's school, not the server's claim
     assert (quarantined[0] / "gstudio" / "nginx-logs" / "access.log").exists()
+    school = json.loads((quarantined[0] / "MANIFEST.json").read_text())["school"]
+    assert school["server_says"]["server_id"] == '"mz2"' and school["identity_problem"].startswith("identity mismatch")
+
+
+def tree_state(folder: Path) -> dict[str, tuple[int, str, int]]:
+    """Every entry below folder: (mode, sha256 of a file's bytes, mtime_ns); links never followed."""
+    state = {}
+    for path in sorted(folder.rglob("*")):
+        st = path.lstat()
+        digest = sha(path) if path.is_file() and not path.is_symlink() else ""
+        state[str(path.relative_to(folder))] = (st.st_mode, digest, st.st_mtime_ns)
+    return state
+
+
+def test_a_server_id_holding_a_path_cannot_reach_another_schools_folder(fleet, target_python, tmp_path):
+    archive = tmp_path / "a"
+    proc = collect(fleet, archive, "-l", "mz2", "--tags", "settings,nginx")
+    assert proc.returncode == 0, ok(proc)
+    mz2 = archive / YEAR / "mz" / "2031002-mz2"
+    before = tree_state(mz2)
+    assert "MANIFEST.json" in before and "gstudio/server_settings.py" in before
+    settings = fleet.core("mz1") / "code/gstudio/gnowsys-ndf/gnowsys_ndf/server_settings.py"
+    original = settings.read_text()
+    hostile = f"x/../../../{YEAR}/mz/2031002-mz2"
+    settings.write_text(re.sub(r"(?m)^GSTUDIO_INSTITUTE_ID\s*=.*$", f"GSTUDIO_INSTITUTE_ID = {hostile!r}", original))
+    try:
+        proc = collect(fleet, archive, "-l", "mz1", "--tags", "settings,nginx")
+    finally:
+        settings.write_text(original)
+    assert proc.returncode != 0, ok(proc)  # a quarantined school is a problem of the run
+    assert tree_state(mz2) == before, "mz1's hostile server id changed mz2's folder"
+    assert sorted(p.name for p in (archive / YEAR / "mz").iterdir()) == ["2031002-mz2"]
+    quarantined = archive / "quarantine" / YEAR / "mz" / "2031001-mz1"
+    assert sorted(p.name for p in (archive / "quarantine" / YEAR / "mz").iterdir()) == ["2031001-mz1"]
+    assert (quarantined / "gstudio" / "server_settings.py").read_text().count(hostile) == 1
+    manifest = json.loads((quarantined / "MANIFEST.json").read_text())
+    assert manifest["school"]["server_says"]["server_id"] == json.dumps(hostile)
+    assert manifest["school"]["server_says"]["server_id_valid"] is False
+    assert manifest["school"]["identity_problem"].startswith("identity invalid")
+    row = [r for r in latest_report(archive)["rows"] if r["school"] == "2031001-mz1" and r["item"] == "(school)"]
+    assert row and "identity invalid" in row[0]["reason"] and json.dumps(hostile) in row[0]["reason"]
 
 
 def test_one_school_down_and_one_mongo_down_never_stop_the_others(fleet, target_python, tmp_path):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import filecmp
 import json
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -19,6 +20,8 @@ YEAR = str(datetime.date.today().year)
 PINNED = "2026-11-25T09:07"
 STAMP = "20261125-09h07m"
 PIN_CONTAINER = json.dumps({"clix_derived_env": {"CLIX_STANDIN_NOW": PINNED}})
+# Another checkout's tests may rebuild localhost/clix-derive:latest meanwhile: a tag of this one's own.
+IMAGE = ["-e", f"clix_derive_image={os.environ['CLIX_TEST_DERIVE_IMAGE']}"] if os.environ.get("CLIX_TEST_DERIVE_IMAGE") else []
 OUTPUT_FOLDERS = ["gstudio-exported-users-analytics-csvs", "activity-timestamp-csvs", "qbank/student-activities"]
 
 
@@ -68,36 +71,51 @@ def test_collect_runs_the_scripts_in_the_container_and_reports_them(fleet, colle
         assert any(STAMP in path for path in manifest["files"])
 
 
+@pytest.fixture(scope="module")
+def recompute(fleet, collected):
+    """derive.yml -e derive_from=archive with a runner, once per module: {runner: (out_root, proc)}.
+    Each test asks for the runs it needs, so any of them runs alone (pytest -k)."""
+    done: dict[str, tuple[Path, subprocess.CompletedProcess]] = {}
+
+    def run(runner: str) -> tuple[Path, subprocess.CompletedProcess]:
+        if runner not in done:
+            out_root = collected / f"recomputed-{runner}"
+            proc = run_playbook(fleet, "derive.yml", "-l", "mz", "-e", f"clix_archive_root={collected}",
+                                "-e", "derive_from=archive", "-e", f"clix_derive_runner={runner}",
+                                "-e", f"clix_derived_root={out_root}", "-e", f"clix_derive_now={PINNED}", *IMAGE)
+            done[runner] = (out_root, proc)
+        return done[runner]
+
+    return run
+
+
 @pytest.mark.parametrize("runner", ["native", "container"])
-def test_archive_recompute_is_byte_identical_to_the_school_containers(fleet, collected, runner):
-    out_root = collected / f"recomputed-{runner}"
-    proc = run_playbook(fleet, "derive.yml", "-l", "mz", "-e", f"clix_archive_root={collected}",
-                        "-e", "derive_from=archive", "-e", f"clix_derive_runner={runner}",
-                        "-e", f"clix_derived_root={out_root}", "-e", f"clix_derive_now={PINNED}")
+def test_archive_recompute_is_byte_identical_to_the_school_containers(fleet, collected, recompute, runner):
+    out_root, proc = recompute(runner)
     assert proc.returncode == 0, ok(proc)
     assert f"derived (archive, {runner})" in proc.stdout
     for n in (1, 2, 3):
         folder = f"203100{n}-mz{n}"
         live = pinned_files(collected / YEAR / "mz" / folder / "gstudio")
-        recomputed = pinned_files(out_root / "mz" / folder)
+        derived = out_root / "derived" / YEAR / "mz" / folder  # clix_layout.derived_root
+        recomputed = pinned_files(derived)
         assert recomputed.keys() == live.keys()
         for name in live:
             assert recomputed[name] == live[name], f"{folder}/{name} differs between the container on the server and {runner}"
         # Recomputed files are private and never written over the collected originals.
-        assert all((out_root / "mz" / folder / f).stat().st_mode & 0o077 == 0 for f in recomputed)
+        assert all((derived / f).stat().st_mode & 0o077 == 0 for f in recomputed)
 
 
-def test_native_and_container_image_agree_on_every_file(fleet, collected):
-    a, b = collected / "recomputed-native", collected / "recomputed-container"
-    if not (a.exists() and b.exists()):
-        pytest.fail("run after test_archive_recompute_is_byte_identical_to_the_school_containers")
+def test_native_and_container_image_agree_on_every_file(fleet, recompute):
+    (a, native), (b, container) = recompute("native"), recompute("container")
+    assert native.returncode == 0 and container.returncode == 0, ok(native) + ok(container)
     cmp = filecmp.dircmp(a, b)
 
     def same(c: filecmp.dircmp) -> bool:
         _, mismatch, errors = filecmp.cmpfiles(c.left, c.right, c.common_files, shallow=False)
         return not (c.left_only or c.right_only or mismatch or errors) and all(same(s) for s in c.subdirs.values())
 
-    assert same(cmp)
+    assert list(a.rglob("*.csv")) and same(cmp)
 
 
 def test_a_school_not_collected_is_reported_by_archive_derive(fleet, tmp_path):

@@ -58,13 +58,17 @@ def test_each_host_has_its_own_databases(fleet):
     assert users["ct1"][0].endswith("-ct1") and users["ct1"][1].endswith("-ct1")
 
 
-def test_host_key_checking_is_on(fleet, tmp_path):
+def test_host_key_checking_is_on(fleet, tmp_path, monkeypatch):
+    """Through the project's own ansible.cfg (run_module uses it): a school whose key is not
+    recorded is refused, never trusted on first use."""
+    monkeypatch.delenv("ANSIBLE_HOST_KEY_CHECKING", raising=False)
+    monkeypatch.delenv("ANSIBLE_SSH_ARGS", raising=False)
     empty = tmp_path / "known_hosts"
     empty.write_text("")
-    proc = subprocess.run(
-        ["ssh", "-i", str(fleet.lab.key), "-o", f"UserKnownHostsFile={empty}", "-o", "BatchMode=yes",
-         f"root@{fleet.school('mz1').address}", "true"], capture_output=True, text=True, timeout=30)
-    assert proc.returncode == 255 and "Host key verification failed" in proc.stderr
+    unknown = run_module(fleet, "mz1", "ansible.builtin.ping", {},
+                         "-e", f"ansible_ssh_common_args='-o UserKnownHostsFile={empty}'")["2031001-mz1"]
+    assert unknown["unreachable"] and "Host key verification failed" in unknown["msg"], unknown
+    assert empty.read_text() == ""  # nothing learnt on the way
     assert run_module(fleet, "mz1", "ansible.builtin.ping", {})["2031001-mz1"]["ping"] == "pong"
 
 

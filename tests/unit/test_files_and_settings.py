@@ -198,15 +198,17 @@ import os
 GSTUDIO_INSTITUTE_ID = 'mz1'
 GSTUDIO_INSTITUTE_ID_SECONDARY ='02031001'
 GSTUDIO_INSTITUTE_NAME = "GOVT. MIZO HIGH SCHOOL"
-EVIL = os.system('touch /tmp/should-never-run')
+EVIL = os.system('touch {canary}')
 """
 
 
 def test_identity_is_read_without_executing_the_file(tmp_path):
+    canary = tmp_path / "canary"
     path = tmp_path / "server_settings.py"
-    path.write_text(SETTINGS)
+    path.write_text(SETTINGS.format(canary=canary))
     assert read_identity(str(path)) == {"server_id": "mz1", "school_code": "02031001",
                                         "school_name": "GOVT. MIZO HIGH SCHOOL"}
+    assert not canary.exists(), "reading the identity ran the settings file"
 
 
 def test_broken_or_missing_settings_are_reported(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import html.parser
 import json
 
 from clix_fleet_table import html_page, last_collected, row_of, text_table
@@ -64,3 +65,39 @@ def test_text_and_html_mark_problem_rows():
     assert lines[2].startswith("!! ") and lines[3].startswith("   ")
     page = html_page("t", rows, {"x-mz2": [{"at": "2026-11-24T10:00", "disk": 97.0, "load": 1.0, "skew": 0}]})
     assert page.count('class="problem"') == 1 and "2026-11-24T10:00: 97.0" in page
+
+
+class PageParser(html.parser.HTMLParser):
+    """The tags and the text a browser would see."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: set[str] = set()
+        self.attributes: list = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.add(tag)
+        self.attributes += attrs
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+HOSTILE = ["<script>alert('name')</script>", '"><img src=x onerror=alert(1)>', "a & b </td></tr><b>x"]
+
+
+def test_hostile_values_are_text_on_the_page_never_markup():
+    row = row_of({**school("mz1", heartbeat(services={"mongodb": True, "postgresql": True, "container": HOSTILE[1]})),
+                  "school_name": HOSTILE[0], "school_code": HOSTILE[2]}, "/nonexistent", LIMITS, NOW)
+    history = {"x-mz1": [{"at": "<svg onload=x>", "disk": "<i>", "load": "'", "skew": '"'},
+                         {"at": "2026-11-24T10:00", "disk": 1.0, "load": 1.0, "skew": 0}]}
+    page = html_page("<u>t</u>'\"", [row], history)
+    parsed = PageParser()
+    parsed.feed(page)
+    assert parsed.tags == {"html", "head", "meta", "title", "style", "body", "h1", "p", "table", "tr", "th", "td", "br"}
+    assert parsed.attributes == [("charset", "utf-8"), ("class", "problem")]
+    text = "".join(parsed.text)
+    for value in [*HOSTILE, "<svg onload=x>: <i>, ', \""]:
+        assert value in text  # shown as written, escaped rather than dropped
+    assert text.count("<u>t</u>'\"") == 2  # the title, in <title> and <h1>

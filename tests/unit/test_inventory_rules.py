@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import yaml
 from ansible.module_utils.clix_inventory import check_schools, identity_of
+from conftest import MINIMAL_RESULT
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -70,12 +73,19 @@ def run_cli(csv_text: str, tmp_path: Path) -> subprocess.CompletedProcess:
 HEADER = "Sr. No.;School Name;Full CLIx School Code;Server id\n"
 
 
+class InventoryLoader(yaml.SafeLoader):
+    """Reads !unsafe as ("unsafe", text): the test sees that the tag is there."""
+
+
+InventoryLoader.add_constructor("!unsafe", lambda loader, node: ("unsafe", loader.construct_scalar(node)))
+
+
 def test_csv_generates_state_inventories_and_keeps_addresses(tmp_path):
     proc = run_cli(HEADER + ";GOVT. MIZO HIGH SCHOOL;2031001;mz1\n;ZPHS VEENCHED;NA;tg99\n", tmp_path)
     assert proc.returncode == 0, proc.stderr
-    mz = yaml.safe_load((tmp_path / "inv" / "mz" / "hosts.yml").read_text())
+    mz = yaml.load((tmp_path / "inv" / "mz" / "hosts.yml").read_text(), Loader=InventoryLoader)
     assert mz == {"mz": {"children": {"mz1": {"hosts": {"2031001-mz1": {
-        "school_code": "2031001", "school_name": "GOVT. MIZO HIGH SCHOOL"}}}}}}
+        "school_code": "2031001", "school_name": ("unsafe", "GOVT. MIZO HIGH SCHOOL")}}}}}}
     addresses = tmp_path / "inv" / "mz" / "addresses.yml"
     addresses.write_text("mz:\n  hosts:\n    2031001-mz1:\n      ansible_host: 192.0.2.10\n")
     assert run_cli(HEADER + ";GOVT. MIZO HIGH SCHOOL;2031001;mz1\n", tmp_path).returncode == 0
@@ -93,3 +103,21 @@ def test_csv_bad_rows_are_all_listed_and_nothing_is_written(tmp_path):
 def test_csv_with_wrong_header_is_refused(tmp_path):
     proc = run_cli("School;Code\nA;1\n", tmp_path)
     assert proc.returncode == 1 and "expected 'Sr. No.;School Name" in proc.stderr
+
+
+def test_a_school_name_holding_jinja_stays_data_and_never_runs(tmp_path):
+    canary = tmp_path / "canary"
+    names = {"mz1": "{{ lookup('pipe', 'touch %s') }}" % canary, "mz2": "{%% if true %%}{{ '%s' }}{%% endif %%}" % canary,
+             "mz3": "O'Brien \"High\" {# x #}"}
+    proc = run_cli(HEADER + "".join(f";{name};203100{sid[-1]};{sid}\n" for sid, name in names.items()), tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    # Ansible itself reads the generated inventory and templates each host's school_name.
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_STDOUT_CALLBACK="ansible.builtin.minimal",
+               ANSIBLE_CALLBACK_RESULT_FORMAT="json")
+    ansible = Path(sys.executable).parent / "ansible"
+    run = subprocess.run([str(ansible), "mz", "-i", str(tmp_path / "inv"), "-m", "ansible.builtin.debug",
+                          "-a", "var=school_name"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert not canary.exists(), "a school name from the CSV ran a command on the control node"
+    results = {host: json.loads(body) for host, _, body in MINIMAL_RESULT.findall(run.stdout)}
+    assert {host[-3:]: r["school_name"] for host, r in results.items()} == names

@@ -212,8 +212,8 @@ def _collect(school: School, blobs: _Blobs, now: dt.datetime) -> dict[str, str]:
                         users[buddy] = _buddy_id(full_list, buddy)
                     blobs.add(buddy, [blob])
             blobs.add(username, [blob])
-    for username in py2_dict_order(users):
-        blobs.add(username, _tool_blobs(school.tools_dir, users[username], now))
+    for username, user_id in users.items():  # each user's tool blobs come after their visits
+        blobs.add(username, _tool_blobs(school.tools_dir, user_id, now))
     blobs.flush()
     return users
 

@@ -233,7 +233,8 @@ def _user_points(counter: dict) -> None:
 
 def user_attributes(school: School, username: object) -> dict[str, object]:
     """first_name, last_name, enrollment_code, educationallevel: the GAttributes (PUBLISHED or
-    DELETED) of the Group/Author node named ``username``, the last one of each type winning.
+    DELETED) of the Group/Author node named ``username``, the last one of each type winning, in
+    natural order (as for ``total_assessment_items``, the compound index would put DELETED first).
     Any exception (several nodes of that name, several AttributeTypes of one name, a triple
     without ``object_value``) leaves all four blank, as does a name no node has."""
     values: dict[str, object] = dict.fromkeys(USER_ATTRIBUTES, "")
@@ -293,9 +294,13 @@ def unit_rows(school: School, unit: dict, now: dt.datetime, log: list[str]) -> t
     ident = school.identity
     columns = activity_columns(school, unit)
     module_gst = school.gst_id("Module")
+    # Modules in natural order (the facts leave natural or index order undetermined).
     modules = [m for m in school.of_type("GSystem")
                if module_gst in (m.get("member_of") or []) and unit["_id"] in (m.get("collection_set") or [])]
-    first_counter: dict[object, dict] = {}  # Counters.distinct('user_id'), each user's first Counter
+    # Counters.distinct('user_id') and each user's first Counter. MongoDB 3.x, which the field team's
+    # servers ran, returns distinct values in the order a collection scan meets them; newer servers
+    # sort them. Which version wrote a school's CSVs is undetermined (the facts say so): 3.x is taken.
+    first_counter: dict[object, dict] = {}
     for c in school.counters:
         if c.get("group_id") == unit["_id"] and "user_id" in c:
             first_counter.setdefault(c["user_id"], c)

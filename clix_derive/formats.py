@@ -39,8 +39,8 @@ def python_slugify(value: str) -> str:
     text = _QUOTES.sub("-", value)
     text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")  # for Unidecode
     text = _ENTITY.sub(lambda m: chr(html.entities.name2codepoint[m.group(1)]), text)
-    text = _DECIMAL.sub(lambda m: _chr(int(m.group(1))), text)
-    text = _HEX.sub(lambda m: _chr(int(m.group(1), 16)), text)
+    text = _references(_DECIMAL, 10, text)
+    text = _references(_HEX, 16, text)
     text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii").lower()
     text = _QUOTES.sub("", text)
     text = re.sub(r"(?<=\d),(?=\d)", "", text)
@@ -48,11 +48,12 @@ def python_slugify(value: str) -> str:
     return re.sub(r"-{2,}", "-", text).strip("-")
 
 
-def _chr(code: int) -> str:
-    # unichr() past the narrow/wide limit raises and python-slugify then keeps the reference.
-    if code > 0x10FFFF:
-        raise ValueError(code)
-    return chr(code)
+def _references(pattern: re.Pattern, base: int, text: str) -> str:
+    """Character references replaced; one past ``unichr``'s range and python-slugify keeps them all."""
+    codes = [int(m.group(1), base) for m in pattern.finditer(text)]
+    if any(code > 0x10FFFF for code in codes):
+        return text
+    return pattern.sub(lambda m: chr(int(m.group(1), base)), text)
 
 
 def py2_unicode_hash(text: str) -> int:

@@ -29,6 +29,8 @@ FIXED_HEADER = [
     "visited_assessments", "notapplicable_assessments", "incorrect_attempted_assessments",
     "attempted_assessments", "total_assessment_items",
 ]
+USER_ATTRIBUTES = ("first_name", "last_name", "enrollment_code", "educationallevel")
+_STATUSES = ("PUBLISHED", "DELETED")  # the triple statuses gStudio's attribute queries take
 T = TypeVar("T")
 FOLDER = "gstudio-exported-users-analytics-csvs"
 LOG = os.path.join("gstudio-logs", "export_users_analytics.log")
@@ -142,8 +144,6 @@ def total_assessment_items(school: School, unit: dict) -> object:
     return 0
 
 
-_STATUSES = ("PUBLISHED", "DELETED")
-
 
 def _lesson_progress(lessons: list[list[str]], visited: set) -> dict[str, object]:
     """'X out of Y Lessons Visited' and '... Activities Visited': a visit is the id's presence
@@ -254,8 +254,6 @@ def user_attributes(school: School, username: object) -> dict[str, object]:
             found[types[t["attribute_type"]]] = t["object_value"]
     return found
 
-
-USER_ATTRIBUTES = ("first_name", "last_name", "enrollment_code", "educationallevel")
 
 
 def _buddies(school: School, user_id: int, now: dt.datetime) -> tuple[str, str]:

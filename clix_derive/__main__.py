@@ -73,7 +73,7 @@ def derive(source, out_dir: str, now: dt.datetime, outputs: tuple[str, ...], use
         if "activity" in outputs:
             files += write_activity_csvs(school, out_dir, now, users)
         if "mit" in outputs:
-            files.append(write_mit_csv(school, out_dir))
+            files += filter(None, [write_mit_csv(school, out_dir, now)])
     finally:
         school.close()
     return {"school": f"{school.identity['school_code']}-{school.identity['server_id']}", "out": out_dir,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import html.entities
 import os
 import re
 import stat
@@ -24,6 +25,91 @@ def slugify(value: str) -> str:
     value = unicodedata.normalize("NFKD", value or "").encode("ascii", "ignore").decode("ascii")
     value = re.sub(r"[^\w\s-]", "", value, flags=re.ASCII).strip().lower()
     return re.sub(r"[-\s]+", "-", value, flags=re.ASCII)
+
+
+_QUOTES = re.compile(r"'+")
+_ENTITY = re.compile("&(%s);" % "|".join(html.entities.name2codepoint))
+_DECIMAL = re.compile(r"&#(\d+);")
+_HEX = re.compile(r"&#x([\da-fA-F]+);")
+
+
+def python_slugify(value: str) -> str:
+    """python-slugify 1.2.5 as the MIT script calls it (``slugify(text)``): quotes to ``-``,
+    Unidecode, HTML entities and character references, NFKD, lower, ``[^-a-z0-9]+`` -> ``-``.
+
+    Unidecode transliterates non-Latin letters (Devanagari ``परमाणु`` gives Latin letters); this
+    keeps only what NFKD leaves in ASCII, as Django's slugify does, so such a name gives fewer
+    letters or none (README, Known limits).
+    """
+    text = _QUOTES.sub("-", value)
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")  # for Unidecode
+    text = _ENTITY.sub(lambda m: chr(html.entities.name2codepoint[m.group(1)]), text)
+    text = _references(_DECIMAL, 10, text)
+    text = _references(_HEX, 16, text)
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii").lower()
+    text = _QUOTES.sub("", text)
+    text = re.sub(r"(?<=\d),(?=\d)", "", text)
+    text = re.sub(r"[^-a-z0-9]+", "-", text)
+    return re.sub(r"-{2,}", "-", text).strip("-")
+
+
+def _references(pattern: re.Pattern, base: int, text: str) -> str:
+    """Character references replaced; one past ``unichr``'s range and python-slugify keeps them all."""
+    codes = [int(m.group(1), base) for m in pattern.finditer(text)]
+    if any(code > 0x10FFFF for code in codes):
+        return text
+    return pattern.sub(lambda m: chr(int(m.group(1), base)), text)
+
+
+def py2_unicode_hash(text: str) -> int:
+    """CPython 2.7's ``hash(unicode)`` on a 64-bit wide build without hash randomisation."""
+    if not text:
+        return 0
+    mask = (1 << 64) - 1
+    x = (ord(text[0]) << 7) & mask
+    for ch in text:
+        x = ((1000003 * x) & mask) ^ ord(ch)
+    x ^= len(text)
+    if x >= 1 << 63:
+        x -= 1 << 64
+    return -2 if x == -1 else x
+
+
+def py2_dict_order(keys: Iterable[str]) -> list[str]:
+    """The iteration order of a CPython 2.7 dict into which ``keys`` (unicode) were inserted in
+    this order, never deleted: open addressing with perturbation, resized to 4x the used count
+    when two thirds full, entries re-inserted in slot order (``Objects/dictobject.c``)."""
+    mask64 = (1 << 64) - 1
+    table: list[tuple[int, str] | None] = [None] * 8
+    used = 0
+
+    def slot_for(tab: list, h: int, key: str | None) -> int:
+        size_mask = len(tab) - 1
+        i = h & mask64
+        perturb = h & mask64
+        slot = i & size_mask
+        while tab[slot] is not None and tab[slot][1] != key:
+            i = (i * 5 + perturb + 1) & mask64
+            perturb >>= 5
+            slot = i & size_mask
+        return slot
+
+    for key in keys:
+        h = py2_unicode_hash(key)
+        slot = slot_for(table, h, key)
+        if table[slot] is not None:
+            continue
+        table[slot] = (h, key)
+        used += 1
+        if used * 3 >= len(table) * 2:
+            size = 8
+            while size <= used * (2 if used > 50000 else 4):
+                size <<= 1
+            old, table = table, [None] * size
+            for entry in old:
+                if entry is not None:
+                    table[slot_for(table, entry[0], None)] = entry
+    return [entry[1] for entry in table if entry is not None]
 
 
 def py2_repr(value: Any) -> str:

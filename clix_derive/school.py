@@ -19,10 +19,13 @@ from dataclasses import dataclass
 
 from bson import ObjectId
 
+from . import textsearch
 from .source import AuthUser
 
-NODE_FIELDS = ("_id", "_type", "name", "altnames", "member_of", "collection_set", "author_set", "created_by")
-USER_ATTRIBUTES = ("first_name", "last_name", "enrollment_code", "educationallevel")
+NODE_FIELDS = ("_id", "_type", "name", "altnames", "member_of", "collection_set", "author_set", "created_by",
+               "language", "object_cardinality")
+# The AttributeTypes whose GAttribute triples the progress CSVs read.
+ATTRIBUTES = ("first_name", "last_name", "enrollment_code", "educationallevel", "total_assessment_items")
 
 
 def ts_text(when: dt.datetime) -> str:
@@ -38,12 +41,9 @@ def ts_parse(text: str) -> dt.datetime:
 # same session that matches this "out" pattern (which the next visit also matches).
 VISIT_RE = re.compile(r"/course/activity_player", re.I)
 OUT_RE = re.compile(r"/course|my-desk|explore|tools/tool-page|course/content", re.I)
-# single_school_get_MIT_activity_data.py uses MongoDB $text search instead of regexes: words
-# split at punctuation ('_' is part of a word), English stop words ('my') dropped, stems
-# compared. Approximation (uncertain): a word matches a term or the term plus 's'.
-_WORD = re.compile(r"[0-9A-Za-z_]+")
-MIT_VISIT_TERMS = frozenset({"activity_player", "activity_players"})
-MIT_OUT_TERMS = frozenset(w + s for w in ("course", "desk", "explore", "tool", "page", "content") for s in ("", "s"))
+# single_school_get_MIT_activity_data.py runs MongoDB $text searches instead (textsearch.py).
+MIT_VISIT_TERMS = textsearch.query_terms("activity_player")
+MIT_OUT_TERMS = textsearch.query_terms("course my-desk explore tool-page content")
 
 
 @dataclass(frozen=True)
@@ -72,20 +72,29 @@ class School:
                 self.nodes[slim["_id"]] = slim
                 self.node_order.append(slim["_id"])
         self.counters = list(source.documents("Counters"))
-        self.buddies = [{k: b.get(k) for k in ("loggedin_userid", "session_key", "starts_at", "ends_at")}
-                        | {"buddy_in_out": [str(k) for k in (b.get("buddy_in_out") or {})]}
+        self.buddies = [{k: b[k] for k in ("loggedin_userid", "session_key", "starts_at", "ends_at") if k in b}
+                        | {"buddy_in_out": b.get("buddy_in_out") or {}}
                         for b in source.documents("Buddies")]
         self._buddy_by_session: dict[tuple, dict] = {}
         self._buddies_by_user: dict[int, list[dict]] = {}
         for b in self.buddies:
-            self._buddy_by_session.setdefault((b["loggedin_userid"], b["session_key"]), b)
-            self._buddies_by_user.setdefault(b["loggedin_userid"], []).append(b)
+            self._buddy_by_session.setdefault((b.get("loggedin_userid"), b.get("session_key")), b)
+            self._buddies_by_user.setdefault(b.get("loggedin_userid"), []).append(b)
         self.authors = list(self.of_type("Author"))
         self.author_position = {str(a["_id"]): i for i, a in enumerate(self.authors)}
         self.authors_by_user_id: dict[int, list[dict]] = {}
         for author in self.authors:
             self.authors_by_user_id.setdefault(author.get("created_by"), []).append(author)
-        self.attributes = self._user_attributes(source.documents("Triples"))
+        self.attribute_types: dict[str, list[ObjectId]] = {}
+        for at in self.of_type("AttributeType"):
+            if at.get("name") in ATTRIBUTES:
+                self.attribute_types.setdefault(at["name"], []).append(at["_id"])
+        wanted = {i for ids in self.attribute_types.values() for i in ids}
+        # GAttribute triples of those types, in natural order, with only the fields the rules read.
+        self.attributes: list[dict] = [
+            {k: t[k] for k in ("subject", "attribute_type", "status", "object_value") if k in t}
+            for t in source.documents("Triples")
+            if t.get("_type") == "GAttribute" and t.get("attribute_type") in wanted]
         self.auth_users: list[AuthUser] = source.auth_users()
         self._tmp = tempfile.TemporaryDirectory(prefix="clix-derive-", dir=workdir)
         self.spool = sqlite3.connect(os.path.join(self._tmp.name, "benchmarks.sqlite"))
@@ -121,17 +130,11 @@ class School:
             return node
         return next((g for g in self.of_type("Group") if g.get("name") == ref), None)
 
-    def tree_children(self, node: dict) -> list[dict]:
-        """``Node.get_tree_nodes(level=1)``: a ``$in`` query, so storage order, duplicates dropped."""
-        wanted = set(node.get("collection_set") or [])
-        return [self.nodes[i] for i in self.node_order if i in wanted]
-
-    def _user_attributes(self, triples: Iterator[dict]) -> dict[tuple[ObjectId, str], object]:
-        values: dict[tuple[ObjectId, str], object] = {}
-        for t in triples:
-            if t.get("_type") == "GAttribute" and t.get("name") in USER_ATTRIBUTES:
-                values.setdefault((t.get("subject"), t["name"]), t.get("object_value"))
-        return values
+    def nodes_in(self, ids: list) -> list[dict]:
+        """``Nodes.find({'_id': {'$in': ids}})``: answered from the ``_id`` index, so in ascending
+        ObjectId order (not storage order), duplicates and ids without a node dropped."""
+        found = {n["_id"]: n for n in (self.node(i) for i in ids) if n is not None}
+        return [found[i] for i in sorted(found)]
 
     # -- Buddies -----------------------------------------------------------------------------
     def buddy_doc(self, user_id: int, session_key: str) -> dict | None:
@@ -152,7 +155,7 @@ class School:
         db.execute("PRAGMA journal_mode=OFF")
         db.execute("PRAGMA synchronous=OFF")
         db.execute("CREATE TABLE b (seq INTEGER PRIMARY KEY, user TEXT, session TEXT, ts TEXT, url TEXT,"
-                   " name TEXT, locale TEXT, visit INT, out INT, mvisit INT, mout INT)")
+                   " name TEXT, locale TEXT, visit INT, out INT, mvisit INT, mout INT, nosession INT)")
 
         def rows() -> Iterator[tuple]:
             for seq, d in enumerate(docs):
@@ -161,14 +164,13 @@ class School:
                 if not isinstance(url, str) or not isinstance(when, dt.datetime):
                     continue
                 visit, out = bool(VISIT_RE.search(url)), bool(OUT_RE.search(url))
-                words = {w.lower() for w in _WORD.findall(url)}
-                mvisit, mout = bool(words & MIT_VISIT_TERMS), bool(words & MIT_OUT_TERMS)
+                mvisit, mout = textsearch.matches(url, MIT_VISIT_TERMS), textsearch.matches(url, MIT_OUT_TERMS)
                 if visit or out or mvisit or mout:
                     yield (seq, d.get("user"), d.get("session_key"), ts_text(when), url,
-                           d.get("name"), d.get("locale"), visit, out, mvisit, mout)
+                           d.get("name"), d.get("locale"), visit, out, mvisit, mout, "session_key" not in d)
 
         with db:
-            db.executemany("INSERT INTO b VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows())
+            db.executemany("INSERT INTO b VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows())
             count = db.execute("SELECT count(*) FROM b").fetchone()[0]
             db.execute("CREATE INDEX b_user ON b (user, session, ts, seq)")
         return count
@@ -179,3 +181,21 @@ class School:
                                  " WHERE user = ? ORDER BY session, ts, seq", (username,))
         return [Bench(r[0], r[1], ts_parse(r[2]), r[3], r[4], r[5], *map(bool, r[6:]))
                 for r in cur]
+
+    def mit_visits(self, username: str) -> list[tuple[Bench, bool]]:
+        """``find({$text: 'activity_player', user}).sort('last_update', -1)``, each with whether it
+        lacks ``session_key``; ties in natural order (MongoDB's in-memory sort promises none)."""
+        cur = self.spool.execute("SELECT seq, session, ts, url, name, locale, visit, out, mvisit, mout, nosession"
+                                 " FROM b WHERE user = ? AND mvisit ORDER BY ts DESC, seq", (username,))
+        return [(Bench(r[0], r[1], ts_parse(r[2]), r[3], r[4], r[5], *map(bool, r[6:10])), bool(r[10])) for r in cur]
+
+    def mit_out_sessions(self, username: str) -> tuple[set, bool]:
+        """Sessions of the user's Benchmarks matching the "out" ``$text`` search, and whether one
+        of those Benchmarks lacks ``session_key``."""
+        rows = self.spool.execute("SELECT DISTINCT session, nosession FROM b WHERE user = ? AND mout", (username,))
+        sessions, missing = set(), False
+        for session, nosession in rows:
+            missing = missing or bool(nosession)
+            if not nosession:
+                sessions.add(session)
+        return sessions, missing

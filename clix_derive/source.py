@@ -37,6 +37,7 @@ class AuthUser:
     username: str
     last_login: str
     date_joined: str
+    fields: tuple[str, ...] = ()  # the row's COPY text fields as they are, for the MIT script
 
 
 def open_regular(path: str) -> IO[bytes]:
@@ -111,7 +112,7 @@ def parse_auth_users(lines: Iterator[str], columns: list[str] | None = None) -> 
         cells = dict(zip(columns, line.split("\t")))
         users.append(AuthUser(int(cells["id"]), _copy_unescape(cells["username"]),
                               _copy_unescape(cells.get("last_login", "\\N")),
-                              _copy_unescape(cells.get("date_joined", "\\N"))))
+                              _copy_unescape(cells.get("date_joined", "\\N")), tuple(line.split("\t"))))
     if columns is None:
         raise SourceError("the PostgreSQL dump holds no auth_user table (COPY auth_user block)")
     return users

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build the project's container images with podman, without any registry:
-#   localhost/clix-base:bookworm         Debian bookworm from debootstrap (python3, pymongo, psql)
+#   localhost/clix-base:bookworm         Debian bookworm from debootstrap (python3, pymongo, snowballstemmer, psql)
 #   localhost/clix-derive:latest         containers/derive/Dockerfile on that base
 #   localhost/clix-gstudio-standin:latest  the test fleet's stand-in gStudio container
 # The base is built once (its rootfs tar is cached in .cache/rootfs); the others in seconds.
@@ -8,19 +8,21 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CONTAINERS_CONF="${CONTAINERS_CONF:-$PWD/containers/containers.conf}"
 base=localhost/clix-base:bookworm
-tarball=.cache/rootfs/bookworm-clix.tar
+# What clix_derive needs, from Debian (the builds below run without network). A change to this
+# list gives a new rootfs tarball and base image.
+packages=python3,python3-pymongo,python3-snowballstemmer,postgresql-client
+tarball=.cache/rootfs/bookworm-clix-$(printf %s "$packages" | sha256sum | cut -c1-12).tar
 mirror="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 
-if ! podman image exists "$base"; then
+if [ "$(podman image inspect --format '{{index .Labels "clix.base.packages"}}' "$base" 2>/dev/null)" != "$packages" ]; then
   if [ ! -s "$tarball" ]; then
     echo "images: debootstrap of Debian bookworm (once, about a minute)"
-    rm -rf .cache/rootfs/bookworm-clix && mkdir -p .cache/rootfs
-    debootstrap --variant=minbase --include=python3,python3-pymongo,postgresql-client \
-      bookworm .cache/rootfs/bookworm-clix "$mirror" >.cache/rootfs/debootstrap.log
-    tar -C .cache/rootfs/bookworm-clix -c . >"$tarball.tmp" && mv "$tarball.tmp" "$tarball"
-    rm -rf .cache/rootfs/bookworm-clix
+    rm -rf "$tarball.d" && mkdir -p .cache/rootfs
+    debootstrap --variant=minbase --include="$packages" bookworm "$tarball.d" "$mirror" >"$tarball.log"
+    tar -C "$tarball.d" -c . >"$tarball.tmp" && mv "$tarball.tmp" "$tarball"
+    rm -rf "$tarball.d"
   fi
-  podman import -q --change 'CMD ["/bin/bash"]' "$tarball" "$base" >/dev/null
+  podman import -q --change 'CMD ["/bin/bash"]' --change "LABEL clix.base.packages=$packages" "$tarball" "$base" >/dev/null
 fi
 # The image is labelled with the digest of the code it carries; derive.yml refuses a stale image.
 # (The filter plugin imports Ansible: the project's venv runs it.)

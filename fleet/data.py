@@ -25,12 +25,16 @@ NAMES = ["ant", "apple", "banana", "bat", "bear", "beetle", "bulbul", "bull", "b
          "hippo", "horse", "kangaroo", "kiwi", "lion", "llama", "lotus", "monkey", "mouse", "owl",
          "panda", "parrot", "peacock", "pigeon", "rabbit", "rhino", "rose", "seal", "shark", "swan",
          "tiger", "turtle", "whale", "wolf", "zebra"]
+# The third unit is named only in Hindi: its progress CSV is named '<code>-<id>--<time>.csv'.
 UNITS = [("English Elementary", "English Elementary"), ("Geometric Reasoning", "Geometric Reasoning"),
-         ("Atomic Structure", "परमाणु संरचना")]
+         ("परमाणु संरचना", "परमाणु संरचना")]
 TOOLS = ["policesquad", "ice-cubes-in-lemonade", "food-sharing-tool", "coins-puzzle"]
 QBANK_DBS = ["assessment", "assessment_authoring", "hierarchy", "id", "logging", "relationship",
              "repository", "resource"]
 STANDIN = Path(__file__).resolve().parent / "standin"
+# activity_players and ACTIVITY_PLAYER match the MIT script's $text search, activity-player and
+# activity_player_detail do not (textsearch.py).
+PLAYER_VARIANTS = ["activity_player", "activity_players", "ACTIVITY_PLAYER", "activity-player", "activity_player_detail"]
 
 
 def _template_version() -> str:
@@ -72,6 +76,9 @@ class SchoolData:
 
     def __init__(self, seed: int, server_id: str, school_code: str, school_name: str, big: bool) -> None:
         self.rng = random.Random(f"{seed}-{server_id}")
+        # Records added to make derived-data rules visible draw from their own stream, so that the
+        # rest of the school stays as it was.
+        self.rules_rng = random.Random(f"{seed}-{server_id}-rules")
         self.server_id = server_id
         self.school_code = school_code
         self.school_name = school_name
@@ -80,8 +87,8 @@ class SchoolData:
         self.user_ids = list(range(2, 2 + len(self.users)))  # 1 is the Django admin
         self._build_nodes()
 
-    def _node(self, _type: str, name: str, **extra) -> dict:
-        doc = {"_id": oid(self.rng), "_type": _type, "name": name, "altnames": extra.pop("altnames", ""),
+    def _node(self, _type: str, name: str, rng: random.Random | None = None, **extra) -> dict:
+        doc = {"_id": oid(rng or self.rng), "_type": _type, "name": name, "altnames": extra.pop("altnames", ""),
                "language": ["en", "English"], "member_of": [], "type_of": [], "collection_set": [],
                "group_set": [], "created_by": 1, "created_at": BASE_TIME, "last_update": BASE_TIME,
                "status": "PUBLISHED", "access_policy": "PUBLIC"}
@@ -116,7 +123,13 @@ class SchoolData:
             for unit in self.units:
                 if self.rng.random() < 0.7:
                     unit["author_set"].append(uid)
-        self.nodes = [*gst.values(), *self.attribute_types.values(), *self.units, *self.lessons,
+        # gStudio's factory types that the progress CSVs need (get_unit_hierarchy, the unit's items).
+        factory = [self._node("RelationType", "translation_of", self.rules_rng, object_cardinality=100),
+                   self._node("AttributeType", "total_assessment_items", self.rules_rng)]
+        self.total_items_at = factory[1]["_id"]
+        # Activities are stored in creation order; their ObjectIds are random, so the progress
+        # columns (ascending ObjectId) come in another order.
+        self.nodes = [*gst.values(), *self.attribute_types.values(), *factory, *self.units, *self.lessons,
                       *(a for _, _, a in self.activities), module, *self.authors]
 
     def triples(self) -> list[dict]:
@@ -129,14 +142,32 @@ class SchoolData:
                 out.append({"_id": oid(self.rng), "_type": "GAttribute", "name": name,
                             "subject": author["_id"], "attribute_type": self.attribute_types[name]["_id"],
                             "object_value": value, "status": "PUBLISHED", "language": ["en", "English"]})
+        for unit, value in zip(self.units, (6, "None", 4)):  # 'None' is read as 0
+            out.append({"_id": oid(self.rules_rng), "_type": "GAttribute", "name": "total_assessment_items",
+                        "subject": unit["_id"], "attribute_type": self.total_items_at, "object_value": value,
+                        "status": "PUBLISHED"})
         return out
 
     def counters(self) -> list[dict]:
+        """One Counter per user and unit. Some of them carry what gStudio's export trips on: the
+        second user's Counter of the first unit lacks ``page`` and the third user's of the second
+        unit has an assessment entry without ``correct`` (both users are left out of that unit's
+        CSV); the rest mix entries of the real schema with complete ones (partial sums)."""
         out = []
-        for uid, author in zip(self.user_ids, self.authors):
-            for unit in self.units:
-                visited = {str(lesson_id): self.rng.randint(0, 5) for lesson_id in unit["collection_set"]}
-                out.append({"_id": oid(self.rng), "_type": "Counter", "user_id": uid, "auth_id": author["_id"],
+        rules = self.rules_rng
+        for n, (uid, author) in enumerate(zip(self.user_ids, self.authors)):
+            for u, unit in enumerate(self.units):
+                for _ in unit["collection_set"]:
+                    self.rng.randint(0, 5)  # what lesson visits once drew: the rest stays as it was
+                acts = [a for un, _, a in self.activities if un is unit]
+                visited = {str(a["_id"]): rules.randint(0, 3) for a in acts if rules.random() < 0.6}
+                assessment = [{"id": "assessment.Item%3A1%40ODL.MIT.EDU", "correct": True, "failed_attempts": 0}]
+                if rules.random() < 0.5:
+                    assessment.insert(0, {"id": "assessment.Item%3A2%40ODL.MIT.EDU", "correct": 1, "notapplicable": 0,
+                                          "incorrect": rules.randint(0, 2), "attempted": rules.randint(1, 3)})
+                if (n, u) == (2, 1):
+                    assessment.append({"id": "assessment.Item%3A3%40ODL.MIT.EDU", "failed_attempts": 1})
+                counter = {"_id": oid(self.rng), "_type": "Counter", "user_id": uid, "auth_id": author["_id"],
                             "group_id": unit["_id"], "last_update": BASE_TIME, "is_group_member": True,
                             "group_points": self.rng.randint(0, 40), "visited_nodes": visited,
                             "quiz": {"attempted": 2, "correct": 1, "incorrect": 1},
@@ -144,11 +175,18 @@ class SchoolData:
                                      "comments_gained": 0, "commented_on_others_res": 0,
                                      "comments_by_others_on_res": {}, "avg_rating_gained": 0,
                                      "rating_count_received": 0},
-                            "page": {"blog": {}, "wiki": {}, "info": {}}, "total_comments_by_user": 0,
+                            "page": {"blog": {"created": rules.randint(0, 3), "visits_gained": rules.randint(0, 9),
+                                              "visits_on_others_res": rules.randint(0, 9), "comments_gained": 1,
+                                              "commented_on_others_res": 0, "comments_by_others_on_res": {},
+                                              "avg_rating_gained": rules.choice([0, 3.5, 4.33]),
+                                              "rating_count_received": 0}, "wiki": {}, "info": {}},
+                            "total_comments_by_user": 0,
                             "course": {"modules": {"completed": 0, "total": 1},
                                        "units": {"completed": 0, "total": len(self.units)}},
-                            "assessment": [{"id": "assessment.Item%3A1%40ODL.MIT.EDU", "correct": True,
-                                            "failed_attempts": 0}]})
+                            "assessment": assessment}
+                if (n, u) == (1, 0):
+                    del counter["page"]
+                out.append(counter)
         return out
 
     def sessions(self):
@@ -170,7 +208,12 @@ class SchoolData:
                 for _ in range(self.rng.randint(4, 8)):
                     unit, lesson, act = self.rng.choice(self.activities)
                     t += dt.timedelta(seconds=self.rng.randint(20, 400), microseconds=self.rng.choice([0, 999000]))
-                    url = f"/{unit['_id']}/course/activity_player/{lesson['_id']}/{act['_id']}/"
+                    # Mostly the real URL; sometimes a variant that MongoDB's text search and the
+                    # activity_timestamp regex treat differently.
+                    player = self.rules_rng.choices(PLAYER_VARIANTS, weights=(20, 1, 1, 1, 1))[0]
+                    url = f"/{unit['_id']}/course/{player}/{lesson['_id']}/{act['_id']}/"
+                    if player == "activity_player" and self.rules_rng.random() < 0.03:
+                        url = url.rstrip("/")  # no trailing '/': the MIT script drops the visit
                     ev = bench(url, "activity_player_detail", t)
                     ev["group"] = str(unit["_id"])
                     events.append(ev)
@@ -371,6 +414,8 @@ def write_files(data: SchoolData, core: Path, unplatform: bool, code_template: P
         app = rng.choice(TOOLS)
         events = [{"appName": app, "created_at": f"2018-6-{4 + i} 10:{i}:05", "event_type": "click",
                    "params": {"level": i}} for i in range(3)]
+        if uid == data.user_ids[0]:  # a tool that logs no time: the MIT script dates it far in the future
+            events.append({"appName": app, "event_type": "end", "params": {}})
         write_bytes(d / "gstudio_tools_logs" / app / f"{uid}-{app}.json", json.dumps(events).encode())
     header = "server_id,school_name,school_code,unit_name,username\r\n"
     rows = "".join(f"{data.server_id},{data.school_name},{data.school_code},english-elementary,{u}\r\n"

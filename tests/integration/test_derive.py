@@ -64,7 +64,7 @@ def test_collect_runs_the_scripts_in_the_container_and_reports_them(fleet, colle
         files = pinned_files(tree)
         assert len([f for f in files if f.startswith("gstudio-exported")]) == 3  # the fleet's three units
         assert any(f.startswith("activity-timestamp-csvs/") for f in files)
-        assert files["qbank/student-activities/activity-data.csv"].startswith(b"Username,UserID,Date (YYYY-MM-DD)")
+        assert files["qbank/student-activities/activity-data.csv"].startswith(b"Username,UserID,Date (2018-06-04),")
         # The manifest covers what the container produced, so verify.yml keeps them honest.
         manifest = json.loads((tree.parent / "MANIFEST.json").read_text())
         assert manifest["items"]["derived (gStudio container)"]["status"] == "ok"

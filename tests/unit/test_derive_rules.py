@@ -182,68 +182,7 @@ def test_activity_timestamps_for_given_users(school: Path, tmp_path: Path) -> No
     assert [p.name for p in (out / "activity-timestamp-csvs").iterdir()] == [f"mz1-blue-bat-mz1-activity-visits-{STAMP}.csv"]
 
 
-PROGRESS_FIXED = ("server_id,school_name,school_code,module_name,unit_name,username,user_id,first_name,last_name,roll_no,"
-                  "grade,enrollment_status,buddy_userids,buddy_usernames,total_lessons,lessons_visited,"
-                  "percentage_lessons_visited,total_activities,activities_visited,percentage_activities_visited,"
-                  "total_quizitems,visited_quizitems,attempted_quizitems,unattempted_quizitems,"
-                  "correct_attempted_quizitems,notapplicable_quizitems,incorrect_attempted_quizitems,user_files,"
-                  "total_files_viewed_by_user,other_viewing_my_files,unique_users_commented_on_user_files,"
-                  "total_rating_rcvd_on_files,commented_on_others_files,cmts_on_user_files,total_cmnts_by_user,"
-                  "user_notes,others_reading_my_notes,cmts_on_user_notes,cmnts_rcvd_by_user,total_notes_read_by_user,"
-                  "commented_on_others_notes,total_rating_rcvd_on_notes,correct_attempted_assessments,"
-                  "unattempted_assessments,visited_assessments,notapplicable_assessments,"
-                  "incorrect_attempted_assessments,attempted_assessments,total_assessment_items")
-SCHOOL = "mz1,GOVT. MIZO HIGH SCHOOL,2031001"
-ZEROS_FILES_NOTES = ",".join(["0"] * 15)
-
-
-def test_progress_csvs_follow_gstudio_rules(school: Path) -> None:
-    out = derive(school)
-    files = sorted(p.name for p in (out / "gstudio-exported-users-analytics-csvs").iterdir())
-    # CourseEventGroup units and units without Counters get no file; a Devanagari name gives '--'.
-    assert files == [f"2031001-mz1--{STAMP}.csv", f"2031001-mz1-english-elementary-{STAMP}.csv"]
-    u1 = (out / "gstudio-exported-users-analytics-csvs" / files[1]).read_bytes().decode()
-    module = "[u'Science Module']"
-    assert u1 == crlf(
-        # lesson columns in storage order (L1 before L2), not collection_set order; altnames first
-        f"{PROGRESS_FIXED},L-One Alt [{L1}],Lesson Two [{L2}]",
-        f"{SCHOOL},{module},english-elementary,red-ant-mz1,2,Alice,,R1,Class 9,Yes,\"[3, 5]\","
-        f"\"[u'blue-bat-mz1', {PILA_REPR}]\",2,2,100.0,2,2,100.0,3,3,3,0,2,0,1,{ZEROS_FILES_NOTES},1,0,2,0,1,2,2,3,0",
-        f"{SCHOOL},{module},english-elementary,blue-bat-mz1,3,,,,,No,[],[],2,1,50.0,2,1,50.0,"
-        f"0,0,0,0,0,0,0,{ZEROS_FILES_NOTES},0,0,0,0,0,0,0,0,0",
-        f"{SCHOOL},{module},english-elementary,green-cat-mz1,4,,,,,No,[],[],2,1,50.0,2,0,0.0,"
-        f"0,0,0,0,0,0,0,{ZEROS_FILES_NOTES},0,0,0,0,0,0,0,0,0",
-    )
-    log = (out / "gstudio-logs" / "export_users_analytics.log").read_text()
-    assert "User with id: 6 does not exists!!" in log and "User with id: 7 does not exists!!" in log
-    assert "User with id: 4" not in log
-
-
-def test_mit_activity_data_follows_the_script(school: Path) -> None:
-    text = (derive(school) / "qbank" / "student-activities" / "activity-data.csv").read_bytes().decode()
-    day = "Date (YYYY-MM-DD),Total Timestamps,Total Timespent (HH:MM:SS.microsec),Activities Viewed,Activity Timestamps"
-    stamps = ["2018-06-04 09:05:07 AM", "2018-06-04 10:00:10 AM", "2018-06-04 10:01:40 AM", "2018-06-04 10:01:40 AM",
-              "2018-06-04 10:03:10 AM", "2018-06-04 11:00:00 AM", "2018-06-04 12:00:00 PM", "2018-06-04 01:00:00 PM"]
-    alice_viewed = "\r\n".join(["policesquad", "English Elementary / Lesson One / Act One",
-                                "English Elementary / Lesson One / Activity 2",
-                                "English Elementary / Lesson One / Act One", f"{PLAYER}/",
-                                "परमाणु / Lesson Three / Activity 3"])
-    bob_stamps = stamps[1:5]
-
-    def quoted(s: str) -> str:
-        return '"' + s.replace('"', '""') + '"'
-
-    assert text == crlf(
-        f"Username,UserID,{day},{day}",
-        "administrator,1,,,,,,,,,,",  # logged in, no events; the never-logged-in user has no row
-        f"red-ant-mz1,2,2018-06-04,8,3:54:53,{quoted(alice_viewed)},{quoted(json.dumps(stamps))},,,,,",
-        # bob: credited with alice's session-s1 visits (buddy), plus his own tool log the next day
-        "blue-bat-mz1,3,2018-06-04,4,0:03:00.500000,"
-        + quoted("English Elementary / Lesson One / Act One\r\nEnglish Elementary / Lesson One / Activity 2")
-        + f",{quoted(json.dumps(bob_stamps))},2018-06-05,1,0:00:00,coins,"
-        + quoted(json.dumps(["2018-06-05 10:00:00 AM"])),
-        "gray-owl-mz1,7,,,,,,,,,,",
-    )
+# The progress CSVs and the MIT activity data: test_derive_progress.py and test_derive_mit.py.
 
 
 def test_formats_of_python_2() -> None:

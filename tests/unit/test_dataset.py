@@ -206,3 +206,26 @@ def test_the_dataset_is_private(archive):
     os.umask(0o077)
     build(str(archive), log=lambda _: None)
     assert all(p.stat().st_mode & 0o077 == 0 for p in (archive / "dataset").rglob("*.parquet"))
+
+
+def readme_query(name: str) -> str:
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    return re.search(rf"<!-- query: {name} -->\n```sql\n(.*?)```", text, re.S).group(1)
+
+
+def test_the_readme_queries_answer_the_research_questions(archive):
+    g = archive / "2026" / "mz" / "2031002-mz2" / "gstudio"
+    (g / "gstudio-exported-users-analytics-csvs" / "2031002-mz2-sound-20180605-18h30m.csv").write_text(
+        PROGRESS_HEADER + "mz2,School mz2,2031002,[],sound,blue-owl-mz2,2,2,4\r\n")
+    (g / "gstudio_tools_logs" / "policesquad").mkdir()
+    (g / "gstudio_tools_logs" / "policesquad" / "2-policesquad.json").write_text(json.dumps(
+        [{"appName": "policesquad", "created_at": t} for t in
+         ("2018-6-4 10:0:00", "2018-6-4 10:5:00", "2018-6-5 9:0:00", "2018-6-5 9:1:00")]))
+    build(str(archive), log=lambda _: None)
+    # mz1: red-fox on 4 and 5 June; mz2: blue-owl on 4 June (the shared sp100 account is left out).
+    assert query(archive, readme_query("lab-usage")) == [
+        ("mz", "mz1", "2031001", "2018-06", 2, 1.0), ("mz", "mz2", "2031002", "2018-06", 1, 1.0)]
+    assert query(archive, readme_query("max-activities")) == [("mz", "mz2", "2031002", 2, "blue-owl-mz2", "sound", 2)]
+    # coins-puzzle: one timed event (0 s); policesquad: 5 min on 4 June + 1 min on 5 June.
+    assert query(archive, readme_query("tool-time")) == [
+        ("mz", "mz2", "2031002", 2, "coins-puzzle", 1, 0), ("mz", "mz2", "2031002", 2, "policesquad", 2, 360)]

@@ -37,7 +37,7 @@ from .tables import TABLES, Table
 DATASET = "dataset"
 DATABASE = "clix.duckdb"
 STATE = ".state.json"
-MEMORY_LIMIT = "256MB"
+MEMORY_LIMIT = "128MB"
 
 
 class DatasetError(Exception):
@@ -97,7 +97,7 @@ def _connect(workdir: str) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
     con.execute(f"SET temp_directory = {_sql_str(workdir)}")
-    con.execute("SET threads = 2")
+    con.execute("SET threads = 1")
     con.execute("SET preserve_insertion_order = true")
     return con
 
@@ -111,18 +111,16 @@ def write_table(con: duckdb.DuckDBPyConnection, table: Table, spool: str | None,
         query = f"SELECT {casts} FROM (SELECT {', '.join(f'NULL AS {c.name}' for c in table.stored)}) WHERE false"
     else:
         types = ", ".join(f"{_sql_str(c.name)}: {_sql_str(c.type)}" for c in table.stored)
-        source = (f"read_json({_sql_str(spool)}, format = 'newline_delimited', "
-                  f"columns = {{{types}, '_seq': 'BIGINT'}})")
+        source = f"read_json({_sql_str(spool)}, format = 'newline_delimited', columns = {{{types}}})"
         seen = ""
         if earlier:
             files = ", ".join(_sql_str(f) for f in earlier)
-            seen = f" AND record_key NOT IN (SELECT record_key FROM read_parquet([{files}]))"
-        query = (f"SELECT {casts} FROM {source} "
-                 f"QUALIFY row_number() OVER (PARTITION BY record_key ORDER BY _seq) = 1{seen} ORDER BY _seq")
+            seen = f" WHERE record_key NOT IN (SELECT record_key FROM read_parquet([{files}]))"
+        query = f"SELECT {casts} FROM {source}{seen}"  # the spool holds each record once, in order
     os.makedirs(os.path.dirname(target), exist_ok=True)
     tmp = os.path.join(os.path.dirname(target), f".{os.path.basename(target)}.tmp")
     try:
-        con.execute(f"COPY ({query}) TO {_sql_str(tmp)} (FORMAT parquet, COMPRESSION zstd)")
+        con.execute(f"COPY ({query}) TO {_sql_str(tmp)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 30000)")
         fd = os.open(tmp, os.O_RDONLY)
         try:
             os.fsync(fd)
@@ -138,7 +136,7 @@ def write_table(con: duckdb.DuckDBPyConnection, table: Table, spool: str | None,
 def build_collection(root: str, out: str, c: Collection, earlier: list[Collection], workdir: str) -> dict:
     started = time.monotonic()
     keys = {"server_id": c.server_id, "school_code": c.school_code}
-    with tempfile.TemporaryDirectory(prefix="clix-dataset-", dir=workdir) as tmp:
+    with tempfile.TemporaryDirectory(prefix=".clix-dataset-", dir=workdir) as tmp:
         rows = Rows(tmp, keys, c.name)
         try:
             SchoolReader(root, c.path, {"year": c.year, "state": c.state, "folder": c.folder,

@@ -68,13 +68,21 @@ class Rows:
         self.collection = collection
         self.counts: dict[str, int] = {}
         self._files: dict[str, IO[str]] = {}
+        self._seen: dict[str, set[int]] = {}
 
     def add(self, table: str, row: dict[str, Any]) -> None:
         full = {**self.keys, **row}
         ident = [full.get(c) for c in BY_NAME[table].identity]
-        full["record_key"] = hashlib.sha256(_json([table, *ident]).encode()).hexdigest()
+        digest = hashlib.sha256(_json([table, *ident]).encode()).digest()
+        # The same record twice in one collection (a progress CSV collected and recomputed alike, a
+        # record repeated in a file) is written once: 8 bytes of its key remembered per record.
+        seen = self._seen.setdefault(table, set())
+        short = int.from_bytes(digest[:8], "big")
+        if short in seen:
+            return
+        seen.add(short)
+        full["record_key"] = digest.hex()
         full["collection"] = self.collection
-        full["_seq"] = self.counts.get(table, 0)
         f = self._files.get(table)
         if f is None:
             path = os.path.join(self.folder, f"{table}.jsonl")

@@ -229,3 +229,16 @@ def test_the_readme_queries_answer_the_research_questions(archive):
     # coins-puzzle: one timed event (0 s); policesquad: 5 min on 4 June + 1 min on 5 June.
     assert query(archive, readme_query("tool-time")) == [
         ("mz", "mz2", "2031002", 2, "coins-puzzle", 1, 0), ("mz", "mz2", "2031002", 2, "policesquad", 2, 360)]
+
+
+def test_a_progress_csv_collected_and_recomputed_alike_gives_each_row_once(archive):
+    name = "2031002-mz2-sound-20180604-18h30m.csv"
+    collected = archive / "2026" / "mz" / "2031002-mz2" / "gstudio" / "gstudio-exported-users-analytics-csvs" / name
+    derived = archive / "derived" / "2026" / "mz" / "2031002-mz2" / "gstudio-exported-users-analytics-csvs" / name
+    derived.parent.mkdir(parents=True)
+    derived.write_bytes(collected.read_bytes())
+    other = derived.with_name(name.replace("18h30m", "19h30m"))
+    other.write_bytes(collected.read_bytes())
+    build(str(archive), log=lambda _: None)
+    assert query(archive, "SELECT origin, source_name FROM progress ORDER BY source_name") == [
+        ("collected", name), ("derived", other.name)]

@@ -59,8 +59,10 @@ PROVENANCE = (
 )
 
 TABLES: tuple[Table, ...] = (
-    Table("schools", "One row per collected school and year: who the server says it is, and where it was filed.",
-          SETTINGS + " and `MANIFEST.json` (`school`, from the inventory)", ("server_id", "school_code"),
+    Table("schools", "One row per school (folder), and another whenever a later collection finds its names or "
+          "settings changed: who the server says it is, and where it was filed.",
+          SETTINGS + " and `MANIFEST.json` (`school`, from the inventory)",
+          ("server_id", "school_code", "school_name", "inventory_name", "settings_server_id", "settings_school_code"),
           (*SCHOOL_KEYS,
               Column("district", "VARCHAR", "District: the two digits after the state digit of the 7-digit "
                      "school code (an 8-digit code's leading zero dropped); NULL for NA.", "", "school code"),

@@ -142,6 +142,8 @@ def test_a_recollected_school_holds_each_visit_once_with_the_collection_that_fir
          "course_content"),
     ]
     assert query(archive, "SELECT count(*) FROM users WHERE server_id = 'mz1'") == [(2,)]
+    assert query(archive, "SELECT collection, district FROM schools WHERE server_id = 'mz1'") == [
+        ("2025/mz/2031001-mz1", "03")]
     assert query(archive, "SELECT year, count(*) FROM collections GROUP BY year ORDER BY year") == [(2025, 1), (2026, 2)]
     assert query(archive, "SELECT module_names FROM units WHERE server_id = 'mz2'") == [(["Science"],)]
 

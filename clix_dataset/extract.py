@@ -414,8 +414,9 @@ class SchoolReader:
     def gstudio_rows(self, users: list[AuthUser]) -> None:
         try:
             school = School(ArchiveSource(self.path), workdir=self.workdir)
-        except SourceError as exc:
-            self.rows.reject("activity_visits", self.rel(self.gstudio), "", str(exc))
+        except (SourceError, bson.errors.BSONError, OSError, EOFError) as exc:
+            self.rows.reject("activity_visits", self.rel(os.path.join(self.gstudio, "db", "gstudio-mongodb")), "",
+                             f"gStudio's dump cannot be read, no visits or units: {exc}")
             return
         try:
             self.unit_rows(school)

@@ -244,3 +244,15 @@ def test_a_progress_csv_collected_and_recomputed_alike_gives_each_row_once(archi
     build(str(archive), log=lambda _: None)
     assert query(archive, "SELECT origin, source_name FROM progress ORDER BY source_name") == [
         ("collected", name), ("derived", other.name)]
+
+
+def test_a_broken_dump_is_a_reject_and_the_school_keeps_its_other_tables(archive):
+    benchmarks = archive / "2026" / "mz" / "2031002-mz2" / "gstudio" / "db" / "gstudio-mongodb" / "Benchmarks.bson"
+    benchmarks.write_bytes(benchmarks.read_bytes()[:-7])
+    result = build(str(archive), log=lambda _: None)
+    assert result["failed"] == []
+    reasons = query(archive, "SELECT table_name, reason FROM rejects WHERE table_name <> 'progress' "
+                    "AND source_file LIKE '%/db/%' ORDER BY ALL")
+    assert [t for t, _ in reasons] == ["activity_visits", "server_days"]
+    assert query(archive, "SELECT count(*) FROM activity_visits WHERE server_id = 'mz2'") == [(0,)]
+    assert query(archive, "SELECT count(*) FROM users WHERE server_id = 'mz2'") == [(2,)]

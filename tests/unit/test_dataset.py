@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import os
 import re
+import shutil
 from pathlib import Path
 
 import bson
@@ -185,6 +186,10 @@ def test_a_rerun_rewrites_only_the_school_that_changed(archive, tmp_path):
     manifest = archive / "2025" / "mz" / "2031001-mz1" / "MANIFEST.json"
     manifest.write_text(manifest.read_text().replace("10:00:00", "11:00:00"))
     assert build(str(archive), log=lambda _: None)["rebuilt"] == ["2025/mz/2031001-mz1", "2026/mz/2031001-mz1"]
+    # A school folder taken out of the archive takes its files out of the dataset.
+    shutil.rmtree(archive / "2026" / "mz" / "2031003-mz3")
+    assert build(str(archive), log=lambda _: None)["rebuilt"] == []
+    assert set(parquet_files(archive)) == set(before)
 
 
 def test_the_codebook_documents_every_column_of_every_table(archive):

@@ -93,7 +93,8 @@ def archive(tmp_path: Path) -> Path:
            [(2, "blue-owl-mz2", "2018-06-04 09:55:00+05:30", "2018-05-01 09:00:00+05:30"),
             (3, "green-apple-sp100", "\\N", "2018-05-01 09:00:00+05:30")],
            [bench("blue-owl-mz2", PLAYER, T0, "activity_player_detail"),
-            bench("green-apple-sp100", PLAYER, T0 + dt.timedelta(minutes=5), "activity_player_detail", "s9")],
+            bench("green-apple-sp100", PLAYER, T0 + dt.timedelta(minutes=5), "activity_player_detail", "s9"),
+            bench("ghost-mz2", PLAYER, T0 + dt.timedelta(minutes=9), "activity_player_detail", "s7")],
            tools={"coins-puzzle/2-coins-puzzle.json": json.dumps([
                       {"appName": "coins-puzzle", "event_type": "start"},
                       {"appName": "coins-puzzle", "created_at": "2018-6-4 10:0:05", "event_type": "click"}]),
@@ -130,6 +131,8 @@ def test_user_ids_are_keyed_by_server_and_flags_are_set(archive):
                    "USING (server_id, user_id) WHERE v.user_id = 2 ORDER BY v.started_at, v.server_id")
     assert joined == [("mz1", "red-fox-mz1"), ("mz2", "blue-owl-mz2"), ("mz1", "red-fox-mz1")]
     assert query(archive, "SELECT username FROM student_visits WHERE shared_account") == [("green-apple-sp100",)]
+    # Benchmarks of a username without an auth_user row are kept, with no user id.
+    assert query(archive, "SELECT user_id FROM activity_visits WHERE username = 'ghost-mz2'") == [(None,)]
 
 
 def test_a_recollected_school_holds_each_visit_once_with_the_collection_that_first_held_it(archive):

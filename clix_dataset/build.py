@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 import resource
-import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -269,7 +268,3 @@ def build(root: str, out: str | None = None, log: Callable[[str], None] = print)
     return {"dataset": out, "collections": len(found), "rebuilt": [r["collection"] for r in rebuilt],
             "failed": failed, "counts": counts, "built_at": dt.datetime.now(dt.timezone.utc).isoformat(),
             "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
-
-
-def remove_dataset(out: str) -> None:
-    shutil.rmtree(out)

@@ -12,7 +12,7 @@ TARGET_PYTHONS := 3.8 3.9 3.10 3.11 3.12 3.13
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export CONTAINERS_CONF := $(CURDIR)/containers/containers.conf
 
-.PHONY: demo test deps venv wheels mongotools images ee derive fleet-up fleet-down lint unit integration molecule bench clean
+.PHONY: demo test deps venv wheels mongotools images ee derive dataset fleet-up fleet-down lint unit integration molecule bench clean
 
 demo: deps fleet-up
 	$(BIN)/ansible-playbook -i $(FLEET_DIR)/inventory collect.yml -l mz -e clix_archive_root=$(ARCHIVE)
@@ -66,6 +66,10 @@ ee: .cache/deb.stamp venv wheels images
 # Recompute derived data from the archive without Ansible: make derive SCHOOL=$(ARCHIVE)/2026/mz/2031001-mz1
 derive: venv
 	$(PY) -m clix_derive archive $(or $(SCHOOL),$(ARCHIVE))
+
+# The research dataset of an archive (Parquet, clix.duckdb, CODEBOOK.md in $(ARCHIVE)/dataset/)
+dataset: venv
+	$(PY) -m clix_dataset $(ARCHIVE)
 
 fleet-up: deps
 	$(PY) -m fleet up --schools $(SCHOOLS) --dir $(FLEET_DIR) --gstudio-container

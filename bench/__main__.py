@@ -13,6 +13,9 @@ a baseline measured in the same run, and prints tables with ratios:
   6. collect and heartbeat of 1 school vs 20 schools
   7. derived data of the big school from the archive: natively vs in the clix-derive image,
      against a bare decode of its Benchmarks.bson, with peak memory beside the small school's
+  8. the research dataset (clix_dataset) of the big school vs the small one (time, peak memory,
+     against a bare decode of Benchmarks.bson), the incremental re-run, and the README's queries
+     over 20 schools
 
     python -m bench [--skip-big] [--link-mb 40] [--keep]
 """
@@ -211,6 +214,93 @@ def bench_derive(lab: hosts.Lab, big: hosts.School, small: hosts.School) -> None
         shutil.rmtree(archive, ignore_errors=True)
 
 
+def dataset_build(archive: Path) -> tuple[float, dict]:
+    seconds, proc = timed([sys.executable, "-m", "clix_dataset", str(archive)], cwd=REPO, env=env(), timeout=7200)
+    if proc.returncode != 0:
+        raise SystemExit(f"bench: clix_dataset failed:\n{proc.stderr[-3000:]}")
+    return seconds, json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def readme_queries() -> dict[str, str]:
+    import re
+
+    text = (REPO / "README.md").read_text()
+    return dict(re.findall(r"<!-- query: ([\w-]+) -->\n```sql\n(.*?)```", text, re.S))
+
+
+def dataset_rows(big_root: Path, small_root: Path) -> list[list]:
+    """The dataset of one school alone (the big one, then the small one), against a bare decode of
+    its Benchmarks.bson: time and peak memory, which should not grow with the data."""
+    rows = []
+    for root in (big_root, small_root):
+        bson_file = next(root.glob("*/*/*/gstudio/db/gstudio-mongodb/Benchmarks.bson"))
+        bare_s, bare = timed([sys.executable, "-c", BARE_DECODE, str(bson_file)])
+        seconds, result = dataset_build(root)
+        rows.append([result["collections"], bare.stdout.split()[1], f"{result['counts']['activity_visits']:,}",
+                     f"{seconds:.1f}", f"{result['peak_rss_bytes'] / 2**20:.0f} MiB", f"{bare_s:.1f}",
+                     ratio(seconds, bare_s)])
+    return rows
+
+
+def query_rows(root: Path, copies: Path, schools: int) -> list[list]:
+    """Copies of the small school (hard links) beside the big one until there are `schools`, the
+    incremental re-run that adds them, then each README query on the whole dataset (best of 3)
+    against a bare count of the visits."""
+    import duckdb
+
+    template = next(copies.glob("*/*/*/gstudio")).parent
+    year = template.parent.parent.name
+    for n in range(1, schools):
+        folder = root / year / "tg" / f"{4000000 + n}-tg{n}"
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["cp", "-al", str(template), str(folder)], check=True)
+    seconds, result = dataset_build(root)
+    rows = [[f"incremental run adding {len(result['rebuilt'])} schools", f"{seconds:.2f}", "-"]]
+    con = duckdb.connect(str(root / "dataset" / "clix.duckdb"), read_only=True)
+    try:
+        def best(sql: str) -> float:
+            times = []
+            for _ in range(3):
+                started = time.monotonic()
+                con.execute(sql).fetchall()
+                times.append(time.monotonic() - started)
+            return min(times)
+
+        floor = best("SELECT count(*) FROM activity_visits")
+        rows.append(["bare count(*) of activity_visits (floor)", f"{floor:.3f}", "-"])
+        for name, sql in readme_queries().items():
+            rows.append([f"README query {name}", f"{best(sql):.3f}", ratio(best(sql), floor)])
+    finally:
+        con.close()
+    return rows
+
+
+def bench_dataset(lab: hosts.Lab, big: hosts.School, small: hosts.School) -> None:
+    archive = Path(tempfile.mkdtemp(dir="/var/tmp", prefix="clix-bench-dataset-"))
+    try:
+        playbook(lab, "collect.yml", "-e", f"clix_archive_root={archive / 'all'}",
+                 "--tags", "db,postgres,settings,tools-logs,analytics,heartbeat", "-e", "clix_derived_on_server=false")
+        roots = {}
+        for school in (big, small):
+            src = next((archive / "all").glob(f"*/*/{school.school_code}-{school.server_id}"))
+            dest = archive / school.server_id / src.relative_to(archive / "all")
+            dest.parent.mkdir(parents=True)
+            subprocess.run(["cp", "-al", str(src), str(dest)], check=True)
+            roots[school.server_id] = archive / school.server_id
+        report_dataset(roots[big.server_id], roots[small.server_id])
+    finally:
+        shutil.rmtree(archive, ignore_errors=True)
+
+
+def report_dataset(big_root: Path, small_root: Path, schools: int = 20) -> None:
+    table("Research dataset of one school (ratio = bare Benchmarks decode time / build time; goal: memory flat "
+          "in the data size, under 300 MiB)",
+          ["schools", "benchmarks", "visits", "seconds", "peak RSS", "bare decode s", "speed vs bare decode"],
+          dataset_rows(big_root, small_root))
+    table(f"Queries over {schools} schools (the big one and copies of the small one; goal: under a second)",
+          ["what", "seconds", "vs bare count"], query_rows(big_root, small_root, schools))
+
+
 def bench_link(lab: hosts.Lab, small: hosts.School, link_mb: int) -> None:
     """Collect of one school vs plain rsync -a of the same folders, both over 10 Mbit/s."""
     extra = add_media(lab, small, link_mb)
@@ -307,6 +397,7 @@ def main() -> int:
     p.add_argument("--skip-scale", action="store_true", help="skip 1 vs 20 schools")
     p.add_argument("--skip-link", action="store_true", help="skip collect vs rsync over the slow link")
     p.add_argument("--skip-derive", action="store_true", help="skip derived data (native vs container)")
+    p.add_argument("--skip-dataset", action="store_true", help="skip the research dataset")
     p.add_argument("--link-mb", type=int, default=40, help="extra media pulled over the 10 Mbit/s link")
     p.add_argument("--scale-link-mb", type=int, default=20,
                    help="extra media per school in the 20 schools behind 10 Mbit/s links")
@@ -323,6 +414,8 @@ def main() -> int:
             bench_dumps(lab, big)
         if not args.skip_derive:
             bench_derive(lab, big, small)
+        if not args.skip_dataset:
+            bench_dataset(lab, big, small)
         if not args.skip_link:
             bench_link(lab, small, args.link_mb)
     finally:

@@ -13,6 +13,7 @@ import datetime as dt
 import functools
 import sys
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from module_utils.clix_layout import LayoutError
 
@@ -31,43 +32,65 @@ def counter_usernames(school: School) -> list[str]:
     return list(dict.fromkeys(n for n in names if n))
 
 
-def visit_rows(school: School, user_id: int, benches: list[Bench]) -> list[list[str]]:
-    """Rows for one user, newest visit first (``sort('last_update', -1)``; ties keep natural order)."""
+@dataclass(frozen=True)
+class Visit:
+    """One activity-player visit as gStudio's rules see it. ``nodes`` (unit, lesson, activity) is
+    None when the URL is not ``/<unit>/course/activity_player/<lesson>/<activity>/`` (7 parts): such a
+    visit has no out-event and no buddies. ``buddies`` is None when the session has no Buddy record."""
+
+    bench: Bench
+    nodes: tuple[dict | None, dict | None, dict | None] | None
+    out: Bench | None
+    buddies: list[dict] | None
+
+
+def visits(school: School, user_id: int, benches: list[Bench]) -> list[Visit]:
+    """One user's visits, newest first (``sort('last_update', -1)``; ties keep natural order)."""
     outs_by_session: dict[str | None, Outs] = {}
     for b in benches:  # already by session, time, natural order
         if b.out:
             times, outs = outs_by_session.setdefault(b.session, ([], []))
             times.append(b.ts)
             outs.append(b)
-    visits = sorted((b for b in benches if b.visit), key=lambda b: b.seq)
-    visits.sort(key=lambda b: b.ts, reverse=True)
-    return [_row(school, user_id, v, outs_by_session.get(v.session, ([], []))) for v in visits]
+    found = sorted((b for b in benches if b.visit), key=lambda b: b.seq)
+    found.sort(key=lambda b: b.ts, reverse=True)
+    return [_visit(school, user_id, v, outs_by_session.get(v.session, ([], []))) for v in found]
 
 
-def _row(school: School, user_id: int, visit: Bench, outs: Outs) -> list[str]:
-    row = dict.fromkeys(HEADER, "NA")  # gStudio's default cell is NA
-    row["VisitedOn"] = str(visit.ts)  # IST wall clock stored as UTC: printed as stored
-    row["Language"] = visit.locale or "en"
+def _visit(school: School, user_id: int, visit: Bench, outs: Outs) -> Visit:
     parts = visit.url.split("/")
-    # Only '/<unit>/course/activity_player/<lesson>/<activity>/' (7 parts) is looked into; any
-    # other URL keeps NA in every column but VisitedOn and Language, with no out-event or buddies.
     if not (visit.url.startswith("/") and visit.url.endswith("/") and len(parts) == 7):
-        return list(row.values())
-    row["Unit"], row["Lesson"], row["Activity"] = _slugs(school, visit.url)
-    out = _out_event(visit, outs)
-    if out is not None:
-        row["OutTime"] = str(out.ts)
-        row["OutAction"] = out.name
-        row["TimeSpentInSeconds"] = py2_str_float((out.ts - visit.ts).total_seconds())
+        return Visit(visit, None, None, None)
     buddy = school.buddy_doc(user_id, visit.session)
-    if buddy is not None:
-        row["Buddies"] = py2_repr([a.get("name") for a in school.buddy_authors(buddy)])
+    return Visit(visit, school.player_nodes(visit.url), _out_event(visit, outs),
+                 None if buddy is None else school.buddy_authors(buddy))
+
+
+def visit_rows(school: School, user_id: int, benches: list[Bench]) -> list[list[str]]:
+    """Rows for one user, newest visit first."""
+    return [_row(v) for v in visits(school, user_id, benches)]
+
+
+def _row(visit: Visit) -> list[str]:
+    row = dict.fromkeys(HEADER, "NA")  # gStudio's default cell is NA
+    row["VisitedOn"] = str(visit.bench.ts)  # IST wall clock stored as UTC: printed as stored
+    row["Language"] = visit.bench.locale or "en"
+    # Only a 7-part player URL is looked into; any other URL keeps NA in every column but
+    # VisitedOn and Language, with no out-event or buddies.
+    if visit.nodes is None:
+        return list(row.values())
+    row["Unit"], row["Lesson"], row["Activity"] = _slugs(*visit.nodes)
+    if visit.out is not None:
+        row["OutTime"] = str(visit.out.ts)
+        row["OutAction"] = visit.out.name
+        row["TimeSpentInSeconds"] = py2_str_float((visit.out.ts - visit.bench.ts).total_seconds())
+    if visit.buddies is not None:
+        row["Buddies"] = py2_repr([a.get("name") for a in visit.buddies])
     return list(row.values())
 
 
-def _slugs(school: School, url: str) -> tuple[str, str, str]:
+def _slugs(unit: dict | None, lesson: dict | None, activity: dict | None) -> tuple[str, str, str]:
     """Unit and Activity by ``altnames`` or name, Lesson by name, each Django-slugified."""
-    unit, lesson, activity = school.player_nodes(url)
     return (_slug(name_of(unit, prefer_altnames=True)), _slug(name_of(lesson, prefer_altnames=False)),
             _slug(name_of(activity, prefer_altnames=True)))
 

@@ -79,6 +79,7 @@ class SchoolData:
         # Records added to make derived-data rules visible draw from their own stream, so that the
         # rest of the school stays as it was.
         self.rules_rng = random.Random(f"{seed}-{server_id}-rules")
+        self.seed = seed
         self.server_id = server_id
         self.school_code = school_code
         self.school_name = school_name
@@ -227,6 +228,56 @@ class SchoolData:
                              "starts_at": events[0]["last_update"], "ends_at": None}
                 yield events, buddy
 
+    def qbank_records(self) -> dict[str, dict[str, list[dict]]]:
+        """dlkit's JSON records (its own random stream, so the rest of the school stays as it was):
+        Items, and for a few users an AssessmentTaken whose AssessmentSection holds every attempt
+        per question, newest first, as ``submit_response`` stores them; qbank's LogEntries."""
+        rng = random.Random(f"{self.seed}-{self.server_id}-qbank")
+        bank = "assessment.Bank%3A5a0b1c2d3e4f5a6b7c8d9e0f%40ODL.MIT.EDU"
+        items = []
+        for i in range(3):
+            choices = [{"id": f"{oid(rng)}", "text": f"<p>choice {c}</p>"} for c in range(3)]
+            items.append({"_id": oid(rng), "displayName": {"text": f"Question {i + 1}"}, "assignedBankIds": [bank],
+                          "genusTypeId": "item-genus-type%3Aqti-choice-interaction%40ODL.MIT.EDU",
+                          "question": {"choices": choices, "text": {"text": f"<p>Question {i + 1}?</p>"}},
+                          "answers": [{"choiceIds": [choices[0]["id"]],
+                                       "genusTypeId": "answer-type%3Aright-answer%40ODL.MIT.EDU"}],
+                          "recordTypeIds": []})
+        takens, sections, logs = [], [], []
+        offered = f"assessment.AssessmentOffered%3A{oid(rng)}%40ODL.MIT.EDU"
+        for uname in self.users[:4]:
+            taken_id, section_id = oid(rng), oid(rng)
+            start = BASE_TIME + dt.timedelta(days=rng.randint(0, 5), hours=1)
+            questions = []
+            for item in items:
+                responses = []
+                for attempt in range(rng.randint(0, 2)):
+                    pick = rng.choice(item["question"]["choices"])["id"]
+                    responses.insert(0, {"choiceIds": [pick], "itemId": f"assessment.Item%3A{item['_id']}%40ODL.MIT.EDU",
+                                         "submissionTime": start + dt.timedelta(minutes=2 * attempt + 1),
+                                         "isCorrect": pick in item["answers"][0]["choiceIds"],
+                                         "recordTypeIds": []})
+                questions.append({"_id": oid(rng), "itemId": f"assessment.Item%3A{item['_id']}%40ODL.MIT.EDU",
+                                  "questionId": f"assessment.Item%3A{item['_id']}%40ODL.MIT.EDU",
+                                  "assessmentPartId": "assessment_authoring.AssessmentPart%3A1%40ODL.MIT.EDU",
+                                  "displayElements": [len(questions) + 1],
+                                  "responses": responses or [{"missingResponse": 0, "submissionTime": None,
+                                                              "itemId": str(item["_id"])}]})
+            sections.append({"_id": section_id, "assessmentTakenId": str(taken_id), "actualStartTime": start,
+                             "assessmentPartId": "assessment_authoring.AssessmentPart%3A1%40ODL.MIT.EDU",
+                             "assessmentParts": [], "questions": questions})
+            takens.append({"_id": taken_id, "assessmentOfferedId": offered, "assignedBankIds": [bank],
+                           "takingAgentId": f"osid.agent.Agent%3A{uname}%40MIT-ODL", "actualStartTime": start,
+                           "completionTime": start + dt.timedelta(minutes=10), "sections": [str(section_id)],
+                           "displayName": {"text": ""}, "recordTypeIds": []})
+            logs.append({"_id": oid(rng), "timestamp": start, "agentId": f"osid.agent.Agent%3A{uname}%40MIT-ODL",
+                         "assignedLogIds": ["logging.Log%3Adefault%40ODL.MIT.EDU"],
+                         "genusTypeId": "log-entry-genus%3Adefault%40ODL.MIT.EDU",
+                         "priority": "log-entry-priority%3Ainfo%40ODL.MIT.EDU",
+                         "text": {"text": json.dumps({"action": "start assessment", "assessmentTakenId": str(taken_id)})}})
+        return {"assessment": {"Item": items, "AssessmentTaken": takens, "AssessmentSection": sections},
+                "logging": {"LogEntry": logs}}
+
     def django_users(self) -> list[tuple]:
         rows = [(1, "pbkdf2_sha256$admin", BASE_TIME, True, "administrator", "", "", "admin@example.org",
                  True, True, BASE_TIME)]
@@ -276,6 +327,9 @@ def load_mongo(data: SchoolData, address: str, port: int) -> int:
         qdb[name.title()].insert_many([{"_id": oid(data.rng), "displayName": {"text": f"{name} {i}"},
                                         "recordTypeIds": [], "assignedBankIds": [f"assessment.Bank%3A{i}"]}
                                        for i in range(3)])
+    for name, collections in data.qbank_records().items():
+        for collection, docs in collections.items():
+            client[name][collection].insert_many(docs)
     client.close()
     return count
 

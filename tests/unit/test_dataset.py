@@ -1,0 +1,269 @@
+"""clix_dataset on a small archive made here, against expectations computed by hand: a user id on
+two servers, a shared account, a school collected in two years, a tool record without times, and
+records that cannot be read."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import bson
+import duckdb
+import pytest
+from bson import ObjectId
+
+from clix_dataset.build import build
+from clix_dataset.tables import TABLES
+
+T0 = dt.datetime(2018, 6, 4, 10, 0, 0)  # IST wall clock, stored by gStudio as if UTC
+GST, UNIT, LESSON, ACT, MODULE = (ObjectId(f"{i:024x}") for i in range(1, 6))
+PLAYER = f"/{UNIT}/course/activity_player/{LESSON}/{ACT}/"
+COPY = ("COPY public.auth_user (id, password, last_login, is_superuser, username, first_name, last_name, email, "
+        "is_staff, is_active, date_joined) FROM stdin;\n")
+
+
+def bench(user: str, url: str, when: dt.datetime, name: str, session: str = "s1") -> dict:
+    return {"_id": ObjectId(), "calling_url": url, "last_update": when, "user": user, "session_key": session,
+            "name": name, "locale": "en"}
+
+
+def write_bson(path: Path, docs: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"".join(bson.encode(d) for d in docs))
+
+
+def school(root: Path, year: str, folder: str, users: list[tuple], benches: list[dict],
+           tools: dict[str, str] | None = None, progress: dict[str, str] | None = None) -> Path:
+    code, sid = folder.split("-")
+    top = root / year / "mz" / folder
+    g = top / "gstudio"
+    (g / "postgres-dump").mkdir(parents=True)
+    rows = "".join(f"{uid}\tx\t{last}\tf\t{name}\t\t\t\tf\tt\t{joined}\n" for uid, name, last, joined in users)
+    (g / "postgres-dump" / "pg_dump_all.sql").write_text(f"-- dump\n{COPY}{rows}\\.\n")
+    (g / "server_settings.py").write_text(f"GSTUDIO_INSTITUTE_ID = '{sid}'\nGSTUDIO_INSTITUTE_ID_SECONDARY = "
+                                          f"'{code}'\nGSTUDIO_INSTITUTE_NAME = 'School {sid}'\n")
+    db = g / "db" / "gstudio-mongodb"
+    write_bson(db / "Nodes.bson", [
+        {"_id": GST, "_type": "GSystemType", "name": "announced_unit"},
+        {"_id": MODULE, "_type": "GSystemType", "name": "Module"},
+        {"_id": UNIT, "_type": "Group", "name": "Sound", "altnames": "Sound Unit", "member_of": [GST],
+         "collection_set": [LESSON]},
+        {"_id": LESSON, "_type": "GSystem", "name": "Lesson 1", "collection_set": [ACT]},
+        {"_id": ACT, "_type": "GSystem", "name": "Activity 1", "altnames": ""},
+        {"_id": ObjectId(), "_type": "GSystem", "name": "Science", "member_of": [MODULE], "collection_set": [UNIT]},
+    ])
+    write_bson(db / "Benchmarks.bson", benches)
+    for rel, text in (tools or {}).items():
+        (g / "gstudio_tools_logs" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (g / "gstudio_tools_logs" / rel).write_text(text)
+    for name, text in (progress or {}).items():
+        (g / "gstudio-exported-users-analytics-csvs").mkdir(parents=True, exist_ok=True)
+        (g / "gstudio-exported-users-analytics-csvs" / name).write_text(text)
+    manifest = {"school": {"server_id": sid, "school_code": code, "school_name": f"School {sid}", "state": "mz"},
+                "run": {"ended": f"{year}-11-01T10:00:00"}, "last_complete": f"{year}-11-01T10:00:00",
+                "items": {"db": {"status": "ok"}}, "totals": {"files": 1, "bytes": 1}}
+    (top / "MANIFEST.json").write_text(json.dumps(manifest))
+    return top
+
+
+MZ1_USERS = [(1, "administrator", "2018-05-01 09:00:00+05:30", "2018-05-01 09:00:00+05:30"),
+             (2, "red-fox-mz1", "2018-06-04 09:55:00+05:30", "2018-05-01 09:00:00+05:30")]
+FIRST_VISITS = [bench("red-fox-mz1", PLAYER, T0, "activity_player_detail"),
+                bench("red-fox-mz1", "/home/my-desk/", T0 + dt.timedelta(seconds=150), "my_desk")]
+LATER_VISITS = [bench("red-fox-mz1", PLAYER, T0 + dt.timedelta(days=1), "activity_player_detail", "s2"),
+                bench("red-fox-mz1", f"/{UNIT}/course/content/", T0 + dt.timedelta(days=1, seconds=60),
+                      "course_content", "s2")]
+PROGRESS_HEADER = "server_id,school_name,school_code,module_name,unit_name,username,user_id,activities_visited," \
+                  f"Activity 1 [{ACT}]\r\n"
+
+
+@pytest.fixture()
+def archive(tmp_path: Path) -> Path:
+    root = tmp_path / "archive"
+    school(root, "2025", "2031001-mz1", MZ1_USERS, FIRST_VISITS)
+    # Collected again a year later: the same users and the first visit again, one visit more.
+    school(root, "2026", "2031001-mz1", MZ1_USERS, FIRST_VISITS + LATER_VISITS)
+    progress = PROGRESS_HEADER + "mz2,School mz2,2031002,\"[u'Science', u'Sound']\",sound,blue-owl-mz2,2,1,3\r\n" \
+        + "mz2,School mz2,2031002,[],sound,too-short\r\n"
+    school(root, "2026", "2031002-mz2",
+           [(2, "blue-owl-mz2", "2018-06-04 09:55:00+05:30", "2018-05-01 09:00:00+05:30"),
+            (3, "green-apple-sp100", "\\N", "2018-05-01 09:00:00+05:30")],
+           [bench("blue-owl-mz2", PLAYER, T0, "activity_player_detail"),
+            bench("green-apple-sp100", PLAYER, T0 + dt.timedelta(minutes=5), "activity_player_detail", "s9"),
+            bench("ghost-mz2", PLAYER, T0 + dt.timedelta(minutes=9), "activity_player_detail", "s7")],
+           tools={"coins-puzzle/2-coins-puzzle.json": json.dumps([
+                      {"appName": "coins-puzzle", "event_type": "start"},
+                      {"appName": "coins-puzzle", "created_at": "2018-6-4 10:0:05", "event_type": "click"}]),
+                  "coins-puzzle/3-coins-puzzle.json": "[{\"appName\": \"coins-puzzle\", "},
+           progress={"2031002-mz2-sound-20180604-18h30m.csv": progress})
+    return root
+
+
+def query(root: Path, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(root / "dataset" / "clix.duckdb"), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def parquet_files(root: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(root)): (p.stat().st_ino, p.stat().st_mtime_ns)
+            for p in (root / "dataset").rglob("*.parquet")}
+
+
+def test_user_ids_are_keyed_by_server_and_flags_are_set(archive):
+    build(str(archive), log=lambda _: None)
+    users = query(archive, "SELECT server_id, user_id, username, never_logged_in, shared_account, "
+                  "username_matches_server, collection FROM users ORDER BY server_id, user_id")
+    assert users == [
+        ("mz1", 1, "administrator", True, False, False, "2025/mz/2031001-mz1"),
+        ("mz1", 2, "red-fox-mz1", False, False, True, "2025/mz/2031001-mz1"),
+        ("mz2", 2, "blue-owl-mz2", False, False, True, "2026/mz/2031002-mz2"),
+        ("mz2", 3, "green-apple-sp100", True, True, False, "2026/mz/2031002-mz2"),
+    ]
+    # User 2 exists on both servers: joined by (server_id, user_id), each visit finds its own user.
+    joined = query(archive, "SELECT v.server_id, u.username FROM activity_visits v JOIN users u "
+                   "USING (server_id, user_id) WHERE v.user_id = 2 ORDER BY v.started_at, v.server_id")
+    assert joined == [("mz1", "red-fox-mz1"), ("mz2", "blue-owl-mz2"), ("mz1", "red-fox-mz1")]
+    assert query(archive, "SELECT username FROM student_visits WHERE shared_account") == [("green-apple-sp100",)]
+    # Benchmarks of a username without an auth_user row are kept, with no user id.
+    assert query(archive, "SELECT user_id FROM activity_visits WHERE username = 'ghost-mz2'") == [(None,)]
+
+
+def test_a_recollected_school_holds_each_visit_once_with_the_collection_that_first_held_it(archive):
+    build(str(archive), log=lambda _: None)
+    visits = query(archive, "SELECT year, collection, unit_name, lesson_name, activity_name, "
+                   "strftime(started_at AT TIME ZONE 'Asia/Kolkata', '%Y-%m-%d %H:%M:%S'), seconds, out_action "
+                   "FROM activity_visits WHERE server_id = 'mz1' ORDER BY started_at")
+    assert visits == [
+        (2025, "2025/mz/2031001-mz1", "Sound Unit", "Lesson 1", "Activity 1", "2018-06-04 10:00:00", 150.0, "my_desk"),
+        (2026, "2026/mz/2031001-mz1", "Sound Unit", "Lesson 1", "Activity 1", "2018-06-05 10:00:00", 60.0,
+         "course_content"),
+    ]
+    assert query(archive, "SELECT count(*) FROM users WHERE server_id = 'mz1'") == [(2,)]
+    assert query(archive, "SELECT collection, district FROM schools WHERE server_id = 'mz1'") == [
+        ("2025/mz/2031001-mz1", "03")]
+    assert query(archive, "SELECT year, count(*) FROM collections GROUP BY year ORDER BY year") == [(2025, 1), (2026, 2)]
+    assert query(archive, "SELECT module_names FROM units WHERE server_id = 'mz2'") == [(["Science"],)]
+
+
+def test_tool_records_without_times_are_flagged_and_unreadable_records_are_rejected(archive):
+    build(str(archive), log=lambda _: None)
+    tools = query(archive, "SELECT user_id, record_index, missing_time, impossible_time, "
+                  "strftime(event_at AT TIME ZONE 'Asia/Kolkata', '%Y-%m-%d %H:%M:%S'), raw->>'event_type' "
+                  "FROM tool_events ORDER BY record_index")
+    assert tools == [(2, 0, True, False, None, "start"), (2, 1, False, False, "2018-06-04 10:00:05", "click")]
+    rejects = query(archive, "SELECT table_name, source_file, position, reason FROM rejects ORDER BY table_name")
+    assert [(t, f, p) for t, f, p, _ in rejects] == [
+        ("progress", "2026/mz/2031002-mz2/gstudio/gstudio-exported-users-analytics-csvs/"
+                     "2031002-mz2-sound-20180604-18h30m.csv", "line 3"),
+        ("tool_events", "2026/mz/2031002-mz2/gstudio/gstudio_tools_logs/coins-puzzle/3-coins-puzzle.json", ""),
+    ]
+    assert rejects[0][3] == "6 cells under 9 headers" and rejects[1][3].startswith("not JSON")
+    progress = query(archive, "SELECT user_id, module_names, activities_visited, activity_counts, "
+                     "strftime(snapshot_at AT TIME ZONE 'Asia/Kolkata', '%Y-%m-%d %H:%M') FROM progress")
+    assert progress == [(2, ["Science", "Sound"], 1, [{"activity": "Activity 1", "activity_id": str(ACT),
+                                                       "visits": 3}], "2018-06-04 18:30")]
+
+
+def test_a_rerun_rewrites_only_the_school_that_changed(archive, tmp_path):
+    first = build(str(archive), log=lambda _: None)
+    assert len(first["rebuilt"]) == 3
+    before = parquet_files(archive)
+    school(archive, "2026", "2031003-mz3", [(2, "pink-cat-mz3", "\\N", "2018-05-01 09:00:00+05:30")], [])
+    lines: list[str] = []
+    second = build(str(archive), log=lines.append)
+    assert second["rebuilt"] == ["2026/mz/2031003-mz3"]
+    after = parquet_files(archive)
+    assert {k: v for k, v in after.items() if k in before} == before
+    assert sorted(set(after) - set(before)) == sorted(f"dataset/{t.name}/year=2026/state=mz/2031003-mz3.parquet"
+                                                      for t in TABLES)
+    assert [line.split(": ")[1] for line in lines if "] 2" in line].count("unchanged") == 3
+    assert second["counts"]["users"] == first["counts"]["users"] + 1
+    # An earlier collection that changes brings the later collections of the same school with it.
+    manifest = archive / "2025" / "mz" / "2031001-mz1" / "MANIFEST.json"
+    manifest.write_text(manifest.read_text().replace("10:00:00", "11:00:00"))
+    assert build(str(archive), log=lambda _: None)["rebuilt"] == ["2025/mz/2031001-mz1", "2026/mz/2031001-mz1"]
+    # A school folder taken out of the archive takes its files out of the dataset.
+    shutil.rmtree(archive / "2026" / "mz" / "2031003-mz3")
+    assert build(str(archive), log=lambda _: None)["rebuilt"] == []
+    assert set(parquet_files(archive)) == set(before)
+
+
+def test_the_codebook_documents_every_column_of_every_table(archive):
+    build(str(archive), log=lambda _: None)
+    book = (archive / "dataset" / "CODEBOOK.md").read_text()
+    sections = dict(re.findall(r"^## (\w+)\n(.*?)(?=^## |\Z)", book, re.M | re.S))
+    con = duckdb.connect(str(archive / "dataset" / "clix.duckdb"), read_only=True)
+    try:
+        for table in TABLES:
+            columns = [r[0] for r in con.execute(f"DESCRIBE {table.name}").fetchall()]
+            documented = re.findall(r"^\| `(\w+)`", sections[table.name], re.M)
+            assert documented == columns, table.name
+            for line in sections[table.name].splitlines():
+                if line.startswith("| `"):
+                    assert all(cell.strip() for cell in line.split("|")[1:4]), line  # name, type, meaning
+    finally:
+        con.close()
+
+
+def test_the_dataset_is_private(archive):
+    old = os.umask(0o022)  # a permissive umask: the files are private all the same
+    try:
+        build(str(archive), log=lambda _: None)
+    finally:
+        os.umask(old)
+    assert all(p.stat().st_mode & 0o077 == 0 for p in (archive / "dataset").rglob("*.parquet"))
+
+
+def readme_query(name: str) -> str:
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    return re.search(rf"<!-- query: {name} -->\n```sql\n(.*?)```", text, re.S).group(1)
+
+
+def test_the_readme_queries_answer_the_research_questions(archive):
+    g = archive / "2026" / "mz" / "2031002-mz2" / "gstudio"
+    (g / "gstudio-exported-users-analytics-csvs" / "2031002-mz2-sound-20180605-18h30m.csv").write_text(
+        PROGRESS_HEADER + "mz2,School mz2,2031002,[],sound,blue-owl-mz2,2,2,4\r\n")
+    (g / "gstudio_tools_logs" / "policesquad").mkdir()
+    (g / "gstudio_tools_logs" / "policesquad" / "2-policesquad.json").write_text(json.dumps(
+        [{"appName": "policesquad", "created_at": t} for t in
+         ("2018-6-4 10:0:00", "2018-6-4 10:5:00", "2018-6-5 9:0:00", "2018-6-5 9:1:00")]))
+    build(str(archive), log=lambda _: None)
+    # mz1: red-fox on 4 and 5 June; mz2: blue-owl on 4 June (the shared sp100 account is left out).
+    assert query(archive, readme_query("lab-usage")) == [
+        ("mz", "mz1", "2031001", "2018-06", 2, 1.0), ("mz", "mz2", "2031002", "2018-06", 1, 1.0)]
+    assert query(archive, readme_query("max-activities")) == [("mz", "mz2", "2031002", 2, "blue-owl-mz2", "sound", 2)]
+    # coins-puzzle: one timed event (0 s); policesquad: 5 min on 4 June + 1 min on 5 June.
+    assert query(archive, readme_query("tool-time")) == [
+        ("mz", "mz2", "2031002", 2, "coins-puzzle", 1, 0), ("mz", "mz2", "2031002", 2, "policesquad", 2, 360)]
+
+
+def test_a_progress_csv_collected_and_recomputed_alike_gives_each_row_once(archive):
+    name = "2031002-mz2-sound-20180604-18h30m.csv"
+    collected = archive / "2026" / "mz" / "2031002-mz2" / "gstudio" / "gstudio-exported-users-analytics-csvs" / name
+    derived = archive / "derived" / "2026" / "mz" / "2031002-mz2" / "gstudio-exported-users-analytics-csvs" / name
+    derived.parent.mkdir(parents=True)
+    derived.write_bytes(collected.read_bytes())
+    other = derived.with_name(name.replace("18h30m", "19h30m"))
+    other.write_bytes(collected.read_bytes())
+    build(str(archive), log=lambda _: None)
+    assert query(archive, "SELECT origin, source_name FROM progress ORDER BY source_name") == [
+        ("collected", name), ("derived", other.name)]
+
+
+def test_a_broken_dump_is_a_reject_and_the_school_keeps_its_other_tables(archive):
+    benchmarks = archive / "2026" / "mz" / "2031002-mz2" / "gstudio" / "db" / "gstudio-mongodb" / "Benchmarks.bson"
+    benchmarks.write_bytes(benchmarks.read_bytes()[:-7])
+    result = build(str(archive), log=lambda _: None)
+    assert result["failed"] == []
+    reasons = query(archive, "SELECT table_name, reason FROM rejects WHERE table_name <> 'progress' "
+                    "AND source_file LIKE '%/db/%' ORDER BY ALL")
+    assert [t for t, _ in reasons] == ["activity_visits", "server_days"]
+    assert query(archive, "SELECT count(*) FROM activity_visits WHERE server_id = 'mz2'") == [(0,)]
+    assert query(archive, "SELECT count(*) FROM users WHERE server_id = 'mz2'") == [(2,)]

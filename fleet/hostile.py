@@ -58,7 +58,9 @@ from fleet.hosts import Lab, School
 STAGING = "clix-collect-staging"  # below /home/core: roles/clix/defaults clix_staging_dir
 SETTINGS = Path("code/gstudio/gnowsys-ndf/gnowsys_ndf")  # below /home/core
 HOSTILE_USER_ID = 90
-HOSTILE_USERNAME = "../../../../../hostile-escape"  # from <derived>/activity-timestamp-csvs up to the archive
+# In "<server id>-<username>-activity-visits-...csv" below <derived>/activity-timestamp-csvs/ the
+# first ".." joins the server id ("mz1-.."): the file climbs to <archive>/derived/<year>/.
+HOSTILE_USERNAME = "../../../../../hostile-escape"
 assert len(HOSTILE_USERNAME) <= 30
 GIT_TRAPS = ("diff-external", "fsmonitor", "pager", "filter-clean", "filter-smudge", "textconv")
 MAX_TEMP_LINKS = 65536

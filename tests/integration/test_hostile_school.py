@@ -523,7 +523,9 @@ def test_redaction_never_reads_a_linked_settings_file(hostile_fleet, true_identi
 
 
 def test_derived_file_names_from_usernames_stay_in_the_derived_folder(hostile_fleet, true_identity):
-    _, derived = true_identity
+    collected, derived = true_identity
+    assert (collected.archive / YEAR / STATE / HOSTILE_FOLDER / "gstudio" / "db" / "gstudio-mongodb").is_dir(), \
+        "the school with its true identity was not collected (db), derive had nothing to read:\n" + collected.run.tail()
     assert derived.run.ended, derived.run.tail()
     changed = changed_paths(derived.before.archive, derived.after.archive)
     stray = outside(changed, derived_allowed(), derived.after.archive)

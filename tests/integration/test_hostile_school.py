@@ -18,6 +18,7 @@ link); a test names the defence whose absence it shows.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
 import json
@@ -77,14 +78,37 @@ class Run:
 def playbook(lab: hosts.Lab, name: str, *args: str, timeout: int = RUN_TIMEOUT) -> Run:
     argv = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(lab.inventory), str(REPO / name), *args]
     proc = subprocess.Popen(argv, cwd=REPO, env=ansible_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+                            text=True)
     try:
         out, err = proc.communicate(timeout=timeout)
         return Run([name, *args], proc.returncode, out, err)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)  # Ansible's workers too: one may be reading /dev/zero
+        kill_tree(proc.pid)
         out, err = proc.communicate()
         return Run([name, *args], None, out, err)
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL pid and all its descendants: Ansible's workers start sessions of their own (setsid),
+    so the process group is not enough, and one of them may be reading /dev/zero forever."""
+    os.kill(pid, signal.SIGSTOP)  # no new workers while the tree is read
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry.name))
+    tree, todo = [pid], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            tree.append(child)
+            todo.append(child)
+    for p in tree:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(p, signal.SIGKILL)
 
 
 def collect(lab: hosts.Lab, archive: Path, *args: str) -> Run:

@@ -11,7 +11,7 @@ derived step). Runs:
      so that redaction and the derived file names are tried even when the identity check
      quarantines B and the dump refuses the names (each test below fails for one defence only).
 
-Every run is bounded (RUN_TIMEOUT, its process group killed after it). Before and after each run
+Every run is bounded (RUN_TIMEOUT, then it is killed with all its workers). Before and after each run
 the whole archive and the control-node side of the traps are listed (lstat, never following a
 link); a test names the defence whose absence it shows.
 """

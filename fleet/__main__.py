@@ -1,6 +1,6 @@
 """Local fleet of simulated CLIx school servers (test bed only).
 
-    python -m fleet up --schools mz=3,ct=2 [--big mz1] [--dir DIR]
+    python -m fleet up --schools mz=3,ct=2 [--big mz1] [--hostile mz1] [--dir DIR]
     python -m fleet down [--dir DIR]
     python -m fleet status [--dir DIR]
 
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import yaml
 
-from fleet import data, hosts
+from fleet import data, hostile, hosts
 from fleet.hosts import Lab, School
 
 DEFAULT_DIR = Path(os.environ.get("CLIX_FLEET_DIR", "/var/tmp/clix-fleet"))
@@ -36,9 +36,10 @@ SEED = 2017
 
 
 def plan(spec: str, big: set[str], first_address: int = 11, tag: str = "",
-         gstudio_container: bool = False) -> list[School]:
+         gstudio_container: bool = False, hostile_ids: frozenset[str] = frozenset()) -> list[School]:
     """'mz=3,ct=2' -> schools mz1..mz3, ct1..ct2. ct1 also runs unplatform; ct2's code has a
-    leading zero (as in the field team's example tree)."""
+    leading zero (as in the field team's example tree). hostile_ids: schools made hostile
+    (fleet/hostile.py)."""
     schools, index = [], 1
     for part in spec.split(","):
         state, _, count = part.partition("=")
@@ -52,8 +53,11 @@ def plan(spec: str, big: set[str], first_address: int = 11, tag: str = "",
                 code = "0" + code
             schools.append(School(state, sid, code, f"{SCHOOL_NAMES[state]} {n}", index,
                                   unplatform=(sid == "ct1"), big=(sid in big), first_address=first_address,
-                                  tag=tag, gstudio_container=gstudio_container))
+                                  tag=tag, gstudio_container=gstudio_container, hostile=(sid in hostile_ids)))
             index += 1
+    unknown = set(hostile_ids) - {s.server_id for s in schools}
+    if unknown:
+        raise SystemExit(f"fleet: --hostile names {', '.join(sorted(unknown))}, not in --schools {spec}")
     if first_address + index - 1 > 254:
         raise SystemExit("fleet: the schools do not fit in 10.231.0.0/24 from --first-address on")
     return schools
@@ -86,6 +90,8 @@ def bring_up(lab: Lab, school: School, code_template: Path) -> str:
     data.load_postgres(sd, school.address, hosts.PG_PORT, password)
     wait_port(school.address, hosts.MONGO_PORT, f"MongoDB of {school.server_id}")
     n = data.load_mongo(sd, school.address, hosts.MONGO_PORT)
+    if school.hostile:
+        hostile.arm(lab, school, sd, hosts.MONGO_PORT, hosts.PG_PORT, password)
     if school.gstudio_container:
         hosts.start_gstudio_container(lab, school, password)
     return f"{school.hostname}: {school.address} up in {time.monotonic() - t0:.1f}s ({n} Benchmarks)"
@@ -151,6 +157,9 @@ def down(lab: Lab) -> None:
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(lambda s: hosts.stop_host(lab, s), schools))
     hosts.teardown_network()
+    for s in schools:
+        if s.hostile:
+            hostile.disarm(lab, s)
     for sub in ("hosts", "inventory", "fleet.json", "known_hosts", "authorized_keys"):
         path = lab.root / sub
         if path.is_dir():
@@ -178,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--big", default="", help="comma-separated server ids that get benchmark-sized data")
     p.add_argument("--first-address", type=int, default=11,
                    help="last octet of the first school's address (another fleet may use others)")
+    p.add_argument("--hostile", default="",
+                   help="comma-separated server ids made hostile (fleet/hostile.py: their data attacks the control node)")
     p.add_argument("--tag", default="", help="short name that keeps this fleet's namespaces apart from another's")
     p.add_argument("--gstudio-container", action="store_true",
                    help="run the stand-in gStudio container (podman) on every school; needs `make images`")
@@ -189,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     lab = Lab(args.dir.resolve())
     if args.command == "up":
         up(lab, plan(args.schools, set(filter(None, args.big.split(","))), args.first_address, args.tag,
-                     args.gstudio_container))
+                     args.gstudio_container, frozenset(filter(None, args.hostile.split(",")))))
     elif args.command == "down":
         down(lab)
     else:

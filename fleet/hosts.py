@@ -43,6 +43,7 @@ class School:
     first_address: int = 11
     tag: str = ""  # lets several fleets share the machine: netns clix<tag>-<id>, veth cx<tag>-<id>
     gstudio_container: bool = False  # runs the stand-in "gstudio" container under podman
+    hostile: bool = False  # its data attacks the control node (fleet/hostile.py)
 
     @property
     def hostname(self) -> str:

@@ -176,3 +176,19 @@ def test_an_image_built_from_other_code_is_refused_before_anything_is_locked(fle
     assert proc.returncode != 0
     assert "built from other code than clix_derive/" in proc.stdout and "make images" in proc.stdout
     assert not list(tmp_path.iterdir())  # no lock, no report: refused before the archive was touched
+
+
+def test_a_school_without_its_container_still_has_its_staging_removed(fleet, target_python, tmp_path):
+    """A skipped derived step is an expected condition: the staging folder goes as after a clean run
+    (kept, the next run would pull the same heartbeat files again)."""
+    mz2 = fleet.school("mz2")
+    hosts.podman_in_school(fleet.lab, mz2, "stop", "-t", "0", "gstudio", capture_output=True)
+    try:
+        proc = run_playbook(fleet, "collect.yml", "-l", "mz2", "--tags", "heartbeat,analytics",
+                            "-e", f"clix_archive_root={tmp_path}")
+    finally:
+        hosts.podman_in_school(fleet.lab, mz2, "start", "gstudio", capture_output=True)
+    assert proc.returncode == 0, ok(proc)
+    manifest = json.loads((tmp_path / YEAR / "mz" / "2031002-mz2" / "MANIFEST.json").read_text())
+    assert any(item["status"] == "skipped" for item in manifest["items"].values()), manifest["items"]
+    assert not (fleet.core("mz2") / "clix-collect-staging").exists()

@@ -12,13 +12,13 @@ TARGET_PYTHONS := 3.8 3.9 3.10 3.11 3.12 3.13
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export CONTAINERS_CONF := $(CURDIR)/containers/containers.conf
 
-.PHONY: demo test deps venv wheels mongotools images ee derive dataset fleet-up fleet-down lint unit integration molecule bench clean
+.PHONY: demo test deps venv wheels mongotools images ee derive dataset fleet-up fleet-down lint sanity unit integration molecule bench clean
 
 demo: deps fleet-up
 	$(BIN)/ansible-playbook -i $(FLEET_DIR)/inventory collect.yml -l mz -e clix_archive_root=$(ARCHIVE)
 	@echo "Archive tree: $(ARCHIVE)  (report: $(ARCHIVE)/reports/)"
 
-test: deps ee lint
+test: deps ee lint sanity
 	@# pytest's exit code 5 (no tests collected) is a failure here, never a pass.
 	$(BIN)/pytest -p no:cacheprovider tests; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
@@ -81,6 +81,10 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/yamllint -s .
 	$(BIN)/ansible-lint -q
+
+# ansible-test validate-modules and pep8 on a collection-shaped copy of the modules (tests/sanity/run).
+sanity: venv
+	tests/sanity/run
 
 bench: deps
 	$(PY) -m bench

@@ -13,15 +13,26 @@ description:
   - O(state=absent) removes the lock if this run holds it.
 version_added: "0.1.0"
 options:
-  path: {description: The archive root., type: path, required: true}
-  state: {description: Take (present) or release (absent) the lock., type: str, choices: [present, absent], default: present}
+  path:
+    description: The archive root.
+    type: path
+    required: true
+  state:
+    description: Take (present) or release (absent) the lock.
+    type: str
+    choices: [present, absent]
+    default: present
 attributes:
   check_mode:
+    description: >-
+      Reads the lock; with O(state=present) fails as a real run would when a live collection holds it (and
+      warns when it would take over a dead run's lock); creates, takes over or removes no lock.
     support: full
-    details: Reports whether the lock is free; takes nothing.
   diff_mode:
+    description: >-
+      Not supported; the lock file is RV(lock).
     support: none
-author: clix-collect developers
+author: clix-collect developers (@clix-collect)
 """
 
 EXAMPLES = r"""
@@ -33,8 +44,14 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-lock: {description: The lock file., returned: always, type: str}
-owner: {description: The pid recorded in the lock., returned: always, type: int}
+lock:
+  description: The lock file.
+  returned: always
+  type: str
+owner:
+  description: The pid recorded in the lock.
+  returned: always
+  type: int
 """
 
 import datetime

@@ -18,26 +18,54 @@ description:
     HTML page shows each school's last O(history) values of disk use, load and skew.
 version_added: "0.1.0"
 options:
-  dest: {description: Folder for the table files and the history (created 0700)., type: path, required: true}
-  archive_root: {description: The archive, searched for each school's manifests., type: path, required: true}
-  schools: {description: One dict per school - host, folder, state, server_id, school_code, school_name, problem, heartbeat., type: list, elements: dict, required: true}
+  dest:
+    description: Folder for the table files and the history (created 0700).
+    type: path
+    required: true
+  archive_root:
+    description: The archive, searched for each school's manifests.
+    type: path
+    required: true
+  schools:
+    description: One dict per school - host, folder, state, server_id, school_code, school_name, problem, heartbeat.
+    type: list
+    elements: dict
+    required: true
   thresholds:
     description: What counts as a problem.
     type: dict
     default: {}
     suboptions:
-      disk_percent: {description: Worst disk use above this., type: float, default: 90}
-      skew_seconds: {description: Clock skew (either way) above this., type: float, default: 300}
-      collected_days: {description: No successful collection for more than this many days., type: int, default: 180}
-  history: {description: How many past values the HTML page shows per school., type: int, default: 5}
-  now: {description: The time of this run (ISO 8601, UTC); defaults to the control node's clock., type: str}
+      disk_percent:
+        description: Worst disk use above this.
+        type: float
+        default: 90
+      skew_seconds:
+        description: Clock skew (either way) above this.
+        type: float
+        default: 300
+      collected_days:
+        description: No successful collection for more than this many days.
+        type: int
+        default: 180
+  history:
+    description: How many past values the HTML page shows per school.
+    type: int
+    default: 5
+  now:
+    description: The time of this run (ISO 8601, UTC); defaults to the control node's clock.
+    type: str
 attributes:
   check_mode:
+    description: >-
+      Builds the rows from O(schools) and the archive's manifests and returns RV(table), RV(rows) and
+      RV(problems); creates no folder, writes no table files and appends no history.
     support: full
-    details: Builds and returns the table; writes no files and appends no history.
   diff_mode:
+    description: >-
+      Not supported; the files written are listed in RV(files).
     support: none
-author: clix-collect developers
+author: clix-collect developers (@clix-collect)
 """
 
 EXAMPLES = r"""
@@ -51,10 +79,25 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-table: {description: The table as text lines, problems first., returned: always, type: list, elements: str}
-rows: {description: The rows as dicts., returned: always, type: list, elements: dict}
-problems: {description: Number of schools with a problem., returned: always, type: int}
-files: {description: Files written., returned: unless check mode, type: list, elements: str}
+table:
+  description: The table as text lines, problems first.
+  returned: always
+  type: list
+  elements: str
+rows:
+  description: The rows as dicts.
+  returned: always
+  type: list
+  elements: dict
+problems:
+  description: Number of schools with a problem.
+  returned: always
+  type: int
+files:
+  description: Files written.
+  returned: unless check mode
+  type: list
+  elements: str
 """
 
 import csv
@@ -142,7 +185,10 @@ def text_table(rows: list) -> list:
     shown = [cells(r) for r in rows]
     widths = {c: max(len(c), *(len(str(s[c])) for s in shown)) if shown else len(c) for c in COLUMNS}
     widths["school_name"] = min(widths["school_name"], 28)
-    line = lambda values: "  ".join(str(values[c])[:widths[c]].ljust(widths[c]) for c in COLUMNS)  # noqa: E731
+
+    def line(values: dict) -> str:
+        return "  ".join(str(values[c])[:widths[c]].ljust(widths[c]) for c in COLUMNS)
+
     out = [line({c: c for c in COLUMNS}), "  ".join("-" * widths[c] for c in COLUMNS)]
     out += [("!! " if r["problems"] else "   ") + line(s) for r, s in zip(rows, shown)]
     out[0], out[1] = "   " + out[0], "   " + out[1]
@@ -167,8 +213,8 @@ def html_page(title: str, rows: list, history: dict) -> str:
         trend = "<br>".join(html.escape("%s: %s, %s, %s" % (h["at"][:16], h.get("disk"), h.get("load"), h.get("skew")))
                             for h in past)
         cls = ' class="problem"' if r["problems"] else ""
-        body.append("<tr%s>%s<td>%s</td></tr>" % (cls, "".join("<td>%s</td>" % html.escape(str(c[k])) for k in COLUMNS),
-                                                trend))
+        tds = "".join("<td>%s</td>" % html.escape(str(c[k])) for k in COLUMNS)
+        body.append("<tr%s>%s<td>%s</td></tr>" % (cls, tds, trend))
     return ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>%s</title><style>"
             "body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse;font-size:90%%}"
             "td,th{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top}"

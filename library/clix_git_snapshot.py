@@ -46,12 +46,17 @@ options:
     default: 120
 attributes:
   check_mode:
+    description: >-
+      Runs git's read-only queries on each path and reports in RV(repos) whether it is a repository, its
+      HEAD, branch and whether it is dirty; collects no status, diff or log and writes nothing (neither
+      O(dest) nor its folders).
     support: full
-    details: Reports which paths are repositories and their current branch; writes nothing.
   diff_mode:
+    description: >-
+      Not supported; the log written is O(dest).
     support: none
 requirements: [git]
-author: clix-collect developers
+author: clix-collect developers (@clix-collect)
 """
 
 EXAMPLES = r"""
@@ -62,21 +67,41 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-dest: {description: The log file., returned: always, type: str}
+dest:
+  description: The log file.
+  returned: always
+  type: str
 repos:
   description: One entry per path in O(repos).
   returned: always
   type: list
   elements: dict
   contains:
-    path: {description: The checkout., type: str}
-    is_repo: {description: Whether it is a git repository., type: bool}
-    head: {description: Commit id of HEAD., type: str}
-    branch: {description: Current branch, or C(HEAD (detached)) when detached., type: str}
-    dirty: {description: Whether the working tree has changes., type: bool}
-    error: {description: Why the path could not be recorded., type: str}
-    user: {description: The user git ran as (the owner of the checkout)., type: str}
-sha256: {description: SHA-256 of the log written., returned: success, type: str}
+    path:
+      description: The checkout.
+      type: str
+    is_repo:
+      description: Whether it is a git repository.
+      type: bool
+    head:
+      description: Commit id of HEAD.
+      type: str
+    branch:
+      description: Current branch, or C(HEAD (detached)) when detached.
+      type: str
+    dirty:
+      description: Whether the working tree has changes.
+      type: bool
+    error:
+      description: Why the path could not be recorded.
+      type: str
+    user:
+      description: The user git ran as (the owner of the checkout).
+      type: str
+sha256:
+  description: SHA-256 of the log written.
+  returned: success
+  type: str
 """
 
 import os

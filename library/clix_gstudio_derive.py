@@ -75,12 +75,16 @@ options:
     default: /home/core/data/gstudio-logs/clix-derive
 attributes:
   check_mode:
+    description: >-
+      Checks the runtime and the container's state and returns in RV(commands) the commands it would run
+      (status C(would run)); runs nothing in the container and writes no log.
     support: full
-    details: Looks at the container and reports the commands it would run; runs nothing.
   diff_mode:
+    description: >-
+      Not supported; each command's output is kept in its log file on the server.
     support: none
 requirements: [docker or podman on the school server]
-author: clix-collect developers
+author: clix-collect developers (@clix-collect)
 """
 
 EXAMPLES = r"""
@@ -96,19 +100,42 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-container_state: {description: C(running), C(stopped) or C(absent)., returned: always, type: str}
+container_state:
+  description: C(running), C(stopped) or C(absent).
+  returned: always
+  type: str
 commands:
   description: One entry per command run (or that would run, in check mode).
   returned: always
   type: list
   elements: dict
   contains:
-    name: {description: Command name (C(activity_timestamp <user>) for a user)., type: str}
-    argv: {description: The full command line on the server (environment names only, never values)., type: list}
-    status: {description: C(ok), C(failed), C(timeout) or C(would run)., type: str}
-    rc: {description: Exit status., type: int}
-    seconds: {description: Duration., type: float}
-    log: {description: The log file on the server., type: str}
+    name:
+      description: Command name (C(activity_timestamp <user>) for a user).
+      type: str
+    argv:
+      description: The full command line on the server (environment names only, never values).
+      type: list
+      elements: str
+    status:
+      description: C(ok), C(failed), C(timeout) or C(would run).
+      type: str
+    rc:
+      description: Exit status.
+      returned: unless check mode
+      type: int
+    seconds:
+      description: Duration.
+      returned: unless check mode
+      type: float
+    log:
+      description: The log file on the server.
+      returned: unless check mode
+      type: str
+    output_tail:
+      description: The last 2000 characters of the command's output (standard output and error together); the whole output is in RV(commands[].log).
+      returned: unless check mode
+      type: str
 """
 
 import os
@@ -221,8 +248,8 @@ def main() -> None:
     results = [run_one(p, log_dir, name, argv) for name, argv in planned]
     bad = [r for r in results if r["status"] != "ok"]
     if bad:
-        module.fail_json(msg="; ".join("%s: %s (exit %d after %.0f s, log %s)" % (r["name"], r["status"], r["rc"],
-                                                                                r["seconds"], r["log"]) for r in bad),
+        module.fail_json(msg="; ".join("%s: %s (exit %d after %.0f s, log %s)"
+                                       % (r["name"], r["status"], r["rc"], r["seconds"], r["log"]) for r in bad),
                          changed=True, container_state=state, commands=results)
     module.exit_json(changed=bool(results), container_state=state, commands=results)
 

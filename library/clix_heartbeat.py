@@ -66,12 +66,16 @@ options:
     default: 5
 attributes:
   check_mode:
+    description: >-
+      Gathers the heartbeat and returns it as C(clix_heartbeat) as in a normal run; writes no files, even
+      with O(dest).
     support: full
-    details: Gathers and returns the facts; writes no files.
   diff_mode:
+    description: >-
+      Not supported; the files written are listed in RV(files).
     support: none
 requirements: [psutil]
-author: clix-collect developers
+author: clix-collect developers (@clix-collect)
 """
 
 EXAMPLES = r"""
@@ -333,8 +337,8 @@ def render_log(f: dict) -> str:
             (p["stat"] or "?")[:6], p["command"][:200]))
     lines += ["", "Data folders (du -hs):"]
     for name, d in f["data_dirs"].items():
-        lines.append("%10s %8d files  %s%s" % (h(d["bytes"]), d["files"], name,
-                                                "" if d["complete"] else " (partial: time budget reached)"))
+        partial = "" if d["complete"] else " (partial: time budget reached)"
+        lines.append("%10s %8d files  %s%s" % (h(d["bytes"]), d["files"], name, partial))
     sv = f["services"]
     lines += ["", "Services:", "  MongoDB: %s" % ("up" if sv["mongodb"] else "DOWN"),
               "  PostgreSQL: %s" % ("up" if sv["postgresql"] else "DOWN"),

@@ -22,10 +22,14 @@ options:
     required: true
 attributes:
   check_mode:
+    description: >-
+      The same as a normal run - the module only reads the inventory it is given and changes nothing.
     support: full
   diff_mode:
+    description: >-
+      Not supported; the module changes nothing.
     support: none
-author: clix-collect developers
+author: clix-collect developers (@clix-collect)
 """
 
 EXAMPLES = r"""

@@ -94,16 +94,21 @@ options:
     default: 256
 attributes:
   check_mode:
+    description: >-
+      Connects, lists the databases and collections it would dump with their estimated document counts and
+      the data size the server reports (RV(collections), RV(documents), RV(bytes)); writes nothing and
+      checks no free space.
     support: full
-    details: Reports the databases, collections, document counts and data size it would dump; writes nothing.
   diff_mode:
+    description: >-
+      Not supported; every file written is listed in RV(files) with its SHA-256.
     support: none
 notes:
   - Not a point-in-time snapshot on a live server; a collection whose count changed during the
-    dump is reported in RV(warnings) and in RV(collections[].count_changed).
+    dump is reported in a warning and in RV(collections[].count_changed).
   - Requires pymongo 4 on the managed node (the C(target_python) role installs it from wheels).
 requirements: [pymongo >= 4.0]
-author: clix-collect developers
+author: clix-collect developers (@clix-collect)
 """
 
 EXAMPLES = r"""
@@ -134,16 +139,36 @@ collections:
   type: list
   elements: dict
   contains:
-    db: {description: Database name., type: str}
-    collection: {description: "Collection name, the server's as it is.", type: str}
-    file: {description: "Its file name in dest/<db>/ before .bson and .metadata.json (escaped as mongodump escapes it).", type: str}
-    type: {description: C(collection) or C(view)., type: str}
-    documents: {description: Documents written (estimated count in check mode)., type: int}
-    bytes: {description: Size of the .bson(.gz) file as stored., type: int}
-    sha256: {description: SHA-256 of the .bson(.gz) file., type: str}
-    seconds: {description: Time taken., type: float}
-    read_seconds: {description: Time spent streaming the documents (the rest is metadata and the count)., type: float}
-    count_changed: {description: The documents read differ from the server's count after the read (live writes)., type: bool}
+    db:
+      description: Database name.
+      type: str
+    collection:
+      description: Collection name, the server's as it is.
+      type: str
+    file:
+      description: Its file name in dest/<db>/ before .bson and .metadata.json (escaped as mongodump escapes it).
+      type: str
+    type:
+      description: C(collection) or C(view).
+      type: str
+    documents:
+      description: Documents written (estimated count in check mode).
+      type: int
+    bytes:
+      description: Size of the .bson(.gz) file as stored.
+      type: int
+    sha256:
+      description: SHA-256 of the .bson(.gz) file.
+      type: str
+    seconds:
+      description: Time taken.
+      type: float
+    read_seconds:
+      description: Time spent streaming the documents (the rest is metadata and the count).
+      type: float
+    count_changed:
+      description: The documents read differ from the server's count after the read (live writes).
+      type: bool
 documents:
   description: Total documents written.
   returned: always
@@ -439,8 +464,8 @@ def dump_file(folder: str, name: str, compress: bool):
         yield out
     if os.path.lexists(final):
         remove_quietly(work)
-        raise DumpError("two collections of %s would both be written as %s" % (json.dumps(os.path.basename(folder)),
-                                                                             json.dumps(name)))
+        raise DumpError("two collections of %s would both be written as %s"
+                        % (json.dumps(os.path.basename(folder)), json.dumps(name)))
     os.rename(work, final)
 
 

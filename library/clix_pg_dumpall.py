@@ -75,14 +75,18 @@ options:
     default: 256
 attributes:
   check_mode:
+    description: >-
+      Connects, lists the databases with their sizes and checks the free space at O(dest) against them
+      (failing as a real run would); runs no pg_dumpall and writes nothing.
     support: full
-    details: Connects, lists the databases with their sizes and checks free space; writes nothing.
   diff_mode:
+    description: >-
+      Not supported; the dump written is O(dest), with its SHA-256 in RV(sha256).
     support: none
 notes:
   - pg_dumpall has no parallel mode; the plain SQL it writes is usually larger than the databases on disk.
 requirements: [pg_dumpall and psql on the host, or in the container]
-author: clix-collect developers
+author: clix-collect developers (@clix-collect)
 """
 
 EXAMPLES = r"""
@@ -99,14 +103,39 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-dest: {description: The dump file., returned: always, type: str}
-bytes: {description: Size of the dump as stored (database sizes in check mode)., returned: always, type: int}
-sha256: {description: SHA-256 of the dump as stored., returned: success, type: str}
-databases: {description: Databases in the dump (on the server, in check mode)., returned: always, type: list, elements: str}
-files: {description: "C({file name - sha256}), for verifying a copy.", returned: success, type: dict}
-peak_rss_bytes: {description: Peak memory of the module or pg_dumpall, whichever is larger., returned: success, type: int}
-seconds: {description: Time pg_dumpall ran., returned: always, type: float}
-server_version: {description: pg_dumpall's version line., returned: always, type: str}
+dest:
+  description: The dump file.
+  returned: always
+  type: str
+bytes:
+  description: Size of the dump as stored (database sizes in check mode).
+  returned: always
+  type: int
+sha256:
+  description: SHA-256 of the dump as stored.
+  returned: success
+  type: str
+databases:
+  description: Databases in the dump (on the server, in check mode).
+  returned: always
+  type: list
+  elements: str
+files:
+  description: C({file name - sha256}), for verifying a copy.
+  returned: success
+  type: dict
+peak_rss_bytes:
+  description: Peak memory of the module or pg_dumpall, whichever is larger.
+  returned: success
+  type: int
+seconds:
+  description: Time pg_dumpall ran.
+  returned: always
+  type: float
+server_version:
+  description: pg_dumpall's version line.
+  returned: always
+  type: str
 """
 
 import os

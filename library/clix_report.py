@@ -16,16 +16,30 @@ description:
     C(identity mismatch).
 version_added: "0.1.0"
 options:
-  dest: {description: Folder for the report files (created 0700)., type: path, required: true}
-  schools: {description: One dict per school - host, folder, reachable, problem, items., type: list, elements: dict, required: true}
-  title: {description: Heading of the report., type: str, default: clix-collect run}
+  dest:
+    description: Folder for the report files (created 0700).
+    type: path
+    required: true
+  schools:
+    description: One dict per school - host, folder, reachable, problem, items.
+    type: list
+    elements: dict
+    required: true
+  title:
+    description: Heading of the report.
+    type: str
+    default: clix-collect run
 attributes:
   check_mode:
+    description: >-
+      Builds the table and returns RV(table), RV(summary) and RV(problems); creates no folder and writes
+      no report files.
     support: full
-    details: Builds and returns the table; writes no files.
   diff_mode:
+    description: >-
+      Not supported; the files written are listed in RV(files).
     support: none
-author: clix-collect developers
+author: clix-collect developers (@clix-collect)
 """
 
 EXAMPLES = r"""
@@ -38,9 +52,25 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-table: {description: The report as text lines., returned: always, type: list, elements: str}
-problems: {description: Number of failed items plus schools that failed as a whole., returned: always, type: int}
-files: {description: Report files written., returned: unless check mode, type: list, elements: str}
+table:
+  description: The report as text lines.
+  returned: always
+  type: list
+  elements: str
+summary:
+  description: One line - the number of schools, of problems and the bytes received (the table's last line).
+  returned: always
+  type: str
+  sample: 5 school(s), 1 problem(s), 1.2 GiB received
+problems:
+  description: Number of failed items plus schools that failed as a whole.
+  returned: always
+  type: int
+files:
+  description: Report files written.
+  returned: unless check mode
+  type: list
+  elements: str
 """
 
 import datetime

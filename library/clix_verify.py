@@ -13,13 +13,20 @@ description:
   - Read-only. Fails when anything differs, or when no manifest is found.
 version_added: "0.1.0"
 options:
-  path: {description: Archive folder to check (the archive root, a year, a state or a school)., type: path, required: true}
+  path:
+    description: Archive folder to check (the archive root, a year, a state or a school).
+    type: path
+    required: true
 attributes:
   check_mode:
+    description: >-
+      The same as a normal run - the module only reads the archive and changes nothing.
     support: full
   diff_mode:
+    description: >-
+      Not supported; the differences found are listed in RV(schools).
     support: none
-author: clix-collect developers
+author: clix-collect developers (@clix-collect)
 """
 
 EXAMPLES = r"""
@@ -29,8 +36,26 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-schools: {description: Per school folder - files checked and problems found., returned: always, type: list, elements: dict}
-problems: {description: Total number of differences., returned: always, type: int}
+schools:
+  description: Per school folder - files checked and problems found.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    folder:
+      description: The folder holding the C(MANIFEST.json), relative to O(path) (C(.) for O(path) itself).
+      type: str
+    files:
+      description: Number of files the manifest lists.
+      type: int
+    problems:
+      description: One entry per difference, with the file's C(path) and the C(problem) found.
+      type: list
+      elements: dict
+problems:
+  description: Total number of differences.
+  returned: always
+  type: int
 """
 
 import os

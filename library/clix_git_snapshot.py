@@ -26,13 +26,6 @@ options:
     description: The log file to write (atomically).
     type: path
     required: true
-  staging_dir:
-    description:
-      - The staging folder that holds O(dest). It, and the folders below it on the way to O(dest),
-        are created 0700 and must belong to the user running the module; no part of the path may
-        be a symbolic link. Anything else fails the task before anything is written.
-      - Defaults to the folder holding O(dest).
-    type: path
   repos:
     description: Checkouts to record, in order. Defaults to gStudio's and qbank-lite's. Symbolic links are not followed.
     type: list
@@ -44,6 +37,8 @@ options:
     description: Seconds each git command may take.
     type: int
     default: 120
+extends_documentation_fragment:
+  - clix_staging
 attributes:
   check_mode:
     description: >-

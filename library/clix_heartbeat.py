@@ -22,13 +22,6 @@ options:
   dest:
     description: Folder to write the heartbeat files into. Nothing is written when omitted.
     type: path
-  staging_dir:
-    description:
-      - The staging folder that holds O(dest). It, and the folders below it on the way to O(dest),
-        are created 0700 and must belong to the user running the module; no part of the path may
-        be a symbolic link. Anything else fails the task before anything is written.
-      - Defaults to O(dest) itself.
-    type: path
   server_settings:
     description: gStudio's server_settings.py on the host.
     type: path
@@ -64,6 +57,8 @@ options:
     description: Seconds any single probe (a disk, a service, folder sizes) may take.
     type: float
     default: 5
+extends_documentation_fragment:
+  - clix_staging
 attributes:
   check_mode:
     description: >-

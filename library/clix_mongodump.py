@@ -35,13 +35,6 @@ options:
     description: Folder that receives the dump (replaced as a whole when the dump is complete).
     type: path
     required: true
-  staging_dir:
-    description:
-      - The staging folder that holds O(dest). It, and the folders below it on the way to O(dest),
-        are created 0700 and must belong to the user running the module; no part of the path may
-        be a symbolic link. Anything else fails the task before anything is written.
-      - Defaults to the folder holding O(dest).
-    type: path
   uri:
     description:
       - MongoDB connection URI. gStudio publishes its container's mongod on the host's port 8017.
@@ -92,6 +85,8 @@ options:
     description: Free space (MiB) to leave on the destination's filesystem after the dump.
     type: int
     default: 256
+extends_documentation_fragment:
+  - clix_staging
 attributes:
   check_mode:
     description: >-

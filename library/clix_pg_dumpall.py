@@ -21,13 +21,6 @@ options:
     description: File to write; its folder is created. Replaced only by a complete, checked dump.
     type: path
     required: true
-  staging_dir:
-    description:
-      - The staging folder that holds O(dest). It, and the folders below it on the way to O(dest),
-        are created 0700 and must belong to the user running the module; no part of the path may
-        be a symbolic link. Anything else fails the task before anything is written.
-      - Defaults to the folder holding O(dest).
-    type: path
   host:
     description: Server address when dumping on the host. gStudio publishes its PostgreSQL on 8432.
     type: str
@@ -73,6 +66,8 @@ options:
     description: Free space (MiB) to leave on the destination's filesystem.
     type: int
     default: 256
+extends_documentation_fragment:
+  - clix_staging
 attributes:
   check_mode:
     description: >-

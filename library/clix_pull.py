@@ -15,6 +15,14 @@ description:
   - C(snapshot) items (database dumps) are pulled into a hidden C(.incoming) folder, checked
     against the sha256 that the producing module reported, and only then swapped in whole, so the
     previous dump is replaced only by a complete, verified one.
+  - Nothing the server holds is followed or recreated as a special file - devices, FIFOs and sockets
+    are not transferred; a symbolic link is kept, as a link, only when it resolves inside its own
+    item (following the item's own links, never leaving it); any other link is removed and listed
+    in the item's C(skipped_links). A C(file) item that is a link on the server is not collected.
+    rsync stores every link it receives as an unusable "munged" link, and the module restores the
+    ones that stay inside, so no link pointing out of the item exists in the archive at any time.
+  - C(file) items are pulled to a private temporary folder and written in place (redacted when asked)
+    only when they are regular files whose bytes changed.
   - SSH host key checking stays on - the school's key must be in the known_hosts file.
   - The archive is private - folders 0700, files 0600, owned by the operator.
 version_added: "0.1.0"
@@ -40,7 +48,11 @@ options:
         choices: [folder, file, snapshot]
         default: folder
       redact:
-        description: For C(file) items (settings files), replace secret values (SECRET_KEY, passwords, tokens) in the archived copy. The verbatim file never reaches the archive.
+        description:
+          - For C(file) items (settings files), replace secret values (SECRET_KEY, passwords, tokens,
+            passwords in URLs) in the archived copy. The verbatim file never reaches the archive.
+          - A file that is not valid Python cannot be redacted - the item fails and the archived copy
+            stays as it was.
         type: bool
         default: false
       error:
@@ -106,6 +118,10 @@ items:
     files_transferred: {description: Files created or updated., type: int}
     total_bytes: {description: Size of the item on the server., type: int}
     seconds: {description: Time taken., type: float}
+    skipped_links:
+      description: Symbolic links of the item that point outside it, not kept - C(path) (in the item) and C(target).
+      type: list
+      elements: dict
 bytes_received: {description: Sum over the items., returned: always, type: int}
 total_bytes: {description: Sum over the items., returned: always, type: int}
 """
@@ -114,6 +130,7 @@ import os
 import re
 import shlex
 import shutil
+import stat
 import subprocess
 import tempfile
 import threading
@@ -122,11 +139,22 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Callable
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.clix_files import atomic_output, fsync_dir, replace_dir, sha256_file
-from ansible.module_utils.clix_settings import redact_settings
+from ansible.module_utils.clix_files import (
+    NotRegularFileError,
+    atomic_output,
+    fsync_dir,
+    read_regular,
+    replace_dir,
+    sha256_file,
+)
+from ansible.module_utils.clix_settings import SettingsError, redact_settings
 
 PARTIAL_DIR = ".rsync-partial"
 INCOMING = ".incoming"
+# rsync --munge-links stores a received link's target behind this prefix, which resolves nowhere.
+MUNGED = "/rsyncd-munged/"
+MAX_HOPS = 40  # links followed while resolving one link, as the kernel's limit
+LISTED_LINKS = 100  # skipped links listed per item (a hostile tree may hold millions)
 STATS = {
     "bytes_received": re.compile(r"^Total bytes received: ([\d,]+)", re.M),
     "files_transferred": re.compile(r"^Number of regular files transferred: ([\d,]+)", re.M),
@@ -164,7 +192,9 @@ def remote(p: dict, path: str) -> str:
 
 def rsync(p: dict, src: str, dest: str, check: bool, extra: list, progress: Callable | None = None) -> tuple:
     """(exit code, stdout, stderr); progress, when given, gets each of rsync's progress lines."""
-    argv = [p["rsync_path"], "-a", "--no-owner", "--no-group", "--chmod=D0700,F0600", "--stats",
+    # -a as root would make devices and FIFOs: --no-devices --no-specials. --munge-links: see settle_links.
+    argv = [p["rsync_path"], "-a", "--no-owner", "--no-group", "--no-devices", "--no-specials", "--munge-links",
+            "--chmod=D0700,F0600", "--stats",
             "--partial-dir=%s" % PARTIAL_DIR, "--timeout=%d" % p["timeout"], "-e", ssh_command(p), *extra]
     if p["bwlimit"]:
         argv.append("--bwlimit=%d" % p["bwlimit"])
@@ -211,12 +241,94 @@ def parse_stats(stdout: str) -> dict:
 def verify_snapshot(folder: str, expect: dict) -> list:
     problems = []
     for rel, digest in sorted(expect.items()):
-        path = os.path.join(folder, rel)
-        if not os.path.isfile(path):
+        try:
+            if sha256_file(os.path.join(folder, rel)) != digest:
+                problems.append("%s differs from what the server wrote" % rel)
+        except FileNotFoundError:
             problems.append("%s missing" % rel)
-        elif sha256_file(path) != digest:
-            problems.append("%s differs from what the server wrote" % rel)
+        except NotRegularFileError as exc:
+            problems.append("%s %s" % (rel, exc.strerror))
     return problems
+
+
+def unmunged(target: str) -> str:
+    return target[len(MUNGED):] if target.startswith(MUNGED) else target
+
+
+def resolve_inside(top: str, folder: list, target: str, budget: list) -> list | None:
+    """Where a link in top/<folder> with this target leads, as components below top, resolved the
+    way the kernel would (links in the tree followed, munged or not); None when it leaves top, is
+    absolute, or takes more than MAX_HOPS links. Only real folders are ever looked into."""
+    if target.startswith("/"):
+        return None
+    place = list(folder)
+    for part in target.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not place:
+                return None
+            place.pop()
+            continue
+        path = os.path.join(top, *place, part)
+        try:
+            is_link = stat.S_ISLNK(os.lstat(path).st_mode)
+        except (FileNotFoundError, NotADirectoryError):
+            is_link = False
+        if not is_link:
+            place.append(part)
+            continue
+        budget[0] -= 1
+        if budget[0] < 0:
+            return None
+        place = resolve_inside(top, place, unmunged(os.readlink(path)), budget)
+        if place is None:
+            return None
+    return place
+
+
+def settle_links(top: str) -> list:
+    """Restore the links rsync munged under top that resolve inside top, remove every other link.
+    Returns the removed ones, {path, target}, sorted."""
+    skipped = []
+    for folder, dirs, files in os.walk(top):
+        dirs[:] = [d for d in dirs if d != PARTIAL_DIR or folder != top]
+        for name in sorted(dirs + files):
+            path = os.path.join(folder, name)
+            if not os.path.islink(path):
+                continue
+            raw = os.readlink(path)
+            target = unmunged(raw)
+            rel = os.path.relpath(path, top)
+            if resolve_inside(top, rel.split(os.sep)[:-1], target, [MAX_HOPS]) is None:
+                os.unlink(path)
+                skipped.append(dict(path=rel, target=target))
+            elif raw != target:
+                replace_link(path, target)
+    return sorted(skipped, key=lambda s: s["path"])
+
+
+def replace_link(path: str, target: str) -> None:
+    """Point the link at path to target, in one rename (never a moment without the link)."""
+    for attempt in range(100):
+        tmp = "%s.clix-link-%d-%d" % (path, os.getpid(), attempt)
+        try:
+            os.symlink(target, tmp)
+        except FileExistsError:
+            continue
+        os.replace(tmp, path)
+        return
+    raise OSError("cannot make a temporary link beside %s" % path)
+
+
+def note_skipped(result: dict, skipped: list) -> None:
+    if not skipped:
+        return
+    result["skipped_links"] = skipped[:LISTED_LINKS]
+    text = "%d symbolic link(s) pointing outside the item not kept: %s%s" % (
+        len(skipped), ", ".join("%s -> %s" % (s["path"], s["target"]) for s in skipped[:5]),
+        ", ..." if len(skipped) > 5 else "")
+    result["reason"] = "%s; %s" % (result["reason"], text) if result["reason"] else text
 
 
 def remove_empty_parents(folder: str, stop: str) -> None:
@@ -228,27 +340,60 @@ def remove_empty_parents(folder: str, stop: str) -> None:
         folder = os.path.dirname(folder)
 
 
-def pull_redacted(p: dict, item: dict, check: bool, result: dict, started: float) -> dict:
-    """Pull a settings file to a private temporary name, write the redacted copy in its place."""
-    final = os.path.join(p["root"], item["dest"])
-    work = tempfile.mkdtemp(prefix="clix-redact-")
+def pulled_file(item: dict, pulled: str, result: dict) -> bytes | None:
+    """The bytes of a file item pulled to pulled (redacted when asked), or None with result failed."""
     try:
-        rc, out, err = rsync(p, item["src"], os.path.join(work, "f"), False, [])
+        data = read_regular(pulled)
+    except FileNotFoundError:  # rsync skipped it: --no-devices --no-specials
+        result.update(status="failed", reason="%s is not a regular file on the server (a device, FIFO or socket): "
+                      "not collected" % item["src"])
+        return None
+    except NotRegularFileError as exc:
+        if os.path.islink(pulled):
+            target = unmunged(os.readlink(pulled))
+            result.update(status="failed", skipped_links=[dict(path=os.path.basename(item["src"]), target=target)],
+                          reason="%s is a symbolic link on the server (to %s): links are never followed; "
+                          "collect the file it points to by its own path" % (item["src"], target))
+        else:
+            result.update(status="failed", reason="%s on the server %s: not collected" % (item["src"], exc.strerror))
+        return None
+    if not item["redact"]:
+        return data
+    try:
+        return redact_settings(data)
+    except SettingsError as exc:
+        result.update(status="failed", reason="%s cannot be redacted (%s), so it is not archived; the archived copy "
+                      "is kept. Fix the file on the server, or collect it verbatim." % (item["src"], exc))
+        return None
+
+
+def pull_file(p: dict, item: dict, check: bool, result: dict, started: float) -> dict:
+    """Pull one file to a private temporary folder; write it (redacted when asked) in place only
+    when it is a regular file whose bytes differ from the archived copy."""
+    final = os.path.join(p["root"], item["dest"])
+    work = tempfile.mkdtemp(prefix="clix-file-")
+    try:
+        pulled = os.path.join(work, "f")
+        rc, out, err = rsync(p, item["src"], pulled, False, [])
         result.update(parse_stats(out))
         if rc != 0:
-            result.update(status="absent" if ABSENT.search(err) else "failed", reason=err.strip()[-300:])
+            if ABSENT.search(err):
+                result.update(status="absent", reason="not on the server: %s" % item["src"])
+            else:
+                result.update(status="failed", reason="rsync exit %d (%s): %s" % (
+                    rc, RSYNC_EXIT.get(rc, "error"), err.strip().splitlines()[-1] if err.strip() else ""))
         else:
-            with open(os.path.join(work, "f"), "rb") as f:
-                text = redact_settings(f.read().decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
-            old = None
-            if os.path.exists(final):
-                with open(final, "rb") as f:
-                    old = f.read()
-            result["files_transferred"] = int(old != text)
-            if old != text and not check:
-                os.makedirs(os.path.dirname(final), mode=0o700, exist_ok=True)
-                with atomic_output(final) as dst:
-                    dst.write(text)
+            data = pulled_file(item, pulled, result)
+            if data is not None:
+                try:
+                    old = read_regular(final)
+                except OSError:  # none yet, or not a regular file: replaced (rename never follows)
+                    old = None
+                result["files_transferred"] = int(old != data)
+                if old != data and not check:
+                    os.makedirs(os.path.dirname(final), mode=0o700, exist_ok=True)
+                    with atomic_output(final) as dst:
+                        dst.write(data)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     result["seconds"] = round(time.time() - started, 3)
@@ -265,8 +410,8 @@ def pull_item(p: dict, item: dict, check: bool, progress: Callable | None = None
     if item["error"]:
         result.update(status="failed", reason=item["error"], seconds=0.0)
         return result
-    if kind == "file" and item["redact"]:
-        return pull_redacted(p, item, check, result, started)
+    if kind == "file":
+        return pull_file(p, item, check, result, started)
     if kind == "snapshot":
         target = os.path.join(root, INCOMING, item["dest"])
         if not check and not os.path.exists(target):
@@ -278,13 +423,12 @@ def pull_item(p: dict, item: dict, check: bool, progress: Callable | None = None
         # -c: a re-made dump has new mtimes; compare contents. --delete: only inside .incoming.
         extra = ["-c", "--delete"]
         dest = target + "/"
-    elif kind == "file":
-        target, extra, dest = final, [], final
     else:
         target, extra, dest = final, [], final + "/"
     if not check:
-        os.makedirs(os.path.dirname(target) if kind == "file" else target, mode=0o700, exist_ok=True)
+        os.makedirs(target, mode=0o700, exist_ok=True)
         rc, out, err = rsync(p, item["src"], dest, check, extra, progress)
+        skipped = settle_links(target)
     elif os.path.exists(target):
         rc, out, err = rsync(p, item["src"], dest, check, extra)
     else:
@@ -299,7 +443,7 @@ def pull_item(p: dict, item: dict, check: bool, progress: Callable | None = None
         if ABSENT.search(err):
             result.update(status="absent", reason="not on the server: %s" % item["src"])
             if not check:
-                remove_empty_parents(target if kind != "file" else os.path.dirname(target), root)
+                remove_empty_parents(target, root)
         else:
             result.update(status="failed", reason="rsync exit %d (%s): %s" % (
                 rc, RSYNC_EXIT.get(rc, "error"), err.strip().splitlines()[-1] if err.strip() else ""))
@@ -310,6 +454,8 @@ def pull_item(p: dict, item: dict, check: bool, progress: Callable | None = None
         else:
             replace_dir(target, final)
             remove_empty_parents(os.path.dirname(target), root)
+    if not check:
+        note_skipped(result, skipped)
     result["seconds"] = round(time.time() - started, 3)
     return result
 

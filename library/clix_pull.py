@@ -288,23 +288,25 @@ def resolve_inside(top: str, folder: list, target: str, budget: list) -> list | 
 
 
 def settle_links(top: str) -> list:
-    """Restore the links rsync munged under top that resolve inside top, remove every other link.
-    Returns the removed ones, {path, target}, sorted."""
-    skipped = []
+    """Restore the links rsync munged under top that resolve inside top, remove every other link
+    (each judged on the tree as rsync left it). Returns the removed ones, {path, target}, sorted."""
+    found = []
     for folder, dirs, files in os.walk(top):
         dirs[:] = [d for d in dirs if d != PARTIAL_DIR or folder != top]
-        for name in sorted(dirs + files):
-            path = os.path.join(folder, name)
-            if not os.path.islink(path):
-                continue
-            raw = os.readlink(path)
-            target = unmunged(raw)
-            rel = os.path.relpath(path, top)
-            if resolve_inside(top, rel.split(os.sep)[:-1], target, [MAX_HOPS]) is None:
-                os.unlink(path)
-                skipped.append(dict(path=rel, target=target))
-            elif raw != target:
-                replace_link(path, target)
+        found += [os.path.join(folder, name) for name in dirs + files if os.path.islink(os.path.join(folder, name))]
+    judged = []
+    for path in found:
+        raw = os.readlink(path)
+        rel = os.path.relpath(path, top)
+        inside = resolve_inside(top, rel.split(os.sep)[:-1], unmunged(raw), [MAX_HOPS]) is not None
+        judged.append((path, rel, raw, inside))
+    skipped = []
+    for path, rel, raw, inside in judged:
+        if not inside:
+            os.unlink(path)
+            skipped.append(dict(path=rel, target=unmunged(raw)))
+        elif raw != unmunged(raw):
+            replace_link(path, unmunged(raw))
     return sorted(skipped, key=lambda s: s["path"])
 
 

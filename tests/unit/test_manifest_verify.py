@@ -208,3 +208,16 @@ def test_verify_reports_a_manifest_that_is_not_a_file(tmp_path, monkeypatch, cap
     (root / manifest.MANIFEST).symlink_to("/dev/zero")
     result = run_verify(monkeypatch, capsys, tmp_path)
     assert result["failed"] is True and "MANIFEST.json: cannot be read" in result["msg"]
+
+
+def test_hashing_refuses_links_fifos_and_devices_without_opening_them(tmp_path):
+    (tmp_path / "f").write_bytes(b"f")
+    (tmp_path / "link").symlink_to(tmp_path / "f")
+    (tmp_path / "zero").symlink_to("/dev/zero")
+    os.mkfifo(tmp_path / "pipe")
+    assert clix_files.sha256_file(str(tmp_path / "f")) == sha(b"f")
+    for name, kind in (("link", "symbolic link"), ("zero", "symbolic link"), ("pipe", "FIFO")):
+        with pytest.raises(clix_files.NotRegularFileError, match=kind):
+            clix_files.sha256_file(str(tmp_path / name))
+    with pytest.raises(clix_files.NotRegularFileError, match="character device"):
+        clix_files.sha256_file("/dev/zero")

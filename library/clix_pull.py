@@ -290,10 +290,14 @@ def resolve_inside(top: str, folder: list, target: str, budget: list) -> list | 
 def settle_links(top: str) -> list:
     """Restore the links rsync munged under top that resolve inside top, remove every other link
     (each judged on the tree as rsync left it). Returns the removed ones, {path, target}, sorted."""
-    found = []
-    for folder, dirs, files in os.walk(top):
-        dirs[:] = [d for d in dirs if d != PARTIAL_DIR or folder != top]
-        found += [os.path.join(folder, name) for name in dirs + files if os.path.islink(os.path.join(folder, name))]
+    found, folders, partial = [], [top], os.path.join(top, PARTIAL_DIR)
+    while folders:
+        with os.scandir(folders.pop()) as entries:
+            for entry in entries:
+                if entry.is_symlink():
+                    found.append(entry.path)
+                elif entry.is_dir(follow_symlinks=False) and entry.path != partial:
+                    folders.append(entry.path)
     judged = []
     for path in found:
         raw = os.readlink(path)

@@ -9,9 +9,10 @@ import os
 import socket
 import time
 
-import clix_archive_lock as lock
 import pytest
+from library_module import library_module
 
+lock = library_module("clix_archive_lock")
 DEAD = 2**22 + 7  # above the default pid_max: never a live process
 
 

@@ -9,10 +9,12 @@ import os
 import signal
 from pathlib import Path
 
-import clix_verify
 import pytest
 from ansible.module_utils import basic, clix_files
 from ansible.module_utils import clix_manifest as manifest
+from library_module import library_module
+
+clix_verify = library_module("clix_verify")
 
 
 @pytest.fixture(autouse=True)

@@ -9,11 +9,13 @@ import os
 import stat
 from pathlib import Path
 
-import clix_pull
 import pytest
 from ansible.module_utils.clix_settings import REDACTED
+from library_module import library_module
 
 LOCAL_RSH = Path(__file__).parent / "data" / "local-rsh"
+
+clix_pull = library_module("clix_pull")
 
 
 @pytest.fixture(autouse=True)

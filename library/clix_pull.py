@@ -21,8 +21,9 @@ description:
     in the item's C(skipped_links). A C(file) item that is a link on the server is not collected.
     rsync stores every link it receives as an unusable "munged" link, and the module restores the
     ones that stay inside, so no link pointing out of the item exists in the archive at any time.
-  - C(file) items are pulled to a private temporary folder and written in place (redacted when asked)
-    only when they are regular files whose bytes changed.
+  - C(file) items are pulled into a hidden folder of the school's and moved in place (redacted when
+    asked) only when they are regular files whose bytes changed; a folder, device, FIFO or socket at
+    their path on the server is not collected.
   - SSH host key checking stays on - the school's key must be in the known_hosts file.
   - The archive is private - folders 0700, files 0600, owned by the operator.
 version_added: "0.1.0"
@@ -143,6 +144,7 @@ from ansible.module_utils.clix_files import (
     NotRegularFileError,
     atomic_output,
     fsync_dir,
+    open_regular,
     read_regular,
     replace_dir,
     sha256_file,
@@ -155,6 +157,7 @@ INCOMING = ".incoming"
 MUNGED = "/rsyncd-munged/"
 MAX_HOPS = 40  # links followed while resolving one link, as the kernel's limit
 LISTED_LINKS = 100  # skipped links listed per item (a hostile tree may hold millions)
+SETTINGS_LIMIT = 16 << 20  # a settings file to redact is read whole
 STATS = {
     "bytes_received": re.compile(r"^Total bytes received: ([\d,]+)", re.M),
     "files_transferred": re.compile(r"^Number of regular files transferred: ([\d,]+)", re.M),
@@ -346,41 +349,67 @@ def remove_empty_parents(folder: str, stop: str) -> None:
         folder = os.path.dirname(folder)
 
 
-def pulled_file(item: dict, pulled: str, result: dict) -> bytes | None:
-    """The bytes of a file item pulled to pulled (redacted when asked), or None with result failed."""
+def pulled_regular(item: dict, pulled: str, result: dict) -> bool:
+    """Whether the file item pulled to pulled is a regular file; if not, result says why (failed)."""
     try:
-        data = read_regular(pulled)
-    except FileNotFoundError:  # rsync skipped it: --no-devices --no-specials
-        result.update(status="failed", reason="%s is not a regular file on the server (a device, FIFO or socket): "
-                      "not collected" % item["src"])
-        return None
+        os.close(open_regular(pulled))
+        return True
+    except FileNotFoundError:  # rsync skipped it: --no-recursive, --no-devices, --no-specials
+        result.update(status="failed", reason="%s is not a regular file on the server (a folder, device, FIFO or "
+                      "socket): not collected" % item["src"])
     except NotRegularFileError as exc:
-        if os.path.islink(pulled):
-            target = unmunged(os.readlink(pulled))
-            result.update(status="failed", skipped_links=[dict(path=os.path.basename(item["src"]), target=target)],
-                          reason="%s is a symbolic link on the server (to %s): links are never followed; "
-                          "collect the file it points to by its own path" % (item["src"], target))
-        else:
+        if not os.path.islink(pulled):
             result.update(status="failed", reason="%s on the server %s: not collected" % (item["src"], exc.strerror))
-        return None
-    if not item["redact"]:
-        return data
+            return False
+        target = unmunged(os.readlink(pulled))
+        result.update(status="failed", skipped_links=[dict(path=os.path.basename(item["src"]), target=target)],
+                      reason="%s is a symbolic link on the server (to %s): links are never followed; collect the "
+                      "file it points to by its own path" % (item["src"], target))
+    return False
+
+
+def redacted_in_place(item: dict, pulled: str, result: dict) -> bool:
+    """Replace the pulled settings file by its redacted text; False (result failed) when it cannot be."""
     try:
-        return redact_settings(data)
-    except SettingsError as exc:
+        text = redact_settings(read_regular(pulled, limit=SETTINGS_LIMIT))
+    except (SettingsError, ValueError) as exc:
         result.update(status="failed", reason="%s cannot be redacted (%s), so it is not archived; the archived copy "
                       "is kept. Fix the file on the server, or collect it verbatim." % (item["src"], exc))
-        return None
+        return False
+    with atomic_output(pulled) as out:
+        out.write(text)
+    return True
+
+
+def same_bytes(a: str, b: str) -> bool:
+    try:
+        return sha256_file(a) == sha256_file(b)
+    except OSError:  # none archived yet, or not a regular file: replaced (a rename never follows a link)
+        return False
+
+
+def install(pulled: str, final: str) -> None:
+    """Move a complete pulled file into place: its data on disk first, then the rename, then the folder."""
+    fd = open_regular(pulled)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.makedirs(os.path.dirname(final), mode=0o700, exist_ok=True)
+    os.rename(pulled, final)
+    fsync_dir(os.path.dirname(final))
 
 
 def pull_file(p: dict, item: dict, check: bool, result: dict, started: float) -> dict:
-    """Pull one file to a private temporary folder; write it (redacted when asked) in place only
-    when it is a regular file whose bytes differ from the archived copy."""
+    """Pull one file into a hidden folder of the school's; move it (redacted when asked) into place
+    only when it is a regular file whose bytes differ from the archived copy."""
     final = os.path.join(p["root"], item["dest"])
-    work = tempfile.mkdtemp(prefix="clix-file-")
+    if not check:
+        os.makedirs(p["root"], mode=0o700, exist_ok=True)
+    work = tempfile.mkdtemp(prefix=".clix-file-", dir=p["root"] if os.path.isdir(p["root"]) else None)
     try:
         pulled = os.path.join(work, "f")
-        rc, out, err = rsync(p, item["src"], pulled, False, [])
+        rc, out, err = rsync(p, item["src"], pulled, False, ["--no-recursive"])
         result.update(parse_stats(out))
         if rc != 0:
             if ABSENT.search(err):
@@ -388,18 +417,11 @@ def pull_file(p: dict, item: dict, check: bool, result: dict, started: float) ->
             else:
                 result.update(status="failed", reason="rsync exit %d (%s): %s" % (
                     rc, RSYNC_EXIT.get(rc, "error"), err.strip().splitlines()[-1] if err.strip() else ""))
-        else:
-            data = pulled_file(item, pulled, result)
-            if data is not None:
-                try:
-                    old = read_regular(final)
-                except OSError:  # none yet, or not a regular file: replaced (rename never follows)
-                    old = None
-                result["files_transferred"] = int(old != data)
-                if old != data and not check:
-                    os.makedirs(os.path.dirname(final), mode=0o700, exist_ok=True)
-                    with atomic_output(final) as dst:
-                        dst.write(data)
+        elif pulled_regular(item, pulled, result) and (not item["redact"] or redacted_in_place(item, pulled, result)):
+            changed = not same_bytes(pulled, final)
+            result["files_transferred"] = int(changed)
+            if changed and not check:
+                install(pulled, final)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     result["seconds"] = round(time.time() - started, 3)

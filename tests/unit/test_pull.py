@@ -181,3 +181,41 @@ def test_a_snapshot_file_that_is_missing_or_a_link_is_not_verified(tmp_path):
     expect["gstudio-mongodb/Gone.bson"] = expect["gstudio-mongodb/Nodes.bson"]
     assert clix_pull.verify_snapshot(str(folder), expect) == [
         "gstudio-mongodb/Gone.bson missing", "gstudio-mongodb/Link.bson is a symbolic link, not a regular file"]
+
+
+def test_a_folder_at_a_file_items_path_is_not_pulled(tmp_path):
+    server = tmp_path / "server" / "local_settings.py"
+    (server / "big").mkdir(parents=True)
+    (server / "big" / "data").write_bytes(b"x" * 4096)
+    root = tmp_path / "archive"
+    result = pull(root, dict(name="local_settings.py", kind="file", src=str(server), dest="gstudio/local_settings.py"))
+    assert result["status"] == "failed" and "not a regular file on the server (a folder" in result["reason"]
+    assert result["bytes_received"] < 4096
+    assert [p.name for p in root.iterdir()] == []  # the hidden work folder is gone too
+
+
+def test_a_pulled_file_is_on_disk_before_it_is_moved_into_place(tmp_path, monkeypatch):
+    server = tmp_path / "server"
+    server.mkdir()
+    (server / "git-commit.log").write_bytes(b"On branch dlkit\n")
+    events, real_fsync, real_rename = [], os.fsync, os.rename
+
+    def fsync(fd):
+        path = os.readlink("/proc/self/fd/%d" % fd)
+        events.append(("fsync", path, Path(path).read_bytes() if os.path.isfile(path) else None))
+        return real_fsync(fd)
+
+    def rename(src, dst):
+        events.append(("rename", str(src), str(dst)))
+        return real_rename(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "rename", rename)
+    root = tmp_path / "archive"
+    final = root / "gstudio" / "git-commit.log"
+    result = pull(root, dict(name="git-commit.log", kind="file", src=f"{server}/git-commit.log", dest="gstudio/git-commit.log"))
+    assert result["status"] == "ok" and final.read_bytes() == b"On branch dlkit\n"
+    move = next(e for e in events if e[0] == "rename" and e[2] == str(final))
+    at = events.index(move)
+    assert ("fsync", move[1], b"On branch dlkit\n") in events[:at], events
+    assert ("fsync", str(final.parent), None) in events[at:], events

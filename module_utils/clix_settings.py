@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import ast
+import bisect
 import io
 import re
 import tokenize
@@ -53,7 +54,7 @@ def read_identity(path: str) -> dict:
 # A name whose value is a secret: SECRET_KEY, 'PASSWORD', db_passwd, GITHUB_TOKEN, API_KEY, ...
 SENSITIVE = re.compile(r"SECRET|PASSWORD|PASSWD|PASSPHRASE|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIAL", re.I)
 # scheme://user:password@host: the password runs to the authority's last '@' (RFC 3986).
-URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/?#@:\s'\"]*:)(?P<password>[^/?#\s'\"]*)"
+URL_PASSWORD = re.compile(r"(?P<head>(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]*://[^/?#@:\s'\"]*:)(?P<password>[^/?#\s'\"]*)"
                           r"(?=@[^/?#@\s'\"]*(?:[/?#\s'\"]|$))")
 REDACTED = "REDACTED-BY-CLIX-COLLECT"
 STRING_PREFIX = re.compile(r"^(?P<prefix>[A-Za-z]*)(?P<quote>\'\'\'|\"\"\"|\'|\")")
@@ -68,13 +69,18 @@ def redact_settings(data: bytes) -> bytes:
     A file that does not parse raises SettingsError: its secrets cannot be found, so it must not be
     archived as it is."""
     try:
-        encoding = tokenize.detect_encoding(io.BytesIO(data).readline)[0]
-        text = data.decode(encoding)
-        tree = ast.parse(text)
-        tokens = [t for t in tokenize.generate_tokens(io.StringIO(text, newline="").readline) if t.type == tokenize.STRING]
-    except (SyntaxError, UnicodeDecodeError, ValueError, LookupError, tokenize.TokenError) as exc:
+        return _redacted(data)
+    except (SyntaxError, UnicodeDecodeError, ValueError, LookupError, RecursionError, tokenize.TokenError) as exc:
         raise SettingsError("not valid Python (%s)" % exc) from None
+
+
+def _redacted(data: bytes) -> bytes:
+    encoding = tokenize.detect_encoding(io.BytesIO(data).readline)[0]
+    text = data.decode(encoding)
+    tree = ast.parse(text)
+    tokens = [t for t in tokenize.generate_tokens(io.StringIO(text, newline="").readline) if t.type == tokenize.STRING]
     lines = _line_starts(text)
+    starts = [_token_span(lines, t)[0] for t in tokens]
     edits = {}
     for node, secret in _strings(tree):
         span = (_offset(text, lines, node.lineno, node.col_offset), _offset(text, lines, node.end_lineno, node.end_col_offset))
@@ -82,18 +88,20 @@ def redact_settings(data: bytes) -> bytes:
             if secret or any(_has_url_password(v.value) for v in node.values if isinstance(v, ast.Constant)):
                 edits[span] = "'%s'" % REDACTED
             continue
-        inside = [t for t in tokens if span[0] <= _token_span(lines, t)[0] < span[1]]
+        inside = tokens[bisect.bisect_left(starts, span[0]):bisect.bisect_left(starts, span[1])]
         if secret:
-            edits.update(((_token_span(lines, t)), _redacted_token(t.string)) for t in inside)
+            edits.update((_token_span(lines, t), _redacted_token(t.string)) for t in inside)
         elif _has_url_password(node.value):
             cleaned = {_token_span(lines, t): URL_PASSWORD.sub(r"\g<head>" + REDACTED, t.string) for t in inside}
             if _has_url_password(_value_of(list(cleaned.values()))):  # split across pieces, or escaped
                 cleaned = {_token_span(lines, t): _redacted_token(t.string) for t in inside}
             edits.update(cleaned)
-    out = text
-    for (start, end), new in sorted(edits.items(), reverse=True):
-        out = out[:start] + new + out[end:]
-    return out.encode(encoding)
+    pieces, done = [], 0
+    for (start, end), new in sorted(edits.items()):
+        pieces += [text[done:start], new]
+        done = end
+    pieces.append(text[done:])
+    return "".join(pieces).encode(encoding)
 
 
 def _strings(tree: ast.AST):

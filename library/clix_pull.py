@@ -276,7 +276,7 @@ def resolve_inside(top: str, folder: list, target: str, budget: list) -> list | 
         path = os.path.join(top, *place, part)
         try:
             is_link = stat.S_ISLNK(os.lstat(path).st_mode)
-        except (FileNotFoundError, NotADirectoryError):
+        except OSError:  # not there (yet): no link to follow
             is_link = False
         if not is_link:
             place.append(part)
@@ -320,7 +320,7 @@ def settle_links(top: str) -> list:
 def replace_link(path: str, target: str) -> None:
     """Point the link at path to target, in one rename (never a moment without the link)."""
     for attempt in range(100):
-        tmp = "%s.clix-link-%d-%d" % (path, os.getpid(), attempt)
+        tmp = os.path.join(os.path.dirname(path), ".%s.clix-link-%d-%d" % (os.path.basename(path), os.getpid(), attempt))
         try:
             os.symlink(target, tmp)
         except FileExistsError:
@@ -338,6 +338,14 @@ def note_skipped(result: dict, skipped: list) -> None:
         len(skipped), ", ".join("%s -> %s" % (s["path"], s["target"]) for s in skipped[:5]),
         ", ..." if len(skipped) > 5 else "")
     result["reason"] = "%s; %s" % (result["reason"], text) if result["reason"] else text
+
+
+def rsync_failed(rc: int, err: str, src: str) -> dict:
+    """status and reason for an rsync that exited with rc."""
+    if ABSENT.search(err):
+        return dict(status="absent", reason="not on the server: %s" % src)
+    return dict(status="failed", reason="rsync exit %d (%s): %s" % (
+        rc, RSYNC_EXIT.get(rc, "error"), err.strip().splitlines()[-1] if err.strip() else ""))
 
 
 def remove_empty_parents(folder: str, stop: str) -> None:
@@ -401,22 +409,19 @@ def install(pulled: str, final: str) -> None:
 
 
 def pull_file(p: dict, item: dict, check: bool, result: dict, started: float) -> dict:
-    """Pull one file into a hidden folder of the school's; move it (redacted when asked) into place
-    only when it is a regular file whose bytes differ from the archived copy."""
+    """Pull one file into a hidden folder of the school's (a private temporary one in check mode);
+    move it (redacted when asked) into place only when it is a regular file whose bytes differ from
+    the archived copy."""
     final = os.path.join(p["root"], item["dest"])
     if not check:
         os.makedirs(p["root"], mode=0o700, exist_ok=True)
-    work = tempfile.mkdtemp(prefix=".clix-file-", dir=p["root"] if os.path.isdir(p["root"]) else None)
+    work = tempfile.mkdtemp(prefix=".clix-file-", dir=None if check else p["root"])
     try:
         pulled = os.path.join(work, "f")
         rc, out, err = rsync(p, item["src"], pulled, False, ["--no-recursive"])
         result.update(parse_stats(out))
         if rc != 0:
-            if ABSENT.search(err):
-                result.update(status="absent", reason="not on the server: %s" % item["src"])
-            else:
-                result.update(status="failed", reason="rsync exit %d (%s): %s" % (
-                    rc, RSYNC_EXIT.get(rc, "error"), err.strip().splitlines()[-1] if err.strip() else ""))
+            result.update(rsync_failed(rc, err, item["src"]))
         elif pulled_regular(item, pulled, result) and (not item["redact"] or redacted_in_place(item, pulled, result)):
             changed = not same_bytes(pulled, final)
             result["files_transferred"] = int(changed)
@@ -468,13 +473,9 @@ def pull_item(p: dict, item: dict, check: bool, progress: Callable | None = None
             os.rmdir(empty)
     result.update(parse_stats(out))
     if rc != 0:
-        if ABSENT.search(err):
-            result.update(status="absent", reason="not on the server: %s" % item["src"])
-            if not check:
-                remove_empty_parents(target, root)
-        else:
-            result.update(status="failed", reason="rsync exit %d (%s): %s" % (
-                rc, RSYNC_EXIT.get(rc, "error"), err.strip().splitlines()[-1] if err.strip() else ""))
+        result.update(rsync_failed(rc, err, item["src"]))
+        if result["status"] == "absent" and not check:
+            remove_empty_parents(target, root)
     elif kind == "snapshot" and not check:
         problems = verify_snapshot(target, item["expect"] or {})
         if problems:

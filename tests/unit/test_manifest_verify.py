@@ -15,6 +15,7 @@ from ansible.module_utils import clix_manifest as manifest
 from library_module import library_module
 
 clix_verify = library_module("clix_verify")
+clix_manifest = library_module("clix_manifest")
 
 
 @pytest.fixture(autouse=True)
@@ -184,12 +185,33 @@ def test_a_manifest_that_is_a_link_is_not_read(tmp_path):
         manifest.load(str(root))
 
 
-def run_verify(monkeypatch, capsys, path: Path) -> dict:
-    monkeypatch.setattr(basic, "_ANSIBLE_ARGS", json.dumps({"ANSIBLE_MODULE_ARGS": {"path": str(path)}}).encode())
+def run_main(module, args: dict, monkeypatch, capsys) -> dict:
+    monkeypatch.setattr(basic, "_ANSIBLE_ARGS", json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode())
     monkeypatch.setattr(basic, "_ANSIBLE_PROFILE", "legacy")
     with pytest.raises(SystemExit):
-        clix_verify.main()
+        module.main()
     return json.loads(capsys.readouterr().out)
+
+
+def run_verify(monkeypatch, capsys, path: Path) -> dict:
+    return run_main(clix_verify, {"path": str(path)}, monkeypatch, capsys)
+
+
+def test_the_manifest_lists_each_items_skipped_links_and_the_special_files(tmp_path, monkeypatch, capsys):
+    root = school(tmp_path)
+    os.mkfifo(root / "gstudio" / "media" / "pipe")
+    skipped = [{"path": "abs", "target": "/etc/passwd"}]
+    items = [{"name": "media", "status": "ok", "reason": "1 symbolic link(s) pointing outside the item not kept",
+              "source": "/home/core/data/media/", "skipped_links": skipped},
+             {"name": "nginx-logs", "status": "ok", "source": "/home/core/data/nginx-logs/"}]
+    result = run_main(clix_manifest, {"root": str(root), "school": {"server_id": "mz1"}, "items": items},
+                      monkeypatch, capsys)
+    assert result["special_files"] == {"gstudio/media/pipe": "FIFO"} and "pipe is a FIFO" in json.dumps(result["warnings"])
+    sealed = json.loads((root / manifest.MANIFEST).read_text())
+    assert sealed["items"]["media"]["skipped_links"] == skipped
+    assert sealed["items"]["nginx-logs"]["skipped_links"] == []
+    assert sealed["special_files"] == {"gstudio/media/pipe": "FIFO"}
+    assert sealed["files"]["gstudio/media/img/a.png"]["sha256"] == sha(b"png")
 
 
 def test_verify_reports_every_school_and_fails_on_any_difference(tmp_path, monkeypatch, capsys):

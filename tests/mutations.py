@@ -135,13 +135,22 @@ MUTATIONS = [
 ]
 
 
+def source_files() -> list:
+    """The files of the tree: git's list in a checkout, else every file but the environment's."""
+    try:
+        listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                                check=True, capture_output=True).stdout.split(b"\0")
+        return [REPO / name.decode() for name in listed if name]
+    except (OSError, subprocess.CalledProcessError):  # an exported tree (git archive), not a checkout
+        skip = {".git", ".venv", ".cache", "__pycache__"}
+        return [p for p in REPO.rglob("*") if not skip & set(p.relative_to(REPO).parts)]
+
+
 def tracked_copy(dest: Path) -> None:
-    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
-                           check=True, capture_output=True).stdout.split(b"\0")
-    for name in filter(None, files):
-        src, dst = REPO / name.decode(), dest / name.decode()
+    for src in source_files():
         if src.is_symlink() or not src.is_file():
             continue
+        dst = dest / src.relative_to(REPO)
         dst.parent.mkdir(parents=True, exist_ok=True)
         dst.write_bytes(src.read_bytes())
         dst.chmod(src.stat().st_mode & 0o777)

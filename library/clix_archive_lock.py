@@ -11,10 +11,11 @@ description:
     pid of the running C(ansible-playbook), or fails with a clear message when a live run holds it.
     A lock left by a run that died is taken over, with a warning. A holder is dead when it ran on
     this host and its pid no longer exists; a lock taken on another host is never taken over.
-  - Taking, taking over and releasing happen under an exclusive C(flock) on C(.clix-collect.lock.guard)
-    (a file kept beside the lock), so two runs that find the same dead holder never both take over -
-    the second one finds the first as a live holder and is refused. The lock file itself is written
-    whole (temporary name, fsync, rename).
+  - Taking, taking over and releasing happen under an exclusive C(flock) on the archive root folder
+    (or, where a folder cannot be flocked, on a C(.clix-collect.lock.guard) file kept beside the lock),
+    so two runs that find the same dead holder never both take over - the second one finds the first
+    as a live holder and is refused. The lock file itself is written whole (temporary name, fsync,
+    rename).
   - O(state=absent) removes the lock if this run holds it.
 version_added: "0.1.0"
 options:
@@ -105,11 +106,18 @@ class LockHeld(Exception):
 @contextmanager
 def guarded(path: str) -> Iterator[None]:
     """Hold the guard of the lock at path: every read-decide-write of the lock happens under it, so
-    two runs can never both see a dead holder and both take over. The guard file is never removed
-    (a lock on a file that can be unlinked protects nothing)."""
-    fd = os.open(path + GUARD, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    two runs can never both see a dead holder and both take over. The guard is an exclusive flock
+    on the archive root itself (never removed, and leaves nothing in the archive); where folders
+    cannot be flocked (NFS emulates flock with write locks), on a guard file beside the lock, which
+    is never removed either (a lock on a file that can be unlinked protects nothing)."""
+    fd = os.open(os.path.dirname(path), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
+    except OSError:
+        os.close(fd)
+        fd = os.open(path + GUARD, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
         yield
     finally:
         os.close(fd)

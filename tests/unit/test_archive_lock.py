@@ -3,10 +3,12 @@ by exactly one run, a live one or one on another host never."""
 
 from __future__ import annotations
 
+import errno
 import json
 import multiprocessing
 import os
 import socket
+import stat
 import time
 
 import pytest
@@ -26,7 +28,8 @@ def test_a_free_archive_is_locked_and_released(tmp_path):
     assert json.loads(path.read_text())["pid"] == 4242
     assert oct(path.stat().st_mode & 0o777) == "0o600"
     assert lock.give_back(str(path), 1111, check=False) is False and path.exists()  # not ours
-    assert lock.give_back(str(path), 4242, check=False) is True and not path.exists()
+    assert lock.give_back(str(path), 4242, check=False) is True
+    assert list(path.parent.iterdir()) == []  # nothing left behind
 
 
 def test_a_live_holder_is_never_taken_over(tmp_path):
@@ -70,8 +73,29 @@ def contender(path: str, start, finish, wins) -> None:
     finish.wait()  # stay alive until every contender has tried: a winner that exited would be dead
 
 
+@pytest.fixture(params=["folder", "guard file"])
+def guard(request, monkeypatch) -> str:
+    """The guard: a flock on the archive folder, or on the guard file where folders cannot be flocked."""
+    if request.param == "guard file":
+        real = lock.fcntl.flock
+
+        def no_folder_locks(fd, operation):
+            if stat.S_ISDIR(os.fstat(fd).st_mode):
+                raise OSError(errno.EBADF, "flock on a folder is emulated with write locks here (NFS)")
+            return real(fd, operation)
+
+        monkeypatch.setattr(lock.fcntl, "flock", no_folder_locks)
+    return request.param
+
+
+def test_the_guard_file_is_used_where_a_folder_cannot_be_locked(tmp_path, guard):
+    lock.take(str(tmp_path / lock.LOCK), 4242, check=False)
+    guard_file = tmp_path / (lock.LOCK + lock.GUARD)
+    assert guard_file.exists() == (guard == "guard file")
+
+
 @pytest.mark.parametrize("contenders", [2, 4])
-def test_two_takeovers_of_a_dead_holder_never_both_win(tmp_path, monkeypatch, contenders):
+def test_two_takeovers_of_a_dead_holder_never_both_win(tmp_path, monkeypatch, guard, contenders):
     # Reading the lock is slowed down so that every contender reads it before any writes it: without
     # the guard they would all see the dead holder and all take over.
     read = lock.read_lock

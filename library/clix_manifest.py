@@ -19,19 +19,43 @@ description:
     with a warning. Each item lists the links its pull did not keep (C(skipped_links)).
 version_added: "0.1.0"
 options:
-  root: {description: The school's folder (LEVEL 2)., type: path, required: true}
-  school: {description: Identity - state, server_id, school_code, school_name, host., type: dict, required: true}
-  items: {description: This run's item results - name, status, reason, source, bytes_received, total_bytes, seconds., type: list, elements: dict, required: true}
-  run: {description: Run facts - started, ended, tools (versions)., type: dict, default: {}}
-  top_folders: {description: LEVEL 3 folders whose files are listed., type: list, elements: str, default: [gstudio, unplatform]}
-  complete_run: {description: This run asked for every item. When every item then ended C(ok) or C(absent) its end time is recorded as C(last_complete)., type: bool, default: false}
+  root:
+    description: The school's folder (LEVEL 2).
+    type: path
+    required: true
+  school:
+    description: Identity - state, server_id, school_code, school_name, host.
+    type: dict
+    required: true
+  items:
+    description: This run's item results - name, status, reason, source, bytes_received, total_bytes, seconds, skipped_links.
+    type: list
+    elements: dict
+    required: true
+  run:
+    description: Run facts - started, ended, tools (versions).
+    type: dict
+    default: {}
+  top_folders:
+    description: LEVEL 3 folders whose files are listed.
+    type: list
+    elements: str
+    default: [gstudio, unplatform]
+  complete_run:
+    description: This run asked for every item. When every item then ended C(ok) or C(absent) its end time is recorded as C(last_complete).
+    type: bool
+    default: false
 attributes:
   check_mode:
+    description: >-
+      Does nothing - reads no file and writes no manifest; returns RV(path) with RV(files) and RV(bytes) 0
+      and C(changed=false), so a check run says nothing about what the manifest would record.
     support: full
-    details: Reports what the manifest would record for the items; writes nothing.
   diff_mode:
+    description: >-
+      Not supported; the manifest written is RV(path).
     support: none
-author: clix-collect developers
+author: clix-collect developers (@clix-collect)
 """
 
 EXAMPLES = r"""
@@ -44,10 +68,22 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-path: {description: The manifest file., returned: always, type: str}
-files: {description: Number of files listed., returned: always, type: int}
-special_files: {description: FIFOs, devices and sockets found in the folder (never read) - path and kind., returned: always, type: dict}
-bytes: {description: Total size of the files listed., returned: always, type: int}
+path:
+  description: The manifest file.
+  returned: always
+  type: str
+files:
+  description: Number of files listed (0 in check mode, or when O(root) is not a folder - then nothing is written).
+  returned: always
+  type: int
+bytes:
+  description: Total size of the files listed (0 in check mode, or when O(root) is not a folder).
+  returned: always
+  type: int
+special_files:
+  description: FIFOs, devices and sockets found in the folder (never read) - path and kind.
+  returned: always
+  type: dict
 """
 
 import datetime

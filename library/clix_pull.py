@@ -28,21 +28,46 @@ description:
   - The archive is private - folders 0700, files 0600, owned by the operator.
 version_added: "0.1.0"
 options:
-  host: {description: Address of the school server., type: str, required: true}
-  port: {description: SSH port., type: int, default: 22}
-  user: {description: SSH user (who can read the sources without become)., type: str}
-  private_key: {description: SSH private key file., type: path}
-  ssh_args: {description: Extra ssh options (for example the inventory's ansible_ssh_common_args)., type: str, default: ""}
-  root: {description: The school's folder in the archive (LEVEL 2)., type: path, required: true}
+  host:
+    description: Address of the school server.
+    type: str
+    required: true
+  port:
+    description: SSH port.
+    type: int
+    default: 22
+  user:
+    description: SSH user (who can read the sources without become).
+    type: str
+  private_key:
+    description: SSH private key file.
+    type: path
+  ssh_args:
+    description: Extra ssh options (for example the inventory's ansible_ssh_common_args).
+    type: str
+    default: ""
+  root:
+    description: The school's folder in the archive (LEVEL 2).
+    type: path
+    required: true
   items:
     description: What to pull.
     type: list
     elements: dict
     required: true
     suboptions:
-      name: {description: Item name (for the report)., type: str, required: true}
-      src: {description: Path on the server (a folder's contents are pulled)., type: str, required: true}
-      dest: {description: Path below O(root)., type: str, required: true}
+      name:
+        description: Item name (for the report).
+        type: str
+        required: true
+      src:
+        description: Path on the server (a folder's contents are pulled).
+        type: str
+        required: true
+      dest:
+        description: Path below O(root).
+        type: str
+        required: true
       kind:
         description: C(folder) (merge, keep removed files), C(file), or C(snapshot) (verify, then swap in whole).
         type: str
@@ -63,7 +88,10 @@ options:
         description: For snapshots, C({relative path - sha256}) that every pulled file must match.
         type: dict
         default: {}
-  bwlimit: {description: Bandwidth limit in KiB/s for slow school links (0 = none)., type: int, default: 0}
+  bwlimit:
+    description: Bandwidth limit in KiB/s for slow school links (0 = none).
+    type: int
+    default: 0
   compress:
     description:
       - Compress on the wire (rsync C(--compress); zstd when both ends have rsync 3.2, zlib otherwise).
@@ -72,7 +100,10 @@ options:
         times; costs CPU on a fast LAN.
     type: bool
     default: true
-  timeout: {description: Seconds without progress before rsync gives up (the run can be resumed)., type: int, default: 120}
+  timeout:
+    description: Seconds without progress before rsync gives up (the run can be resumed).
+    type: int
+    default: 120
   progress_seconds:
     description:
       - While items are being pulled, print a line per running item this often (bytes so far, share of the
@@ -81,16 +112,28 @@ options:
         C(collect.yml) runs it); a module process cannot print while it runs.
     type: int
     default: 60
-  connect_timeout: {description: Seconds to wait for the SSH connection., type: int, default: 20}
-  rsync_path: {description: rsync on the control node., type: str, default: rsync}
+  connect_timeout:
+    description: Seconds to wait for the SSH connection.
+    type: int
+    default: 20
+  rsync_path:
+    description: rsync on the control node.
+    type: str
+    default: rsync
 attributes:
   check_mode:
+    description: >-
+      Runs rsync with C(--dry-run) against the archived copy (against an empty temporary folder when
+      nothing is archived yet) and reports in RV(items) what would be transferred. A C(file) item is
+      fetched into a private temporary folder to compare it (redacted, with O(items[].redact)) with the
+      archived copy, then removed. Nothing is written in the archive.
     support: full
-    details: Runs rsync with C(--dry-run) and reports what would be transferred; writes nothing.
   diff_mode:
+    description: >-
+      Not supported; what was transferred is counted in RV(items).
     support: none
 requirements: [rsync on the control node and on the school server, ssh]
-author: clix-collect developers
+author: clix-collect developers (@clix-collect)
 """
 
 EXAMPLES = r"""
@@ -112,19 +155,42 @@ items:
   type: list
   elements: dict
   contains:
-    name: {description: Item name., type: str}
-    status: {description: C(ok), C(failed) or C(absent) (not on the server)., type: str}
-    reason: {description: Why it failed or is absent., type: str}
-    bytes_received: {description: Bytes that crossed the network (would, in check mode)., type: int}
-    files_transferred: {description: Files created or updated., type: int}
-    total_bytes: {description: Size of the item on the server., type: int}
-    seconds: {description: Time taken., type: float}
+    name:
+      description: Item name.
+      type: str
+    status:
+      description: C(ok), C(failed) or C(absent) (not on the server).
+      type: str
+    reason:
+      description: Why it failed or is absent.
+      type: str
+    source:
+      description: The item's path on the server (its O(items[].src)).
+      type: str
+    bytes_received:
+      description: Bytes that crossed the network (would, in check mode).
+      type: int
+    files_transferred:
+      description: Files created or updated.
+      type: int
+    total_bytes:
+      description: Size of the item on the server.
+      type: int
+    seconds:
+      description: Time taken.
+      type: float
     skipped_links:
       description: Symbolic links of the item that point outside it, not kept - C(path) (in the item) and C(target).
       type: list
       elements: dict
-bytes_received: {description: Sum over the items., returned: always, type: int}
-total_bytes: {description: Sum over the items., returned: always, type: int}
+bytes_received:
+  description: Sum over the items.
+  returned: always
+  type: int
+total_bytes:
+  description: Sum over the items.
+  returned: always
+  type: int
 """
 
 import os

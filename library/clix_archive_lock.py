@@ -9,7 +9,13 @@ short_description: Take or release the archive's lock, so that two collections n
 description:
   - Runs on the control node. O(state=present) creates C(.clix-collect.lock) in O(path) holding the
     pid of the running C(ansible-playbook), or fails with a clear message when a live run holds it.
-    A lock left by a run that died is taken over, with a warning.
+    A lock left by a run that died is taken over, with a warning. A holder is dead when it ran on
+    this host and its pid no longer exists; a lock taken on another host is never taken over.
+  - Taking, taking over and releasing happen under an exclusive C(flock) on the archive root folder
+    (or, where a folder cannot be flocked, on a C(.clix-collect.lock.guard) file kept beside the lock),
+    so two runs that find the same dead holder never both take over - the second one finds the first
+    as a live holder and is refused. The lock file itself is written whole (temporary name, fsync,
+    rename).
   - O(state=absent) removes the lock if this run holds it.
 version_added: "0.1.0"
 options:
@@ -55,13 +61,18 @@ owner:
 """
 
 import datetime
+import fcntl
 import json
 import os
 import socket
+from contextlib import contextmanager
+from typing import Iterator
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.clix_files import atomic_output, read_regular
 
 LOCK = ".clix-collect.lock"
+GUARD = ".guard"
 
 
 def playbook_pid() -> int:
@@ -94,36 +105,91 @@ def alive(pid: int) -> bool:
 
 def read_lock(path: str) -> dict:
     try:
-        with open(path) as f:
-            return json.load(f)
+        data = read_regular(path, limit=4096)
+        holder = json.loads(data.decode("utf-8"))
     except (OSError, ValueError):
         return {}
+    return holder if isinstance(holder, dict) else {}
+
+
+class LockHeld(Exception):
+    """A live run holds the lock (or took it a moment ago)."""
+
+    def __init__(self, holder: dict) -> None:
+        super().__init__(holder)
+        self.holder = holder
+
+
+@contextmanager
+def guarded(path: str) -> Iterator[None]:
+    """Hold the guard of the lock at path: every read-decide-write of the lock happens under it, so
+    two runs can never both see a dead holder and both take over. The guard is an exclusive flock
+    on the archive root itself (never removed, and leaves nothing in the archive); where folders
+    cannot be flocked (NFS emulates flock with write locks), on a guard file beside the lock, which
+    is never removed either (a lock on a file that can be unlinked protects nothing)."""
+    fd = os.open(os.path.dirname(path), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except OSError:
+        os.close(fd)
+        fd = os.open(path + GUARD, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        os.close(fd)
+
+
+def holder_is_gone(holder: dict) -> bool:
+    """A holder is gone when it ran on this host and its process no longer exists."""
+    return holder.get("host") == socket.gethostname() and not alive(int(holder.get("pid", 0) or 0))
+
+
+def take(path: str, me: int, check: bool) -> dict | None:
+    """Take the lock for the run me. Returns the dead holder taken over from (or None); raises
+    LockHeld when a live run holds it, or when it is ours already (holder pid == me: nothing to do)."""
+    if check:
+        holder = read_lock(path)
+        if holder and holder.get("pid") != me and not holder_is_gone(holder):
+            raise LockHeld(holder)
+        return holder or None
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    with guarded(path):
+        holder = read_lock(path)
+        if holder and (holder.get("pid") == me or not holder_is_gone(holder)):
+            raise LockHeld(holder)
+        with atomic_output(path) as out:
+            out.write(json.dumps(dict(pid=me, host=socket.gethostname(),
+                                      started=datetime.datetime.now(datetime.timezone.utc).isoformat())).encode())
+    return holder or None
+
+
+def give_back(path: str, me: int, check: bool) -> bool:
+    """Remove the lock if the run me holds it; whether it did."""
+    if check:
+        return read_lock(path).get("pid") == me
+    if not os.path.exists(path):
+        return False
+    with guarded(path):
+        if read_lock(path).get("pid") != me:
+            return False
+        os.unlink(path)
+    return True
 
 
 def acquire(module: AnsibleModule, path: str, me: int) -> None:
-    holder = read_lock(path)
-    if holder:
-        same_host = holder.get("host") == socket.gethostname()
+    try:
+        dead = take(path, me, module.check_mode)
+    except LockHeld as held:
+        holder = held.holder
         if holder.get("pid") == me:
             module.exit_json(changed=False, lock=path, owner=me)
-        if not same_host or alive(int(holder.get("pid", 0))):
-            module.fail_json(msg="The archive is locked by another collection (pid %s on %s, started %s). Wait "
-                             "for it to finish; if it is gone, remove %s." % (
-                                 holder.get("pid"), holder.get("host"), holder.get("started"), path), lock=path)
+        module.fail_json(msg="The archive is locked by another collection (pid %s on %s, started %s). Wait "
+                         "for it to finish; if it is gone, remove %s." % (
+                             holder.get("pid"), holder.get("host"), holder.get("started"), path), lock=path)
+    if dead:
         module.warn("taking over the lock of a collection that died (pid %s, started %s)"
-                    % (holder.get("pid"), holder.get("started")))
-    if module.check_mode:
-        module.exit_json(changed=True, lock=path, owner=me)
-    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    if holder:
-        os.unlink(path)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        module.fail_json(msg="The archive was locked by another collection a moment ago (%s)" % path, lock=path)
-    with os.fdopen(fd, "w") as f:
-        json.dump(dict(pid=me, host=socket.gethostname(),
-                       started=datetime.datetime.now(datetime.timezone.utc).isoformat()), f)
+                    % (dead.get("pid"), dead.get("started")))
     module.exit_json(changed=True, lock=path, owner=me)
 
 
@@ -138,11 +204,8 @@ def main() -> None:
     me = playbook_pid()
     if module.params["state"] == "present":
         acquire(module, path, me)
-    holder = read_lock(path)
-    if holder.get("pid") != me:
-        module.exit_json(changed=False, lock=path, owner=holder.get("pid", 0))
-    if not module.check_mode:
-        os.unlink(path)
+    if not give_back(path, me, module.check_mode):
+        module.exit_json(changed=False, lock=path, owner=read_lock(path).get("pid", 0))
     module.exit_json(changed=True, lock=path, owner=me)
 
 

@@ -14,6 +14,9 @@ description:
   - Items not collected in this run (for example with C(--tags db)) keep the entry of the run that
     last collected them, marked with that run's time.
   - A file whose size, mtime and inode are unchanged since the last manifest is not read again.
+  - Nothing in the folder is followed - a symbolic link is recorded as a link (C(type=link), its
+    C(target) as data), a FIFO, device or socket is never opened and is listed in C(special_files)
+    with a warning. Each item lists the links its pull did not keep (C(skipped_links)).
 version_added: "0.1.0"
 options:
   root:
@@ -25,7 +28,7 @@ options:
     type: dict
     required: true
   items:
-    description: This run's item results - name, status, reason, source, bytes_received, total_bytes, seconds.
+    description: This run's item results - name, status, reason, source, bytes_received, total_bytes, seconds, skipped_links.
     type: list
     elements: dict
     required: true
@@ -77,19 +80,26 @@ bytes:
   description: Total size of the files listed (0 in check mode, or when O(root) is not a folder).
   returned: always
   type: int
+special_files:
+  description: FIFOs, devices and sockets found in the folder (never read) - path and kind.
+  returned: always
+  type: dict
 """
 
 import datetime
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.clix_manifest import FORMAT, MANIFEST, file_entries, load, write
+from ansible.module_utils.clix_manifest import FORMAT, MANIFEST, load, scan, write
+
+ITEM_KEYS = ("status", "reason", "source", "bytes_received", "total_bytes", "seconds", "skipped_links")
 
 
 def merged_items(previous: dict | None, results: list, stamp: str) -> dict:
     items = dict((previous or {}).get("items", {}))
     for r in results:
-        entry = {k: r.get(k) for k in ("status", "reason", "source", "bytes_received", "total_bytes", "seconds")}
+        entry = {k: r.get(k) for k in ITEM_KEYS}
+        entry["skipped_links"] = entry["skipped_links"] or []
         entry["collected_at"] = stamp
         items[r["name"]] = entry
     return items
@@ -112,20 +122,27 @@ def main() -> None:
     root = p["root"]
     path = os.path.join(root, MANIFEST)
     if module.check_mode or not os.path.isdir(root):
-        module.exit_json(changed=False, path=path, files=0, bytes=0)
-    previous = load(root)
+        module.exit_json(changed=False, path=path, files=0, bytes=0, special_files={})
+    try:
+        previous = load(root)
+    except (OSError, ValueError) as exc:
+        module.fail_json(msg="%s cannot be read (%s); move it aside and run again" % (path, exc))
     stamp = p["run"].get("ended") or datetime.datetime.now(datetime.timezone.utc).isoformat()
-    files = file_entries(root, p["top_folders"], previous)
+    tree = scan(root, p["top_folders"], previous)
+    files = tree.files
+    for rel, kind in sorted(tree.special.items()):
+        module.warn("%s/%s is a %s: not data, never read; remove it" % (root, rel, kind))
     items = merged_items(previous, p["items"], stamp)
     last_complete = (previous or {}).get("last_complete")
     if p["complete_run"] and p["items"] and all(r.get("status") in ("ok", "absent") for r in p["items"]):
         last_complete = stamp
     manifest = dict(format=FORMAT, school=p["school"], run=p["run"], top_folders=p["top_folders"], items=items,
-                    last_complete=last_complete, files=files,
+                    last_complete=last_complete, files=files, special_files=tree.special,
                     totals=dict(files=len(files), bytes=sum(f["size"] for f in files.values())))
     changed = previous is None or previous.get("files") != files or previous.get("items") != manifest["items"]
     write(root, manifest)
-    module.exit_json(changed=changed, path=path, files=len(files), bytes=manifest["totals"]["bytes"])
+    module.exit_json(changed=changed, path=path, files=len(files), bytes=manifest["totals"]["bytes"],
+                     special_files=tree.special)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,15 @@ description:
   - C(snapshot) items (database dumps) are pulled into a hidden C(.incoming) folder, checked
     against the sha256 that the producing module reported, and only then swapped in whole, so the
     previous dump is replaced only by a complete, verified one.
+  - Nothing the server holds is followed or recreated as a special file - devices, FIFOs and sockets
+    are not transferred; a symbolic link is kept, as a link, only when it resolves inside its own
+    item (following the item's own links, never leaving it); any other link is removed and listed
+    in the item's C(skipped_links). A C(file) item that is a link on the server is not collected.
+    rsync stores every link it receives as an unusable "munged" link, and the module restores the
+    ones that stay inside, so no link pointing out of the item exists in the archive at any time.
+  - C(file) items are pulled into a hidden folder of the school's and moved in place (redacted when
+    asked) only when they are regular files whose bytes changed; a folder, device, FIFO or socket at
+    their path on the server is not collected.
   - SSH host key checking stays on - the school's key must be in the known_hosts file.
   - The archive is private - folders 0700, files 0600, owned by the operator.
 version_added: "0.1.0"
@@ -66,8 +75,10 @@ options:
         default: folder
       redact:
         description:
-          - For C(file) items (settings files), replace secret values (SECRET_KEY, passwords, tokens) in the
-            archived copy. The verbatim file never reaches the archive.
+          - For C(file) items (settings files), replace secret values (SECRET_KEY, passwords, tokens,
+            passwords in URLs) in the archived copy. The verbatim file never reaches the archive.
+          - A file that is not valid Python cannot be redacted - the item fails and the archived copy
+            stays as it was.
         type: bool
         default: false
       error:
@@ -113,9 +124,9 @@ attributes:
   check_mode:
     description: >-
       Runs rsync with C(--dry-run) against the archived copy (against an empty temporary folder when
-      nothing is archived yet) and reports in RV(items) what would be transferred. A settings file with
-      O(items[].redact) is fetched into a private temporary folder to compare its redacted copy with the
-      archived one, then removed. Nothing is written in the archive.
+      nothing is archived yet) and reports in RV(items) what would be transferred. A C(file) item is
+      fetched into a private temporary folder to compare it (redacted, with O(items[].redact)) with the
+      archived copy, then removed. Nothing is written in the archive.
     support: full
   diff_mode:
     description: >-
@@ -168,6 +179,10 @@ items:
     seconds:
       description: Time taken.
       type: float
+    skipped_links:
+      description: Symbolic links of the item that point outside it, not kept - C(path) (in the item) and C(target).
+      type: list
+      elements: dict
 bytes_received:
   description: Sum over the items.
   returned: always
@@ -182,6 +197,7 @@ import os
 import re
 import shlex
 import shutil
+import stat
 import subprocess
 import tempfile
 import threading
@@ -190,11 +206,24 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Callable
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.clix_files import atomic_output, fsync_dir, replace_dir, sha256_file
-from ansible.module_utils.clix_settings import redact_settings
+from ansible.module_utils.clix_files import (
+    NotRegularFileError,
+    atomic_output,
+    fsync_dir,
+    open_regular,
+    read_regular,
+    replace_dir,
+    sha256_file,
+)
+from ansible.module_utils.clix_settings import SettingsError, redact_settings
 
 PARTIAL_DIR = ".rsync-partial"
 INCOMING = ".incoming"
+# rsync --munge-links stores a received link's target behind this prefix, which resolves nowhere.
+MUNGED = "/rsyncd-munged/"
+MAX_HOPS = 40  # links followed while resolving one link, as the kernel's limit
+LISTED_LINKS = 100  # skipped links listed per item (a hostile tree may hold millions)
+SETTINGS_LIMIT = 16 << 20  # a settings file to redact is read whole
 STATS = {
     "bytes_received": re.compile(r"^Total bytes received: ([\d,]+)", re.M),
     "files_transferred": re.compile(r"^Number of regular files transferred: ([\d,]+)", re.M),
@@ -232,7 +261,9 @@ def remote(p: dict, path: str) -> str:
 
 def rsync(p: dict, src: str, dest: str, check: bool, extra: list, progress: Callable | None = None) -> tuple:
     """(exit code, stdout, stderr); progress, when given, gets each of rsync's progress lines."""
-    argv = [p["rsync_path"], "-a", "--no-owner", "--no-group", "--chmod=D0700,F0600", "--stats",
+    # -a as root would make devices and FIFOs: --no-devices --no-specials. --munge-links: see settle_links.
+    argv = [p["rsync_path"], "-a", "--no-owner", "--no-group", "--no-devices", "--no-specials", "--munge-links",
+            "--chmod=D0700,F0600", "--stats",
             "--partial-dir=%s" % PARTIAL_DIR, "--timeout=%d" % p["timeout"], "-e", ssh_command(p), *extra]
     if p["bwlimit"]:
         argv.append("--bwlimit=%d" % p["bwlimit"])
@@ -279,12 +310,108 @@ def parse_stats(stdout: str) -> dict:
 def verify_snapshot(folder: str, expect: dict) -> list:
     problems = []
     for rel, digest in sorted(expect.items()):
-        path = os.path.join(folder, rel)
-        if not os.path.isfile(path):
+        try:
+            if sha256_file(os.path.join(folder, rel)) != digest:
+                problems.append("%s differs from what the server wrote" % rel)
+        except FileNotFoundError:
             problems.append("%s missing" % rel)
-        elif sha256_file(path) != digest:
-            problems.append("%s differs from what the server wrote" % rel)
+        except NotRegularFileError as exc:
+            problems.append("%s %s" % (rel, exc.strerror))
     return problems
+
+
+def unmunged(target: str) -> str:
+    return target[len(MUNGED):] if target.startswith(MUNGED) else target
+
+
+def resolve_inside(top: str, folder: list, target: str, budget: list) -> list | None:
+    """Where a link in top/<folder> with this target leads, as components below top, resolved the
+    way the kernel would (links in the tree followed, munged or not); None when it leaves top, is
+    absolute, or takes more than MAX_HOPS links. Only real folders are ever looked into."""
+    if target.startswith("/"):
+        return None
+    place = list(folder)
+    for part in target.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not place:
+                return None
+            place.pop()
+            continue
+        path = os.path.join(top, *place, part)
+        try:
+            is_link = stat.S_ISLNK(os.lstat(path).st_mode)
+        except OSError:  # not there (yet): no link to follow
+            is_link = False
+        if not is_link:
+            place.append(part)
+            continue
+        budget[0] -= 1
+        if budget[0] < 0:
+            return None
+        place = resolve_inside(top, place, unmunged(os.readlink(path)), budget)
+        if place is None:
+            return None
+    return place
+
+
+def settle_links(top: str) -> list:
+    """Restore the links rsync munged under top that resolve inside top, remove every other link
+    (each judged on the tree as rsync left it). Returns the removed ones, {path, target}, sorted."""
+    found, folders, partial = [], [top], os.path.join(top, PARTIAL_DIR)
+    while folders:
+        with os.scandir(folders.pop()) as entries:
+            for entry in entries:
+                if entry.is_symlink():
+                    found.append(entry.path)
+                elif entry.is_dir(follow_symlinks=False) and entry.path != partial:
+                    folders.append(entry.path)
+    judged = []
+    for path in found:
+        raw = os.readlink(path)
+        rel = os.path.relpath(path, top)
+        inside = resolve_inside(top, rel.split(os.sep)[:-1], unmunged(raw), [MAX_HOPS]) is not None
+        judged.append((path, rel, raw, inside))
+    skipped = []
+    for path, rel, raw, inside in judged:
+        if not inside:
+            os.unlink(path)
+            skipped.append(dict(path=rel, target=unmunged(raw)))
+        elif raw != unmunged(raw):
+            replace_link(path, unmunged(raw))
+    return sorted(skipped, key=lambda s: s["path"])
+
+
+def replace_link(path: str, target: str) -> None:
+    """Point the link at path to target, in one rename (never a moment without the link)."""
+    for attempt in range(100):
+        tmp = os.path.join(os.path.dirname(path), ".%s.clix-link-%d-%d" % (os.path.basename(path), os.getpid(), attempt))
+        try:
+            os.symlink(target, tmp)
+        except FileExistsError:
+            continue
+        os.replace(tmp, path)
+        return
+    raise OSError("cannot make a temporary link beside %s" % path)
+
+
+def note_skipped(result: dict, skipped: list) -> None:
+    if not skipped:
+        return
+    result["skipped_links"] = skipped[:LISTED_LINKS]
+    text = "%d symbolic link(s) pointing outside the item not kept: %s%s" % (
+        len(skipped), ", ".join("%s -> %s" % (s["path"], s["target"]) for s in skipped[:5]),
+        ", ..." if len(skipped) > 5 else "")
+    result["reason"] = "%s; %s" % (result["reason"], text) if result["reason"] else text
+
+
+def rsync_failed(rc: int, err: str, src: str) -> dict:
+    """status and reason for an rsync that exited with rc."""
+    if ABSENT.search(err):
+        return dict(status="absent", reason="not on the server: %s" % src)
+    return dict(status="failed", reason="rsync exit %d (%s): %s" % (
+        rc, RSYNC_EXIT.get(rc, "error"), err.strip().splitlines()[-1] if err.strip() else ""))
 
 
 def remove_empty_parents(folder: str, stop: str) -> None:
@@ -296,27 +423,76 @@ def remove_empty_parents(folder: str, stop: str) -> None:
         folder = os.path.dirname(folder)
 
 
-def pull_redacted(p: dict, item: dict, check: bool, result: dict, started: float) -> dict:
-    """Pull a settings file to a private temporary name, write the redacted copy in its place."""
-    final = os.path.join(p["root"], item["dest"])
-    work = tempfile.mkdtemp(prefix="clix-redact-")
+def pulled_regular(item: dict, pulled: str, result: dict) -> bool:
+    """Whether the file item pulled to pulled is a regular file; if not, result says why (failed)."""
     try:
-        rc, out, err = rsync(p, item["src"], os.path.join(work, "f"), False, [])
+        os.close(open_regular(pulled))
+        return True
+    except FileNotFoundError:  # rsync skipped it: --no-recursive, --no-devices, --no-specials
+        result.update(status="failed", reason="%s is not a regular file on the server (a folder, device, FIFO or "
+                      "socket): not collected" % item["src"])
+    except NotRegularFileError as exc:
+        if not os.path.islink(pulled):
+            result.update(status="failed", reason="%s on the server %s: not collected" % (item["src"], exc.strerror))
+            return False
+        target = unmunged(os.readlink(pulled))
+        result.update(status="failed", skipped_links=[dict(path=os.path.basename(item["src"]), target=target)],
+                      reason="%s is a symbolic link on the server (to %s): links are never followed; collect the "
+                      "file it points to by its own path" % (item["src"], target))
+    return False
+
+
+def redacted_in_place(item: dict, pulled: str, result: dict) -> bool:
+    """Replace the pulled settings file by its redacted text; False (result failed) when it cannot be."""
+    try:
+        text = redact_settings(read_regular(pulled, limit=SETTINGS_LIMIT))
+    except (SettingsError, ValueError) as exc:
+        result.update(status="failed", reason="%s cannot be redacted (%s), so it is not archived; the archived copy "
+                      "is kept. Fix the file on the server, or collect it verbatim." % (item["src"], exc))
+        return False
+    with atomic_output(pulled) as out:
+        out.write(text)
+    return True
+
+
+def same_bytes(a: str, b: str) -> bool:
+    try:
+        return sha256_file(a) == sha256_file(b)
+    except OSError:  # none archived yet, or not a regular file: replaced (a rename never follows a link)
+        return False
+
+
+def install(pulled: str, final: str) -> None:
+    """Move a complete pulled file into place: its data on disk first, then the rename, then the folder."""
+    fd = open_regular(pulled)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.makedirs(os.path.dirname(final), mode=0o700, exist_ok=True)
+    os.rename(pulled, final)
+    fsync_dir(os.path.dirname(final))
+
+
+def pull_file(p: dict, item: dict, check: bool, result: dict, started: float) -> dict:
+    """Pull one file into a hidden folder of the school's (a private temporary one in check mode);
+    move it (redacted when asked) into place only when it is a regular file whose bytes differ from
+    the archived copy."""
+    final = os.path.join(p["root"], item["dest"])
+    if not check:
+        os.makedirs(p["root"], mode=0o700, exist_ok=True)
+    work = tempfile.mkdtemp(prefix=".clix-file-", dir=None if check else p["root"])
+    try:
+        pulled = os.path.join(work, "f")
+        rc, out, err = rsync(p, item["src"], pulled, False, ["--no-recursive"])
         result.update(parse_stats(out))
         if rc != 0:
-            result.update(status="absent" if ABSENT.search(err) else "failed", reason=err.strip()[-300:])
-        else:
-            with open(os.path.join(work, "f"), "rb") as f:
-                text = redact_settings(f.read().decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
-            old = None
-            if os.path.exists(final):
-                with open(final, "rb") as f:
-                    old = f.read()
-            result["files_transferred"] = int(old != text)
-            if old != text and not check:
-                os.makedirs(os.path.dirname(final), mode=0o700, exist_ok=True)
-                with atomic_output(final) as dst:
-                    dst.write(text)
+            result.update(rsync_failed(rc, err, item["src"]))
+        elif pulled_regular(item, pulled, result) and (not item["redact"] or redacted_in_place(item, pulled, result)):
+            changed = not same_bytes(pulled, final)
+            result["files_transferred"] = int(changed)
+            if changed and not check:
+                install(pulled, final)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     result["seconds"] = round(time.time() - started, 3)
@@ -333,8 +509,8 @@ def pull_item(p: dict, item: dict, check: bool, progress: Callable | None = None
     if item["error"]:
         result.update(status="failed", reason=item["error"], seconds=0.0)
         return result
-    if kind == "file" and item["redact"]:
-        return pull_redacted(p, item, check, result, started)
+    if kind == "file":
+        return pull_file(p, item, check, result, started)
     if kind == "snapshot":
         target = os.path.join(root, INCOMING, item["dest"])
         if not check and not os.path.exists(target):
@@ -346,13 +522,12 @@ def pull_item(p: dict, item: dict, check: bool, progress: Callable | None = None
         # -c: a re-made dump has new mtimes; compare contents. --delete: only inside .incoming.
         extra = ["-c", "--delete"]
         dest = target + "/"
-    elif kind == "file":
-        target, extra, dest = final, [], final
     else:
         target, extra, dest = final, [], final + "/"
     if not check:
-        os.makedirs(os.path.dirname(target) if kind == "file" else target, mode=0o700, exist_ok=True)
+        os.makedirs(target, mode=0o700, exist_ok=True)
         rc, out, err = rsync(p, item["src"], dest, check, extra, progress)
+        skipped = settle_links(target)
     elif os.path.exists(target):
         rc, out, err = rsync(p, item["src"], dest, check, extra)
     else:
@@ -364,13 +539,9 @@ def pull_item(p: dict, item: dict, check: bool, progress: Callable | None = None
             os.rmdir(empty)
     result.update(parse_stats(out))
     if rc != 0:
-        if ABSENT.search(err):
-            result.update(status="absent", reason="not on the server: %s" % item["src"])
-            if not check:
-                remove_empty_parents(target if kind != "file" else os.path.dirname(target), root)
-        else:
-            result.update(status="failed", reason="rsync exit %d (%s): %s" % (
-                rc, RSYNC_EXIT.get(rc, "error"), err.strip().splitlines()[-1] if err.strip() else ""))
+        result.update(rsync_failed(rc, err, item["src"]))
+        if result["status"] == "absent" and not check:
+            remove_empty_parents(target, root)
     elif kind == "snapshot" and not check:
         problems = verify_snapshot(target, item["expect"] or {})
         if problems:
@@ -378,6 +549,8 @@ def pull_item(p: dict, item: dict, check: bool, progress: Callable | None = None
         else:
             replace_dir(target, final)
             remove_empty_parents(os.path.dirname(target), root)
+    if not check:
+        note_skipped(result, skipped)
     result["seconds"] = round(time.time() - started, 3)
     return result
 

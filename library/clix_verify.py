@@ -10,6 +10,8 @@ description:
   - Finds every C(MANIFEST.json) below O(path) (a year, a state, or one school), reads every
     file listed and reports exactly what differs - missing files, changed sizes, changed
     contents (sha256), and files that are not in the manifest.
+  - Follows no link - a link is checked as a link (its target text), a FIFO, device or socket is
+    reported and never opened, a C(MANIFEST.json) that is not a regular file is reported.
   - Read-only. Fails when anything differs, or when no manifest is found.
 version_added: "0.1.0"
 options:
@@ -81,7 +83,12 @@ def main() -> None:
         module.fail_json(msg="%s is not a folder; give the archive root, a year, a state or a school" % path)
     schools = []
     for root in manifests_below(path):
-        manifest = load(root)
+        try:
+            manifest = load(root)
+        except (OSError, ValueError) as exc:
+            schools.append(dict(folder=os.path.relpath(root, path), files=0,
+                                problems=[dict(path=MANIFEST, problem="cannot be read: %s" % exc)]))
+            continue
         problems = differences(root, manifest)
         schools.append(dict(folder=os.path.relpath(root, path) if root != path else ".",
                             files=len(manifest.get("files", {})), problems=problems))

@@ -141,12 +141,58 @@ def remove_quietly(path):
         pass
 
 
-def sha256_file(path):
+class NotRegularFileError(OSError):
+    """A path that is a link, a FIFO, a device or a socket where a regular file was expected."""
+
+
+def kind_of(mode):
+    """What a stat mode names, in words: 'file', 'folder', 'symbolic link', 'FIFO', ..."""
+    for test, name in ((stat.S_ISREG, "file"), (stat.S_ISDIR, "folder"), (stat.S_ISLNK, "symbolic link"),
+                       (stat.S_ISFIFO, "FIFO"), (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
+                       (stat.S_ISSOCK, "socket")):
+        if test(mode):
+            return name
+    return "special file"
+
+
+def open_regular(path, dir_fd=None):
+    """A read-only descriptor of the regular file at path (relative to dir_fd when given).
+
+    Never follows a link at the last component and never opens a FIFO or a device (opening one can
+    block or act on hardware): those raise NotRegularFileError. The file is checked before it is
+    opened and the opened descriptor again, so a swap in between is caught too."""
+    before = os.stat(path, dir_fd=dir_fd, follow_symlinks=False)
+    if not stat.S_ISREG(before.st_mode):
+        raise NotRegularFileError(errno.EINVAL, "is a %s, not a regular file" % kind_of(before.st_mode), path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise NotRegularFileError(errno.ELOOP, "is a symbolic link, not a regular file", path) from None
+        raise
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or (st.st_dev, st.st_ino) != (before.st_dev, before.st_ino):
+        os.close(fd)
+        raise NotRegularFileError(errno.EINVAL, "changed while being opened", path)
+    return fd
+
+
+def sha256_file(path, dir_fd=None):
+    """sha256 of a regular file; a link or special file raises NotRegularFileError (see open_regular)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
+    with os.fdopen(open_regular(path, dir_fd), "rb") as f:
         for block in iter(lambda: f.read(CHUNK), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def read_regular(path, dir_fd=None, limit=None):
+    """The bytes of a regular file (see open_regular); more than limit bytes raise ValueError."""
+    with os.fdopen(open_regular(path, dir_fd), "rb") as f:
+        data = f.read() if limit is None else f.read(limit + 1)
+    if limit is not None and len(data) > limit:
+        raise ValueError("%s is larger than %d bytes" % (path, limit))
+    return data
 
 
 def free_bytes(path):

@@ -2,17 +2,26 @@
 """MANIFEST.json of a school's folder: every file's size and sha256, and the status of every item.
 
 Written by clix_manifest after each collection, read back by clix_verify.
+
+The tree comes from a school server, so nothing in it is followed: the walk holds a descriptor per
+folder and opens each name below it without following links. A symbolic link is recorded as a
+link (its target is data: size and sha256 are those of the target text); a FIFO, device or socket
+is never opened and is listed apart, as a problem (the pull never creates one).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import stat
 
-from ansible.module_utils.clix_files import atomic_output, sha256_file
+from ansible.module_utils.clix_files import NotRegularFileError, atomic_output, kind_of, read_regular, sha256_file
 
 MANIFEST = "MANIFEST.json"
 FORMAT = 1
+LINK = "link"
+MANIFEST_LIMIT = 1 << 30
 
 
 def is_internal(name: str) -> bool:
@@ -20,44 +29,71 @@ def is_internal(name: str) -> bool:
     return name.startswith(".")
 
 
-def walk_files(root: str, top_folders: list) -> list:
-    """Relative paths of every data file below root/<top folder>, sorted."""
-    found = []
-    for top in top_folders:
-        base = os.path.join(root, top)
-        if not os.path.isdir(base):
-            continue
-        for folder, dirs, files in os.walk(base):
-            dirs[:] = sorted(d for d in dirs if not is_internal(d))
-            for name in files:
-                if not is_internal(name):
-                    found.append(os.path.relpath(os.path.join(folder, name), root))
-    return sorted(found)
+class Tree:
+    """What a walk found: {relpath: entry} of files and links, {relpath: kind} of everything else."""
+
+    def __init__(self) -> None:
+        self.files: dict = {}
+        self.special: dict = {}
+
+
+def scan(root: str, top_folders: list, previous: dict | None = None) -> Tree:
+    """Every data file and link below root/<top folder>, never following a link.
+
+    A regular file whose size, mtime and inode are unchanged since the previous manifest keeps its
+    recorded hash instead of being read again."""
+    tree = Tree()
+    known = (previous or {}).get("files", {})
+    root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for top in sorted(set(top_folders)):
+            try:
+                st = os.stat(top, dir_fd=root_fd, follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            _record(root_fd, top, top, st, tree, known)
+    finally:
+        os.close(root_fd)
+    return tree
+
+
+def _record(dir_fd: int, name: str, rel: str, st: os.stat_result, tree: Tree, known: dict) -> None:
+    if stat.S_ISDIR(st.st_mode):
+        fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+        try:
+            with os.scandir(fd) as entries:
+                children = sorted((e.name, e.stat(follow_symlinks=False)) for e in entries if not is_internal(e.name))
+            for child, child_st in children:
+                _record(fd, child, rel + "/" + child, child_st, tree, known)
+        finally:
+            os.close(fd)
+    elif stat.S_ISLNK(st.st_mode):
+        target = os.readlink(name, dir_fd=dir_fd)
+        raw = os.fsencode(target)
+        tree.files[rel] = dict(type=LINK, target=target, size=len(raw), sha256=hashlib.sha256(raw).hexdigest())
+    elif stat.S_ISREG(st.st_mode):
+        old = known.get(rel)
+        if old and old.get("type", "file") == "file" and old.get("size") == st.st_size \
+                and old.get("mtime_ns") == st.st_mtime_ns and old.get("inode") == st.st_ino:
+            digest = old["sha256"]
+        else:
+            try:
+                digest = sha256_file(name, dir_fd=dir_fd)
+            except NotRegularFileError:  # swapped for something else since it was listed
+                tree.special[rel] = "file that changed while it was read"
+                return
+        tree.files[rel] = dict(size=st.st_size, sha256=digest, mtime_ns=st.st_mtime_ns, inode=st.st_ino)
+    else:
+        tree.special[rel] = kind_of(st.st_mode)
 
 
 def load(root: str) -> dict | None:
-    path = os.path.join(root, MANIFEST)
-    if not os.path.exists(path):
+    """The manifest of root, or None; one that is a link or a special file raises NotRegularFileError."""
+    try:
+        data = read_regular(os.path.join(root, MANIFEST), limit=MANIFEST_LIMIT)
+    except FileNotFoundError:
         return None
-    with open(path, "rb") as f:
-        return json.loads(f.read().decode("utf-8"))
-
-
-def file_entries(root: str, top_folders: list, previous: dict | None) -> dict:
-    """{relpath: {size, sha256, mtime_ns}}; a file whose size, mtime and inode are unchanged since
-    the previous manifest keeps its recorded hash instead of being read again."""
-    known = (previous or {}).get("files", {})
-    entries = {}
-    for rel in walk_files(root, top_folders):
-        st = os.stat(os.path.join(root, rel))
-        old = known.get(rel)
-        if old and old.get("size") == st.st_size and old.get("mtime_ns") == st.st_mtime_ns \
-                and old.get("inode") == st.st_ino:
-            digest = old["sha256"]
-        else:
-            digest = sha256_file(os.path.join(root, rel))
-        entries[rel] = dict(size=st.st_size, sha256=digest, mtime_ns=st.st_mtime_ns, inode=st.st_ino)
-    return entries
+    return json.loads(data.decode("utf-8"))
 
 
 def write(root: str, manifest: dict) -> None:
@@ -66,22 +102,30 @@ def write(root: str, manifest: dict) -> None:
         out.write(data)
 
 
+def describe(entry: dict) -> str:
+    return "a symbolic link to %r" % entry["target"] if entry.get("type") == LINK else "a file"
+
+
 def differences(root: str, manifest: dict) -> list:
     """What differs between the files under root and their manifest, one dict per problem."""
     problems = []
     recorded = manifest.get("files", {})
+    tops = sorted({rel.split("/", 1)[0] for rel in recorded} | set(manifest.get("top_folders", [])))
+    now = scan(root, tops)
     for rel, entry in sorted(recorded.items()):
-        path = os.path.join(root, rel)
-        if not os.path.isfile(path):
-            problems.append(dict(path=rel, problem="missing"))
-            continue
-        size = os.path.getsize(path)
-        if size != entry["size"]:
-            problems.append(dict(path=rel, problem="size %d, manifest says %d" % (size, entry["size"])))
-        elif sha256_file(path) != entry["sha256"]:
+        found = now.files.get(rel)
+        if found is None:
+            problem = "is a %s, never read" % now.special[rel] if rel in now.special else "missing"
+            problems.append(dict(path=rel, problem=problem))
+        elif found.get("type") != entry.get("type") or found.get("target") != entry.get("target"):
+            problems.append(dict(path=rel, problem="is %s, manifest says %s" % (describe(found), describe(entry))))
+        elif found["size"] != entry["size"]:
+            problems.append(dict(path=rel, problem="size %d, manifest says %d" % (found["size"], entry["size"])))
+        elif found["sha256"] != entry["sha256"]:
             problems.append(dict(path=rel, problem="content differs (sha256 mismatch)"))
-    tops = sorted({rel.split(os.sep, 1)[0] for rel in recorded} | set(manifest.get("top_folders", [])))
-    for rel in walk_files(root, tops):
+    for rel in sorted(set(now.files) - set(recorded)):
+        problems.append(dict(path=rel, problem="not in the manifest"))
+    for rel, kind in sorted(now.special.items()):
         if rel not in recorded:
-            problems.append(dict(path=rel, problem="not in the manifest"))
+            problems.append(dict(path=rel, problem="is a %s, never read: not data, remove it" % kind))
     return problems

@@ -305,6 +305,51 @@ def test_secrets_can_be_redacted_on_copy(fleet, target_python, tmp_path):
     assert secret in (school_dir(tmp_path / "b", "mz", "2031001-mz1") / "local_settings.py").read_text(), ok(verbatim)
 
 
+def test_links_and_special_files_of_a_server_never_reach_or_leak_into_the_archive(fleet, target_python, tmp_path):
+    """Over real ssh: links out of their item are dropped and listed in the manifest, links inside are
+    kept, no FIFO or device is made, a settings file linked to a control-node file is not read."""
+    canary = tmp_path / "control-node-secret.txt"
+    canary.write_text("CANARY-OF-THE-CONTROL-NODE\n")
+    core = fleet.core("mz1")
+    media, settings = core / "data/media", core / "code/gstudio/gnowsys-ndf/gnowsys_ndf/local_settings.py"
+    planted = {"hostile-abs": str(canary), "hostile-zero": "/dev/zero", "hostile-up": "../../../etc/passwd",
+               "hostile-inside": "hostile-dir/x.txt"}
+    (media / "hostile-dir").mkdir()
+    (media / "hostile-dir" / "x.txt").write_text("x")
+    for name, target in planted.items():
+        os.symlink(target, media / name)
+    os.mkfifo(media / "hostile-fifo")
+    os.mknod(media / "hostile-null", 0o600 | 0o020000, os.makedev(1, 3))
+    saved_settings = settings.read_bytes()
+    settings.unlink()
+    settings.symlink_to(canary)
+    archive = tmp_path / "a"
+    try:
+        proc = collect(fleet, archive, "-l", "mz1", "--tags", "media,settings")
+    finally:
+        settings.unlink()
+        settings.write_bytes(saved_settings)
+        for name in [*planted, "hostile-fifo", "hostile-null", "hostile-dir/x.txt", "hostile-dir"]:
+            path = media / name
+            path.rmdir() if name == "hostile-dir" else path.unlink()
+    root = school_dir(archive, "mz", "2031001-mz1")
+    assert os.readlink(root / "media" / "hostile-inside") == "hostile-dir/x.txt"
+    for name in ("hostile-abs", "hostile-zero", "hostile-up", "hostile-fifo", "hostile-null"):
+        assert not os.path.lexists(root / "media" / name), name
+    assert all(b"CANARY" not in p.read_bytes() for p in archive.rglob("*") if p.is_file() and not p.is_symlink())
+    manifest = json.loads((root.parent / "MANIFEST.json").read_text())
+    assert manifest["items"]["media"]["skipped_links"] == [
+        {"path": "hostile-abs", "target": str(canary)}, {"path": "hostile-up", "target": "../../../etc/passwd"},
+        {"path": "hostile-zero", "target": "/dev/zero"}]
+    assert manifest["files"]["gstudio/media/hostile-inside"]["type"] == "link"
+    assert manifest["items"]["local_settings.py"]["status"] == "failed"
+    assert manifest["items"]["local_settings.py"]["skipped_links"] == [{"path": "local_settings.py",
+                                                                         "target": str(canary)}]
+    assert proc.returncode != 0 and "is a symbolic link on the server" in proc.stdout, ok(proc)
+    verify = run_playbook(fleet, "verify.yml", "-e", f"clix_archive_root={archive}")
+    assert verify.returncode == 0 and "all match" in verify.stdout, ok(verify)
+
+
 def test_interrupted_transfer_resumes_and_verifies(fleet, target_python, tmp_path):
     school = fleet.school("mz1")
     big = fleet.core("mz1") / "data/media/big/lecture.mp4"

@@ -1,0 +1,211 @@
+"""Break each promise on purpose and check that a unit test notices.
+
+    .venv/bin/python tests/mutations.py            # every mutation
+    .venv/bin/python tests/mutations.py lock-dead   # some, by name
+    .venv/bin/python tests/mutations.py --list
+
+Each mutation is one exact edit of one file. It is applied to a fresh copy of the tracked tree (the
+checkout is never touched), then the unit tests named for it run there: the mutation is caught when
+they fail. The same tests are run first on the unmodified copy, where they must pass. An edit that no
+longer matches the code exactly once is reported as such: update the mutation with the code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import NamedTuple
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+class Mutation(NamedTuple):
+    name: str
+    what: str
+    edits: tuple  # (path, exact old text, new text), each old text found exactly once
+    tests: tuple
+
+
+MUTATIONS = [
+    Mutation("verify-size-only", "verify checks sizes only, never contents",
+             (("module_utils/clix_manifest.py",
+               '        elif found["sha256"] != entry["sha256"]:\n'
+               '            problems.append(dict(path=rel, problem="content differs (sha256 mismatch)"))\n',
+               ""),),
+             ("tests/unit/test_manifest_verify.py::test_differences_name_each_kind_of_change",
+              "tests/unit/test_manifest_verify.py::test_verify_reports_every_school_and_fails_on_any_difference")),
+    Mutation("verify-ignores-unlisted", "verify ignores files that are not in the manifest",
+             (("module_utils/clix_manifest.py",
+               "    for rel in sorted(set(now.files) - set(recorded)):\n",
+               "    for rel in []:\n"),),
+             ("tests/unit/test_manifest_verify.py::test_differences_name_each_kind_of_change",
+              "tests/unit/test_manifest_verify.py::test_a_folder_replaced_by_a_link_is_not_followed")),
+    Mutation("snapshot-unverified", "a pulled snapshot is swapped in without being verified",
+             (("library/clix_pull.py",
+               '        problems = verify_snapshot(target, item["expect"] or {})\n',
+               "        problems = []\n"),),
+             ("tests/unit/test_pull.py::test_a_snapshot_is_swapped_in_only_once_verified",)),
+    Mutation("lock-dead", "the lock treats every holder as dead",
+             (("library/clix_archive_lock.py",
+               '    return holder.get("host") == socket.gethostname() and not alive(int(holder.get("pid", 0) or 0))\n',
+               "    return True\n"),),
+             ("tests/unit/test_archive_lock.py::test_a_live_holder_is_never_taken_over",
+              "tests/unit/test_archive_lock.py::test_a_holder_on_another_host_is_never_taken_over")),
+    Mutation("lock-race", "taking over a dead holder's lock is not atomic (the archive folder is not flocked)",
+             (("library/clix_archive_lock.py",
+               "    try:\n        fcntl.flock(fd, fcntl.LOCK_EX)\n    except OSError:\n",
+               "    try:\n        pass\n    except OSError:\n"),),
+             ("tests/unit/test_archive_lock.py::test_two_takeovers_of_a_dead_holder_never_both_win",)),
+    Mutation("lock-race-guard-file", "the same where folders cannot be flocked (the guard file is not flocked)",
+             (("library/clix_archive_lock.py",
+               "0o600)\n        fcntl.flock(fd, fcntl.LOCK_EX)\n",
+               "0o600)\n"),),
+             ("tests/unit/test_archive_lock.py::test_two_takeovers_of_a_dead_holder_never_both_win",)),
+    Mutation("manifest-stale-hash", "the manifest reuses an old hash for a changed file",
+             (("module_utils/clix_manifest.py",
+               '        if old and old.get("type", "file") == "file" and old.get("size") == st.st_size \\\n'
+               '                and old.get("mtime_ns") == st.st_mtime_ns and old.get("inode") == st.st_ino:\n',
+               '        if old and old.get("type", "file") == "file":\n'),),
+             ("tests/unit/test_manifest_verify.py::test_a_changed_file_is_hashed_again_even_with_the_same_size",
+              "tests/unit/test_manifest_verify.py::test_a_changed_size_is_hashed_again_even_with_the_same_mtime")),
+    Mutation("manifest-ignores-size", "the manifest reuses an old hash when only the size changed",
+             (("module_utils/clix_manifest.py",
+               ' and old.get("size") == st.st_size \\\n',
+               " \\\n"),),
+             ("tests/unit/test_manifest_verify.py::test_a_changed_size_is_hashed_again_even_with_the_same_mtime",)),
+    Mutation("no-fsync", "a file is renamed into place without its data being fsynced",
+             (("module_utils/clix_files.py",
+               "            os.fsync(raw.fileno())\n",
+               ""),),
+             ("tests/unit/test_durability.py",)),
+    Mutation("hash-follows-links", "hashing follows a link and opens FIFOs and devices",
+             (("module_utils/clix_files.py",
+               "    before = os.stat(path, dir_fd=dir_fd, follow_symlinks=False)\n"
+               "    if not stat.S_ISREG(before.st_mode):\n",
+               "    before = os.stat(path, dir_fd=dir_fd)\n"
+               "    if False:\n"),),
+             ("tests/unit/test_manifest_verify.py::test_hashing_refuses_links_fifos_and_devices_without_opening_them",)),
+    Mutation("pull-keeps-every-link", "the pull keeps links that point outside their item",
+             (("library/clix_pull.py",
+               "        inside = resolve_inside(top, rel.split(os.sep)[:-1], unmunged(raw), [MAX_HOPS]) is not None\n",
+               "        inside = True\n"),),
+             ("tests/unit/test_pull.py::test_only_links_that_stay_inside_the_item_reach_the_archive",)),
+    Mutation("pull-lexical-links", "the pull judges a link by its text only, not through the item's own links",
+             (("library/clix_pull.py",
+               "        if not is_link:\n",
+               "        if True:\n"),),
+             ("tests/unit/test_pull.py::test_only_links_that_stay_inside_the_item_reach_the_archive",)),
+    Mutation("pull-makes-devices", "rsync -a, run as root, creates devices and FIFOs in the archive",
+             (("library/clix_pull.py",
+               '"--no-devices", "--no-specials", ',
+               ""),),
+             ("tests/unit/test_pull.py::test_only_links_that_stay_inside_the_item_reach_the_archive",)),
+    Mutation("file-follows-link", "a settings file that is a link on the server is read through (as rsync -a "
+             "without --munge-links makes it a live link, and open() follows it)",
+             (("library/clix_pull.py", '"--munge-links",', ""),
+              ("library/clix_pull.py", "        os.close(open_regular(pulled))\n",
+               "        os.close(os.open(pulled, os.O_RDONLY))\n")),
+             ("tests/unit/test_pull.py::test_a_settings_file_linked_to_a_control_node_file_is_never_read_through",)),
+    Mutation("snapshot-follows-links", "a snapshot's file is verified through a link",
+             (("library/clix_pull.py", "import os\nimport re\n", "import hashlib\nimport os\nimport re\n"),
+              ("library/clix_pull.py", "            if sha256_file(os.path.join(folder, rel)) != digest:\n",
+               '            if hashlib.sha256(open(os.path.join(folder, rel), "rb").read()).hexdigest() != digest:\n')),
+             ("tests/unit/test_pull.py::test_a_snapshot_file_that_is_missing_or_a_link_is_not_verified",)),
+    Mutation("redact-unparsable-verbatim", "a settings file that does not parse is archived as it is",
+             (("module_utils/clix_settings.py",
+               '        raise SettingsError("not valid Python (%s)" % exc) from None\n',
+               "        return data\n"),),
+             ("tests/unit/test_redaction.py::test_a_file_that_does_not_parse_is_refused",
+              "tests/unit/test_pull.py::test_a_settings_file_is_redacted_and_rewritten_only_when_it_changes")),
+    Mutation("redact-ignores-encoding", "redaction reads every file as UTF-8, whatever its coding line says",
+             (("module_utils/clix_settings.py", "    text = data.decode(encoding)\n",
+               '    text = data.decode("utf-8")\n'),),
+             ("tests/unit/test_redaction.py::test_a_file_in_another_encoding_keeps_it",)),
+    Mutation("pull-file-no-fsync", "a pulled file is moved into place without its data being fsynced",
+             (("library/clix_pull.py", "        os.fsync(fd)\n", "        pass\n"),),
+             ("tests/unit/test_pull.py::test_a_pulled_file_is_on_disk_before_it_is_moved_into_place",)),
+    Mutation("redact-no-urls", "redaction leaves passwords in URLs",
+             (("module_utils/clix_settings.py",
+               "        elif _has_url_password(node.value):\n",
+               "        elif False:\n"),),
+             ("tests/unit/test_redaction.py::test_each_way_of_writing_a_secret_is_redacted",)),
+    Mutation("redact-char-columns", "redaction takes ast's UTF-8 byte columns for character columns",
+             (("module_utils/clix_settings.py",
+               '    return start + len(line.encode("utf-8")[:col].decode("utf-8", "replace"))\n',
+               "    return start + col\n"),),
+             ("tests/unit/test_redaction.py::test_everything_else_stays_byte_for_byte",)),
+]
+
+
+def source_files() -> list:
+    """The files of the tree: git's list in a checkout, else every file but the environment's."""
+    try:
+        listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                                check=True, capture_output=True).stdout.split(b"\0")
+        return [REPO / name.decode() for name in listed if name]
+    except (OSError, subprocess.CalledProcessError):  # an exported tree (git archive), not a checkout
+        skip = {".git", ".venv", ".cache", "__pycache__"}
+        return [p for p in REPO.rglob("*") if not skip & set(p.relative_to(REPO).parts)]
+
+
+def tracked_copy(dest: Path) -> None:
+    for src in source_files():
+        if src.is_symlink() or not src.is_file():
+            continue
+        dst = dest / src.relative_to(REPO)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        dst.write_bytes(src.read_bytes())
+        dst.chmod(src.stat().st_mode & 0o777)
+
+
+def run_tests(tree: Path, tests: tuple) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *tests], cwd=tree,
+                          capture_output=True, text=True)
+
+
+def check(mutation: Mutation) -> tuple:
+    with tempfile.TemporaryDirectory(prefix="clix-mutation-") as tmp:
+        tree = Path(tmp)
+        tracked_copy(tree)
+        baseline = run_tests(tree, mutation.tests)
+        if baseline.returncode != 0:
+            return "BROKEN", "the tests fail without the mutation:\n" + baseline.stdout[-2000:]
+        for path, old, new in mutation.edits:
+            code = (tree / path).read_text()
+            if code.count(old) != 1:
+                return "STALE", "an edit matches %d times in %s: update the mutation" % (code.count(old), path)
+            (tree / path).write_text(code.replace(old, new))
+        mutated = run_tests(tree, mutation.tests)
+        if mutated.returncode == 1:
+            failed = [line for line in mutated.stdout.splitlines() if line.startswith("FAILED")]
+            return "caught", failed[0] if failed else ""
+        return "MISSED", "pytest exit %d:\n%s" % (mutated.returncode, mutated.stdout[-2000:])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("names", nargs="*", help="mutations to check (default: all)")
+    parser.add_argument("--list", action="store_true", help="list the mutations and exit")
+    args = parser.parse_args()
+    chosen = [m for m in MUTATIONS if not args.names or m.name in args.names]
+    unknown = set(args.names) - {m.name for m in MUTATIONS}
+    if unknown:
+        parser.error("unknown mutation(s): %s (see --list)" % ", ".join(sorted(unknown)))
+    if args.list:
+        for m in chosen:
+            print("%-26s %s (%s)" % (m.name, m.what, ", ".join(sorted({e[0] for e in m.edits}))))
+        return 0
+    bad = 0
+    for m in chosen:
+        verdict, detail = check(m)
+        bad += verdict != "caught"
+        print("%-8s %-26s %s\n         %s" % (verdict, m.name, m.what, detail.replace("\n", "\n         ")), flush=True)
+    print("%d of %d mutation(s) caught" % (len(chosen) - bad, len(chosen)))
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

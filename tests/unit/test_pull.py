@@ -1,0 +1,221 @@
+"""clix_pull on the control node (library/clix_pull.py) with real rsync, through a local stand-in
+for ssh: what a hostile server's tree can and cannot put into the archive, and snapshots that are
+swapped in only once verified."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from ansible.module_utils.clix_settings import REDACTED
+from library_module import library_module
+
+LOCAL_RSH = Path(__file__).parent / "data" / "local-rsh"
+
+clix_pull = library_module("clix_pull")
+
+
+@pytest.fixture(autouse=True)
+def local_rsync(monkeypatch):
+    monkeypatch.setattr(clix_pull, "ssh_command", lambda p: str(LOCAL_RSH))
+
+
+def params(root: Path, *items: dict) -> dict:
+    full = [dict(dict(kind="folder", redact=False, error=None, expect={}), **item) for item in items]
+    return dict(host="school", port=22, user=None, private_key=None, ssh_args="", root=str(root), items=full,
+                bwlimit=0, compress=False, timeout=30, connect_timeout=5, rsync_path="rsync", progress_seconds=0)
+
+
+def pull(root: Path, item: dict, check: bool = False) -> dict:
+    p = params(root, item)
+    return clix_pull.pull_item(p, p["items"][0], check)
+
+
+def links_below(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): os.readlink(p) for p in sorted(folder.rglob("*")) if p.is_symlink()}
+
+
+def specials_below(folder: Path) -> list:
+    return [p for p in folder.rglob("*") if not (p.is_symlink() or stat.S_ISREG(p.lstat().st_mode) or p.is_dir())]
+
+
+@pytest.fixture
+def hostile_media(tmp_path) -> Path:
+    """A media tree as a hostile server could hold it."""
+    src = tmp_path / "server" / "media"
+    (src / "sub" / "deep").mkdir(parents=True)
+    (src / "f.txt").write_bytes(b"data")
+    (src / "sub" / "deep" / "g.txt").write_bytes(b"more")
+    links = {
+        "sub/ok": "../f.txt",              # inside: kept
+        "sub/deep/up-to-top": "../..",     # the item's own top: kept
+        "dirlink": "sub/deep",             # a folder inside: kept
+        "chained": "dirlink/g.txt",        # through a kept link, still inside: kept
+        "abs": "/etc/passwd",              # absolute: dropped
+        "zero": "/dev/zero",
+        "sub/escape": "../../x",           # out by '..': dropped
+        "sub/deep/m": "up-to-top/..",      # out only through a link ('..' of the top): dropped
+        "loop-a": "loop-b",                # a loop never resolves: dropped
+        "loop-b": "loop-a",
+        'we" -> "ird': "/etc/shadow",      # a name that looks like rsync's own message
+    }
+    for name, target in links.items():
+        os.symlink(target, src / name)
+    os.mkfifo(src / "pipe")
+    os.mknod(src / "null", 0o600 | stat.S_IFCHR, os.makedev(1, 3))
+    return src
+
+
+KEPT = {"sub/ok": "../f.txt", "sub/deep/up-to-top": "../..", "dirlink": "sub/deep", "chained": "dirlink/g.txt"}
+DROPPED = [{"path": "abs", "target": "/etc/passwd"}, {"path": "loop-a", "target": "loop-b"},
+           {"path": "loop-b", "target": "loop-a"}, {"path": "sub/deep/m", "target": "up-to-top/.."},
+           {"path": "sub/escape", "target": "../../x"}, {"path": 'we" -> "ird', "target": "/etc/shadow"},
+           {"path": "zero", "target": "/dev/zero"}]
+
+
+def test_only_links_that_stay_inside_the_item_reach_the_archive(tmp_path, hostile_media):
+    root = tmp_path / "archive"
+    result = pull(root, dict(name="media", src=f"{hostile_media}/", dest="gstudio/media"))
+    media = root / "gstudio" / "media"
+    assert result["status"] == "ok", result
+    assert (media / "f.txt").read_bytes() == b"data" and (media / "sub/deep/g.txt").read_bytes() == b"more"
+    assert links_below(media) == KEPT
+    assert result["skipped_links"] == DROPPED
+    assert "7 symbolic link(s) pointing outside the item not kept" in result["reason"]
+    assert specials_below(media) == []  # no FIFO, no device, though rsync -a runs as root
+    again = pull(root, dict(name="media", src=f"{hostile_media}/", dest="gstudio/media"))
+    assert links_below(media) == KEPT and again["skipped_links"] == DROPPED
+
+
+def test_a_link_archived_before_is_checked_again(tmp_path, hostile_media):
+    root = tmp_path / "archive"
+    media = root / "gstudio" / "media"
+    media.mkdir(parents=True)
+    os.symlink("/etc", media / "old-escape")  # put there by an older tool, or by hand
+    result = pull(root, dict(name="media", src=f"{hostile_media}/", dest="gstudio/media"))
+    assert not (media / "old-escape").is_symlink()
+    assert {"path": "old-escape", "target": "/etc"} in result["skipped_links"]
+
+
+def test_a_settings_file_linked_to_a_control_node_file_is_never_read_through(tmp_path):
+    canary = tmp_path / "control-node" / "secret.txt"
+    canary.parent.mkdir()
+    canary.write_bytes(b"CANARY-OF-THE-CONTROL-NODE")
+    server = tmp_path / "server"
+    server.mkdir()
+    (server / "local_settings.py").symlink_to(canary)
+    root = tmp_path / "archive"
+    archived = root / "gstudio" / "local_settings.py"
+    archived.parent.mkdir(parents=True)
+    archived.write_bytes(b"SECRET_KEY = 'REDACTED'\n")  # the copy of an earlier run
+    for redact in (True, False):
+        result = pull(root, dict(name="local_settings.py", kind="file", redact=redact,
+                                 src=f"{server}/local_settings.py", dest="gstudio/local_settings.py"))
+        assert result["status"] == "failed" and "is a symbolic link on the server" in result["reason"]
+        assert result["skipped_links"] == [{"path": "local_settings.py", "target": str(canary)}]
+        assert archived.read_bytes() == b"SECRET_KEY = 'REDACTED'\n"  # kept, not replaced by a link
+    assert all(b"CANARY" not in p.read_bytes() for p in root.rglob("*") if p.is_file())
+
+
+def test_a_settings_file_is_redacted_and_rewritten_only_when_it_changes(tmp_path):
+    server = tmp_path / "server"
+    server.mkdir()
+    (server / "local_settings.py").write_bytes(b"SECRET_KEY = u'abc'\nDEBUG = False\n")
+    root = tmp_path / "archive"
+    item = dict(name="local_settings.py", kind="file", redact=True, src=f"{server}/local_settings.py",
+                dest="gstudio/local_settings.py")
+    first = pull(root, item)
+    archived = root / "gstudio" / "local_settings.py"
+    assert first["status"] == "ok" and first["files_transferred"] == 1
+    assert archived.read_bytes() == f"SECRET_KEY = u'{REDACTED}'\nDEBUG = False\n".encode()
+    assert pull(root, item)["files_transferred"] == 0
+    (server / "local_settings.py").write_bytes(b"SECRET_KEY = 'abc\n")  # broken: cannot be redacted
+    broken = pull(root, item)
+    assert broken["status"] == "failed" and "cannot be redacted" in broken["reason"]
+    assert archived.read_bytes() == f"SECRET_KEY = u'{REDACTED}'\nDEBUG = False\n".encode()
+
+
+def test_a_fifo_or_device_as_a_file_item_is_refused_without_blocking(tmp_path):
+    server = tmp_path / "server"
+    server.mkdir()
+    os.mkfifo(server / "server_settings.py")
+    result = pull(tmp_path / "archive", dict(name="server_settings.py", kind="file",
+                                             src=f"{server}/server_settings.py", dest="gstudio/server_settings.py"))
+    assert result["status"] == "failed" and "not a regular file on the server" in result["reason"]
+    assert not (tmp_path / "archive" / "gstudio" / "server_settings.py").exists()
+
+
+def make_dump(folder: Path, content: bytes) -> dict:
+    (folder / "gstudio-mongodb").mkdir(parents=True, exist_ok=True)
+    (folder / "gstudio-mongodb" / "Nodes.bson").write_bytes(content)
+    return {"gstudio-mongodb/Nodes.bson": hashlib.sha256(content).hexdigest()}
+
+
+def test_a_snapshot_is_swapped_in_only_once_verified(tmp_path):
+    staging, root = tmp_path / "staging" / "db", tmp_path / "archive"
+    expect = make_dump(staging, b"first dump")
+    item = dict(name="db", kind="snapshot", src=f"{staging}/", dest="gstudio/db", expect=expect)
+    assert pull(root, item)["status"] == "ok"
+    archived = root / "gstudio" / "db" / "gstudio-mongodb" / "Nodes.bson"
+    assert archived.read_bytes() == b"first dump"
+    # The server's dump is damaged after it reported its sha256: the previous dump stays whole.
+    make_dump(staging, b"second dump")
+    (staging / "gstudio-mongodb" / "Nodes.bson").write_bytes(b"second dum!")
+    bad = pull(root, dict(item, expect=make_dump(tmp_path / "reported", b"second dump")))
+    assert bad["status"] == "failed" and "not verified, previous copy kept" in bad["reason"]
+    assert "Nodes.bson differs from what the server wrote" in bad["reason"]
+    assert archived.read_bytes() == b"first dump"
+    good = pull(root, dict(item, expect=make_dump(staging, b"second dump")))
+    assert good["status"] == "ok" and archived.read_bytes() == b"second dump"
+    assert sorted(p.name for p in root.iterdir()) == ["gstudio"]  # no .incoming left behind
+
+
+def test_a_snapshot_file_that_is_missing_or_a_link_is_not_verified(tmp_path):
+    folder = tmp_path / "incoming"
+    expect = make_dump(folder, b"dump")
+    os.symlink("Nodes.bson", folder / "gstudio-mongodb" / "Link.bson")
+    expect["gstudio-mongodb/Link.bson"] = expect["gstudio-mongodb/Nodes.bson"]
+    expect["gstudio-mongodb/Gone.bson"] = expect["gstudio-mongodb/Nodes.bson"]
+    assert clix_pull.verify_snapshot(str(folder), expect) == [
+        "gstudio-mongodb/Gone.bson missing", "gstudio-mongodb/Link.bson is a symbolic link, not a regular file"]
+
+
+def test_a_folder_at_a_file_items_path_is_not_pulled(tmp_path):
+    server = tmp_path / "server" / "local_settings.py"
+    (server / "big").mkdir(parents=True)
+    (server / "big" / "data").write_bytes(b"x" * 4096)
+    root = tmp_path / "archive"
+    result = pull(root, dict(name="local_settings.py", kind="file", src=str(server), dest="gstudio/local_settings.py"))
+    assert result["status"] == "failed" and "not a regular file on the server (a folder" in result["reason"]
+    assert result["bytes_received"] < 4096
+    assert [p.name for p in root.iterdir()] == []  # the hidden work folder is gone too
+
+
+def test_a_pulled_file_is_on_disk_before_it_is_moved_into_place(tmp_path, monkeypatch):
+    server = tmp_path / "server"
+    server.mkdir()
+    (server / "git-commit.log").write_bytes(b"On branch dlkit\n")
+    events, real_fsync, real_rename = [], os.fsync, os.rename
+
+    def fsync(fd):
+        path = os.readlink("/proc/self/fd/%d" % fd)
+        events.append(("fsync", path, Path(path).read_bytes() if os.path.isfile(path) else None))
+        return real_fsync(fd)
+
+    def rename(src, dst):
+        events.append(("rename", str(src), str(dst)))
+        return real_rename(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "rename", rename)
+    root = tmp_path / "archive"
+    final = root / "gstudio" / "git-commit.log"
+    result = pull(root, dict(name="git-commit.log", kind="file", src=f"{server}/git-commit.log", dest="gstudio/git-commit.log"))
+    assert result["status"] == "ok" and final.read_bytes() == b"On branch dlkit\n"
+    move = next(e for e in events if e[0] == "rename" and e[2] == str(final))
+    at = events.index(move)
+    assert ("fsync", move[1], b"On branch dlkit\n") in events[:at], events
+    assert ("fsync", str(final.parent), None) in events[at:], events

@@ -10,7 +10,10 @@ description:
   - Runs on the control node. O(state=present) creates C(.clix-collect.lock) in O(path) holding the
     pid of the running C(ansible-playbook), or fails with a clear message when a live run holds it.
     A lock left by a run that died is taken over, with a warning. A holder is dead when it ran on
-    this host and its pid no longer exists; a lock taken on another host is never taken over.
+    this host and its pid no longer exists, or, for a lock taken on another host (every AWX job runs
+    on a fresh one), when its heartbeat is older than O(stale_after) seconds.
+  - The heartbeat is the lock file's modification time, which a small process started with the lock
+    renews every O(heartbeat) seconds for as long as the run lives and holds the lock.
   - Taking, taking over and releasing happen under an exclusive C(flock) on the archive root folder
     (or, where a folder cannot be flocked, on a C(.clix-collect.lock.guard) file kept beside the lock),
     so two runs that find the same dead holder never both take over - the second one finds the first
@@ -28,6 +31,16 @@ options:
     type: str
     choices: [present, absent]
     default: present
+  heartbeat:
+    description: Seconds between two renewals of the lock's heartbeat (0 for none).
+    type: int
+    default: 60
+  stale_after:
+    description:
+      - Seconds without a heartbeat after which a lock taken on another host counts as left by a run
+        that died. Keep it well above O(heartbeat).
+    type: int
+    default: 900
 attributes:
   check_mode:
     description: >-
@@ -65,6 +78,7 @@ import fcntl
 import json
 import os
 import socket
+import time
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -140,23 +154,54 @@ def guarded(path: str) -> Iterator[None]:
         os.close(fd)
 
 
-def holder_is_gone(holder: dict) -> bool:
-    """A holder is gone when it ran on this host and its process no longer exists."""
-    return holder.get("host") == socket.gethostname() and not alive(int(holder.get("pid", 0) or 0))
+def heartbeat_age(path: str) -> float:
+    try:
+        return time.time() - os.lstat(path).st_mtime
+    except OSError:
+        return 0.0
 
 
-def take(path: str, me: int, check: bool) -> dict | None:
+def holder_is_gone(holder: dict, path: str = "", stale_after: float = 0) -> bool:
+    """A holder is gone when it ran on this host and its process no longer exists, or ran on
+    another host and its heartbeat (the lock's mtime) is older than stale_after (0: never)."""
+    if holder.get("host") == socket.gethostname():
+        return not alive(int(holder.get("pid", 0) or 0))
+    return bool(stale_after and path and heartbeat_age(path) > stale_after)
+
+
+def keep_alive(path: str, me: int, every: float) -> None:
+    """Renew the lock's heartbeat every `every` seconds while the run me lives and holds the lock:
+    a detached grandchild, so that neither the module nor Ansible's worker waits for it."""
+    if every <= 0:
+        return
+    child = os.fork()
+    if child:
+        os.waitpid(child, 0)
+        return
+    try:
+        os.setsid()
+        if os.fork():
+            os._exit(0)
+        os.closerange(0, 65536)  # nothing of the worker's (its pipes, its sockets) stays open here
+        while alive(me) and read_lock(path).get("pid") == me:
+            os.utime(path, follow_symlinks=False)
+            time.sleep(every)
+    finally:
+        os._exit(0)
+
+
+def take(path: str, me: int, check: bool, stale_after: float = 0) -> dict | None:
     """Take the lock for the run me. Returns the dead holder taken over from (or None); raises
     LockHeld when a live run holds it, or when it is ours already (holder pid == me: nothing to do)."""
     if check:
         holder = read_lock(path)
-        if holder and holder.get("pid") != me and not holder_is_gone(holder):
+        if holder and holder.get("pid") != me and not holder_is_gone(holder, path, stale_after):
             raise LockHeld(holder)
         return holder or None
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
     with guarded(path):
         holder = read_lock(path)
-        if holder and (holder.get("pid") == me or not holder_is_gone(holder)):
+        if holder and (holder.get("pid") == me or not holder_is_gone(holder, path, stale_after)):
             raise LockHeld(holder)
         with atomic_output(path) as out:
             out.write(json.dumps(dict(pid=me, host=socket.gethostname(),
@@ -179,24 +224,30 @@ def give_back(path: str, me: int, check: bool) -> bool:
 
 def acquire(module: AnsibleModule, path: str, me: int) -> None:
     try:
-        dead = take(path, me, module.check_mode)
+        dead = take(path, me, module.check_mode, module.params["stale_after"])
     except LockHeld as held:
         holder = held.holder
         if holder.get("pid") == me:
             module.exit_json(changed=False, lock=path, owner=me)
-        module.fail_json(msg="The archive is locked by another collection (pid %s on %s, started %s). Wait "
-                         "for it to finish; if it is gone, remove %s." % (
-                             holder.get("pid"), holder.get("host"), holder.get("started"), path), lock=path)
+        module.fail_json(msg="The archive is locked by another collection (pid %s on %s, started %s, heartbeat "
+                         "%d s ago). Wait for it to finish; a lock of another host whose heartbeat stops is taken "
+                         "over after %d s (stale_after)." % (
+                             holder.get("pid"), holder.get("host"), holder.get("started"), heartbeat_age(path),
+                             module.params["stale_after"]), lock=path)
     if dead:
-        module.warn("taking over the lock of a collection that died (pid %s, started %s)"
-                    % (dead.get("pid"), dead.get("started")))
+        module.warn("taking over the lock of a collection that died (pid %s on %s, started %s)"
+                    % (dead.get("pid"), dead.get("host"), dead.get("started")))
+    if not module.check_mode:
+        keep_alive(path, me, module.params["heartbeat"])
     module.exit_json(changed=True, lock=path, owner=me)
 
 
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(path=dict(type="path", required=True),
-                           state=dict(type="str", choices=["present", "absent"], default="present")),
+                           state=dict(type="str", choices=["present", "absent"], default="present"),
+                           heartbeat=dict(type="int", default=60),
+                           stale_after=dict(type="int", default=900)),
         supports_check_mode=True,
     )
     os.umask(0o077)  # archive and staging hold private data

@@ -121,3 +121,34 @@ def test_two_takeovers_of_a_dead_holder_never_both_win(tmp_path, monkeypatch, gu
             winners.append(wins.get())
         assert len(winners) == 1, winners
         assert json.loads(path.read_text())["pid"] == winners[0]
+
+
+def test_a_holder_on_another_host_whose_heartbeat_stopped_is_taken_over(tmp_path):
+    """Every AWX job runs on a fresh host: its lock is left for good unless its heartbeat says it died."""
+    path = tmp_path / lock.LOCK
+    write_holder(path, os.getpid(), host="job-of-yesterday")
+    os.utime(path, (time.time() - 3600, time.time() - 3600))
+    assert lock.take(str(path), 4242, check=False, stale_after=900)["host"] == "job-of-yesterday"
+    assert json.loads(path.read_text())["pid"] == 4242
+
+
+def test_a_holder_on_another_host_with_a_fresh_heartbeat_is_never_taken_over(tmp_path):
+    path = tmp_path / lock.LOCK
+    write_holder(path, DEAD, host="running-job")
+    os.utime(path, (time.time() - 60, time.time() - 60))
+    with pytest.raises(lock.LockHeld):
+        lock.take(str(path), 4242, check=False, stale_after=900)
+
+
+def test_the_heartbeat_is_renewed_while_the_holder_lives_and_holds_the_lock(tmp_path):
+    path = tmp_path / lock.LOCK
+    write_holder(path, os.getpid())
+    os.utime(path, (time.time() - 3600, time.time() - 3600))
+    lock.keep_alive(str(path), os.getpid(), 0.05)
+    deadline = time.monotonic() + 20
+    while lock.heartbeat_age(str(path)) > 600 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert lock.heartbeat_age(str(path)) < 600
+    path.unlink()  # released: the renewer stops and never brings the file back
+    time.sleep(0.3)
+    assert not path.exists()

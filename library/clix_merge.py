@@ -79,7 +79,9 @@ refused: {description: The refused school folders., returned: always, type: list
 bytes_copied: {description: Bytes copied in all., returned: always, type: int}
 """
 
+import ctypes
 import datetime
+import errno
 import hashlib
 import os
 import stat
@@ -99,7 +101,7 @@ from ansible.module_utils.clix_layout import (
 from ansible.module_utils.clix_manifest import FORMAT, is_internal, load, write
 
 CHUNK = 1024 * 1024
-TEMP_SUFFIX = ".clix-merge-tmp"
+STAGE_SUFFIX = ".clix-merge"
 KINDS = ("collected", "quarantine", "derived")
 THIS_ARCHIVE = "(collected here)"
 
@@ -130,26 +132,22 @@ def hash_file(path: str, out_fd: int | None = None) -> tuple[str, int]:
         os.close(fd)
 
 
-def scan(school: str, tops: list) -> tuple[dict, list, list]:
-    """({relpath: lstat} of the regular files below the top folders, [odd entries], [our temp files]);
-    nothing is followed."""
-    files, odd, temps = {}, [], []
+def scan(school: str, tops: list) -> tuple[dict, list]:
+    """({relpath: lstat} of the regular files below the top folders, [odd entries]); nothing is followed."""
+    files, odd = {}, []
     stack = [t for t in tops if os.path.lexists(os.path.join(school, t))]
     while stack:
         rel = stack.pop()
         st = os.lstat(os.path.join(school, rel))
         if stat.S_ISDIR(st.st_mode):
             for entry in os.scandir(os.path.join(school, rel)):
-                child = rel + "/" + entry.name
-                if entry.name.endswith(TEMP_SUFFIX):
-                    temps.append(child)
-                elif not is_internal(entry.name):
-                    stack.append(child)
+                if not is_internal(entry.name):
+                    stack.append(rel + "/" + entry.name)
         elif stat.S_ISREG(st.st_mode):
             files[rel] = st
         else:
             odd.append("%s (%s)" % (rel, "a link" if stat.S_ISLNK(st.st_mode) else "a special file"))
-    return files, sorted(odd), temps
+    return files, sorted(odd)
 
 
 def top_folders(manifest: dict | None, school: str) -> list:
@@ -327,47 +325,127 @@ def central_hashes(school: str, manifest: dict | None, files: dict) -> dict:
     return hashes
 
 
-class Copier:
-    """Copies to hidden temporary names in the central school folder, each fsynced; nothing visible
-    changes until commit()."""
+class Stage:
+    """The central school folder's next state, built beside it under a hidden name: unchanged files are
+    hard links to the central ones, new files are copied (read once, hashed while written, fsynced),
+    then the two folders are exchanged in one rename. Until then nothing visible changes; after it
+    the folder and its manifest agree."""
 
-    def __init__(self, src_root: str, dest_root: str, expected: dict | None):
-        self.src_root, self.dest_root, self.expected = src_root, dest_root, expected
-        self.staged = []
+    def __init__(self, school: str, src_root: str, expected: dict | None):
+        parent, name = os.path.split(school)
+        self.school, self.src_root, self.expected = school, src_root, expected
+        self.path = os.path.join(parent, "." + name + STAGE_SUFFIX)
+        self.prev = self.path + "-prev"  # what a killed run had built: its copies are reused by hash
+        self.old = self.path + "-old"
         self.bytes = 0
         self.dirs = set()
 
+    def recover(self) -> None:
+        """Put back a central folder that a two-rename swap, killed between its renames, left aside."""
+        if not os.path.lexists(self.school) and os.path.isdir(self.old):
+            os.rename(self.old, self.school)
+        remove_quietly(self.old)
+
+    def open(self) -> None:
+        remove_quietly(self.prev)
+        if os.path.lexists(self.path):
+            os.rename(self.path, self.prev)
+        os.makedirs(self.path, mode=0o700)
+        if os.path.isdir(self.school):
+            self._clone(self.school, self.path)
+
+    def _clone(self, src: str, dst: str) -> None:
+        for entry in os.scandir(src):
+            if src == self.school and entry.name == MANIFEST:
+                continue
+            target = os.path.join(dst, entry.name)
+            if entry.is_dir(follow_symlinks=False):
+                os.mkdir(target, 0o700)
+                self._clone(entry.path, target)
+            else:
+                os.link(entry.path, target, follow_symlinks=False)
+        self.dirs.add(dst)
+
     def target(self, rel: str) -> str:
-        path = under(self.dest_root, rel)
+        path = under(self.path, rel)
         folder = os.path.dirname(path)
         if folder not in self.dirs:
             os.makedirs(folder, mode=0o700, exist_ok=True)
             self.dirs.add(folder)
+        if os.path.lexists(path):
+            os.unlink(path)  # a link to the central file: never write through it
         return path
 
-    def copy(self, src_rel: str, dest_rel: str) -> str:
+    def keep_in_history(self, rel: str, hist: str, drop: bool) -> None:
+        current = os.path.join(self.path, rel)
+        if not os.path.lexists(os.path.join(self.path, hist)):
+            os.link(current, self.target(hist), follow_symlinks=False)
+        if drop:
+            os.unlink(current)
+            self.dirs.add(os.path.dirname(current))
+
+    def copy(self, src_rel: str, dest_rel: str) -> None:
         final = self.target(dest_rel)
-        tmp = os.path.join(os.path.dirname(final), "." + os.path.basename(final) + TEMP_SUFFIX)
+        expected = (self.expected or {}).get(src_rel)
         src = os.path.join(self.src_root, src_rel)
-        self.staged.append((tmp, final))
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        if expected and self._reuse(dest_rel, final, expected, os.lstat(src).st_size):
+            return
+        fd = os.open(final, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         try:
             digest, size = hash_file(src, fd)
             os.fsync(fd)
         finally:
             os.close(fd)
-        expected = (self.expected or {}).get(src_rel)
         if expected is not None and expected != digest:
             raise Refused("%s: content differs from the manifest (sha256 mismatch)" % src_rel)
         mtime = os.lstat(src).st_mtime_ns
-        os.utime(tmp, ns=(mtime, mtime))
+        os.utime(final, ns=(mtime, mtime))
         self.bytes += size
-        return digest
 
-    def discard(self) -> None:
-        for tmp, _ in self.staged:
-            remove_quietly(tmp)
-        self.staged = []
+    def _reuse(self, rel: str, final: str, expected: str, size: int) -> bool:
+        done = os.path.join(self.prev, rel)
+        try:
+            st = os.lstat(done)
+        except OSError:
+            return False
+        if not stat.S_ISREG(st.st_mode) or st.st_size != size or hash_file(done)[0] != expected:
+            return False
+        os.link(done, final)
+        return True
+
+    def swap(self) -> None:
+        for folder in sorted(self.dirs, reverse=True):
+            fsync_dir(folder)
+        parent = os.path.dirname(self.school)
+        os.makedirs(parent, mode=0o700, exist_ok=True)
+        if not os.path.lexists(self.school):
+            os.rename(self.path, self.school)
+        elif not exchange(self.path, self.school):
+            os.rename(self.school, self.old)
+            os.rename(self.path, self.school)
+            self.path = self.old
+        fsync_dir(parent)
+        self.close()
+
+    def close(self) -> None:
+        remove_quietly(self.path)
+        remove_quietly(self.prev)
+
+
+def exchange(a: str, b: str) -> bool:
+    """Swap two paths in one step (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), b)
 
 
 def verify_uncopied(root: str, rels, expected: dict) -> dict:
@@ -412,16 +490,18 @@ def _uniq(entries: list) -> list:
 
 def merge_school(src_path: str, dest_path: str, kind: str, table: list, label: str, check: bool) -> dict:
     result = dict(added=0, identical=0, replaced=0, kept_older=0, bytes_copied=0, problems=[], skipped=[])
+    stage = Stage(dest_path, src_path, None)
+    if not check:
+        stage.recover()
     smanifest = load(src_path)
-    s_files, odd, _ = scan(src_path, top_folders(smanifest, src_path))
+    s_files, odd = scan(src_path, top_folders(smanifest, src_path))
     result["skipped"] = odd
     problems = source_problems(smanifest, kind, s_files)
     if problems:
         raise Refused("; ".join(problems[:20]) + (" (and %d more)" % (len(problems) - 20) if len(problems) > 20 else ""))
     expected = {rel: e.get("sha256") for rel, e in smanifest["files"].items()} if smanifest else None
     cmanifest = load(dest_path) if os.path.isdir(dest_path) else None
-    c_files, _, temps = scan(dest_path, top_folders(cmanifest, dest_path)) if os.path.isdir(dest_path) \
-        else ({}, [], [])
+    c_files = scan(dest_path, top_folders(cmanifest, dest_path))[0] if os.path.isdir(dest_path) else {}
     s_hashes = dict(expected) if expected is not None else verify_uncopied(src_path, s_files, None)
     src = Side(src_path, smanifest, s_files, s_hashes, table, label)
     cen = Side(dest_path, cmanifest, c_files, central_hashes(dest_path, cmanifest, c_files), table, THIS_ARCHIVE)
@@ -433,58 +513,49 @@ def merge_school(src_path: str, dest_path: str, kind: str, table: list, label: s
     if check:
         result["bytes_copied"] = sum(s_files[s].st_size for s, _ in copies)
         return result
-    for rel in temps:
-        remove_quietly(os.path.join(dest_path, rel))
-    os.makedirs(dest_path, mode=0o700, exist_ok=True)
-    copier = Copier(src_path, dest_path, expected)
+    final, origins = outcome(src, cen, copies, retires)
+    if not copies and not retires:
+        manifest = merged_manifest(src, cen, final, origins, dest_path)
+        if manifest != cmanifest:
+            write(dest_path, manifest)
+            result["status"] = "merged"
+        return result
+    stage.expected = expected
     try:
+        stage.open()
+        replaced = {d for _, d in copies}
+        for rel, hist in retires:
+            stage.keep_in_history(rel, hist, drop=rel not in replaced)
         for s_rel, d_rel in copies:
-            copier.copy(s_rel, d_rel)
+            stage.copy(s_rel, d_rel)
+        write(stage.path, merged_manifest(src, cen, final, origins, stage.path))
     except BaseException:
-        copier.discard()
+        stage.close()
         raise
-    final = dict(cen.hashes)
-    origins = {rel: list(cen.origin(rel)) for rel in cen.hashes}
-    commit(dest_path, copier, retires, copies, final, origins, src)
-    for rel in s_hashes:
-        if rel not in copied and final.get(rel) == s_hashes[rel]:
-            origins[rel] = _uniq(origins.get(rel, []) + src.origin(rel))
-    manifest = merged_manifest(src, cen, final, origins, dest_path)
-    if manifest != cmanifest:
-        write(dest_path, manifest)
-        result["status"] = "merged"
-    result["bytes_copied"] = copier.bytes
+    stage.swap()
+    result.update(status="merged", bytes_copied=stage.bytes)
     return result
 
 
-def commit(school: str, copier: Copier, retires: list, copies: list, final: dict, origins: dict, src: Side) -> None:
-    """Older central versions are linked into history/ first, then the new files renamed over the old
-    ones: at every moment each path holds a complete file and no version is gone."""
+def outcome(src: Side, cen: Side, copies: list, retires: list) -> tuple[dict, dict]:
+    """The central school's files after the merge ({relpath: sha256}) and their origins."""
+    final = dict(cen.hashes)
+    origins = {rel: list(cen.origin(rel)) for rel in cen.hashes}
     replaced = {d for _, d in copies}
-    dirs = set()
     for rel, hist in retires:
-        path, target = os.path.join(school, rel), copier.target(hist)
-        if not os.path.lexists(target):
-            tmp = os.path.join(os.path.dirname(target), "." + os.path.basename(target) + TEMP_SUFFIX)
-            remove_quietly(tmp)
-            os.link(path, tmp, follow_symlinks=False)
-            os.rename(tmp, target)
-            dirs.add(os.path.dirname(target))
         final[hist] = final[rel]
         origins[hist] = origins.get(rel) or []
-    for tmp, path in copier.staged:
-        os.rename(tmp, path)
-        dirs.add(os.path.dirname(path))
-    for rel, _ in retires:
         if rel not in replaced:
-            os.unlink(os.path.join(school, rel))
             del final[rel]
             origins.pop(rel, None)
     for s_rel, d_rel in copies:
         final[d_rel] = src.hashes[s_rel]
         origins[d_rel] = _uniq(list(src.origin(s_rel)))
-    for folder in sorted(dirs | {school}):
-        fsync_dir(folder)
+    copied = {s for s, _ in copies}
+    for rel in src.hashes:
+        if rel not in copied and final.get(rel) == src.hashes[rel]:
+            origins[rel] = _uniq(origins.get(rel, []) + src.origin(rel))
+    return final, {k: v for k, v in origins.items() if v}
 
 
 def merge(source: str, dest: str, table: list, label: str, check: bool) -> list:

@@ -75,6 +75,7 @@ schools:
     bytes_copied: {description: Bytes copied., type: int}
     problems: {description: Why the school was refused., type: list, elements: str}
     skipped: {description: Links and special files of the source, not copied., type: list, elements: str}
+lines: {description: One line per school folder - what was added, kept, moved to history, or why it was refused., returned: always, type: list, elements: str}
 refused: {description: The refused school folders., returned: always, type: list, elements: str}
 bytes_copied: {description: Bytes copied in all., returned: always, type: int}
 """
@@ -575,6 +576,17 @@ def merge(source: str, dest: str, table: list, label: str, check: bool) -> list:
     return results
 
 
+def summary_line(school: dict) -> str:
+    if school["status"] == "refused":
+        return "%s: REFUSED, central copy untouched: %s" % (school["path"], "; ".join(school["problems"]))
+    line = "%s: %s - %d added, %d identical, %d replaced (older in history/), %d older kept in history/" % (
+        school["path"], school["status"], school.get("added", 0), school.get("identical", 0),
+        school.get("replaced", 0), school.get("kept_older", 0))
+    if school.get("skipped"):
+        line += "; not copied (never followed): " + ", ".join(school["skipped"])
+    return line
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(source=dict(type="path", required=True), dest=dict(type="path", required=True),
@@ -596,6 +608,7 @@ def main() -> None:
     schools = merge(source, dest, p["items"], p["source_name"] or source, module.check_mode)
     refused = [s["path"] for s in schools if s["status"] == "refused"]
     module.exit_json(changed=any(s["status"] == "merged" for s in schools), schools=schools, refused=refused,
+                     lines=[summary_line(s) for s in schools],
                      bytes_copied=sum(s.get("bytes_copied", 0) for s in schools))
 
 

@@ -60,6 +60,33 @@ def file_entries(root: str, top_folders: list, previous: dict | None) -> dict:
     return entries
 
 
+HEARTBEAT_KEYS = ("captured_at", "uptime_seconds", "load", "memory", "worst_disk_percent", "clock_skew_seconds",
+                  "services", "process_count")
+
+
+def heartbeat_summary(facts) -> dict | None:
+    """The heartbeat values a manifest keeps (the catalogue shows them without reading the data)."""
+    if not isinstance(facts, dict) or not facts.get("captured_at"):
+        return None
+    return {k: facts[k] for k in HEARTBEAT_KEYS if k in facts}
+
+
+def count_copy_rows(path: str, table: str) -> int | None:
+    """Rows of `COPY <table> (...) FROM stdin;` in a plain SQL dump (pg_dumpall), read as a stream;
+    None when the dump has no such table."""
+    start = ("COPY %s " % table).encode()
+    rows, inside = None, False
+    with open(path, "rb") as f:
+        for line in f:
+            if inside:
+                if line.rstrip(b"\r\n") == b"\\.":
+                    return rows
+                rows += 1
+            elif line.startswith(start) and line.rstrip().endswith(b"FROM stdin;"):
+                inside, rows = True, 0
+    return rows
+
+
 def write(root: str, manifest: dict) -> None:
     data = json.dumps(manifest, indent=1, sort_keys=True).encode("utf-8")
     with atomic_output(os.path.join(root, MANIFEST)) as out:

@@ -3,8 +3,10 @@ history folder a merge made, and where merged files came from."""
 
 from __future__ import annotations
 
-import clix_manifest as module
 from ansible.module_utils.clix_manifest import count_copy_rows, file_entries, heartbeat_summary
+from conftest import library_module
+
+module = library_module("clix_manifest")
 
 DUMP = b"""--
 COPY public.django_session (session_key, session_data, expire_date) FROM stdin;

@@ -10,10 +10,12 @@ import signal
 import stat
 from pathlib import Path
 
-import clix_merge
 import pytest
 from ansible.module_utils import clix_layout as layout
 from ansible.module_utils.clix_manifest import differences, file_entries, write
+from conftest import library_module
+
+clix_merge = library_module("clix_merge")
 
 ITEMS = [dict(name="db", dest="gstudio/db", kind="snapshot"), dict(name="media", dest="gstudio/media"),
          dict(name="postgres-dump", dest="gstudio/postgres-dump", kind="snapshot"),

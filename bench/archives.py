@@ -28,7 +28,7 @@ def school_folders(schools: int) -> list:
 def manifest(state: str, folder: str, year: int, rng: random.Random, files_per_school: int, shrink: bool) -> dict:
     when = "%d-%02d-%02dT10:00:00" % (year, rng.randint(1, 12), rng.randint(1, 28))
     items, files = {}, {}
-    for name, dest in ITEMS:
+    for name, _ in ITEMS:
         status = rng.choices(["ok", "failed", "absent"], [90, 5, 5])[0] if name != "unplatform" else "absent"
         items[name] = dict(status=status, collected_at=when, reason=None if status == "ok" else "simulated " + status,
                            bytes_received=0, total_bytes=0, seconds=1.0, source="/home/core/data/" + name)

@@ -66,7 +66,7 @@ def test_coverage_matrix_rows_cells_and_dates(tmp_path):
     assert by[("2026", "mz")]["2031009-mz9"]["in_inventory"] is False
     assert by[("2026", "mz")]["2031009-mz9"]["cells"]["media"]["status"] == "never"
     # problems first
-    assert [r["folder"] for r in next(s for s in cat["sections"] if s["year"] == "2026")["rows"]][0] == "2031002-mz2"
+    assert next(s for s in cat["sections"] if s["year"] == "2026")["rows"][0]["folder"] == "2031002-mz2"
 
 
 def test_sizes_counts_heartbeat_growth_and_shrinking(tmp_path):

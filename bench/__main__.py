@@ -353,7 +353,7 @@ def bench_merge(schools: int = 8, big_mb: int = 100, small_files: int = 500) -> 
         rsync_s, proc = timed(["rsync", "-a", f"{source}/", f"{work / 'rsync'}/"])
         assert proc.returncode == 0, proc.stderr
         subprocess.run(["sync"], check=True)
-        merge_s, proc = timed([str(BIN / "ansible-playbook"), "-i", "localhost,", str(REPO / "merge.yml"),
+        merge_s, proc = timed([str(BIN / "ansible-playbook"), str(REPO / "merge.yml"),
                                "-e", f"clix_merge_from={source}", "-e", f"clix_archive_root={work / 'central'}"],
                               cwd=REPO, env=env())
         if proc.returncode != 0:
@@ -363,7 +363,7 @@ def bench_merge(schools: int = 8, big_mb: int = 100, small_files: int = 500) -> 
         started = time.monotonic()
         module.merge(str(source), str(work / "central2"), [], "bench", False)
         module_s = time.monotonic() - started
-        again_s, _ = timed([str(BIN / "ansible-playbook"), "-i", "localhost,", str(REPO / "merge.yml"),
+        again_s, _ = timed([str(BIN / "ansible-playbook"), str(REPO / "merge.yml"),
                             "-e", f"clix_merge_from={source}", "-e", f"clix_archive_root={work / 'central'}"],
                            cwd=REPO, env=env())
         mb = size / 1e6

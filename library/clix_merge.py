@@ -20,10 +20,12 @@ description:
     C(history/<collected-at>/), so no collection is ever lost and nothing is silently overwritten.
   - The central school's manifest is rebuilt from both sides and records, per file, which archive
     and run it came from (C(origins)).
-  - Safe to interrupt and to repeat - each file is copied under a hidden temporary name, fsynced and
-    renamed; the manifest is written last, atomically. A killed merge leaves complete files only;
-    its re-run recognises by their sha256 the files already in place and finishes. Merging the same
-    source twice changes nothing.
+  - Safe to interrupt and to repeat - each school's next state is built beside it under a hidden
+    name (hard links for the files that stay, verified copies for the new ones, the rebuilt manifest
+    inside), flushed to disk (syncfs), and exchanged with the central folder in one step (renameat2
+    RENAME_EXCHANGE). A merge killed at any point leaves every school folder whole and verifiable; its
+    re-run reuses, by their sha256, the copies it had made. Merging the same source twice changes
+    nothing.
   - Links, devices, sockets and pipes in the source are never followed or copied; they are reported.
     The central archive stays private (folders 0700, files 0600).
   - Take the central archive's lock (M(clix_archive_lock)) around it, as C(merge.yml) does.
@@ -93,11 +95,12 @@ from ansible.module_utils.clix_layout import (
     HISTORY,
     MANIFEST,
     LayoutError,
+    check_relpath,
+    contained,
     history_path,
     history_stamp,
     kind_root,
     school_roots,
-    under,
 )
 from ansible.module_utils.clix_manifest import FORMAT, is_internal, load, write
 
@@ -340,6 +343,7 @@ class Stage:
         self.old = self.path + "-old"
         self.bytes = 0
         self.dirs = set()
+        self.copied = []
 
     def recover(self) -> None:
         """Put back a central folder that a two-rename swap, killed between its renames, left aside."""
@@ -368,9 +372,10 @@ class Stage:
         self.dirs.add(dst)
 
     def target(self, rel: str) -> str:
-        path = under(self.path, rel)
+        path = os.path.join(self.path, *check_relpath(rel))
         folder = os.path.dirname(path)
-        if folder not in self.dirs:
+        if folder not in self.dirs:  # proved once per folder to stay under the stage (no link leads out)
+            contained(self.path, folder)
             os.makedirs(folder, mode=0o700, exist_ok=True)
             self.dirs.add(folder)
         if os.path.lexists(path):
@@ -394,9 +399,9 @@ class Stage:
         fd = os.open(final, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         try:
             digest, size = hash_file(src, fd)
-            os.fsync(fd)
         finally:
             os.close(fd)
+        self.copied.append(final)
         if expected is not None and expected != digest:
             raise Refused("%s: content differs from the manifest (sha256 mismatch)" % src_rel)
         mtime = os.lstat(src).st_mtime_ns
@@ -414,9 +419,26 @@ class Stage:
         os.link(done, final)
         return True
 
-    def swap(self) -> None:
+    def flush(self) -> None:
+        """Everything staged on disk before the swap: one syncfs for the file system (a journal commit
+        per file costs more than the copy), or each file and folder fsynced where syncfs is missing."""
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            if syncfs(fd):
+                return
+        finally:
+            os.close(fd)
+        for path in self.copied:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
         for folder in sorted(self.dirs, reverse=True):
             fsync_dir(folder)
+
+    def swap(self) -> None:
+        self.flush()
         parent = os.path.dirname(self.school)
         os.makedirs(parent, mode=0o700, exist_ok=True)
         if not os.path.lexists(self.school):
@@ -431,6 +453,15 @@ class Stage:
     def close(self) -> None:
         remove_quietly(self.path)
         remove_quietly(self.prev)
+
+
+def syncfs(fd: int) -> bool:
+    """Linux syncfs(2): flush the file system holding fd; False where unavailable."""
+    try:
+        call = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return False
+    return call(fd) == 0
 
 
 def exchange(a: str, b: str) -> bool:

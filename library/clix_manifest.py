@@ -23,8 +23,8 @@ options:
   top_folders: {description: LEVEL 3 folders whose files are listed., type: list, elements: str, default: [gstudio, unplatform]}
   counts:
     description:
-      - What this run's producers counted, per item - for example C({db: {documents: 1234}}). Kept in the
-        item's entry (C(counts)) only when the item ended C(ok); None values are left out.
+      - "What this run's producers counted, per item - for example C({db: {documents: 1234}}). Kept in the
+        item's entry (C(counts)) only when the item ended C(ok); None values are left out."
     type: dict
     default: {}
   postgres_dump:

@@ -4,6 +4,7 @@ into an empty central archive in both orders, a corrupt school refused, a merge 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -154,3 +155,20 @@ def test_a_merge_killed_half_way_leaves_a_verifiable_archive_and_a_rerun_finishe
     done = verify(fleet, central)
     assert done.returncode == 0, ok(done)
     assert data_files(central) == data_files(whole)
+
+
+def test_the_catalogue_of_the_merged_archive_counts_the_dumps_and_keeps_the_heartbeat(fleet, field_archives,
+                                                                                      tmp_path):
+    a, b, _ = field_archives
+    central = tmp_path / "C"
+    for source in (a, b):
+        assert merge(fleet, source, central).returncode == 0
+    proc = run_playbook(fleet, "catalog.yml", "-e", f"clix_archive_root={central}")
+    assert proc.returncode == 0, ok(proc)
+    cat = json.loads((central / "reports/catalogue.json").read_text())
+    rows = {r["folder"]: r for s in cat["sections"] if s["state"] == "mz" for r in s["rows"]}
+    assert rows["2031001-mz1"]["documents"] > 0 and rows["2031001-mz1"]["users"] > 0, rows["2031001-mz1"]
+    assert rows["2031001-mz1"]["heartbeat"]["captured_at"]
+    assert rows["2031001-mz1"]["cells"]["db"]["status"] == "ok"
+    assert rows["2031001-mz1"]["cells"]["unplatform"]["status"] == "absent"
+    assert {r["cells"]["db"]["status"] for r in rows.values()} == {"ok"}  # mz1, mz2 (A), mz3 (B)

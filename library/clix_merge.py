@@ -635,10 +635,28 @@ def outcome(src: Side, cen: Side, copies: list, retires: list) -> tuple[dict, di
     return final, {k: v for k, v in origins.items() if v}
 
 
+def strays(source: str, schools: list) -> list:
+    """Folders of the source that hold a MANIFEST.json but are not school folders of the layout (an
+    older quarantine naming, a copied subtree): never merged, always reported."""
+    known = {path for path, _ in schools}
+    found = []
+    for folder, dirs, files in os.walk(source):
+        dirs[:] = sorted(d for d in dirs if not is_internal(d))
+        if MANIFEST in files:
+            dirs[:] = []
+            if folder not in known:
+                found.append(os.path.relpath(folder, source))
+    return found
+
+
 def merge(source: str, dest: str, table: list, label: str, check: bool) -> list:
     os.umask(0o077)  # the archive holds private data
-    results = []
-    for path, parsed in school_roots(source, kinds=KINDS):
+    schools = school_roots(source, kinds=KINDS)
+    results = [dict(path=rel, kind="unknown", status="refused",
+                    problems=["not a school folder of the archive layout (<YYYY>/<state>/<code>-<id>, or below "
+                              "quarantine/ or derived/): merge it by hand"])
+               for rel in strays(source, schools)]
+    for path, parsed in schools:
         rel = os.path.relpath(path, source)
         entry = dict(path=rel, kind=parsed["kind"], status="unchanged")
         try:

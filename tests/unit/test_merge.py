@@ -272,3 +272,14 @@ def test_across_file_systems_the_copy_falls_back_to_reads_and_writes(tmp_path, m
     run(a, central), run(b, central)
     verified(central)
     assert (central / "2026/mz/2031001-mz1/gstudio/media/c.txt").read_bytes() == b"new text"
+
+
+def test_a_folder_with_a_manifest_outside_the_layout_is_reported_not_merged(tmp_path):
+    a, _ = field_archives(tmp_path)
+    odd = a / "quarantine/2026/2031002-mz2--server-says-2031003-mz3"
+    odd.mkdir(parents=True)
+    (odd / "MANIFEST.json").write_text("{}")
+    results = {s["path"]: s for s in run(a, tmp_path / "C")}
+    assert results["quarantine/2026/2031002-mz2--server-says-2031003-mz3"]["status"] == "refused"
+    assert results["2026/mz/2031001-mz1"]["status"] == "merged"
+    assert not (tmp_path / "C/quarantine").exists()

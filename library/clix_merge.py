@@ -88,6 +88,7 @@ import datetime
 import errno
 import hashlib
 import os
+import re
 import stat
 import threading
 
@@ -108,6 +109,7 @@ from ansible.module_utils.clix_manifest import FORMAT, is_internal, load, write
 
 CHUNK = 1024 * 1024
 COPY_THREADS = 3
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
 STAGE_SUFFIX = ".clix-merge"
 KINDS = ("collected", "quarantine", "derived")
 THIS_ARCHIVE = "(collected here)"
@@ -213,6 +215,8 @@ def source_problems(manifest: dict | None, kind: str, files: dict) -> list:
     for rel, entry in sorted(listed.items()):
         if rel not in files:
             problems.append("%s: missing (or not a regular file)" % rel)
+        elif not isinstance(entry, dict) or not SHA256.match(str(entry.get("sha256"))):
+            problems.append("%s: the manifest records no sha256 for it" % rel)
         elif files[rel].st_size != entry.get("size"):
             problems.append("%s: size %d, manifest says %s" % (rel, files[rel].st_size, entry.get("size")))
     problems += ["%s: not in the manifest" % rel for rel in sorted(set(files) - set(listed))]
@@ -664,7 +668,7 @@ def merge(source: str, dest: str, table: list, label: str, check: bool) -> list:
             entry.update(merge_school(path, target, parsed["kind"], table, label, check))
             if check and (entry["added"] or entry["replaced"] or entry["kept_older"]):
                 entry["status"] = "merged"
-        except (Refused, LayoutError, OSError) as exc:
+        except (Refused, LayoutError, OSError, ValueError) as exc:
             entry.update(status="refused", problems=[str(exc)])
         results.append(entry)
     return results

@@ -137,7 +137,7 @@ def test_a_school_that_fails_verification_is_refused_and_its_central_copy_untouc
     assert not list(central.rglob("*" + clix_merge.STAGE_SUFFIX + "*"))
 
 
-@pytest.mark.parametrize("damage", ["missing", "unlisted", "no manifest"])
+@pytest.mark.parametrize("damage", ["missing", "unlisted", "no manifest", "no hash", "not json"])
 def test_a_source_school_that_does_not_match_its_manifest_is_refused(tmp_path, damage):
     a, _ = field_archives(tmp_path)
     school = a / "2026/mz/2031001-mz1"
@@ -145,6 +145,12 @@ def test_a_source_school_that_does_not_match_its_manifest_is_refused(tmp_path, d
         (school / "gstudio/media/c.txt").unlink()
     elif damage == "unlisted":
         (school / "gstudio/media/stray.txt").write_bytes(b"x")
+    elif damage == "no hash":
+        manifest = json.loads((school / "MANIFEST.json").read_text())
+        del manifest["files"]["gstudio/media/c.txt"]["sha256"]
+        (school / "MANIFEST.json").write_text(json.dumps(manifest))
+    elif damage == "not json":
+        (school / "MANIFEST.json").write_text("{not json")
     else:
         (school / "MANIFEST.json").unlink()
     results = {s["path"]: s for s in run(a, tmp_path / "C")}

@@ -209,7 +209,7 @@ def html_page(title: str, table: list, summary: str) -> str:
             "<title>%s</title><style>"
             "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
             "td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left;font-size:13px}"
-            "tr.problem th{color:#a00}%s</style></head><body><h1>%s</h1><p>%s</p>"
+            "tr>th:first-child{white-space:nowrap}tr.problem th{color:#a00}%s</style></head><body><h1>%s</h1><p>%s</p>"
             "<table class=\"matrix\"><tr><th>school</th>%s</tr>%s</table></body></html>\n"
             % (esc(title), "".join("td.%s{background:%s}" % kv for kv in colours.items()), esc(title), esc(summary),
                "".join("<th>%s</th>" % esc(c) for c in columns), "".join(body)))

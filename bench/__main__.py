@@ -16,8 +16,11 @@ a baseline measured in the same run, and prints tables with ratios:
   8. the research dataset (clix_dataset) of the big school vs the small one (time, peak memory,
      against a bare decode of Benchmarks.bson), the incremental re-run, and the README's queries
      over 20 schools
+  9. merge.yml of a field archive into an empty central archive vs `rsync -a` of the same data
+  10. catalog.yml of a generated archive of 700 schools x 5 years (3,500 school-years of manifests)
 
     python -m bench [--skip-big] [--link-mb 40] [--keep]
+    python -m bench --archive-only      (9 and 10 alone: no fleet)
 """
 
 from __future__ import annotations
@@ -391,6 +394,109 @@ def bench_scale(lab_root: Path, link_mb: int) -> None:
         fleet_cli.down(lab)
 
 
+def library_module(name: str):
+    """library/<name>.py, with the repository's module_utils importable as Ansible's."""
+    import importlib.util
+
+    import ansible.module_utils
+    if str(REPO / "module_utils") not in ansible.module_utils.__path__:
+        ansible.module_utils.__path__.append(str(REPO / "module_utils"))
+    spec = importlib.util.spec_from_file_location("bench_" + name, REPO / "library" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def field_archive(root: Path, schools: int, big_mb: int, small_files: int) -> int:
+    """A field archive of real files with their manifests: per school one big video and many small
+    files (media, logs); returns its bytes."""
+    sys.path.insert(0, str(REPO / "module_utils"))
+    library_module("clix_manifest")  # makes ansible.module_utils.clix_* importable
+    from ansible.module_utils.clix_manifest import file_entries, write
+    total = 0
+    for n in range(schools):
+        school = root / "2026" / "mz" / f"{2031001 + n}-mz{n + 1}"
+        media = school / "gstudio" / "media"
+        media.mkdir(parents=True)
+        with open(media / "video.mp4", "wb") as f:
+            for _ in range(big_mb):
+                f.write(os.urandom(1024 * 1024))
+        logs = school / "gstudio" / "gstudio-logs"
+        logs.mkdir()
+        for i in range(small_files):
+            (logs / f"log-{i:05d}.txt").write_bytes(os.urandom(4096) * 8)
+        files = file_entries(str(school), ["gstudio"], None)
+        write(str(school), dict(format=1, school={}, items={"media": dict(status="ok", collected_at="2026-06-01T10:00:00")},
+                                run=dict(ended="2026-06-01T10:00:00"), top_folders=["gstudio"], files=files))
+        total += sum(e["size"] for e in files.values())
+    return total
+
+
+def bench_merge(schools: int = 8, big_mb: int = 400, small_files: int = 500) -> None:
+    """merge.yml into an empty central archive (every school verified, copied, fsynced, manifests
+    rebuilt) vs `rsync -a` of the same folders, both from a warm page cache."""
+    work = Path(tempfile.mkdtemp(prefix="clix-bench-merge-", dir="/var/tmp"))
+    try:
+        source = work / "field"
+        size = field_archive(source, schools, big_mb, small_files)
+        subprocess.run(["cat", *map(str, source.rglob("*.mp4"))], stdout=subprocess.DEVNULL, check=True)
+        rsync_s, proc = timed(["rsync", "-a", f"{source}/", f"{work / 'rsync'}/"])
+        assert proc.returncode == 0, proc.stderr
+        sync_s, _ = timed(["sync"])
+        merge_s, proc = timed([str(BIN / "ansible-playbook"), str(REPO / "merge.yml"),
+                               "-e", f"clix_merge_from={source}", "-e", f"clix_archive_root={work / 'central'}"],
+                              cwd=REPO, env=env())
+        if proc.returncode != 0:
+            raise SystemExit(f"bench: merge.yml failed:\n{proc.stdout[-3000:]}")
+        subprocess.run(["sync"], check=True)
+        module = library_module("clix_merge")
+        started = time.monotonic()
+        module.merge(str(source), str(work / "central2"), [], "bench", False)
+        module_s = time.monotonic() - started
+        again_s, _ = timed([str(BIN / "ansible-playbook"), str(REPO / "merge.yml"),
+                            "-e", f"clix_merge_from={source}", "-e", f"clix_archive_root={work / 'central'}"],
+                           cwd=REPO, env=env())
+        mb = size / 1e6
+        table(f"merge of a field archive ({schools} schools, {mb:.0f} MB, {schools * (small_files + 1)} files) "
+              "into an empty central archive",
+              ["how", "seconds", "MB/s", "vs rsync -a"],
+              [["rsync -a (baseline)", f"{rsync_s:.2f}", f"{mb / rsync_s:.0f}", "1.00x"],
+               ["rsync -a, then sync (on disk, as merge leaves it)", f"{rsync_s + sync_s:.2f}",
+                f"{mb / (rsync_s + sync_s):.0f}", ratio(rsync_s + sync_s, rsync_s)],
+               ["merge.yml (verify + copy + fsync + manifests)", f"{merge_s:.2f}", f"{mb / merge_s:.0f}",
+                ratio(merge_s, rsync_s)],
+               ["clix_merge alone (no Ansible start-up)", f"{module_s:.2f}", f"{mb / module_s:.0f}",
+                ratio(module_s, rsync_s)],
+               ["merge.yml again (nothing to copy: verify only)", f"{again_s:.2f}", f"{mb / again_s:.0f}",
+                ratio(again_s, rsync_s)]])
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def bench_catalog(schools: int = 700, years: int = 5) -> None:
+    """catalog.yml over the manifests of a generated archive (no data)."""
+    from bench.archives import generate_archive
+    work = Path(tempfile.mkdtemp(prefix="clix-bench-catalog-", dir="/var/tmp"))
+    try:
+        written = generate_archive(str(work), schools=schools, years=years)
+        seconds, proc = timed([str(BIN / "ansible-playbook"), str(REPO / "catalog.yml"),
+                               "-e", f"clix_archive_root={work}"], cwd=REPO, env=env())
+        if proc.returncode != 0:
+            raise SystemExit(f"bench: catalog.yml failed:\n{proc.stdout[-3000:]}")
+        module = library_module("clix_catalog")
+        started = time.monotonic()
+        cat = module.catalogue(str(work), [], [])
+        module.html_page(cat), module.csv_text(cat)
+        module_s = time.monotonic() - started
+        mb = sum(p.stat().st_size for p in work.rglob("MANIFEST.json")) / 1e6
+        table(f"catalogue of {written} school-years ({schools} schools x {years} years, {mb:.0f} MB of manifests)",
+              ["how", "seconds", "goal"],
+              [["catalog.yml (JSON, CSV, HTML)", f"{seconds:.1f}", "< 10 s"],
+               ["clix_catalog alone (read + render)", f"{module_s:.1f}", ""]])
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--skip-big", action="store_true", help="skip the benchmark-sized school (dumps)")
@@ -398,10 +504,17 @@ def main() -> int:
     p.add_argument("--skip-link", action="store_true", help="skip collect vs rsync over the slow link")
     p.add_argument("--skip-derive", action="store_true", help="skip derived data (native vs container)")
     p.add_argument("--skip-dataset", action="store_true", help="skip the research dataset")
+    p.add_argument("--skip-archive", action="store_true", help="skip merge vs rsync and the catalogue")
+    p.add_argument("--archive-only", action="store_true", help="only merge vs rsync and the catalogue (no fleet)")
     p.add_argument("--link-mb", type=int, default=40, help="extra media pulled over the 10 Mbit/s link")
     p.add_argument("--scale-link-mb", type=int, default=20,
                    help="extra media per school in the 20 schools behind 10 Mbit/s links")
     args = p.parse_args()
+    if not args.skip_archive:
+        bench_merge()
+        bench_catalog()
+    if args.archive_only:
+        return 0
     lab = hosts.Lab(LAB)
     spec = "mz=2"
     started = time.monotonic()

@@ -41,6 +41,21 @@ options:
     type: list
     elements: str
     default: [gstudio, unplatform]
+  counts:
+    description:
+      - "What this run's producers counted, per item - for example C({db: {documents: 1234}}). Kept in the
+        item's entry (C(counts)) only when the item ended C(ok); None values are left out."
+    type: dict
+    default: {}
+  postgres_dump:
+    description:
+      - The PostgreSQL dump below O(root) (C(gstudio/postgres-dump/pg_dump_all.sql)). When the
+        C(postgres-dump) item ended C(ok), the rows of C(public.auth_user) in it are counted into that
+        item's C(counts.users) (a stream read, only when the dump changed).
+    type: str
+  heartbeat:
+    description: This run's heartbeat (C(clix_heartbeat)); its summary (uptime, load, memory, disks, clock skew, services) is kept as C(heartbeat).
+    type: dict
   complete_run:
     description: This run asked for every item. When every item then ended C(ok) or C(absent) its end time is recorded as C(last_complete).
     type: bool
@@ -90,19 +105,46 @@ import datetime
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.clix_manifest import FORMAT, MANIFEST, load, scan, write
+from ansible.module_utils.clix_layout import HISTORY
+from ansible.module_utils.clix_manifest import FORMAT, MANIFEST, count_copy_rows, heartbeat_summary, load, scan, write
 
 ITEM_KEYS = ("status", "reason", "source", "bytes_received", "total_bytes", "seconds", "skipped_links")
 
 
-def merged_items(previous: dict | None, results: list, stamp: str) -> dict:
+def merged_items(previous: dict | None, results: list, stamp: str, counts: dict) -> dict:
     items = dict((previous or {}).get("items", {}))
     for r in results:
         entry = {k: r.get(k) for k in ITEM_KEYS}
         entry["skipped_links"] = entry["skipped_links"] or []
         entry["collected_at"] = stamp
+        found = {k: v for k, v in (counts.get(r["name"]) or {}).items() if v is not None}
+        if r.get("status") == "ok" and found:
+            entry["counts"] = found
         items[r["name"]] = entry
     return items
+
+
+def postgres_users(root: str, relpath: str | None, items: dict, previous: dict | None, files: dict) -> None:
+    """Count the dump's users into the postgres-dump item when it was collected now (a changed dump),
+    or keep the count of the dump that is still there."""
+    entry = items.get("postgres-dump")
+    if not relpath or not entry or entry.get("status") != "ok" or files.get(relpath, {}).get("type", "file") != "file":
+        return
+    old = (previous or {}).get("files", {}).get(relpath, {})
+    old_count = ((previous or {}).get("items", {}).get("postgres-dump") or {}).get("counts", {}).get("users")
+    if old.get("sha256") == files[relpath]["sha256"] and old_count is not None:
+        users = old_count
+    else:
+        users = count_copy_rows(os.path.join(root, relpath), "public.auth_user")
+    if users is not None:
+        entry["counts"] = dict(entry.get("counts") or {}, users=users)
+
+
+def kept_origins(previous: dict | None, files: dict) -> dict:
+    """Where each file came from (recorded by clix_merge), kept for the files that did not change."""
+    old_files = (previous or {}).get("files", {})
+    return {rel: origin for rel, origin in ((previous or {}).get("origins") or {}).items()
+            if rel in files and old_files.get(rel, {}).get("sha256") == files[rel]["sha256"]}
 
 
 def main() -> None:
@@ -114,6 +156,9 @@ def main() -> None:
             run=dict(type="dict", default={}),
             top_folders=dict(type="list", elements="str", default=["gstudio", "unplatform"]),
             complete_run=dict(type="bool", default=False),
+            counts=dict(type="dict", default={}),
+            postgres_dump=dict(type="str"),
+            heartbeat=dict(type="dict"),
         ),
         supports_check_mode=True,
     )
@@ -128,17 +173,25 @@ def main() -> None:
     except (OSError, ValueError) as exc:
         module.fail_json(msg="%s cannot be read (%s); move it aside and run again" % (path, exc))
     stamp = p["run"].get("ended") or datetime.datetime.now(datetime.timezone.utc).isoformat()
-    tree = scan(root, p["top_folders"], previous)
+    tops = p["top_folders"] + ([HISTORY] if os.path.isdir(os.path.join(root, HISTORY)) else [])
+    tree = scan(root, tops, previous)
     files = tree.files
     for rel, kind in sorted(tree.special.items()):
         module.warn("%s/%s is a %s: not data, never read; remove it" % (root, rel, kind))
-    items = merged_items(previous, p["items"], stamp)
+    items = merged_items(previous, p["items"], stamp, p["counts"])
+    postgres_users(root, p["postgres_dump"], items, previous, files)
     last_complete = (previous or {}).get("last_complete")
     if p["complete_run"] and p["items"] and all(r.get("status") in ("ok", "absent") for r in p["items"]):
         last_complete = stamp
-    manifest = dict(format=FORMAT, school=p["school"], run=p["run"], top_folders=p["top_folders"], items=items,
+    manifest = dict(format=FORMAT, school=p["school"], run=p["run"], top_folders=tops, items=items,
                     last_complete=last_complete, files=files, special_files=tree.special,
                     totals=dict(files=len(files), bytes=sum(f["size"] for f in files.values())))
+    heartbeat = heartbeat_summary(p["heartbeat"]) or (previous or {}).get("heartbeat")
+    if heartbeat:
+        manifest["heartbeat"] = heartbeat
+    origins = kept_origins(previous, files)
+    if origins:
+        manifest["origins"] = origins
     changed = previous is None or previous.get("files") != files or previous.get("items") != manifest["items"]
     write(root, manifest)
     module.exit_json(changed=changed, path=path, files=len(files), bytes=manifest["totals"]["bytes"],

@@ -6,6 +6,7 @@ from parts by these functions, and each proves that what it built stays under th
     <root>/quarantine/<YYYY>/<state>/<code>-<id>/          a school whose server named another school
     <root>/derived/<YYYY>/<state>/<code>-<id>/             derived data recomputed from the archive
     <root>/reports/                                        run reports, fleet tables, catalogue
+    <school folder>/history/<YYYYMMDDTHHMMSSZ>/<path>      an older version kept by a merge
 
 Parts come from the inventory (checked by clix_inventory) or are made by the control node; a value
 read from a school server never names a folder until it has passed the same rules (a school server
@@ -14,6 +15,7 @@ is untrusted input). Standard library only, Python 3.8: it ships to school serve
 
 from __future__ import annotations
 
+import datetime
 import os
 import re
 
@@ -26,6 +28,9 @@ DERIVED = "derived"
 REPORTS = "reports"
 MANIFEST = "MANIFEST.json"
 PLATFORMS = ("gstudio", "unplatform")
+HISTORY = "history"
+STAMP = re.compile(r"^\d{8}T\d{6}Z$")
+CATALOGUE = "catalogue"
 
 
 class LayoutError(ValueError):
@@ -127,6 +132,37 @@ def derived_root(root: str, year, state: str, folder: str) -> str:
 
 def reports_dir(root: str) -> str:
     return under(root, REPORTS)
+
+
+def catalogue_base(root: str) -> str:
+    """<root>/reports/catalogue: the catalogue's files add .json, .csv and .html."""
+    return under(root, REPORTS, CATALOGUE)
+
+
+KIND_ROOTS = {"collected": school_root, QUARANTINE: quarantine_root, DERIVED: derived_root}
+
+
+def kind_root(root: str, kind: str, year, state: str, folder: str) -> str:
+    """The folder of a school of the given kind (collected, quarantine or derived) below root."""
+    if kind not in KIND_ROOTS:
+        raise LayoutError("%r is not a kind of school folder (%s)" % (kind, ", ".join(sorted(KIND_ROOTS))))
+    return KIND_ROOTS[kind](root, year, state, folder)
+
+
+def history_stamp(when: str) -> str:
+    """An ISO 8601 time (as manifests record collected_at) as a history folder name, YYYYMMDDTHHMMSSZ
+    in UTC (no colons: field archives travel on FAT-formatted USB disks)."""
+    moment = datetime.datetime.fromisoformat(str(when).replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    return moment.astimezone(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+def history_path(school: str, stamp: str, relpath: str) -> str:
+    """<school folder>/history/<stamp>/<relpath>: where an older version of relpath is kept."""
+    if not STAMP.match(str(stamp)):
+        raise LayoutError("history stamp %r is not YYYYMMDDTHHMMSSZ" % (stamp,))
+    return under(school, HISTORY, stamp, relpath)
 
 
 def parse_school_path(root: str, path: str):

@@ -16,7 +16,14 @@ import json
 import os
 import stat
 
-from ansible.module_utils.clix_files import NotRegularFileError, atomic_output, kind_of, read_regular, sha256_file
+from ansible.module_utils.clix_files import (
+    NotRegularFileError,
+    atomic_output,
+    kind_of,
+    open_regular,
+    read_regular,
+    sha256_file,
+)
 
 MANIFEST = "MANIFEST.json"
 FORMAT = 1
@@ -57,6 +64,11 @@ def scan(root: str, top_folders: list, previous: dict | None = None) -> Tree:
     return tree
 
 
+def file_entries(root: str, top_folders: list, previous: dict | None = None) -> dict:
+    """The manifest's file entries of root (special files left out: see scan)."""
+    return scan(root, top_folders, previous).files
+
+
 def _record(dir_fd: int, name: str, rel: str, st: os.stat_result, tree: Tree, known: dict) -> None:
     if stat.S_ISDIR(st.st_mode):
         fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
@@ -94,6 +106,37 @@ def load(root: str) -> dict | None:
     except FileNotFoundError:
         return None
     return json.loads(data.decode("utf-8"))
+
+
+HEARTBEAT_KEYS = ("captured_at", "uptime_seconds", "load", "memory", "worst_disk_percent", "clock_skew_seconds",
+                  "services", "process_count")
+
+
+def heartbeat_summary(facts) -> dict | None:
+    """The heartbeat values a manifest keeps (the catalogue shows them without reading the data)."""
+    if not isinstance(facts, dict) or not facts.get("captured_at"):
+        return None
+    return {k: facts[k] for k in HEARTBEAT_KEYS if k in facts}
+
+
+def count_copy_rows(path: str, table: str) -> int | None:
+    """Rows of `COPY <table> (...) FROM stdin;` in a plain SQL dump (pg_dumpall), read as a stream;
+    None when the dump has no such table."""
+    start = ("COPY %s " % table).encode()
+    rows, inside = None, False
+    try:
+        f = os.fdopen(open_regular(path), "rb")
+    except NotRegularFileError:
+        return None
+    with f:
+        for line in f:
+            if inside:
+                if line.rstrip(b"\r\n") == b"\\.":
+                    return rows
+                rows += 1
+            elif line.startswith(start) and line.rstrip().endswith(b"FROM stdin;"):
+                inside, rows = True, 0
+    return rows
 
 
 def write(root: str, manifest: dict) -> None:

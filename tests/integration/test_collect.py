@@ -101,8 +101,9 @@ def test_report_is_written_as_json_markdown_and_html(mz_archive):
     report = latest_report(archive)
     assert {r["school"] for r in report["rows"]} == {"2031001-mz1", "2031002-mz2", "2031003-mz3"}
     base = sorted((archive / "reports").glob("collect-*.json"))[-1].with_suffix("")
-    assert "| 2031001-mz1 | media |" in base.with_suffix(".md").read_text()
-    assert "<table>" in base.with_suffix(".html").read_text()
+    md = base.with_suffix(".md").read_text()
+    assert "| school | " in md and "| media |" in md and "| 2031001-mz1 | " in md
+    assert '<table class="matrix">' in base.with_suffix(".html").read_text()
 
 
 def test_rerun_moves_almost_nothing_and_keeps_files_deleted_on_the_server(fleet, mz_archive):
@@ -180,7 +181,9 @@ def test_check_mode_shows_sizes_and_touches_nothing(fleet, target_python, tmp_pa
     proc = collect(fleet, archive, "-l", "mz1", "--check")
     assert proc.returncode == 0, ok(proc)
     assert not archive.exists()
-    assert "2031001-mz1            media" in proc.stdout and "MiB" in proc.stdout
+    # the matrix: a cell per item with the size that would arrive
+    assert re.search(r"^ *2031001-mz1 +(\S+ +){5}", proc.stdout, re.M) and " media " in proc.stdout, ok(proc)
+    assert re.search(r"^ *2031001-mz1 .*\d+(\.\d)?M\b", proc.stdout, re.M), ok(proc)
     assert not (fleet.core("mz1") / "clix-collect-staging").exists()
 
 

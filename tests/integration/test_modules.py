@@ -31,7 +31,8 @@ from fleet import hosts
 
 STAGE = "/home/core/clix-test-stage"
 MODULES = ["clix_mongodump", "clix_pg_dumpall", "clix_heartbeat", "clix_git_snapshot", "clix_pull",
-           "clix_manifest", "clix_verify", "clix_report", "clix_archive_lock", "clix_inventory_check"]
+           "clix_manifest", "clix_verify", "clix_report", "clix_archive_lock", "clix_inventory_check", "clix_merge",
+           "clix_catalog"]
 
 
 def py(target_python: str) -> tuple[str, str]:

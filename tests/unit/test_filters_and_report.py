@@ -8,7 +8,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "filter_plugins"))
 
 import clix
-from clix_report import PROBLEMS, html_page, rows, text_table
+from clix_report import PROBLEMS, html_page, markdown, rows, text_table
 
 ITEMS = [{"name": "db", "tag": "db", "kind": "snapshot", "producer": "db", "src": "/s/db/", "dest": "gstudio/db"},
          {"name": "media", "tag": "media", "src": "/d/media/", "dest": "gstudio/media"}]
@@ -49,7 +49,7 @@ def test_report_marks_problems_and_unchanged_items():
     assert "cannot reach MongoDB" in text and "unreachable: timed out" in text
     page = html_page("t", table, "s")
     assert page.count('class="problem"') == sum(1 for r in table if r["status"] in PROBLEMS) == 2
-    assert "<script" not in page and "http" not in page
+    assert "<script" not in page and "http:" not in page and "https:" not in page
 
 
 def test_a_school_without_a_result_still_gets_a_row():
@@ -68,3 +68,46 @@ def test_source_digest_follows_the_python_files_only(tmp_path):
     assert clix.clix_source_digest(str(tmp_path)) == first
     (tmp_path / "b.py").write_text("y = 3\n")
     assert clix.clix_source_digest(str(tmp_path)) != first
+
+
+def test_report_is_a_school_by_item_matrix_problems_first():
+    schools = [{"host": "a", "folder": "2031001-mz1", "items": [
+        {"name": "media", "status": "ok", "files_transferred": 0}, {"name": "db", "status": "ok", "files_transferred": 2,
+                                                                     "bytes_received": 3 * 1024 * 1024}]},
+        {"host": "b", "folder": "2031002-mz2", "items": [
+            {"name": "media", "status": "ok", "files_transferred": 0},
+            {"name": "db", "status": "failed", "reason": "cannot reach MongoDB"}]}]
+    text = text_table(rows(schools))
+    assert text[0].split() == ["school", "1", "2"] and text[2].split() == ["2031002-mz2", "=", "FAIL"]
+    assert text[3].split() == ["2031001-mz1", "=", "3.0M"]
+    assert "columns: 1 media  2 db" in text and "2031002-mz2 db: cannot reach MongoDB" in text
+    schools[0]["items"][0]["total_bytes"] = 5 * 1024 * 1024  # check mode: the size on the server
+    assert text_table(rows(schools), sizes=True)[3].split() == ["2031001-mz1", "5.0M", "3.0M"]
+    md = markdown("t", rows(schools), "s")
+    assert "| school | media | db |" in md and "| 2031002-mz2 | unchanged | **failed** |" in md
+    page = html_page("t", rows(schools), "s")
+    assert page.index("2031002-mz2") < page.index("2031001-mz1")
+    assert '<td class="cell failed" title="db: failed (cannot reach MongoDB)' in page
+
+
+def test_terminal_shows_30_schools_then_a_count_per_status():
+    schools = [{"host": "h%03d" % n, "folder": "20310%02d-mz%d" % (n, n), "items": [
+        {"name": "media", "status": "failed" if n == 40 else "ok", "files_transferred": 0, "reason": "disk"},
+        {"name": "unplatform", "status": "absent"}]} for n in range(1, 51)]
+    text = text_table(rows(schools))
+    body = [line for line in text if line.startswith("20310")]
+    assert len(body) == 31 and body[0].startswith("2031040-mz40 ")  # 30 rows + the problem's reason
+    assert "... and 20 more school(s) (see the HTML report): absent 20, unchanged 20" in text
+
+
+def test_report_escapes_school_names_and_reasons_in_html_and_markdown():
+    evil = '<script>alert("x")</script>'
+    schools = [{"host": "a", "folder": evil + "-'q'", "items": [
+        {"name": "db", "status": "failed", "reason": 'pg said "<b onmouseover=x>"'}]}]
+    table = rows(schools)
+    page = html_page(evil, table, evil)
+    assert "<script" not in page and "<b " not in page
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;-&#x27;q&#x27;" in page
+    assert 'title="db: failed (pg said &quot;&lt;b onmouseover=x&gt;&quot;)' in page
+    md = markdown(evil, table, evil)
+    assert "<script" not in md and "<b " not in md and "&lt;script&gt;" in md

@@ -52,3 +52,26 @@ def test_parse_and_list_school_folders(tmp_path):
         ("collected", "2025", "2031001-mz1"), ("derived", "2026", "2031001-mz1"), ("quarantine", "2026", "2031002-mz2")]
     assert layout.parse_school_path(root, f"{root}/2026/mz/2031001-mz1")["server_id"] == "mz1"
     assert layout.parse_school_path(root, f"{root}/2026/mz/x") is None
+
+
+def test_history_stamp_and_path(tmp_path):
+    school = layout.school_root(str(tmp_path), 2026, "mz", "2031001-mz1")
+    assert layout.history_stamp("2026-11-27T10:05:03.123456+05:30") == "20261127T043503Z"
+    assert layout.history_stamp("2026-11-27T10:05:03") == "20261127T100503Z"
+    assert layout.history_path(school, "20261127T043503Z", "gstudio/db/x.bson") == \
+        f"{school}/history/20261127T043503Z/gstudio/db/x.bson"
+    for stamp in ("2026-11-27", "../x", "20261127T043503Z/.."):
+        with pytest.raises(layout.LayoutError):
+            layout.history_path(school, stamp, "gstudio/x")
+    with pytest.raises(layout.LayoutError):
+        layout.history_path(school, "20261127T043503Z", "../../x")
+
+
+def test_kind_root_and_catalogue(tmp_path):
+    root = str(tmp_path)
+    assert layout.kind_root(root, "derived", 2026, "mz", "2031001-mz1") == layout.derived_root(root, 2026, "mz",
+                                                                                             "2031001-mz1")
+    assert layout.kind_root(root, "quarantine", 2026, "ct", "01011002-ct2") == f"{root}/quarantine/2026/ct/01011002-ct2"
+    assert layout.catalogue_base(root) == f"{root}/reports/catalogue"
+    with pytest.raises(layout.LayoutError):
+        layout.kind_root(root, "reports", 2026, "mz", "2031001-mz1")

@@ -10,6 +10,7 @@ import re
 
 import ansible.module_utils
 from ansible import constants as C
+from ansible.errors import AnsibleFilterError
 
 # The archive's layout has one owner, module_utils/clix_layout.py; filters import it the way the
 # modules do (ansible.module_utils.clix_*), from the module_utils folders ansible.cfg names.
@@ -45,15 +46,25 @@ def clix_selected(items: list, run_tags: list, skip_tags: list, only: list | Non
             and (not only or i["tag"] in only)]
 
 
-def clix_pull_items(items: list, producers: dict) -> list:
-    """Items for clix_pull: a snapshot carries the checksums its producer reported; an item whose
-    producer failed carries the producer's error instead (it is reported, not pulled)."""
+def clix_produced_at(items: list, producer: str) -> str:
+    """Where a producer's module writes on the school server: its item's src in the item table (the
+    one place an item's source, staging path and archive path are written), without the trailing /."""
+    for item in items:
+        if item.get("producer") == producer:
+            return item["src"].rstrip("/")
+    raise AnsibleFilterError("clix_items has no item with producer %s" % producer)
+
+
+def clix_pull_items(items: list, host_vars: dict) -> list:
+    """Items for clix_pull: a snapshot carries the checksums its producer reported (the result the
+    producer's task registered as clix_<producer>_result); an item whose producer failed carries the
+    producer's error instead (it is reported, not pulled)."""
     out = []
     for item in items:
         entry = {k: item[k] for k in ("name", "src", "dest")}
         entry["kind"] = item.get("kind", "folder")
         entry["redact"] = bool(item.get("redact", False))
-        result = producers.get(item.get("producer")) if item.get("producer") else None
+        result = host_vars.get("clix_%s_result" % item["producer"]) if item.get("producer") else None
         if result and not result.get("skipped"):
             if result.get("failed") or result.get("unreachable"):
                 entry["error"] = result.get("msg") or "the producing task failed"
@@ -173,6 +184,7 @@ class FilterModule:
             "clix_school_entry": clix_school_entry,
             "clix_selected": clix_selected,
             "clix_pull_items": clix_pull_items,
+            "clix_produced_at": clix_produced_at,
             "clix_identity_problem": clix_identity_problem,
             "clix_server_claims": clix_server_claims,
             "clix_school_root": clix_school_root,

@@ -8,6 +8,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "filter_plugins"))
 
 import clix
+import pytest
+from ansible.errors import AnsibleFilterError
 from clix_report import PROBLEMS, html_page, markdown, rows, text_table
 
 ITEMS = [{"name": "db", "tag": "db", "kind": "snapshot", "producer": "db", "src": "/s/db/", "dest": "gstudio/db"},
@@ -21,9 +23,9 @@ def test_tags_select_items():
 
 
 def test_snapshot_carries_checksums_and_failed_producer_carries_its_error():
-    ok = clix.clix_pull_items(ITEMS, {"db": {"files": {"g/N.bson": "ab"}}})
+    ok = clix.clix_pull_items(ITEMS, {"clix_db_result": {"files": {"g/N.bson": "ab"}}})
     assert ok[0]["expect"] == {"g/N.bson": "ab"} and "error" not in ok[0]
-    failed = clix.clix_pull_items(ITEMS, {"db": {"failed": True, "msg": "cannot reach MongoDB"}})
+    failed = clix.clix_pull_items(ITEMS, {"clix_db_result": {"failed": True, "msg": "cannot reach MongoDB"}})
     assert failed[0]["error"] == "cannot reach MongoDB"
     assert failed[1]["kind"] == "folder" and "error" not in failed[1]
 
@@ -111,3 +113,16 @@ def test_report_escapes_school_names_and_reasons_in_html_and_markdown():
     assert 'title="db: failed (pg said &quot;&lt;b onmouseover=x&gt;&quot;)' in page
     md = markdown(evil, table, evil)
     assert "<script" not in md and "<b " not in md and "&lt;script&gt;" in md
+
+
+def test_a_producer_writes_where_the_item_table_says():
+    assert clix.clix_produced_at(ITEMS, "db") == "/s/db"
+    with pytest.raises(AnsibleFilterError):
+        clix.clix_produced_at(ITEMS, "git")
+
+
+def test_no_task_file_writes_its_own_staging_path():
+    """The item table (defaults) is the one place an item's staging path is written."""
+    tasks = Path(__file__).resolve().parents[2] / "roles" / "clix" / "tasks"
+    for path in tasks.glob("*.yml"):
+        assert "clix_staging_dir }}/" not in path.read_text() and "clix_staging_dir ~ '/" not in path.read_text(), path

@@ -46,6 +46,13 @@ options:
     description: Extra ssh options (for example the inventory's ansible_ssh_common_args).
     type: str
     default: ""
+  connection:
+    description:
+      - The host's Ansible connection (its C(ansible_connection)). C(ssh) (and C(smart), C(paramiko)) pull with
+        rsync over ssh; C(local) pulls from this machine's own files, without ssh. Any other connection is
+        refused with a clear message, before anything is pulled.
+    type: str
+    default: ssh
   root:
     description: The school's folder in the archive (LEVEL 2).
     type: path
@@ -253,7 +260,13 @@ def ssh_command(p: dict) -> str:
     return " ".join(shlex.quote(a) for a in argv)
 
 
+SSH_CONNECTIONS = ("ssh", "smart", "paramiko", "paramiko_ssh", "ansible.builtin.ssh", "ansible.builtin.paramiko_ssh")
+LOCAL_CONNECTIONS = ("local", "ansible.builtin.local")
+
+
 def remote(p: dict, path: str) -> str:
+    if p["connection"] in LOCAL_CONNECTIONS:
+        return path
     user = ("%s@" % p["user"]) if p["user"] else ""
     host = "[%s]" % p["host"] if ":" in p["host"] else p["host"]
     return "%s%s:%s" % (user, host, path)
@@ -264,7 +277,9 @@ def rsync(p: dict, src: str, dest: str, check: bool, extra: list, progress: Call
     # -a as root would make devices and FIFOs: --no-devices --no-specials. --munge-links: see settle_links.
     argv = [p["rsync_path"], "-a", "--no-owner", "--no-group", "--no-devices", "--no-specials", "--munge-links",
             "--chmod=D0700,F0600", "--stats",
-            "--partial-dir=%s" % PARTIAL_DIR, "--timeout=%d" % p["timeout"], "-e", ssh_command(p), *extra]
+            "--partial-dir=%s" % PARTIAL_DIR, "--timeout=%d" % p["timeout"], *extra]
+    if p["connection"] not in LOCAL_CONNECTIONS:
+        argv[1:1] = ["-e", ssh_command(p)]
     if p["bwlimit"]:
         argv.append("--bwlimit=%d" % p["bwlimit"])
     if p["compress"]:
@@ -587,6 +602,7 @@ def main() -> None:
             user=dict(type="str"),
             private_key=dict(type="path"),
             ssh_args=dict(type="str", default=""),
+            connection=dict(type="str", default="ssh"),
             root=dict(type="path", required=True),
             items=dict(type="list", elements="dict", required=True, options=dict(
                 name=dict(type="str", required=True),
@@ -608,6 +624,9 @@ def main() -> None:
     )
     os.umask(0o077)  # archive and staging hold private data
     p = module.params
+    if p["connection"] not in SSH_CONNECTIONS + LOCAL_CONNECTIONS:
+        module.fail_json(msg="clix_pull pulls with rsync over ssh (or locally, for ansible_connection=local); it "
+                         "cannot ride the connection %r of this host. Reach the school server over ssh." % p["connection"])
     if not module.check_mode:
         os.makedirs(p["root"], mode=0o700, exist_ok=True)
     os.makedirs(os.path.expanduser("~/.ansible/cp"), mode=0o700, exist_ok=True)

@@ -3,6 +3,7 @@ refused before a school is contacted, and control-node modules refuse what they 
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import subprocess
@@ -155,3 +156,13 @@ def test_a_job_of_ansible_runner_must_name_its_archive(fleet, tmp_path):
     assert proc.returncode != 0
     assert "set clix_archive_root to a kept volume" in proc.stdout, proc.stdout[-3000:]
     assert list(home.iterdir()) == [] or not (home / "clix-archive").exists()
+
+
+def test_clix_pull_refuses_a_connection_it_cannot_ride(tmp_path):
+    args = {"host": "school", "root": str(tmp_path / "archive"), "connection": "winrm",
+            "items": [{"name": "media", "src": "/x/", "dest": "gstudio/media"}]}
+    proc = subprocess.run([str(BIN / "ansible"), "localhost", "-i", "localhost,", "-c", "local", "-m", "clix_pull",
+                           "-a", json.dumps(args)], cwd=REPO, env=ansible_env(), capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode != 0 and "cannot ride the connection 'winrm'" in proc.stdout, proc.stdout
+    assert not (tmp_path / "archive").exists()

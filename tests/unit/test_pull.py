@@ -25,7 +25,8 @@ def local_rsync(monkeypatch):
 
 def params(root: Path, *items: dict) -> dict:
     full = [dict(dict(kind="folder", redact=False, error=None, expect={}), **item) for item in items]
-    return dict(host="school", port=22, user=None, private_key=None, ssh_args="", root=str(root), items=full,
+    return dict(host="school", port=22, user=None, private_key=None, ssh_args="", connection="ssh", root=str(root),
+                items=full,
                 bwlimit=0, compress=False, timeout=30, connect_timeout=5, rsync_path="rsync", progress_seconds=0)
 
 
@@ -219,3 +220,18 @@ def test_a_pulled_file_is_on_disk_before_it_is_moved_into_place(tmp_path, monkey
     at = events.index(move)
     assert ("fsync", move[1], b"On branch dlkit\n") in events[:at], events
     assert ("fsync", str(final.parent), None) in events[at:], events
+
+
+def test_a_host_with_a_local_connection_is_pulled_from_local_files_without_ssh(tmp_path, hostile_media, monkeypatch):
+    def no_ssh(p):
+        raise AssertionError("ssh used for a local connection")
+    monkeypatch.setattr(clix_pull, "ssh_command", no_ssh)
+    root = tmp_path / "archive"
+    p = dict(params(root, dict(name="media", src=f"{hostile_media}/", dest="gstudio/media")), connection="local")
+    result = clix_pull.pull_item(p, p["items"][0], False)
+    assert result["status"] == "ok", result
+    pulled = root / "gstudio" / "media"
+    assert (pulled / "f.txt").read_bytes() == b"data" and (pulled / "sub/deep/g.txt").read_bytes() == b"more"
+    assert specials_below(pulled) == []
+    assert links_below(pulled) == KEPT
+    assert sorted(result["skipped_links"], key=lambda d: d["path"]) == DROPPED

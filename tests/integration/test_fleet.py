@@ -63,6 +63,8 @@ def test_host_key_checking_is_on(fleet, tmp_path, monkeypatch):
     recorded is refused, never trusted on first use."""
     monkeypatch.delenv("ANSIBLE_HOST_KEY_CHECKING", raising=False)
     monkeypatch.delenv("ANSIBLE_SSH_ARGS", raising=False)
+    # A connection that an earlier test left open (ControlPersist) would be reused without any check.
+    monkeypatch.setenv("ANSIBLE_SSH_CONTROL_PATH_DIR", str(tmp_path / "cp"))
     empty = tmp_path / "known_hosts"
     empty.write_text("")
     unknown = run_module(fleet, "mz1", "ansible.builtin.ping", {},

@@ -71,11 +71,11 @@ def module(lab: hosts.Lab, pattern: str, name: str, args: dict, *extra: str) -> 
     return result
 
 
-def playbook(lab: hosts.Lab, *args: str) -> tuple[float, subprocess.CompletedProcess, int]:
+def playbook(lab: hosts.Lab, *args: str, extra_env: dict | None = None) -> tuple[float, subprocess.CompletedProcess, int]:
     """Run a playbook; returns (seconds, process, peak RSS of the control node's ansible in bytes)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    seconds, proc = timed([str(BIN / "ansible-playbook"), "-i", str(lab.inventory), *args], cwd=REPO, env=env(),
-                          timeout=7200)
+    seconds, proc = timed([str(BIN / "ansible-playbook"), "-i", str(lab.inventory), *args], cwd=REPO,
+                          env=dict(env(), **(extra_env or {})), timeout=7200)
     if proc.returncode != 0:
         raise SystemExit(f"bench: playbook failed:\n{proc.stdout[-4000:]}")
     return seconds, proc, max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) * 1024
@@ -352,18 +352,37 @@ def add_media(lab: hosts.Lab, school: hosts.School, mb: int) -> Path:
     return extra
 
 
-def scale_runs(lab: hosts.Lab, job: str) -> list[list]:
+def mitogen_env() -> dict:
+    """Ansible with mitogen's linear strategy (the mitogen package, pinned in requirements.txt)."""
+    import ansible_mitogen
+    strategies = Path(ansible_mitogen.__file__).parent / "plugins" / "strategy"
+    return dict(ANSIBLE_STRATEGY_PLUGINS=str(strategies), ANSIBLE_STRATEGY="mitogen_linear")
+
+
+def scale_runs(lab: hosts.Lab, job: str, extra_env: dict | None = None) -> list[list]:
     """One school, then all twenty, each on a fresh archive: seconds, ratio, control-node CPU per school."""
     rows = []
     for limit, count in (("tg1", 1), ("tg", 20)):
         archive = Path(tempfile.mkdtemp(prefix="clix-bench-scale-", dir="/var/tmp"))
         cpu = control_cpu_seconds()
-        seconds, _, _ = playbook(lab, str(REPO / job), "-l", limit, "-e", f"clix_archive_root={archive}")
+        seconds, _, _ = playbook(lab, str(REPO / job), "-l", limit, "-e", f"clix_archive_root={archive}",
+                                 extra_env=extra_env)
         per_school = (control_cpu_seconds() - cpu) / count
         shutil.rmtree(archive, ignore_errors=True)
         rows.append((limit, seconds, per_school))
     base = rows[0][1]
     return [[limit, f"{seconds:.1f}", f"{seconds / base:.2f}x", f"{cpu:.2f}"] for limit, seconds, cpu in rows]
+
+
+def bench_mitogen(lab: hosts.Lab, header: list[str]) -> None:
+    """collect.yml under mitogen's strategy: the control-node CPU per school it would save, or why not."""
+    try:
+        rows = scale_runs(lab, "collect.yml", mitogen_env())
+    except (SystemExit, ImportError) as exc:
+        print(f"\ncollect.yml under mitogen_linear: not measured ({str(exc).splitlines()[0][:200]})")
+        return
+    table("collect.yml on 1 vs 20 schools under mitogen_linear (not the default: bench/README.md says why)",
+          header, rows)
 
 
 def bench_scale(lab_root: Path, link_mb: int) -> None:
@@ -379,6 +398,7 @@ def bench_scale(lab_root: Path, link_mb: int) -> None:
         for job in ("collect.yml", "heartbeat.yml"):
             table(f"{job} on 1 vs 20 schools, no link limit (goal: 20 schools <= 2x the time of 1)", header,
                   scale_runs(lab, job))
+        bench_mitogen(lab, header)
         extras = [add_media(lab, school, link_mb) for school in lab.schools()]
         for school in lab.schools():
             hosts.limit_rate(school, "10mbit")

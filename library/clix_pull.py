@@ -429,6 +429,11 @@ def rsync_failed(rc: int, err: str, src: str) -> dict:
         rc, RSYNC_EXIT.get(rc, "error"), err.strip().splitlines()[-1] if err.strip() else ""))
 
 
+# Folders an item leaves empty are removed once every item is done: removed while another item of
+# the same school is being pulled, they could be that item's folder or its parent.
+TIDY = "_remove_if_empty"
+
+
 def remove_empty_parents(folder: str, stop: str) -> None:
     while os.path.abspath(folder) != os.path.abspath(stop):
         try:
@@ -542,7 +547,7 @@ def pull_item(p: dict, item: dict, check: bool, progress: Callable | None = None
     if not check:
         os.makedirs(target, mode=0o700, exist_ok=True)
         rc, out, err = rsync(p, item["src"], dest, check, extra, progress)
-        skipped = settle_links(target)
+        skipped = settle_links(target) if os.path.isdir(target) else []
     elif os.path.exists(target):
         rc, out, err = rsync(p, item["src"], dest, check, extra)
     else:
@@ -556,14 +561,14 @@ def pull_item(p: dict, item: dict, check: bool, progress: Callable | None = None
     if rc != 0:
         result.update(rsync_failed(rc, err, item["src"]))
         if result["status"] == "absent" and not check:
-            remove_empty_parents(target, root)
+            result[TIDY] = target
     elif kind == "snapshot" and not check:
         problems = verify_snapshot(target, item["expect"] or {})
         if problems:
             result.update(status="failed", reason="not verified, previous copy kept: " + "; ".join(problems))
         else:
             replace_dir(target, final)
-            remove_empty_parents(os.path.dirname(target), root)
+            result[TIDY] = os.path.dirname(target)
     if not check:
         note_skipped(result, skipped)
     result["seconds"] = round(time.time() - started, 3)
@@ -591,7 +596,11 @@ def pull_all(p: dict, check: bool, show: Callable | None) -> list:
                 if shown.get(name) != text:
                     show("pulling %s: %s" % (name, text))
                     shown[name] = text
-    return [f.result() for f in futures]
+    results = [f.result() for f in futures]
+    for result in results:
+        if TIDY in result:
+            remove_empty_parents(result.pop(TIDY), p["root"])
+    return results
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -32,7 +33,7 @@ def params(root: Path, *items: dict) -> dict:
 
 def pull(root: Path, item: dict, check: bool = False) -> dict:
     p = params(root, item)
-    return clix_pull.pull_item(p, p["items"][0], check)
+    return clix_pull.pull_all(p, check, None)[0]
 
 
 def links_below(folder: Path) -> dict:
@@ -235,3 +236,26 @@ def test_a_host_with_a_local_connection_is_pulled_from_local_files_without_ssh(t
     assert specials_below(pulled) == []
     assert links_below(pulled) == KEPT
     assert sorted(result["skipped_links"], key=lambda d: d["path"]) == DROPPED
+
+
+def test_items_that_share_a_folder_never_undo_each_other(tmp_path, monkeypatch):
+    """The heartbeat the run takes and the server's own heartbeats share gstudio/system-heartbeat:
+    an item absent on the server must not remove, while the other is still being pulled, the
+    folder that item writes into (its empty folders go once every item is done)."""
+    def fake_rsync(p, src, dest, check, extra, progress=None):
+        if "missing" in src:
+            return 23, "", 'rsync: change_dir "%s" failed: No such file or directory (2)' % src
+        time.sleep(0.5)  # still transferring when the absent item is done
+        with open(os.path.join(dest, "h.log"), "wb") as f:
+            f.write(b"x")
+        return 0, "Number of regular files transferred: 1\n", ""
+    monkeypatch.setattr(clix_pull, "rsync", fake_rsync)
+    root = tmp_path / "archive"
+    p = params(root, dict(name="taken", src="/staging/system-heartbeat/", dest="gstudio/system-heartbeat"),
+               dict(name="absent", src="/data/missing/", dest="gstudio/system-heartbeat"),
+               dict(name="also absent", src="/data/missing-too/", dest="gstudio/nginx-logs"))
+    results = clix_pull.pull_all(p, False, None)
+    assert [r["status"] for r in results] == ["ok", "absent", "absent"], results
+    assert (root / "gstudio" / "system-heartbeat" / "h.log").read_bytes() == b"x"
+    assert not (root / "gstudio" / "nginx-logs").exists()  # an absent item leaves no empty folder
+    assert all(clix_pull.TIDY not in r for r in results)

@@ -6,7 +6,9 @@ from __future__ import annotations
 import ast
 import bisect
 import io
+import os
 import re
+import stat
 import tokenize
 
 IDENTITY_KEYS = {
@@ -36,13 +38,28 @@ def literal_assignments(source: str) -> dict:
     return values
 
 
-def read_identity(path: str) -> dict:
-    """{'server_id', 'school_code', 'school_name'} from server_settings.py; missing keys are None."""
+SETTINGS_LIMIT = 4 * 2**20  # a settings file is a few KiB; /dev/zero behind a link is not one
+
+
+def read_settings_source(path: str) -> str:
+    """The text of a settings file, only when it is a regular file of sane size: a FIFO or a device
+    at its name (or behind a link) is refused without blocking, never read."""
     try:
-        with open(path, "rb") as f:
-            source = f.read().decode("utf-8", "replace")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
         raise SettingsError("cannot read %s: %s" % (path, exc.strerror)) from None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise SettingsError("%s is not a regular file" % path)
+        data = f.read(SETTINGS_LIMIT + 1)
+    if len(data) > SETTINGS_LIMIT:
+        raise SettingsError("%s is larger than %d bytes" % (path, SETTINGS_LIMIT))
+    return data.decode("utf-8", "replace")
+
+
+def read_identity(path: str) -> dict:
+    """{'server_id', 'school_code', 'school_name'} from server_settings.py; missing keys are None."""
+    source = read_settings_source(path)
     values = literal_assignments(source)
     identity = {}
     for key, name in IDENTITY_KEYS.items():

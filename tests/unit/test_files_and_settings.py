@@ -218,3 +218,18 @@ def test_broken_or_missing_settings_are_reported(tmp_path):
         read_identity(str(bad))
     with pytest.raises(SettingsError, match="cannot read"):
         read_identity(str(tmp_path / "absent.py"))
+
+
+def test_settings_that_are_a_fifo_a_device_or_huge_are_refused_without_blocking(tmp_path):
+    fifo = tmp_path / "fifo.py"
+    os.mkfifo(fifo)
+    with pytest.raises(SettingsError, match="not a regular file"):
+        read_identity(str(fifo))  # opening a FIFO for reading would block until a writer came
+    link = tmp_path / "zero.py"
+    link.symlink_to("/dev/zero")
+    with pytest.raises(SettingsError, match="not a regular file"):
+        read_identity(str(link))
+    huge = tmp_path / "huge.py"
+    huge.write_bytes(b"#" * (5 * 2**20))
+    with pytest.raises(SettingsError, match="larger than"):
+        read_identity(str(huge))

@@ -106,12 +106,3 @@ def target_python(fleet: Fleet) -> str:
     proc = run_playbook(fleet, "tests/integration/playbooks/target-python.yml")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return "/opt/clix-collect/venv/bin/python"
-
-
-def library_module(name: str):
-    """library/<name>.py itself, whatever else on sys.path has the same name (the action plugins' links)."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("library_" + name, REPO / "library" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module

@@ -8,7 +8,7 @@ import json
 import os
 import re
 
-from conftest import library_module
+from library_module import library_module
 
 catalog = library_module("clix_catalog")
 TABLE = [dict(name="db", dest="gstudio/db"), dict(name="media", dest="gstudio/media"),

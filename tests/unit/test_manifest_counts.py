@@ -4,7 +4,7 @@ history folder a merge made, and where merged files came from."""
 from __future__ import annotations
 
 from ansible.module_utils.clix_manifest import count_copy_rows, file_entries, heartbeat_summary
-from conftest import library_module
+from library_module import library_module
 
 module = library_module("clix_manifest")
 

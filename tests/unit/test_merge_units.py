@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from ansible.module_utils import clix_layout as layout
 from ansible.module_utils.clix_manifest import differences, file_entries, write
-from conftest import library_module
+from library_module import library_module
 
 clix_merge = library_module("clix_merge")
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import ast
 import bisect
 import io
-import os
 import re
-import stat
 import tokenize
+
+from ansible.module_utils.clix_files import read_regular
 
 IDENTITY_KEYS = {
     "GSTUDIO_INSTITUTE_ID": "server_id",
@@ -42,18 +42,14 @@ SETTINGS_LIMIT = 4 * 2**20  # a settings file is a few KiB; /dev/zero behind a l
 
 
 def read_settings_source(path: str) -> str:
-    """The text of a settings file, only when it is a regular file of sane size: a FIFO or a device
-    at its name (or behind a link) is refused without blocking, never read."""
+    """The text of a settings file, only when it is a regular file of sane size (read_regular: a
+    link, FIFO or device at its name is refused without blocking, never read)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        data = read_regular(path, limit=SETTINGS_LIMIT)
     except OSError as exc:
         raise SettingsError("cannot read %s: %s" % (path, exc.strerror)) from None
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise SettingsError("%s is not a regular file" % path)
-        data = f.read(SETTINGS_LIMIT + 1)
-    if len(data) > SETTINGS_LIMIT:
-        raise SettingsError("%s is larger than %d bytes" % (path, SETTINGS_LIMIT))
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
     return data.decode("utf-8", "replace")
 
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import duckdb
 
+from clix_derive.source import SourceError, open_regular
 from module_utils import clix_layout
 
 from . import __version__
@@ -67,9 +68,9 @@ def collections(root: str) -> list[Collection]:
 def fingerprint(root: str, c: Collection) -> str:
     h = hashlib.sha256(f"clix-dataset {__version__}\n".encode())
     try:
-        with open(os.path.join(c.path, clix_layout.MANIFEST), "rb") as f:
+        with open_regular(os.path.join(c.path, clix_layout.MANIFEST)) as f:
             h.update(f.read())
-    except OSError:
+    except (OSError, SourceError):
         h.update(b"no manifest\n")
         h.update(str(time.time_ns()).encode())  # never trusted: rebuilt every run
     derived = os.path.join(clix_layout.derived_root(root, c.year, c.state, c.folder),

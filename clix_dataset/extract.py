@@ -12,6 +12,7 @@ import csv
 import datetime as dt
 import gzip
 import hashlib
+import io
 import json
 import os
 import re
@@ -25,7 +26,7 @@ from bson.codec_options import CodecOptions
 from clix_derive.activity import visits
 from clix_derive.formats import name_of, slugify
 from clix_derive.school import School
-from clix_derive.source import ArchiveSource, AuthUser, SourceError, parse_auth_users, read_identity
+from clix_derive.source import ArchiveSource, AuthUser, SourceError, open_regular, parse_auth_users, read_identity
 from module_utils import clix_layout
 
 from .tables import BY_NAME
@@ -165,10 +166,10 @@ class SchoolReader:
     def collection_row(self) -> None:
         manifest_path = os.path.join(self.path, clix_layout.MANIFEST)
         try:
-            with open(manifest_path, "rb") as f:
+            with open_regular(manifest_path) as f:
                 data = f.read()
             manifest = json.loads(data)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, SourceError) as exc:
             self.rows.reject("collections", self.rel(manifest_path), "", f"no readable manifest: {exc}")
             return
         when = manifest.get("last_complete") or (manifest.get("run") or {}).get("ended")
@@ -240,9 +241,9 @@ class SchoolReader:
             self.rows.reject("tool_events", rel, "", "file name is not <user id>-<tool>.json")
             return
         try:
-            with open(path, encoding="utf-8") as f:
+            with open_regular(path) as f:
                 records = json.load(f)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, SourceError) as exc:
             self.rows.reject("tool_events", rel, "", f"not JSON: {exc}", _head(path))
             return
         if isinstance(records, dict):
@@ -298,7 +299,7 @@ class SchoolReader:
             return
         snapshot = dt.datetime.strptime(m.group("stamp"), "%Y%m%d-%Hh%Mm")
         try:
-            with open(path, encoding="utf-8", newline="") as f:
+            with io.TextIOWrapper(open_regular(path), encoding="utf-8", newline="") as f:
                 reader = csv.reader(f)
                 header = next(reader, None)
                 if header is None:
@@ -306,7 +307,7 @@ class SchoolReader:
                     return
                 for line, cells in enumerate(reader, 2):
                     self._progress_row(rel, name, origin, m.group("slug"), snapshot, header, cells, line)
-        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        except (OSError, UnicodeDecodeError, csv.Error, SourceError) as exc:
             self.rows.reject("progress", rel, "", f"unreadable CSV: {exc}", _head(path))
 
     def _progress_row(self, rel: str, name: str, origin: str, slug: str, snapshot: dt.datetime,
@@ -553,7 +554,7 @@ def _object_id_of(osid_id: Any) -> str | None:
 
 def _head(path: str) -> str:
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             return f.read(RAW_LIMIT).decode("utf-8", "replace")
-    except OSError:
+    except (OSError, SourceError):
         return ""

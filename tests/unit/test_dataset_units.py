@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import signal
 from pathlib import Path
 
 import bson
@@ -267,3 +268,20 @@ def test_a_broken_dump_is_a_reject_and_the_school_keeps_its_other_tables(archive
     assert [t for t, _ in reasons] == ["activity_visits", "server_days"]
     assert query(archive, "SELECT count(*) FROM activity_visits WHERE server_id = 'mz2'") == [(0,)]
     assert query(archive, "SELECT count(*) FROM users WHERE server_id = 'mz2'") == [(2,)]
+
+
+def test_a_fifo_in_the_archive_is_a_reject_never_a_hang(archive):
+    """The archive holds what school servers sent: a FIFO at a tool log's or a progress CSV's name is
+    refused without being opened for reading (which would wait for a writer for ever)."""
+    gstudio = archive / "2026" / "mz" / "2031002-mz2" / "gstudio"
+    os.mkfifo(gstudio / "gstudio_tools_logs" / "coins-puzzle" / "4-coins-puzzle.json")
+    os.mkfifo(gstudio / "gstudio-exported-users-analytics-csvs" / "2031002-mz2-sound-20180605-18h30m.csv")
+    previous = signal.signal(signal.SIGALRM, lambda *_: pytest.fail("the dataset build blocked on a FIFO"))
+    signal.alarm(60)
+    try:
+        build(str(archive), log=lambda _: None)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    rejected = {f.rsplit("/", 1)[1] for (f,) in query(archive, "SELECT source_file FROM rejects")}
+    assert "4-coins-puzzle.json" in rejected

@@ -1,0 +1,132 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""unplatform's files, owned here and nowhere else: where an install keeps its research data, how
+the field team's USB extraction maps onto an install, and how the archive lays out a lab PC.
+
+    <school folder>/unplatform/<pc>/<install>/        one install of one lab PC, in the install's
+                                                      own layout (the paths below), whichever way
+                                                      it came (over SSH or from a USB extraction)
+
+Version 2 (2017-19, /opt/clix on Ubuntu, %LOCALAPPDATA%/CLIx/CLIx on Windows) keeps, relative to
+its install root, the paths named V2_*; version 1 (2016, a Django app unzipped anywhere) keeps
+V1_DB. A lab PC's name (<pc>) comes from the inventory; an install's folder name (<install>) is
+made here from the install's path. Values read from a lab PC or a USB stick (config.json, folder
+and file names) are data: they name nothing until they pass these rules.
+Standard library only, Python 3.8: it ships to lab PCs with the modules.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from urllib.parse import quote
+
+# The PC's folder below unplatform/ (inventory host var clix_pc), and host names <code>-<id>-<pc>.
+PC = re.compile(r"^[a-z0-9][a-z0-9_]{0,31}$")
+LAB_PC_HOST = re.compile(r"^(?P<folder>(?:\d{7,8}|NA)-(?:mz|rj|ct|tg|sp)\d+)-(?P<pc>[a-z0-9][a-z0-9_]{0,31})$")
+
+# Version 2, relative to the install root.
+V2_SESSIONS_DB = "unplatform.sqlite3"
+V2_CONFIG = "webapps/unplatform/configuration/config.json"
+V2_USER_DATA = "webapps/unplatform/user_data"
+V2_DATASTORE = "webapps/CLIx/datastore"
+V2_STUDENT_RESPONSES = V2_DATASTORE + "/studentResponseFiles"
+# Shipped content media (large) plus copies of the student uploads: collected only when asked.
+V2_ASSET_CONTENT = V2_DATASTORE + "/repository/AssetContent"
+# Version 1, relative to the folder it was unzipped into.
+V1_DB = "unplatform/db.sqlite3"
+V1_LOG = "unplatform/debug.log"
+
+# config.json keys that identify the PC: schoolId is the school code, terminalId the PC's name.
+CONFIG_SCHOOL = "schoolId"
+CONFIG_TERMINAL = "terminalId"
+
+# The field team's DataExtractionScript.bat: <install path without drive and backslashes>-QBank-<stamp>
+# (" (2)"... on a clash), zipped as <name>.zip with the MD5 in <name>checksum.txt.
+EXTRACTION = re.compile(
+    r"^(?P<install>.+)-QBank-(?P<stamp>\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2})(?: \((?P<copy>\d+)\))?$")
+EXTRACTION_CHECKSUM_SUFFIX = "checksum.txt"
+# Folder of an extraction -> path in the install's own layout. Each was copied without recursion.
+EXTRACTION_MAP = (
+    ("assessment/AssessmentSection", V2_DATASTORE + "/assessment/AssessmentSection"),
+    ("assessment/AssessmentTaken", V2_DATASTORE + "/assessment/AssessmentTaken"),
+    ("logging/Log", V2_DATASTORE + "/logging/Log"),
+    ("logging/LogEntry", V2_DATASTORE + "/logging/LogEntry"),
+    ("repository/Asset", V2_DATASTORE + "/repository/Asset"),
+    ("repository/AssetContent", V2_STUDENT_RESPONSES),
+    ("unplatform/configuration", "webapps/unplatform/configuration"),
+    ("unplatform/user_data", V2_USER_DATA),
+    ("unplatform/sessions", ""),
+)
+
+INSTALL_LABEL = re.compile(r"^[^./\\\x00-\x1f\x7f][^/\\\x00-\x1f\x7f]{0,199}$")
+
+
+class UnplatformError(ValueError):
+    """A name from a lab PC or an extraction that may not name a folder of the archive."""
+
+
+def check_pc(pc) -> str:
+    """A lab PC's folder name below unplatform/: lower-case letters, digits and _, at most 32."""
+    if not isinstance(pc, str) or not PC.match(pc):
+        raise UnplatformError("lab PC name %r: use 1-32 lower-case letters, digits or _ (e.g. pc01)" % (pc,))
+    return pc
+
+
+def install_label(path: str) -> str:
+    """The archive folder of an install at an absolute path on a Linux PC: its components joined
+    with '-' (/opt/clix -> opt-clix)."""
+    parts = [p for p in path.split("/") if p]
+    if not path.startswith("/") or not parts or any(p in (".", "..") for p in parts):
+        raise UnplatformError("install path %r is not an absolute, normalised path" % (path,))
+    return check_install_label("-".join(parts))
+
+
+def check_install_label(label) -> str:
+    """An install's folder name (made by install_label, or an extraction's <install> part): one
+    path component of at most 200 characters, not hidden, without separators or control characters."""
+    if not isinstance(label, str) or not INSTALL_LABEL.match(label) or label.strip() != label:
+        raise UnplatformError("install name %r cannot name a folder of the archive" % (label,))
+    return label
+
+
+def parse_extraction(name: str):
+    """(install label, 'YYYY-MM-DDTHH:MM:SS', copy number or 0) of an extraction folder or zip name
+    (without .zip), or None when the name is not the field team's."""
+    match = EXTRACTION.match(name)
+    if not match:
+        return None
+    try:
+        label = check_install_label(match.group("install"))
+    except UnplatformError:
+        return None
+    date, time = match.group("stamp")[:10], match.group("stamp")[11:].replace("-", ":")
+    return label, "%sT%s" % (date, time), int(match.group("copy") or 0)
+
+
+def merge_sessions(archived: str, incoming: str) -> dict:
+    """Fold the sessions of the SQLite database `incoming` into `archived` (both unplatform.sqlite3
+    copies of one install): a session only in `archived` is kept, one only in `incoming` is added,
+    and one in both takes the row with the later atime. So a re-installed PC (whose database
+    started empty) or an older extraction never loses a session already archived.
+    Returns {'added': n, 'updated': n, 'kept': n}. Both files must be private copies: `incoming`
+    is attached read-only, `archived` is written in one transaction."""
+    con = sqlite3.connect("file:%s" % quote(archived), isolation_level=None, uri=True)
+    try:
+        con.execute("ATTACH DATABASE ? AS incoming", ("file:%s?mode=ro" % quote(incoming),))
+        before = {r[0]: r[1] for r in con.execute("SELECT session_id, atime FROM main.sessions")}
+        rows = list(con.execute("SELECT session_id, atime, data FROM incoming.sessions"))
+        added = updated = 0
+        con.execute("BEGIN IMMEDIATE")
+        for session_id, atime, data in rows:
+            if session_id not in before:
+                added += 1
+            elif str(atime) > str(before[session_id]):
+                updated += 1
+            else:
+                continue
+            con.execute("INSERT OR REPLACE INTO main.sessions (session_id, atime, data) VALUES (?, ?, ?)",
+                        (session_id, atime, data))
+        con.execute("COMMIT")
+        return {"added": added, "updated": updated, "kept": len(before) - updated}
+    finally:
+        con.close()

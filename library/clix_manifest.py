@@ -28,7 +28,10 @@ options:
     type: dict
     required: true
   items:
-    description: This run's item results - name, status, reason, source, bytes_received, total_bytes, seconds, skipped_links.
+    description:
+      - This run's item results - name, status, reason, source, bytes_received, total_bytes, seconds, skipped_links.
+      - An item's C(details) (a dict, for example the installs of a lab PC or the extraction an ingest
+        read) is kept in its entry as it is.
     type: list
     elements: dict
     required: true
@@ -117,6 +120,8 @@ def merged_items(previous: dict | None, results: list, stamp: str, counts: dict)
         entry = {k: r.get(k) for k in ITEM_KEYS}
         entry["skipped_links"] = entry["skipped_links"] or []
         entry["collected_at"] = stamp
+        if r.get("details"):
+            entry["details"] = r["details"]
         found = {k: v for k, v in (counts.get(r["name"]) or {}).items() if v is not None}
         if r.get("status") == "ok" and found:
             entry["counts"] = found

@@ -41,10 +41,15 @@ CONFIG_SCHOOL = "schoolId"
 CONFIG_TERMINAL = "terminalId"
 
 # The field team's DataExtractionScript.bat: <install path without drive and backslashes>-QBank-<stamp>
-# (" (2)"... on a clash), zipped as <name>.zip with the MD5 in <name>checksum.txt.
+# (" (2)"... on a clash), zipped as <name>.zip with the MD5 in <name>checksum.txt. The stamp is cut
+# from %DATE% and %TIME%, whose hour is space-padded before 10:00 ("2018-03-02- 9-05-33").
 EXTRACTION = re.compile(
-    r"^(?P<install>.+)-QBank-(?P<stamp>\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2})(?: \((?P<copy>\d+)\))?$")
+    r"^(?P<install>.+)-QBank-(?P<stamp>\d{4}-\d{2}-\d{2}-[ \d]\d-\d{2}-\d{2})(?: \((?P<copy>\d+)\))?$")
 EXTRACTION_CHECKSUM_SUFFIX = "checksum.txt"
+EXTRACTION_ZIP_SUFFIX = ".zip"
+# md5.exe (Fourmilab MD5 2.2) -o<file> writes "<32 upper-case hex digits>  <zip name as given>" and a
+# line end (CRLF on Windows).
+CHECKSUM_LINE = re.compile(r"^(?P<md5>[0-9A-Fa-f]{32})(?:[ \t]+\*?(?P<name>[^\r\n]*?))?[ \t]*$")
 # Folder of an extraction -> path in the install's own layout. Each was copied without recursion.
 EXTRACTION_MAP = (
     ("assessment/AssessmentSection", V2_DATASTORE + "/assessment/AssessmentSection"),
@@ -57,6 +62,10 @@ EXTRACTION_MAP = (
     ("unplatform/user_data", V2_USER_DATA),
     ("unplatform/sessions", ""),
 )
+
+# The folders an extraction copies files into (files directly in assessment/, logging/ and
+# repository/ come from the script's non-recursive copies of the datastore's parent folders).
+EXTRACTION_SESSIONS = "unplatform/sessions/" + V2_SESSIONS_DB
 
 INSTALL_LABEL = re.compile(r"^[^./\\\x00-\x1f\x7f][^/\\\x00-\x1f\x7f]{0,199}$")
 
@@ -99,7 +108,7 @@ def parse_extraction(name: str):
         label = check_install_label(match.group("install"))
     except UnplatformError:
         return None
-    date, time = match.group("stamp")[:10], match.group("stamp")[11:].replace("-", ":")
+    date, time = match.group("stamp")[:10], match.group("stamp")[11:].replace("-", ":").replace(" ", "0")
     return label, "%sT%s" % (date, time), int(match.group("copy") or 0)
 
 
@@ -130,3 +139,31 @@ def merge_sessions(archived: str, incoming: str) -> dict:
         return {"added": added, "updated": updated, "kept": len(before) - updated}
     finally:
         con.close()
+
+
+def extraction_target(relpath: str):
+    """The install-relative path of a file at relpath inside an extraction folder (below its top
+    folder), or None when the extraction's folders do not hold such a file (only files directly in
+    one of EXTRACTION_MAP's folders, as the script copied them; a session database only as
+    unplatform/sessions/unplatform.sqlite3)."""
+    folder, _, name = relpath.rpartition("/")
+    if relpath == EXTRACTION_SESSIONS:
+        return V2_SESSIONS_DB
+    for source, target in EXTRACTION_MAP:
+        if folder == source and target and name:
+            return target + "/" + name
+    return None
+
+
+def parse_checksum(text: bytes, zip_name: str) -> str:
+    """The lower-case MD5 that md5.exe wrote into <name>checksum.txt for zip_name. Upper or lower
+    case, CRLF or LF, a BOM, and a line without the file name are accepted; a line naming another
+    file (Windows compares names without case) raises UnplatformError."""
+    lines = text.decode("utf-8-sig", "replace").strip().splitlines()
+    match = CHECKSUM_LINE.match(lines[0].strip()) if len(lines) == 1 else None
+    if not match:
+        raise UnplatformError("the checksum file does not hold one line '<32 hex digits>  <zip name>' as md5.exe writes it")
+    named = (match.group("name") or "").strip()
+    if named and named.replace("\\", "/").rsplit("/", 1)[-1].casefold() != zip_name.casefold():
+        raise UnplatformError("the checksum file is for %r, not for %r" % (named, zip_name))
+    return match.group("md5").lower()

@@ -1,0 +1,202 @@
+"""USB fixtures: a small unplatform v2 install, and its extraction made the way the field team's
+DataExtractionScript.bat (CLIxIndia-Dev/unplatform_v2, scripts/data_extraction/) makes it:
+
+- the folder `<%~p0 without backslashes>-QBank-<stamp>`, the stamp cut from %DATE% and %TIME% as
+  `YYYY-MM-DD-HH-MM-SS` with the hour space-padded before 10:00 (`2018-03-02- 9-05-33`);
+- files copied with `copy <folder> <folder>` (only the files directly in a folder, their times kept)
+  from webapps/CLIx/datastore/{assessment,logging,repository}, their AssessmentSection,
+  AssessmentTaken, Log, LogEntry, Asset and studentResponseFiles (into repository/AssetContent),
+  webapps/unplatform/{configuration,user_data} and unplatform.sqlite3 (into unplatform/sessions/);
+- zipped by zipjs.bat (Windows Explorer's compressed folders, Shell.Application CopyHere): the folder
+  is the zip's one top entry, every folder has its entry, names are ASCII with '/', MS-DOS attributes
+  and the files' local modification times, deflated;
+- md5.exe (Fourmilab MD5 2.2) `-o<name>checksum.txt <name>.zip`: upper-case hex, two spaces, the zip's
+  name as given, CRLF.
+The install's times are its files' mtimes; the zip stores them as they are (read as UTC by ingest).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import sqlite3
+import stat
+import zipfile
+from pathlib import Path
+
+WINDOWS_INSTALL = "\\Users\\student\\AppData\\Local\\CLIx\\CLIx\\"
+DATASTORE = "webapps/CLIx/datastore"
+# (folder in the install, folder in the extraction), in the script's order.
+COPIES = (
+    (DATASTORE + "/assessment", "assessment"),
+    (DATASTORE + "/assessment/AssessmentSection", "assessment/AssessmentSection"),
+    (DATASTORE + "/assessment/AssessmentTaken", "assessment/AssessmentTaken"),
+    (DATASTORE + "/logging", "logging"),
+    (DATASTORE + "/logging/Log", "logging/Log"),
+    (DATASTORE + "/logging/LogEntry", "logging/LogEntry"),
+    (DATASTORE + "/repository", "repository"),
+    (DATASTORE + "/repository/Asset", "repository/Asset"),
+    (DATASTORE + "/studentResponseFiles", "repository/AssetContent"),
+    ("webapps/unplatform/configuration", "unplatform/configuration"),
+    ("webapps/unplatform/user_data", "unplatform/user_data"),
+)
+FOLDERS = ("assessment", "assessment/AssessmentSection", "assessment/AssessmentTaken", "logging", "logging/Log",
+           "logging/LogEntry", "repository", "repository/Asset", "repository/AssetContent", "unplatform",
+           "unplatform/configuration", "unplatform/sessions", "unplatform/user_data")
+
+
+def write(path: Path, data: bytes, when: dt.datetime) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    stamp = when.replace(tzinfo=dt.timezone.utc).timestamp()
+    os.utime(path, (stamp, stamp))
+
+
+def make_install(root: Path, when: dt.datetime, sessions: dict, logs: dict, config: dict | None,
+                 users: dict | None = None) -> Path:
+    """A v2 install at root: sessions {id: atime}, logs {LogEntry id: text}, user_data per session
+    (unicode usernames), a response with an audio upload, shipped content the script does not copy."""
+    db = root / "unplatform.sqlite3"
+    root.mkdir(parents=True, exist_ok=True)
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE IF NOT EXISTS sessions (session_id char(128) UNIQUE NOT NULL, atime timestamp NOT NULL "
+                "DEFAULT current_timestamp, data text)")
+    for sid, atime in sessions.items():
+        con.execute("INSERT OR REPLACE INTO sessions VALUES (?, ?, ?)", (sid, atime, "data-%s" % sid))
+    con.commit()
+    con.close()
+    stamp = when.replace(tzinfo=dt.timezone.utc).timestamp()
+    os.utime(db, (stamp, stamp))
+    ds = root / DATASTORE
+    for oid, text in logs.items():
+        doc = {"_id": oid, "text": {"text": text}, "timestamp": {"year": when.year}, "agentId": "osid.agent.Agent%3As1%40MIT-ODL"}
+        write(ds / "logging/LogEntry" / (oid + ".json"), json.dumps(doc).encode(), when)
+    write(ds / "logging/Log/log1.json", json.dumps({"_id": "log1", "displayName": {"text": "CLIx"}}).encode(), when)
+    write(ds / "assessment/AssessmentTaken/taken1.json", json.dumps({"_id": "taken1", "score": 1}).encode(), when)
+    write(ds / "assessment/AssessmentSection/sec1.json",
+          json.dumps({"_id": "sec1", "questions": [{"responses": [{"fileIds": {"a": "audio1"}}]}]}).encode(), when)
+    write(ds / "assessment/Item/item1.json", json.dumps({"_id": "item1"}).encode(), when)
+    write(ds / "repository/Asset/asset1.json", json.dumps({"_id": "asset1", "genusTypeId": "student-submission"}).encode(), when)
+    write(ds / "studentResponseFiles/audio1.mp3", b"ID3\x03" + bytes(range(256)) * 8, when)
+    write(ds / "repository/AssetContent/shipped-video.mp4", b"\x00" * 4096, when)
+    for sid, name in (users or {}).items():
+        write(root / "webapps/unplatform/user_data" / (sid + ".json"),
+              json.dumps({"userType": "student", "userCount": 2, "username": name, "sessionId": sid}).encode(), when)
+    if config is not None:
+        write(root / "webapps/unplatform/configuration/config.json", json.dumps(config).encode(), when)
+    return root
+
+
+def script_name(when: dt.datetime, install: str = WINDOWS_INSTALL, copy: int = 0) -> str:
+    """%Dirname%: %~p0 without backslashes, -QBank-, the stamp as %DATE%/%TIME% give it (hour space-padded)."""
+    stamp = "%04d-%02d-%02d-%2d-%02d-%02d" % (when.year, when.month, when.day, when.hour, when.minute, when.second)
+    return "%s-QBank-%s%s" % (install.replace("\\", ""), stamp, " (%d)" % copy if copy else "")
+
+
+def dos_info(name: str, when: tuple, folder: bool) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time=when)
+    info.create_system = 0  # MS-DOS, as Windows writes it
+    info.external_attr = 0x10 if folder else 0x20
+    info.compress_type = zipfile.ZIP_STORED if folder else zipfile.ZIP_DEFLATED
+    return info
+
+
+def extract_like_script(install: Path, out: Path, when: dt.datetime, install_path: str = WINDOWS_INSTALL,
+                        copy: int = 0) -> Path:
+    """The script's zip of install, with its checksum file, in out; returns the zip."""
+    name = script_name(when, install_path, copy)
+    files = []
+    for src, dest in COPIES:
+        folder = install / src
+        for f in sorted(folder.iterdir()) if folder.is_dir() else []:
+            if f.is_file():
+                files.append((dest + "/" + f.name, f))
+    if (install / "unplatform.sqlite3").is_file():
+        files.append(("unplatform/sessions/unplatform.sqlite3", install / "unplatform.sqlite3"))
+    out.mkdir(parents=True, exist_ok=True)
+    zip_path = out / (name + ".zip")
+    with zipfile.ZipFile(zip_path, "w") as z:
+        z.writestr(dos_info(name + "/", when.timetuple()[:6], True), b"")
+        for folder in FOLDERS:
+            z.writestr(dos_info("%s/%s/" % (name, folder), when.timetuple()[:6], True), b"")
+        for rel, f in files:
+            mtime = dt.datetime.fromtimestamp(f.stat().st_mtime, dt.timezone.utc)
+            z.writestr(dos_info("%s/%s" % (name, rel), mtime.timetuple()[:6], False), f.read_bytes())
+    write_checksum(zip_path)
+    return zip_path
+
+
+def write_checksum(zip_path: Path, md5: str | None = None) -> Path:
+    digest = md5 or hashlib.md5(zip_path.read_bytes()).hexdigest().upper()
+    path = zip_path.with_name(zip_path.name[:-len(".zip")] + "checksum.txt")
+    path.write_bytes(("%s  %s\r\n" % (digest, zip_path.name)).encode("ascii"))
+    return path
+
+
+def mismatched(zip_path: Path) -> Path:
+    """The zip with one byte of a file's data flipped after its checksum was written (a bad USB copy)."""
+    data = bytearray(zip_path.read_bytes())
+    data[len(data) // 3] ^= 0x01
+    zip_path.write_bytes(bytes(data))
+    return zip_path
+
+
+def truncated(zip_path: Path) -> Path:
+    """The zip cut short (an unplugged stick), with a checksum file that matches what is there."""
+    zip_path.write_bytes(zip_path.read_bytes()[: zip_path.stat().st_size * 2 // 3])
+    write_checksum(zip_path)
+    return zip_path
+
+
+def unix_info(name: str, mode: int) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time=(2026, 3, 2, 10, 5, 33))
+    info.create_system = 3
+    info.external_attr = mode << 16
+    return info
+
+
+def hostile_zips(out: Path, when: dt.datetime, config: dict) -> dict:
+    """{case: zip path}: one zip per hostile case, each otherwise a valid extraction of config's PC, each
+    with a correct checksum file (so only the hostile entry can refuse it)."""
+    cases = {}
+    good = json.dumps(config).encode()
+
+    def make(case: str, add, copy: int) -> None:
+        name = script_name(when, copy=copy)
+        zip_path = out / case / (name + ".zip")
+        zip_path.parent.mkdir(parents=True)
+        with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as z:
+            z.writestr("%s/unplatform/configuration/config.json" % name, good)
+            add(z, name)
+        cases[case] = zip_path
+
+    make("dotdot", lambda z, n: z.writestr("%s/logging/LogEntry/../../../../../escaped.json" % n, b"{}"), 2)
+    make("absolute", lambda z, n: z.writestr("/tmp/clix-ingest-escaped.json", b"{}"), 3)
+    make("backslash", lambda z, n: z.writestr("%s\\..\\..\\escaped.json" % n, b"{}"), 4)
+    make("drive", lambda z, n: z.writestr("C:/escaped.json", b"{}"), 5)
+    make("symlink", lambda z, n: z.writestr(unix_info("%s/logging/LogEntry/link.json" % n, stat.S_IFLNK | 0o777),
+                                            b"/etc/passwd"), 6)
+    make("device", lambda z, n: z.writestr(unix_info("%s/logging/LogEntry/dev.json" % n, stat.S_IFCHR | 0o666), b""), 7)
+
+    def duplicate(z, n):
+        z.writestr("%s/logging/LogEntry/a.json" % n, b"{}")
+        z.writestr("%s/logging/LogEntry/a.json" % n, b'{"second": 1}')
+    make("duplicate", duplicate, 8)
+
+    def encrypted(z, n):
+        info = zipfile.ZipInfo("%s/logging/LogEntry/e.json" % n)
+        info.flag_bits |= 0x1
+        z.writestr(info, b"{}")
+    make("encrypted", encrypted, 9)
+
+    def bomb(z, n):
+        z.writestr("%s/logging/LogEntry/bomb.json" % n, b"[" + b" " * (64 << 20) + b"]")
+    make("bomb", bomb, 10)
+    make("bad-utf8", lambda z, n: z.writestr("%s/logging/LogEntry/\u00e9\u00e9.json" % n, b"{}"), 11)
+    path = cases["bad-utf8"]
+    path.write_bytes(path.read_bytes().replace("\u00e9\u00e9".encode(), b"\xff\xfe\xff\xfe"))
+    for zip_path in cases.values():
+        write_checksum(zip_path)
+    return cases

@@ -436,9 +436,9 @@ def folder_entries(kind: str, path: str, skipped: list) -> list:
     entries = []
     for rel, st in walk_files(path, skipped):
         if kind == "install folder":
-            if rel == V2_SESSIONS_DB + "-wal":
-                continue  # folded into the database when it is read (wal_of)
             target = install_target(rel)
+            if target is None:
+                continue  # the application itself, shipped content, the WAL (folded in by fold_wal)
         else:
             target = extraction_target(rel)
         target = mapped(rel, target, rel, skipped)
@@ -821,6 +821,8 @@ def main() -> None:
         results.append(result)
     seal = [] if module.check_mode else seal_entries(done, p)
     lines = [line_of(r) for r in results] or ["no extraction zip, extraction folder or install folder below %s" % p["source"]]
+    if module.check_mode:
+        lines = ["check mode, nothing written: %s" % line for line in lines]
     files = []
     if p["reports_dir"] and not module.check_mode:
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())

@@ -1,0 +1,127 @@
+"""clix_ingest's rules: md5.exe's checksum line, the script's folder names and folders, the zip entries
+that refuse a whole zip, and how a file of an extraction meets the archived one."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import os
+import stat
+import zipfile
+
+import pytest
+import usb
+from ansible.module_utils.clix_unplatform import (
+    UnplatformError,
+    extraction_target,
+    parse_checksum,
+    parse_extraction,
+)
+from library_module import library_module
+
+clix_ingest = library_module("clix_ingest")
+ZIP = "UsersstudentAppDataLocalCLIxCLIx-QBank-2018-03-02- 9-05-33.zip"
+MD5 = "7d05785b7bceed1dc0696d060db5c7ab"
+
+
+@pytest.mark.parametrize("text", [
+    ("%s  %s\r\n" % (MD5.upper(), ZIP)).encode(),       # md5.exe as the script runs it
+    ("%s\n" % MD5).encode(),                            # md5.exe -n, or typed by hand
+    ("\ufeff%s *%s\n" % (MD5, ZIP.upper())).encode(),   # BOM, md5sum's binary marker, Windows' case-blind name
+])
+def test_the_checksum_line_md5_exe_writes_is_read_in_every_form(text):
+    assert parse_checksum(text, ZIP) == MD5
+
+
+@pytest.mark.parametrize("text", [
+    ("%s  other.zip\r\n" % MD5).encode(), b"", b"not a checksum\r\n", ("%s\n%s\n" % (MD5, MD5)).encode(),
+    ("%s  %s\n" % (MD5[:-1], ZIP)).encode(),
+])
+def test_a_checksum_file_for_another_zip_or_not_md5_exe_s_is_refused(text):
+    with pytest.raises(UnplatformError):
+        parse_checksum(text, ZIP)
+
+
+def test_the_scripts_names_parse_with_a_space_padded_hour_and_a_copy_number():
+    assert parse_extraction(ZIP[:-4]) == ("UsersstudentAppDataLocalCLIxCLIx", "2018-03-02T09:05:33", 0)
+    assert parse_extraction("CLIx-QBank-2018-03-02-10-05-33 (2)") == ("CLIx", "2018-03-02T10:05:33", 2)
+    assert usb.script_name(dt.datetime(2018, 3, 2, 9, 5, 33)) == ZIP[:-4]
+    assert parse_extraction("CLIx-QBank--2-03--2018- 9-05-33") is None  # %DATE% of another locale
+
+
+@pytest.mark.parametrize("rel, target", [
+    ("unplatform/sessions/unplatform.sqlite3", "unplatform.sqlite3"),
+    ("unplatform/sessions/db.sqlite3", None),
+    ("repository/AssetContent/a.mp3", "webapps/CLIx/datastore/studentResponseFiles/a.mp3"),
+    ("logging/LogEntry/x.json", "webapps/CLIx/datastore/logging/LogEntry/x.json"),
+    ("unplatform/configuration/config.json", "webapps/unplatform/configuration/config.json"),
+    ("logging/LogEntry/deeper/x.json", None),
+    ("assessment/x.json", None),
+    ("logging/LogEntry/", None),
+])
+def test_only_the_files_directly_in_the_extractions_folders_are_mapped(rel, target):
+    assert extraction_target(rel) == target
+
+
+def info(name: str, unix_mode: int | None = None, flags: int = 0) -> zipfile.ZipInfo:
+    zi = zipfile.ZipInfo(name)
+    if unix_mode is not None:
+        zi.create_system, zi.external_attr = 3, unix_mode << 16
+    zi.flag_bits |= flags
+    return zi
+
+
+@pytest.mark.parametrize("zi, why", [
+    (info("a/../../b.json"), "climbs out"), (info("a/./b.json"), "climbs out"), (info("/etc/x"), "absolute"),
+    (info("a\\b.json"), "backslash"), (info("C:/x.json"), "drive"), (info("a/b\x07.json"), "control"),
+    (info("a/l.json", stat.S_IFLNK | 0o777), "symbolic link"), (info("a/f", stat.S_IFIFO | 0o644), "FIFO"),
+    (info("a/d", stat.S_IFBLK | 0o644), "device"), (info("a/e.json", flags=0x1), "encrypted"),
+])
+def test_entries_that_refuse_a_whole_zip(zi, why):
+    assert why in clix_ingest.hostile(zi)
+
+
+@pytest.mark.parametrize("zi", [info("a/b/c.json"), info("a/b/", stat.S_IFDIR | 0o755), info("a/c.json", stat.S_IFREG | 0o644),
+                                info("a/b c (2).json")])
+def test_ordinary_entries_pass(zi):
+    assert clix_ingest.hostile(zi) is None
+
+
+def test_a_zip_bomb_is_caught_by_its_total_or_by_one_entrys_ratio():
+    small, big = info("a/s.json"), info("a/b.json")
+    small.file_size, small.compress_size = 1000, 1
+    big.file_size, big.compress_size = 8 << 20, 8 << 10
+    assert clix_ingest.bomb([small, big], 1 << 30, 2000) is None
+    assert "zip bomb" in clix_ingest.bomb([small, big], 1 << 30, 500)
+    assert "max_bytes" in clix_ingest.bomb([small, big], 4 << 20, 2000)
+
+
+def entry(rel: str, data: bytes, when: float) -> object:
+    return clix_ingest.Entry(rel, rel, len(data), when, lambda: io.BytesIO(data))
+
+
+def test_a_newer_file_replaces_an_older_one_never_the_reverse_and_identical_files_are_left_alone(tmp_path):
+    install, work = tmp_path / "install", tmp_path / "work"
+    work.mkdir()
+    rel = "webapps/CLIx/datastore/logging/LogEntry/x.json"
+    counts = dict.fromkeys(("added", "replaced", "kept", "identical", "sessions_added", "sessions_updated"), 0)
+
+    def ingest(data: bytes, when: float) -> None:
+        skipped = []
+        clix_ingest.place(clix_ingest.extract([entry(rel, data, when)], str(work), skipped), str(install), str(work),
+                          counts, False)
+        assert skipped == []
+
+    ingest(b'{"v": 2}', 2000.0)
+    ingest(b'{"v": 1}', 1000.0)  # an older extraction, ingested later
+    ingest(b'{"v": 2}', 2000.0)
+    assert (install / rel).read_bytes() == b'{"v": 2}' and os.stat(install / rel).st_mtime == 2000.0
+    ingest(b'{"v": 3}', 3000.0)
+    assert (install / rel).read_bytes() == b'{"v": 3}'
+    assert counts == dict(added=1, replaced=1, kept=1, identical=1, sessions_added=0, sessions_updated=0)
+
+
+def test_a_torn_json_file_is_skipped_with_its_reason(tmp_path):
+    skipped = []
+    done = clix_ingest.extract([entry("webapps/unplatform/user_data/s.json", b'{"user', 1.0)], str(tmp_path), skipped)
+    assert done == [] and "does not parse as JSON" in skipped[0] and os.listdir(tmp_path) == []

@@ -180,6 +180,7 @@ import tempfile
 import time
 import zipfile
 import zlib
+from urllib.parse import quote
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.clix_files import (
@@ -551,9 +552,16 @@ def check_sessions_db(path: str) -> str | None:
         if f.read(len(SQLITE_MAGIC)) != SQLITE_MAGIC:
             return "not an SQLite database"
     try:
-        con = sqlite3.connect("file:%s?mode=ro" % path, uri=True)
+        con = sqlite3.connect("file:%s?mode=ro" % quote(path), uri=True)
         try:
-            con.execute("SELECT count(*) FROM sessions").fetchone()
+            con.execute("PRAGMA trusted_schema=OFF")  # the file is data: its schema runs no function
+            kind = con.execute("SELECT type FROM sqlite_master WHERE name = 'sessions'").fetchone()
+            if not kind or kind[0] != "table":
+                return "the session database has no sessions table"
+            check = con.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                return "the session database is damaged (%s)" % check
+            con.execute("SELECT session_id, atime, data FROM sessions LIMIT 1").fetchall()
         finally:
             con.close()
     except sqlite3.Error as exc:
@@ -582,7 +590,7 @@ def fold_wal(source_path: str, db: str) -> None:
 
 def session_count(path: str) -> int | None:
     try:
-        con = sqlite3.connect("file:%s?mode=ro" % path, uri=True)
+        con = sqlite3.connect("file:%s?mode=ro" % quote(path), uri=True)
         try:
             return con.execute("SELECT count(*) FROM sessions").fetchone()[0]
         finally:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import os
+import sqlite3
 import stat
 import zipfile
 
@@ -125,3 +126,27 @@ def test_a_torn_json_file_is_skipped_with_its_reason(tmp_path):
     skipped = []
     done = clix_ingest.extract([entry("webapps/unplatform/user_data/s.json", b'{"user', 1.0)], str(tmp_path), skipped)
     assert done == [] and "does not parse as JSON" in skipped[0] and os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("make, why", [
+    (lambda con: con.execute("CREATE TABLE other (x)"), "no sessions table"),
+    (lambda con: con.execute("CREATE VIEW sessions AS SELECT 1 AS session_id, 2 AS atime, 3 AS data"), "no sessions table"),
+])
+def test_a_session_database_without_the_sessions_table_is_not_placed(tmp_path, make, why):
+    db = tmp_path / "db"
+    (tmp_path / "w").mkdir()
+    con = sqlite3.connect(db)
+    make(con)
+    con.commit()
+    con.close()
+    skipped = []
+    done = clix_ingest.extract([entry("unplatform.sqlite3", db.read_bytes(), 1.0)], str(tmp_path / "w"), skipped)
+    assert done == [] and why in skipped[0]
+
+
+def test_a_file_that_is_not_sqlite_is_not_placed_as_the_session_database(tmp_path):
+    skipped = []
+    (tmp_path / "w").mkdir()
+    done = clix_ingest.extract([entry("unplatform.sqlite3", b"SQLite format 2\x00" + bytes(100), 1.0)],
+                               str(tmp_path / "w"), skipped)
+    assert done == [] and "not an SQLite database" in skipped[0]

@@ -231,6 +231,7 @@ CONFIG_LIMIT = 1 << 20
 CHECKSUM_LIMIT = 4096
 RESERVE = 256 << 20
 SQLITE_MAGIC = b"SQLite format 3\x00"
+WORK_PREFIX = ".clix-ingest-"
 
 
 class Refused(Exception):
@@ -700,7 +701,7 @@ def ingest_one(kind: str, path: str, p: dict, index: dict, result: dict, check: 
         if not check:  # a check run extracts outside the archive, which it leaves untouched
             os.makedirs(p["archive_root"], mode=0o700, exist_ok=True)
             require_free_space(p["archive_root"], sum(e.size for e in entries), RESERVE)
-        work = tempfile.mkdtemp(prefix=".clix-ingest-", dir=None if check else p["archive_root"])
+        work = tempfile.mkdtemp(prefix=WORK_PREFIX, dir=None if check else p["archive_root"])
         try:
             done = extract(entries, work, skipped)
             for e, extracted, _ in done:
@@ -734,34 +735,42 @@ def install_details(pc_root: str) -> list:
     return installs
 
 
-def seal_entries(done: list, p: dict) -> list:
-    """Per school folder changed, its manifest items unplatform/<pc> (details: installs, config, extractions)."""
+def extraction_key(x: dict) -> tuple:
+    """One extraction, wherever its copy was ingested from: a zip by its MD5, a folder by its install and time."""
+    return (x.get("md5"),) if x.get("md5") else (x.get("kind"), x.get("install"), x.get("time"))
+
+
+def seal_entries(done: list) -> list:
+    """Per school folder to seal, its manifest items unplatform/<pc> (details: installs, config, extractions).
+    A school is sealed when an extraction changed its files or is not yet recorded in its manifest (a run
+    that stopped between placing and sealing); re-ingesting a recorded one leaves the manifest alone."""
     by_school: dict = {}
     for d in done:
         by_school.setdefault(d["school"], {}).setdefault(d["ident"]["pc"], []).append(d)
     seal = []
     for school, pcs in sorted(by_school.items()):
-        if not any(d["changed"] for ds in pcs.values() for d in ds):
-            continue
         previous = load_manifest(school) or {}
         items = []
         for pc, ds in sorted(pcs.items()):
             name = "unplatform/%s" % pc
             old = ((previous.get("items") or {}).get(name) or {}).get("details") or {}
             extractions = [x for x in old.get("extractions") or [] if isinstance(x, dict)]
-            for d in ds:
-                if d["changed"] and d["extraction"] not in extractions:
-                    extractions.append(d["extraction"])
+            known = {extraction_key(x) for x in extractions}
+            new = [d for d in ds if d["changed"] or extraction_key(d["extraction"]) not in known]
+            if not new:
+                continue
+            extractions += [d["extraction"] for d in new if extraction_key(d["extraction"]) not in known]
             extractions.sort(key=lambda x: str(x.get("time")))
-            latest = extractions[-1] if extractions else None
-            config = next((d["config"] for d in sorted(ds, key=lambda d: d["extraction"]["time"]) if d["config"]), None)
+            latest = extractions[-1]
+            configs = [d["config"] for d in sorted(ds, key=lambda d: d["extraction"]["time"], reverse=True) if d["config"]]
             details = dict(installs=install_details(os.path.dirname(ds[0]["install_root"])),
-                           config=config if config is not None else old.get("config"),
-                           extraction=latest and dict(zip=latest.get("zip") or latest.get("source"),
-                                                      md5=latest.get("md5"), time=latest.get("time")),
+                           config=configs[0] if configs else old.get("config"),
+                           extraction=dict(zip=latest.get("zip"), md5=latest.get("md5"), time=latest.get("time")),
                            extractions=extractions)
-            items.append(dict(name=name, status="ok", reason=None, source="USB extraction %s" % (latest or {}).get("source"),
+            items.append(dict(name=name, status="ok", reason=None, source="USB extraction %s" % latest.get("source"),
                               details=details))
+        if not items:
+            continue
         ident = pcs[next(iter(pcs))][0]["ident"]
         school_dict = previous.get("school") or dict(state=ident["state"], server_id=ident["server_id"],
                                                      school_code=ident["school_code"], school_name=ident["school_name"],
@@ -792,6 +801,18 @@ def markdown(results: list, started: str, source: str) -> str:
     return "\n".join(rows + (["", *skipped] if skipped else [])) + "\n"
 
 
+def remove_stale_work(root: str) -> None:
+    """The temporary folders of an ingest that was killed (this run holds the archive's lock)."""
+    try:
+        names = os.listdir(root)
+    except FileNotFoundError:
+        return
+    for name in names:
+        path = os.path.join(root, name)
+        if name.startswith(WORK_PREFIX) and os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
@@ -813,6 +834,8 @@ def main() -> None:
     if not os.path.isabs(p["archive_root"]):
         module.fail_json(msg="the archive root %s is not an absolute path" % p["archive_root"])
     started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if not module.check_mode:
+        remove_stale_work(p["archive_root"])
     index = lab_pc_index(p["lab_pcs"])
     results, done = [], []
     for kind, path in find_sources(p["source"]):
@@ -827,7 +850,7 @@ def main() -> None:
         except (LayoutError, UnplatformError, DiskFullError, OSError, sqlite3.Error) as exc:
             result.update(status="refused", reason="%s (nothing more of it was placed)" % exc)
         results.append(result)
-    seal = [] if module.check_mode else seal_entries(done, p)
+    seal = [] if module.check_mode else seal_entries(done)
     lines = [line_of(r) for r in results] or ["no extraction zip, extraction folder or install folder below %s" % p["source"]]
     if module.check_mode:
         lines = ["check mode, nothing written: %s" % line for line in lines]

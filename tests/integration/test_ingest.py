@@ -263,3 +263,17 @@ def test_a_torn_json_file_is_reported_and_not_placed(tmp_path, torn):
     assert not (archive / PC01 / "webapps/CLIx/datastore/logging/LogEntry/le1.json").exists()
     report = next((archive / "reports").glob("ingest-*.md")).read_text()
     assert "le1.json: does not parse as JSON" in report
+
+
+def test_a_run_killed_between_placing_and_sealing_is_sealed_by_the_next_and_its_work_folder_removed(tmp_path):
+    usb.extract_like_script(first_install(tmp_path), tmp_path / "usb", T1)
+    archive = tmp_path / "archive"
+    assert ingest(tmp_path, tmp_path / "usb", archive).returncode == 0
+    (archive / SCHOOL / "MANIFEST.json").unlink()  # as if killed after the files were placed
+    (archive / ".clix-ingest-left-by-a-killed-run").mkdir()
+    proc = ingest(tmp_path, tmp_path / "usb", archive)
+    assert proc.returncode == 0 and "UNCHANGED" in proc.stdout, ok(proc)
+    m = manifest(archive)
+    assert m["items"]["unplatform/pc01"]["details"]["extraction"]["time"] == "2025-03-02T09:05:33"
+    assert differences(str(archive / SCHOOL), m) == []
+    assert not list(archive.glob(".clix-ingest-*"))

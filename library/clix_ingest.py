@@ -600,6 +600,41 @@ def session_count(path: str) -> int | None:
         return None
 
 
+def same_content(e: Entry, target: str) -> bool:
+    """Whether the entry holds the bytes of the archived file (streamed, nothing written)."""
+    try:
+        with e.opener() as incoming, os.fdopen(open_regular(target), "rb") as archived:
+            while True:
+                block = incoming.read(1 << 20)
+                if block != archived.read(len(block)):
+                    return False
+                if not block:
+                    return True
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        raise Refused("it is corrupt (%s at %s): copy it again from the PC" % (exc, e.name)) from None
+
+
+def triage(entries: list, install_root: str, counts: dict) -> list:
+    """The entries to extract: new ones, the session database (always folded), and those differing from
+    and newer than the archived file. An identical file, or an older one, is counted and never written."""
+    todo = []
+    for e in entries:
+        target = under(install_root, e.rel)
+        if e.rel == V2_SESSIONS_DB or not os.path.lexists(target):
+            todo.append(e)
+            continue
+        st = os.lstat(target)
+        if not stat.S_ISREG(st.st_mode):
+            raise Refused("the archive holds something else than a file at %s: move it aside" % target)
+        if st.st_size == e.size and same_content(e, target):
+            counts["identical"] += 1
+        elif e.mtime <= st.st_mtime:
+            counts["kept"] += 1
+        else:
+            todo.append(e)
+    return todo
+
+
 def place(done: list, install_root: str, work: str, counts: dict, check: bool) -> None:
     dirs = set()
     for e, path, digest in done:
@@ -689,6 +724,8 @@ def ingest_one(kind: str, path: str, p: dict, index: dict, result: dict, check: 
             entries = zip_entries(path, archive, p, skipped)
         else:
             entries = folder_entries(kind, path, skipped)
+        if not entries:
+            raise Refused("it holds none of the extraction's data")
         install = install_of(kind, path)
         config = config_of(entries, skipped)
         ident = identify(config, p, index)
@@ -696,14 +733,13 @@ def ingest_one(kind: str, path: str, p: dict, index: dict, result: dict, check: 
         school = school_root(p["archive_root"], year, ident["state"], ident["folder"])
         install_root = under(school, "unplatform", check_pc(ident["pc"]), install)
         result.update(school=os.path.relpath(school, p["archive_root"]), pc=ident["pc"], install=install, time=when)
-        if not entries:
-            raise Refused("it holds none of the extraction's data")
+        todo = triage(entries, install_root, result["counts"])
         if not check:  # a check run extracts outside the archive, which it leaves untouched
             os.makedirs(p["archive_root"], mode=0o700, exist_ok=True)
-            require_free_space(p["archive_root"], sum(e.size for e in entries), RESERVE)
+            require_free_space(p["archive_root"], sum(e.size for e in todo), RESERVE)
         work = tempfile.mkdtemp(prefix=WORK_PREFIX, dir=None if check else p["archive_root"])
         try:
-            done = extract(entries, work, skipped)
+            done = extract(todo, work, skipped)
             for e, extracted, _ in done:
                 if kind == "install folder" and e.rel == V2_SESSIONS_DB:
                     fold_wal(path, extracted)

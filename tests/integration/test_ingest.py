@@ -81,6 +81,7 @@ def newer_install(install: Path) -> Path:
     usb.make_install(install, T2, {"s1": "2025-09-14 15:00:00", "s3": "2025-09-14 15:10:00"},
                      {"le1": '{"action": "start", "later": true}', "le2": '{"action": "finish"}'}, CONFIG)
     (install / usb.DATASTORE / "logging/Log/log1.json").unlink()
+    usb.write(install / usb.DATASTORE / "assessment/AssessmentTaken/taken1.json", b'{"_id": "taken1", "score": 2}', T2)
     return install
 
 
@@ -145,6 +146,8 @@ def test_a_newer_extraction_adds_what_is_new_and_an_older_one_never_replaces_new
         log = placed / "webapps/CLIx/datastore/logging"
         assert json.loads((log / "LogEntry/le1.json").read_text())["text"]["text"].endswith("true}"), order
         assert (log / "LogEntry/le2.json").is_file() and (log / "Log/log1.json").is_file(), order
+        taken = placed / "webapps/CLIx/datastore/assessment/AssessmentTaken/taken1.json"
+        assert json.loads(taken.read_text())["score"] == 2, order  # same size, other bytes, newer
         assert (placed / "webapps/unplatform/user_data/s1.json").is_file(), order
         got = sessions(placed / "unplatform.sqlite3")
         assert got == {"s1": "2025-09-14 15:00:00", "s2": old_sessions["s2"], "s3": "2025-09-14 15:10:00"}, order

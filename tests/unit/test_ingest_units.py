@@ -150,3 +150,23 @@ def test_a_file_that_is_not_sqlite_is_not_placed_as_the_session_database(tmp_pat
     done = clix_ingest.extract([entry("unplatform.sqlite3", b"SQLite format 2\x00" + bytes(100), 1.0)],
                                str(tmp_path / "w"), skipped)
     assert done == [] and "not an SQLite database" in skipped[0]
+
+
+def test_entries_that_are_not_the_extractions_data_are_skipped_each_with_its_reason(tmp_path):
+    top = ZIP[:-4]
+    path = tmp_path / ZIP
+    with zipfile.ZipFile(path, "w") as z:
+        for name in ("%s/logging/LogEntry/ok.json" % top, "%s/logging/LogEntry/caf\u00e9.json" % top, "stray.json",
+                     "%s/logging/LogEntry/Thumbs.db" % top, "%s/logging/LogEntry/.hidden.json" % top,
+                     "%s/logging/LogEntry/deeper/x.json" % top, "%s/assessment/Item/item.json" % top):
+            z.writestr(name, b"{}")
+    skipped = []
+    with zipfile.ZipFile(path) as archive:
+        archive.infolist()[1].flag_bits &= ~0x800  # as Windows writes a name: in the OEM code page, unmarked
+        entries = clix_ingest.zip_entries(str(path), archive, dict(max_bytes=1 << 30, max_ratio=200), skipped)
+    assert [e.rel for e in entries] == ["webapps/CLIx/datastore/logging/LogEntry/ok.json"]
+    reasons = "\n".join(skipped)
+    for why in ("caf\u00e9.json: a name neither ASCII nor marked UTF-8", "stray.json: outside the zip's folder",
+                "Thumbs.db: not a .json file", ".hidden.json: a hidden file",
+                "deeper/x.json: not in one of the extraction's folders", "Item/item.json: not in one of the extraction's"):
+        assert why in reasons, (why, reasons)

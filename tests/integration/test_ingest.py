@@ -40,12 +40,15 @@ all:
 """
 
 
-def ingest(tmp: Path, source: Path, archive: Path, *extra: str) -> subprocess.CompletedProcess:
+def playbook(tmp: Path, name: str, *args: str) -> subprocess.CompletedProcess:
     inventory = tmp / "inventory.yml"
     inventory.write_text(INVENTORY)
-    cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), str(REPO / "ingest.yml"),
-           "-e", f"clix_ingest_from={source}", "-e", f"clix_archive_root={archive}", *extra]
+    cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), str(REPO / name), *args]
     return subprocess.run(cmd, cwd=REPO, env=ansible_env(), capture_output=True, text=True, timeout=300)
+
+
+def ingest(tmp: Path, source: Path, archive: Path, *extra: str) -> subprocess.CompletedProcess:
+    return playbook(tmp, "ingest.yml", "-e", f"clix_ingest_from={source}", "-e", f"clix_archive_root={archive}", *extra)
 
 
 def ok(proc: subprocess.CompletedProcess) -> str:
@@ -115,6 +118,8 @@ def test_a_zip_made_like_the_field_teams_is_placed_in_the_extractions_year_seale
     assert item["details"]["installs"][0]["label"] == INSTALL and item["details"]["installs"][0]["sessions"] == 2
     assert f"unplatform/pc01/{INSTALL}/unplatform.sqlite3" in m["files"]
     assert differences(str(archive / SCHOOL), m) == []
+    proc = playbook(tmp_path, "verify.yml", "-e", f"clix_archive_root={archive}", "-e", f"clix_verify_path={archive}")
+    assert proc.returncode == 0 and f"{SCHOOL}: {len(m['files'])} files, all match" in proc.stdout, ok(proc)
     assert not list(archive.glob(".clix-ingest-*")), "the temporary folder is left behind"
     report = json.loads(next((archive / "reports").glob("ingest-*.json")).read_text())
     assert [(s["source"], s["status"]) for s in report["sources"]] == [(zip_path.name, "ingested")]

@@ -232,6 +232,7 @@ CHECKSUM_LIMIT = 4096
 RESERVE = 256 << 20
 SQLITE_MAGIC = b"SQLite format 3\x00"
 WORK_PREFIX = ".clix-ingest-"
+SKIPPED_SHOWN = 20
 
 
 class Refused(Exception):
@@ -826,6 +827,13 @@ def line_of(r: dict) -> str:
     return text + ("; %d skipped" % len(r["skipped"]) if r["skipped"] else "")
 
 
+def lines_of(r: dict) -> list:
+    """A source's line, then its skipped entries (the first SKIPPED_SHOWN; all of them are in the report)."""
+    shown = ["    skipped %s" % why for why in r["skipped"][:SKIPPED_SHOWN]]
+    more = len(r["skipped"]) - SKIPPED_SHOWN
+    return [line_of(r), *shown] + (["    ... %d more skipped, listed in the report" % more] if more > 0 else [])
+
+
 def markdown(results: list, started: str, source: str) -> str:
     rows = ["# clix-collect ingest %s" % started, "", "From `%s`." % source, "",
             "| source | status | lab PC | details |", "|---|---|---|---|"]
@@ -887,7 +895,8 @@ def main() -> None:
             result.update(status="refused", reason="%s (nothing more of it was placed)" % exc)
         results.append(result)
     seal = [] if module.check_mode else seal_entries(done)
-    lines = [line_of(r) for r in results] or ["no extraction zip, extraction folder or install folder below %s" % p["source"]]
+    lines = [line for r in results for line in lines_of(r)] \
+        or ["no extraction zip, extraction folder or install folder below %s" % p["source"]]
     if module.check_mode:
         lines = ["check mode, nothing written: %s" % line for line in lines]
     files = []

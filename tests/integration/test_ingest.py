@@ -267,7 +267,7 @@ def test_a_torn_json_file_is_reported_and_not_placed(tmp_path, torn):
     archive = tmp_path / "archive"
     proc = ingest(tmp_path, tmp_path / "usb", archive)
     assert proc.returncode == 0, ok(proc)
-    assert "1 skipped" in proc.stdout, ok(proc)
+    assert "1 skipped" in proc.stdout and "le1.json: does not parse as JSON" in proc.stdout, ok(proc)
     assert not (archive / PC01 / "webapps/CLIx/datastore/logging/LogEntry/le1.json").exists()
     report = next((archive / "reports").glob("ingest-*.md")).read_text()
     assert "le1.json: does not parse as JSON" in report

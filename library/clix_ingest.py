@@ -25,7 +25,8 @@ description:
   - The lab PC is named by the extraction's C(config.json) (C(schoolId) is the school code, C(terminalId)
     the PC's C(clix_pc)) or, when it names none, by O(school) and O(pc); it must be one of O(lab_pcs).
     A C(config.json) that names another PC than O(school)/O(pc), or a PC the inventory does not have, is
-    refused.
+    refused. A value that cannot be a school code or a C(clix_pc) (a terminal called C(Lab PC 3)) names
+    nothing, with a note, so O(school) and O(pc) name that PC.
   - The data go to C(<YYYY>/<state>/<code>-<id>/unplatform/<pc>/<install>/) in the install's own layout,
     C(<YYYY>) being the year of the extraction (its name's time stamp; for a plain folder, or a stamp the
     script cut from another locale's C(%DATE%), the newest file time). Each file is first extracted into a
@@ -136,6 +137,10 @@ sources:
       description: Entries not placed, each with its reason.
       type: list
       elements: str
+    notes:
+      description: What the operator should know, for example a C(config.json) value that cannot name a PC.
+      type: list
+      elements: str
 seal:
   description: >-
     One entry per school folder that changed - C(root), C(school) and C(items) (C(unplatform/<pc>) with its
@@ -195,7 +200,7 @@ from ansible.module_utils.clix_files import (
     sha256_file,
     write_text_files,
 )
-from ansible.module_utils.clix_inventory import check_schools, identity_of
+from ansible.module_utils.clix_inventory import SCHOOL_CODE, check_schools, identity_of
 from ansible.module_utils.clix_layout import (
     LayoutError,
     check_part,
@@ -208,6 +213,7 @@ from ansible.module_utils.clix_unplatform import (
     CONFIG_TERMINAL,
     EXTRACTION_CHECKSUM_SUFFIX,
     EXTRACTION_ZIP_SUFFIX,
+    PC,
     V2_ASSET_CONTENT,
     V2_CONFIG,
     V2_DATASTORE,
@@ -480,13 +486,21 @@ def lab_pc_index(lab_pcs: list) -> dict:
     return index
 
 
-def identify(config: dict, p: dict, index: dict) -> dict:
-    said_school = config.get(CONFIG_SCHOOL) or None
-    said_pc = config.get(CONFIG_TERMINAL) or None
-    if said_school is not None:
-        said_school = str(said_school)
-    if said_pc is not None:
-        said_pc = str(said_pc)
+def said(config: dict, key: str, rule, notes: list) -> str | None:
+    """config.json's value for key when it can name a school code or a PC; a value of another form (a
+    terminal called "Lab PC 3") names nothing, with a note, so that the operator's -e values name the PC."""
+    value = config.get(key)
+    if value in (None, ""):
+        return None
+    if not isinstance(value, (str, int)) or isinstance(value, bool) or not rule.match(str(value)):
+        notes.append("config.json's %s %r is not of the inventory's form: the PC is named by -e values" % (key, value))
+        return None
+    return str(value)
+
+
+def identify(config: dict, p: dict, index: dict, notes: list) -> dict:
+    said_school = said(config, CONFIG_SCHOOL, SCHOOL_CODE, notes)
+    said_pc = said(config, CONFIG_TERMINAL, PC, notes)
     if p["school"] and said_school and not p["school"].startswith(said_school + "-"):
         raise Refused("its config.json says school %r, not %s as given with clix_ingest_school" % (said_school, p["school"]))
     if p["pc"] and said_pc and said_pc != p["pc"]:
@@ -729,7 +743,7 @@ def ingest_one(kind: str, path: str, p: dict, index: dict, result: dict, check: 
             raise Refused("it holds none of the extraction's data")
         install = install_of(kind, path)
         config = config_of(entries, skipped)
-        ident = identify(config, p, index)
+        ident = identify(config, p, index, result["notes"])
         year, when = year_and_time(kind, path, entries)
         school = school_root(p["archive_root"], year, ident["state"], ident["folder"])
         install_root = under(school, "unplatform", check_pc(ident["pc"]), install)
@@ -829,7 +843,7 @@ def line_of(r: dict) -> str:
 
 def lines_of(r: dict) -> list:
     """A source's line, then its skipped entries (the first SKIPPED_SHOWN; all of them are in the report)."""
-    shown = ["    skipped %s" % why for why in r["skipped"][:SKIPPED_SHOWN]]
+    shown = ["    note: %s" % note for note in r["notes"]] + ["    skipped %s" % why for why in r["skipped"][:SKIPPED_SHOWN]]
     more = len(r["skipped"]) - SKIPPED_SHOWN
     return [line_of(r), *shown] + (["    ... %d more skipped, listed in the report" % more] if more > 0 else [])
 
@@ -883,7 +897,7 @@ def main() -> None:
     index = lab_pc_index(p["lab_pcs"])
     results, done = [], []
     for kind, path in find_sources(p["source"]):
-        result = dict(source=os.path.relpath(path, p["source"]), kind=kind, status="refused", reason=None, skipped=[],
+        result = dict(source=os.path.relpath(path, p["source"]), kind=kind, status="refused", reason=None, skipped=[], notes=[],
                       counts=dict.fromkeys(("added", "replaced", "kept", "identical", "sessions_added",
                                             "sessions_updated"), 0))
         try:

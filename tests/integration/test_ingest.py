@@ -285,3 +285,16 @@ def test_a_run_killed_between_placing_and_sealing_is_sealed_by_the_next_and_its_
     assert m["items"]["unplatform/pc01"]["details"]["extraction"]["time"] == "2025-03-02T09:05:33"
     assert differences(str(archive / SCHOOL), m) == []
     assert not list(archive.glob(".clix-ingest-*"))
+
+
+def test_a_terminal_id_that_cannot_be_a_pc_name_leaves_the_naming_to_the_operator(tmp_path):
+    odd = usb.make_install(tmp_path / "odd", T1, {"s1": "2025-03-02 09:00:00"}, {"le1": "{}"},
+                           dict(CONFIG, terminalId="Lab PC 3"))
+    usb.extract_like_script(odd, tmp_path / "usb", T1)
+    archive = tmp_path / "archive"
+    proc = ingest(tmp_path, tmp_path / "usb", archive)
+    assert proc.returncode != 0 and "config.json's terminalId 'Lab PC 3' is not of the inventory's form" in proc.stdout, \
+        ok(proc)
+    proc = ingest(tmp_path, tmp_path / "usb", archive, "-e", "clix_ingest_school=2031001-mz1", "-e", "clix_ingest_pc=pc02")
+    assert proc.returncode == 0, ok(proc)
+    assert manifest(archive)["items"]["unplatform/pc02"]["details"]["config"]["terminalId"] == "Lab PC 3"

@@ -105,7 +105,7 @@ class Pc:
     name: str
     sessions: dict[str, Session] = field(default_factory=dict)
     entries: dict[str, Entry] = field(default_factory=dict)  # by log entry id
-    rejects: list[str] = field(default_factory=list)
+    rejects: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
 
     def session(self, sid: str) -> Session:
         return self.sessions.setdefault(sid, Session(sid))
@@ -127,21 +127,21 @@ def _json_files(pc: Pc, folder: str):
     except FileNotFoundError:
         return
     except OSError as exc:
-        pc.rejects.append("%s: %s" % (folder, exc))
+        pc.rejects.append((folder, str(exc)))
         return
     for name in names:
         path = os.path.join(folder, name)
         try:
             yield name, _regular_json(path)
         except (OSError, ValueError, SourceError) as exc:
-            pc.rejects.append("%s: %s" % (path, exc))
+            pc.rejects.append((path, str(exc)))
 
 
 def _sqlite(pc: Pc, path: str) -> sqlite3.Connection | None:
     """A collected SQLite file opened read-only and immutable, only if it is a regular file."""
     try:
         if not stat.S_ISREG(os.lstat(path).st_mode):
-            pc.rejects.append("%s: not a regular file (a link, FIFO or device): not read" % path)
+            pc.rejects.append((path, "not a regular file (a link, FIFO or device): not read"))
             return None
     except FileNotFoundError:
         return None
@@ -150,7 +150,7 @@ def _sqlite(pc: Pc, path: str) -> sqlite3.Connection | None:
         con.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlite3.DatabaseError as exc:
         con.close()
-        pc.rejects.append("%s: %s" % (path, exc))
+        pc.rejects.append((path, str(exc)))
         return None
     return con
 
@@ -159,7 +159,7 @@ def _rows(pc: Pc, con: sqlite3.Connection, path: str, sql: str) -> list[tuple]:
     try:
         return con.execute(sql).fetchall()
     except sqlite3.DatabaseError as exc:
-        pc.rejects.append("%s: %s" % (path, exc))
+        pc.rejects.append((path, str(exc)))
         return []
 
 
@@ -205,7 +205,7 @@ def read_v2(pc: Pc, root: str) -> None:
     for name, doc in _json_files(pc, os.path.join(root, U.V2_USER_DATA)):
         sid = doc.get("sessionId") if isinstance(doc, dict) else None
         if not isinstance(sid, str) or not sid:
-            pc.rejects.append("%s: user data without a sessionId" % os.path.join(root, U.V2_USER_DATA, name))
+            pc.rejects.append((os.path.join(root, U.V2_USER_DATA, name), "user data without a sessionId"))
             continue
         session = pc.session(sid)
         if not session.user:  # the first install (by name) that has it
@@ -225,7 +225,7 @@ def read_v2(pc: Pc, root: str) -> None:
             event = _event(text.get("text") if isinstance(text, dict) else None)
             pc.entries[name] = Entry(_agent_key(doc, event), _utc_dict(doc.get("timestamp")), event)
         except ValueError as exc:
-            pc.rejects.append("%s: %s" % (os.path.join(folder, name), exc))
+            pc.rejects.append((os.path.join(folder, name), str(exc)))
 
 
 def read_v1(pc: Pc, root: str) -> None:
@@ -237,7 +237,7 @@ def read_v1(pc: Pc, root: str) -> None:
         return
     tables = {r[0] for r in _rows(pc, con, path, "SELECT name FROM sqlite_master WHERE type = 'table'")}
     if "research_uuid" not in tables:
-        pc.rejects.append("%s: no research_uuid table (not unplatform 2016's research data)" % path)
+        pc.rejects.append((path, "no research_uuid table (not unplatform 2016's research data)"))
     else:
         for sid, created in _rows(pc, con, path, "SELECT session_id, creation_time FROM research_uuid ORDER BY rowid"):
             session = pc.session(str(sid))
@@ -256,7 +256,7 @@ def read_v1(pc: Pc, root: str) -> None:
             try:
                 when = _utc_text(created)
             except ValueError as exc:
-                pc.rejects.append("%s: research_appdata row %s: %s" % (path, rowid, exc))
+                pc.rejects.append((path, "research_appdata row %s: %s" % (rowid, exc)))
                 continue
             event = {"appName": app, "action": event_type, **_event(params)}
             pc.entries.setdefault("v1:%s:%s" % (os.path.basename(root), rowid), Entry(str(sid), when, event))
@@ -270,10 +270,10 @@ def read_pc(name: str, folder: str) -> Pc:
         try:
             U.check_install_label(entry.name)
         except U.UnplatformError as exc:
-            pc.rejects.append("%s: %s" % (entry.path, exc))
+            pc.rejects.append((entry.path, str(exc)))
             continue
         if not entry.is_dir(follow_symlinks=False):
-            pc.rejects.append("%s: not a folder (a link or a file): not read" % entry.path)
+            pc.rejects.append((entry.path, "not a folder (a link or a file): not read"))
             continue
         read_v2(pc, entry.path)
         read_v1(pc, entry.path)
@@ -367,18 +367,37 @@ def _finish(entry: Entry) -> bool:
     return action == "clicked_finished" or (action == "click" and _text(entry.event, "target") == "Select User")
 
 
-def session_rows(pc: Pc) -> list[list]:
-    rows = []
+@dataclass(frozen=True)
+class SessionFacts:
+    """A session's row, times in UTC (naive)."""
+
+    session: str
+    user_type: str
+    user_count: str
+    username: str
+    start: dt.datetime | None
+    end: dt.datetime | None
+    last_entry: dt.datetime | None
+    log_entries: int
+
+
+def sessions(pc: Pc) -> list[SessionFacts]:
+    """The PC's sessions by start (sessions without one last), then id."""
+    facts = []
     for session in pc.sessions.values():
-        first = session.entries[0].utc if session.entries else None
-        start = session.start_utc or first
         finishes = [e.utc for e in session.entries if _finish(e)]
         user = session.user
-        rows.append((start is None, start or dt.datetime.min, session.sid, [
+        facts.append(SessionFacts(
             session.sid, _cell(user.get("userType")), _cell(user.get("userCount")), _cell(user.get("username")),
-            _ist(start), _ist(finishes[-1] if finishes else None),
-            _ist(session.entries[-1].utc if session.entries else None), len(session.entries)]))
-    return [row for *_, row in sorted(rows, key=lambda r: r[:3])]
+            session.start_utc or (session.entries[0].utc if session.entries else None),
+            finishes[-1] if finishes else None, session.entries[-1].utc if session.entries else None,
+            len(session.entries)))
+    return sorted(facts, key=lambda f: (f.start is None, f.start or dt.datetime.min, f.session))
+
+
+def session_rows(pc: Pc) -> list[list]:
+    return [[f.session, f.user_type, f.user_count, f.username, _ist(f.start), _ist(f.end), _ist(f.last_entry),
+             f.log_entries] for f in sessions(pc)]
 
 
 def _cell(value) -> str:
@@ -431,7 +450,7 @@ def derive_unplatform(school_dir: str, out_dir: str) -> dict:
             failed.append("%s: %s" % (name, exc))
             print("clix-derive: lab PC %s: FAILED: %s" % (name, exc), file=sys.stderr, flush=True)
             continue
-        for reject in pc.rejects:
-            print("clix-derive: lab PC %s: rejected %s" % (name, reject), file=sys.stderr, flush=True)
+        for path, reason in pc.rejects:
+            print("clix-derive: lab PC %s: rejected %s: %s" % (name, path, reason), file=sys.stderr, flush=True)
         pcs[name] = {"sessions": len(pc.sessions), "log_entries": len(pc.entries), "rejects": len(pc.rejects)}
     return {"files": files, "pcs": pcs, "failed": failed}

@@ -172,4 +172,4 @@ def test_a_v1_install_without_research_tables_is_a_reported_reject(tmp_path):
     db.parent.mkdir(parents=True)
     sqlite3.connect(db).execute("CREATE TABLE django_session (session_key text)").connection.commit()
     pc = up.read_pc("pc", str(tmp_path / "pc"))
-    assert pc.sessions == {} and "no research_uuid table" in pc.rejects[0]
+    assert pc.sessions == {} and "no research_uuid table" in pc.rejects[0][1]

@@ -96,3 +96,39 @@ def test_native_and_container_image_write_the_same_bytes(runs):
     files = sorted(p.relative_to(a) for p in a.rglob("*.csv"))
     assert files == sorted(p.relative_to(b) for p in b.rglob("*.csv")) and len(files) == 6
     assert all((a / f).read_bytes() == (b / f).read_bytes() for f in files)
+
+
+def test_a_school_is_derived_once_by_its_server_else_by_its_first_lab_pc(tmp_path):
+    """Several hosts of one school (as the inventory check answers for lab PCs beside a server, or
+    lab PCs only): one runs clix-derive for the school, the others record that it did."""
+    root = tmp_path / "clix"
+    make_school(root, YEAR)
+    other = root / YEAR / "mz" / OTHER
+    other.mkdir()
+    subprocess.run(["cp", "-a", str(root / YEAR / "mz" / SCHOOL / "unplatform"), str(other)], check=True)
+    hosts = {f"{SCHOOL}-pc02": ("mz9", SCHOOL, "pc02"), f"{SCHOOL}-pc01": ("mz9", SCHOOL, "pc01"),
+             f"{OTHER}-pc01": ("mz8", OTHER, "pc01"), OTHER: ("mz8", OTHER, None)}
+    inventory = {"mz": {"children": {group: {"hosts": {
+        host: {"school_code": folder.split("-")[0], **({"clix_platform": "unplatform", "clix_pc": pc} if pc else {})}
+        for host, (g, folder, pc) in hosts.items() if g == group}} for group in ("mz8", "mz9")}}}
+    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
+    answer = {"schools": {host: {"state": "mz", "server_id": g, "folder": folder,
+                                 "platform": "unplatform" if pc else "gstudio", **({"pc": pc} if pc else {})}
+                          for host, (g, folder, pc) in hosts.items()}}
+    results = tmp_path / "results.json"
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(tmp_path / "hosts.yml"),
+         str(REPO / "tests" / "integration" / "playbooks" / "derive-archive-once.yml"),
+         "-e", json.dumps({"clix_inventory": answer, "clix_archive_root": str(root), "clix_year": YEAR,
+                           "clix_derive_runner": "native", "clix_test_results": str(results)})],
+        cwd=REPO, env=ansible_env(), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, ok(proc)
+    rows = {r["host"]: r for r in json.loads(results.read_text())}
+    item = {host: (r["items"][0]["status"], r["items"][0]["reason"].strip(), int(r["items"][0]["files_transferred"]))
+            for host, r in rows.items()}
+    assert item[f"{SCHOOL}-pc01"] == ("ok", "", 4)
+    assert item[f"{SCHOOL}-pc02"] == ("skipped", f"derived with {SCHOOL}-pc01", 0)
+    assert item[f"{OTHER}-pc01"] == ("skipped", f"derived with {OTHER}", 0)
+    status, reason, files = item[OTHER]  # the server's host derives its lab PCs and reports its own gap
+    assert (status, files) == ("failed", 4) and "gstudio/db is missing (run collect.yml first)" in reason
+    assert len(list((root / "derived").rglob("*.csv"))) == 8

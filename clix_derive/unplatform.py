@@ -63,6 +63,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from urllib.parse import quote, unquote
 
+from module_utils import clix_layout
 from module_utils import clix_unplatform as U
 from module_utils.clix_layout import LayoutError
 
@@ -120,8 +121,20 @@ def _regular_json(path: str):
     return json.loads(data.decode("utf-8"))
 
 
-def _json_files(pc: Pc, folder: str):
+def _inside(pc: Pc, root: str, path: str) -> bool:
+    """Whether path (its links resolved) stays in the install: a linked folder never takes a read out."""
+    try:
+        clix_layout.contained(root, path)
+    except clix_layout.LayoutError as exc:
+        pc.rejects.append((path, "%s: a link in the collected tree, not followed" % exc))
+        return False
+    return True
+
+
+def _json_files(pc: Pc, root: str, folder: str):
     """(name, document) of each *.json in folder (not below it), in name order; rejects reported."""
+    if not _inside(pc, root, folder):
+        return
     try:
         names = sorted(e.name for e in os.scandir(folder) if e.name.endswith(".json"))
     except FileNotFoundError:
@@ -137,8 +150,10 @@ def _json_files(pc: Pc, folder: str):
             pc.rejects.append((path, str(exc)))
 
 
-def _sqlite(pc: Pc, path: str) -> sqlite3.Connection | None:
+def _sqlite(pc: Pc, root: str, path: str) -> sqlite3.Connection | None:
     """A collected SQLite file opened read-only and immutable, only if it is a regular file."""
+    if not _inside(pc, root, os.path.dirname(path)):
+        return None
     try:
         if not stat.S_ISREG(os.lstat(path).st_mode):
             pc.rejects.append((path, "not a regular file (a link, FIFO or device): not read"))
@@ -170,14 +185,21 @@ def _utc_dict(value) -> dt.datetime:
     parts = [value.get(k, 0) for k in ("year", "month", "day", "hour", "minute", "second", "microsecond")]
     if not all(isinstance(p, int) and not isinstance(p, bool) for p in parts):
         raise ValueError("timestamp %r is not a date-time" % (value,))
-    return dt.datetime(*parts)
+    return _in_range(dt.datetime(*parts))
+
+
+def _in_range(when: dt.datetime) -> dt.datetime:
+    """A time that can be shown in IST (+05:30 past year 9999 cannot)."""
+    if when.year > 9998:
+        raise ValueError("time %s is out of range" % when)
+    return when
 
 
 def _utc_text(value) -> dt.datetime:
     """``str(datetime.utcnow())`` (user data) or Django's SQLite text (v1)."""
     if not isinstance(value, str):
         raise ValueError("time %r is not text" % (value,))
-    return dt.datetime.fromisoformat(value.strip().replace("Z", "").split("+")[0])
+    return _in_range(dt.datetime.fromisoformat(value.strip().replace("Z", "").split("+")[0]))
 
 
 def _agent_key(doc: dict, event: dict) -> str:
@@ -197,12 +219,12 @@ def _event(text) -> dict:
 
 
 def read_v2(pc: Pc, root: str) -> None:
-    con = _sqlite(pc, os.path.join(root, U.V2_SESSIONS_DB))
+    con = _sqlite(pc, root, os.path.join(root, U.V2_SESSIONS_DB))
     if con is not None:
         for (sid,) in _rows(pc, con, root, "SELECT session_id FROM sessions"):
             pc.session(str(sid))
         con.close()
-    for name, doc in _json_files(pc, os.path.join(root, U.V2_USER_DATA)):
+    for name, doc in _json_files(pc, root, os.path.join(root, U.V2_USER_DATA)):
         sid = doc.get("sessionId") if isinstance(doc, dict) else None
         if not isinstance(sid, str) or not sid:
             pc.rejects.append((os.path.join(root, U.V2_USER_DATA, name), "user data without a sessionId"))
@@ -215,7 +237,7 @@ def read_v2(pc: Pc, root: str) -> None:
             except ValueError:
                 session.start_utc = None
     folder = os.path.join(root, U.V2_DATASTORE, "logging", "LogEntry")
-    for name, doc in _json_files(pc, folder):
+    for name, doc in _json_files(pc, root, folder):
         if name in pc.entries:
             continue
         try:
@@ -232,7 +254,7 @@ def read_v1(pc: Pc, root: str) -> None:
     """The 2016 Django app's research tables (research/models.py): research_uuid (sessions),
     research_user (user type and count), research_appdata (events, params as JSON text)."""
     path = os.path.join(root, U.V1_DB)
-    con = _sqlite(pc, path)
+    con = _sqlite(pc, root, path)
     if con is None:
         return
     tables = {r[0] for r in _rows(pc, con, path, "SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -409,6 +431,9 @@ def lab_pcs(school_dir: str) -> list[tuple[str, str]]:
     """(pc, folder) of each lab PC below the school's unplatform/, by name. A name that is no lab
     PC's, or a link, is reported on stderr and left out."""
     base = os.path.join(school_dir, PLATFORM)
+    if os.path.islink(base):
+        print("clix-derive: %s is a link: not followed, no lab PC derived" % base, file=sys.stderr)
+        return []
     try:
         entries = sorted(os.scandir(base), key=lambda e: e.name)
     except FileNotFoundError:

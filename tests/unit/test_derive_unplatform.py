@@ -77,6 +77,35 @@ def test_a_pc_whose_output_cannot_be_written_fails_the_school_and_the_other_pc_i
     assert (derived(school) / FILES[3]).read_bytes() == (EXPECTED / FILES[3]).read_bytes()
 
 
+def test_a_linked_folder_inside_an_install_or_a_linked_unplatform_folder_is_never_followed(school, tmp_path, capfd):
+    install = school / "unplatform" / "pc01" / "opt-clix"
+    outside = tmp_path / "elsewhere"
+    (install / "webapps").rename(outside)
+    os.symlink(outside, install / "webapps")
+    v1 = school / "unplatform" / "pc02" / "v1-app" / "unplatform"
+    v1.rename(tmp_path / "v1-elsewhere")
+    os.symlink(tmp_path / "v1-elsewhere", v1)
+    rc, [result], err = run(school, capfd)
+    assert rc == 0 and result["unplatform"]["pcs"] == {"pc01": {"sessions": 3, "log_entries": 0, "rejects": 2},
+                                                       "pc02": {"sessions": 1, "log_entries": 2, "rejects": 1}}
+    assert "webapps/unplatform/user_data: " in err and "a link in the collected tree, not followed" in err
+    other = school.parent / "2031008-mz8"
+    other.mkdir()
+    os.symlink(school / "unplatform", other / "unplatform")
+    assert cli.main(["archive", str(other)]) == 2 and "no collected school" in capfd.readouterr().err
+    assert up.lab_pcs(str(other)) == [] and "unplatform is a link: not followed" in capfd.readouterr().err
+    assert not (school.parents[2] / "derived" / "2026" / "mz" / "2031008-mz8").exists()
+
+
+def test_a_time_past_what_ist_can_show_is_a_reject(tmp_path):
+    logs = tmp_path / "pc" / "i" / "webapps" / "CLIx" / "datastore" / "logging" / "LogEntry"
+    logs.mkdir(parents=True)
+    far = {"year": 9999, "month": 12, "day": 31, "hour": 23, "minute": 0, "second": 0}
+    (logs / "a.json").write_text(json.dumps({"timestamp": far, "agentId": "x", "text": {"text": "{}"}}))
+    pc = up.read_pc("pc", str(tmp_path / "pc"))
+    assert pc.entries == {} and "out of range" in pc.rejects[0][1]
+
+
 def test_a_folder_that_names_no_lab_pc_or_is_a_link_is_left_out(school, capfd):
     os.symlink(school / "unplatform" / "pc01", school / "unplatform" / "pc03")
     (school / "unplatform" / "PC 4").mkdir()

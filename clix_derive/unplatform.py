@@ -46,6 +46,10 @@ Several installs of one PC are one PC: their sessions and log entries are united
 order); a log entry in several installs (same file name, i.e. same ``_id``) counts once, and a
 session's user data is the first install's (by name) that has it.
 
+A folder below ``unplatform/`` is a lab PC when it holds an install (a folder with v2's or v1's
+files); a school server's own unplatform folder (the server item ``unplatform``) shares that folder
+and is left out.
+
 Every archive file is untrusted: read only as a regular file (``open_regular``, no link followed),
 a file that does not parse is a reject, reported and skipped; a broken PC never stops the others.
 """
@@ -448,8 +452,23 @@ def lab_pcs(school_dir: str) -> list[tuple[str, str]]:
         if not entry.is_dir(follow_symlinks=False):
             print("clix-derive: %s: not a folder (a link or a file): left out" % entry.path, file=sys.stderr)
             continue
+        if not _holds_install(entry.path):  # a school server's own unplatform folder shares unplatform/
+            print("clix-derive: %s: no unplatform install in it, not a lab PC: left out" % entry.path, file=sys.stderr)
+            continue
         found.append((entry.name, entry.path))
     return found
+
+
+INSTALL_MARKS = (U.V2_SESSIONS_DB, U.V2_USER_DATA, U.V2_DATASTORE, U.V1_DB)
+
+
+def _holds_install(pc_folder: str) -> bool:
+    """Whether a folder below unplatform/ holds an install (a folder with v2's or v1's files)."""
+    try:
+        installs = [e.path for e in os.scandir(pc_folder) if e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return False
+    return any(os.path.lexists(os.path.join(i, mark)) for i in installs for mark in INSTALL_MARKS)
 
 
 def write_pc(pc: Pc, out_dir: str) -> list[str]:

@@ -106,13 +106,18 @@ def test_a_time_past_what_ist_can_show_is_a_reject(tmp_path):
     assert pc.entries == {} and "out of range" in pc.rejects[0][1]
 
 
-def test_a_folder_that_names_no_lab_pc_or_is_a_link_is_left_out(school, capfd):
+def test_a_folder_that_names_no_lab_pc_or_is_a_link_or_holds_no_install_is_left_out(school, capfd):
     os.symlink(school / "unplatform" / "pc01", school / "unplatform" / "pc03")
     (school / "unplatform" / "PC 4").mkdir()
+    # A school server's own unplatform folder (the server item unplatform -> unplatform/) beside them
+    (school / "unplatform" / "data").mkdir()
+    (school / "unplatform" / "data" / "unplatform.db").write_bytes(b"x")
+    (school / "unplatform" / "logs" / "old").mkdir(parents=True)
     rc, [result], err = run(school, capfd)
     assert rc == 0 and sorted(result["unplatform"]["pcs"]) == ["pc01", "pc02"]
     assert "pc03: not a folder (a link or a file): left out" in err and "'PC 4'" in err
-    assert not (derived(school) / "pc03").exists()
+    assert "data: no unplatform install in it, not a lab PC: left out" in err and "logs: no unplatform" in err
+    assert sorted(p.name for p in derived(school).iterdir()) == ["pc01", "pc02"]
 
 
 def test_a_school_whose_gstudio_tree_is_broken_still_gets_its_lab_pcs_data(school, capfd):

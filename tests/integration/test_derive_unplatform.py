@@ -79,6 +79,9 @@ def test_lab_pcs_of_a_school_without_a_server_are_derived_as_computed_by_hand(ar
         assert (derived / name).stat().st_mode & 0o077 == 0  # as private as the archive
     row = next(r for s, r in rows(archive[0]).items() if s.startswith(SCHOOL))
     assert row["status"] == "ok" and "gstudio" not in row["reason"].lower(), row
+    # the torn JSON file and the link of pc01 are left out, and the report says which
+    assert row["reason"].startswith("2 file(s) of lab PCs rejected, left out: lab PC pc01: rejected "), row
+    assert "e13.json: Unterminated string" in row["reason"] and "e15.json" in row["reason"], row
 
 
 @pytest.mark.parametrize("runner", ["native", "container"])
@@ -126,7 +129,7 @@ def test_a_school_is_derived_once_by_its_server_else_by_its_first_lab_pc(tmp_pat
     rows = {r["host"]: r for r in json.loads(results.read_text())}
     item = {host: (r["items"][0]["status"], r["items"][0]["reason"].strip(), int(r["items"][0]["files_transferred"]))
             for host, r in rows.items()}
-    assert item[f"{SCHOOL}-pc01"] == ("ok", "", 4)
+    assert item[f"{SCHOOL}-pc01"][::2] == ("ok", 4) and item[f"{SCHOOL}-pc01"][1].startswith("2 file(s) of lab PCs")
     assert item[f"{SCHOOL}-pc02"] == ("skipped", f"derived with {SCHOOL}-pc01", 0)
     assert item[f"{OTHER}-pc01"] == ("skipped", f"derived with {OTHER}", 0)
     status, reason, files = item[OTHER]  # the server's host derives its lab PCs and reports its own gap

@@ -23,6 +23,7 @@ from urllib.parse import unquote
 import bson
 from bson.codec_options import CodecOptions
 
+from clix_derive import unplatform
 from clix_derive.activity import visits
 from clix_derive.formats import name_of, slugify
 from clix_derive.school import School
@@ -152,7 +153,12 @@ class SchoolReader:
 
     def read(self) -> None:
         self.collection_row()
-        self.school_row()
+        # A school with lab PCs and no server: no gStudio record is missing, none is looked for.
+        lab_only = not os.path.lexists(self.gstudio) and os.path.isdir(os.path.join(self.path, "unplatform"))
+        self.school_row(lab_only)
+        if lab_only:
+            self.unplatform_rows()
+            return
         users = self.user_rows()
         self.users_by_name = {u.username: u.id for u in users}
         self.tool_rows()
@@ -160,6 +166,7 @@ class SchoolReader:
         self.assessment_rows()
         self.log_entry_rows()
         self.server_day_rows()
+        self.unplatform_rows()
         self.gstudio_rows(users)
 
     # -- reference -----------------------------------------------------------------------------
@@ -189,10 +196,10 @@ class SchoolReader:
             "manifest_sha256": hashlib.sha256(data).hexdigest(), "files": totals.get("files"),
             "bytes": totals.get("bytes"), "items": items})
 
-    def school_row(self) -> None:
+    def school_row(self, lab_only: bool = False) -> None:
         settings = os.path.join(self.gstudio, "server_settings.py")
         try:
-            identity = read_identity(settings)
+            identity = {} if lab_only else read_identity(settings)
         except SourceError as exc:
             identity = {}
             self.rows.reject("schools", self.rel(settings), "", str(exc))
@@ -382,6 +389,26 @@ class SchoolReader:
                 "log_entry_id": str(doc.get("_id")), "logged_at": utc(doc.get("timestamp")),
                 "priority": _text(doc.get("priority")), "genus_type": _text(doc.get("genusTypeId")),
                 "text": _text(text.get("text") if isinstance(text, dict) else text), "raw": doc})
+
+    # -- lab PCs (unplatform) ------------------------------------------------------------------
+    def unplatform_rows(self) -> None:
+        """Each lab PC's sessions and visits, by clix_derive's rules (clix_derive/unplatform.py)."""
+        for name, folder in unplatform.lab_pcs(self.path):
+            pc = unplatform.read_pc(name, folder)
+            for path, reason in pc.rejects:
+                self.rows.reject("unplatform_sessions", self.rel(path), "", reason)
+            for f in unplatform.sessions(pc):
+                self.rows.add("unplatform_sessions", {
+                    "pc": name, "session_id": f.session, "user_type": f.user_type or None,
+                    "user_count": f.user_count or None, "username": f.username or None, "started_at": utc(f.start),
+                    "ended_at": utc(f.end), "last_entry_at": utc(f.last_entry), "log_entries": f.log_entries})
+            for session in pc.sessions.values():
+                blobs = unplatform.visits(session)
+                for username in unplatform.users_of(session):
+                    for when, label in blobs:
+                        self.rows.add("unplatform_visits", {
+                            "pc": name, "session_id": session.sid, "username": username,
+                            "visited_at": ist(when), "name": label, "day": when.date().isoformat()})
 
     # -- gStudio's MongoDB ---------------------------------------------------------------------
     def server_day_rows(self) -> None:

@@ -36,6 +36,8 @@ class Table:
 PARTITIONS = ("year", "state")
 SETTINGS = "`gstudio/server_settings.py`"
 AUTH_USER = "`gstudio/postgres-dump/pg_dump_all.sql`, `COPY auth_user`"
+UNPLATFORM = ("`unplatform/<pc>/<install>/`: `unplatform.sqlite3`, `webapps/unplatform/user_data/*.json`, "
+              "`webapps/CLIx/datastore/logging/LogEntry/*.json` (v1: `unplatform/db.sqlite3` research tables)")
 IST = "timestamp with time zone; gStudio stores India wall-clock time (IST, UTC+05:30) as if it were UTC"
 
 SCHOOL_KEYS = (
@@ -243,6 +245,42 @@ TABLES: tuple[Table, ...] = (
                      "computed"),
               Column("users", "INTEGER", "Distinct Benchmark users that day (0 for heartbeats).", "users",
                      "Benchmarks.user"),
+           *PROVENANCE)),
+    Table("unplatform_sessions", "One row per session of an unplatform lab PC, as of the collection that first "
+          "held it: the rows of clix_derive's `sessions.csv` (see clix_derive/unplatform.py for the rules).",
+          UNPLATFORM, ("pc", "session_id"),
+          (*SCHOOL_KEYS,
+              Column("pc", "VARCHAR", "The lab PC (its folder below `unplatform/`, the inventory's clix_pc).", "",
+                     "archive path `unplatform/<pc>/`"),
+              Column("session_id", "VARCHAR", "web.py session id (or, for log entries no session names, the agent "
+                     "they were logged under).", "", "sessions.session_id, user_data sessionId, LogEntry.agentId"),
+              Column("user_type", "VARCHAR", "student, teacher, ... as chosen on the user form.", "",
+                     "user_data userType (v1: research_user.user_type)"),
+              Column("user_count", "VARCHAR", "Users at the PC as chosen on the form (1, 2, 3, 3+).", "",
+                     "user_data userCount (v1: research_user.user_count)"),
+              Column("username", "VARCHAR", "Student ids as typed (several, comma-separated, when userCount > 1).",
+                     "", "user_data username"),
+              Column("started_at", "TIMESTAMPTZ", "When the user form was sent, else the first log entry.",
+                     "timestamp with time zone (unplatform stores UTC)", "user_data timestamp, LogEntry.timestamp"),
+              Column("ended_at", "TIMESTAMPTZ", "The last finish event (a `clicked_finished` or a click on "
+                     "`Select User`); NULL without one.", "timestamp with time zone", "LogEntry.timestamp"),
+              Column("last_entry_at", "TIMESTAMPTZ", "The session's last log entry.", "timestamp with time zone",
+                     "LogEntry.timestamp"),
+              Column("log_entries", "INTEGER", "Log entries of the session.", "entries", "logging/LogEntry"),
+           *PROVENANCE)),
+    Table("unplatform_visits", "One row per visit of an unplatform lab PC and user it is credited to: the blobs "
+          "behind clix_derive's `activity-data.csv` (a change of the content player's place, or a tool chosen).",
+          UNPLATFORM, ("pc", "session_id", "username", "visited_at", "name"),
+          (*SCHOOL_KEYS,
+              Column("pc", "VARCHAR", "The lab PC.", "", "archive path `unplatform/<pc>/`"),
+              Column("session_id", "VARCHAR", "Session of the visit.", "", "as in unplatform_sessions"),
+              Column("username", "VARCHAR", "One student id typed for the session, else the session id.", "",
+                     "user_data username, split at commas"),
+              Column("visited_at", "TIMESTAMPTZ", "When the visit began.", "timestamp with time zone",
+                     "LogEntry.timestamp"),
+              Column("name", "VARCHAR", "`unit / lesson / activity` (python-slugified, as in activity-data.csv), or "
+                     "the tool's name.", "", "LogEntry text: unit, subject, activity; `Select tool: <name>`"),
+              Column("day", "DATE", "Calendar day of visited_at in IST.", "date (IST)", "computed"),
            *PROVENANCE)),
     Table("rejects", "Every record or file that could not be read, with the reason: nothing is dropped silently.",
           "any of the sources above", ("table_name", "source_file", "position", "reason"),

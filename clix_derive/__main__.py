@@ -1,4 +1,5 @@
-"""clix-derive: recompute gStudio's derived data for collected schools, or on a live server.
+"""clix-derive: recompute gStudio's derived data for collected schools, or on a live server, and
+the derived data of a school's unplatform lab PCs (clix_derive/unplatform.py) from the archive.
 
     python -m clix_derive archive ARCHIVE/2026/mz [--jobs 2]          every school of a state
     python -m clix_derive archive ARCHIVE/2026/mz/2031001-mz1 --out DIR
@@ -25,27 +26,34 @@ from .mit import write_mit_csv
 from .progress import write_progress_csvs
 from .school import School
 from .source import ArchiveSource, LiveSource, SourceError
+from .unplatform import derive_unplatform
 
-OUTPUTS = ("progress", "activity", "mit")
+OUTPUTS = ("progress", "activity", "mit", "unplatform")
+
+
+def _is_school(path: str) -> bool:
+    return any(os.path.isdir(os.path.join(path, p)) and not os.path.islink(os.path.join(path, p))
+               for p in clix_layout.PLATFORMS)
 
 
 def school_dirs(paths: list[str]) -> list[str]:
-    """A path holding ``gstudio/`` is a school; any other path stands for the schools under it."""
+    """A path holding ``gstudio/`` or ``unplatform/`` is a school; any other path stands for the
+    schools under it."""
     found = []
     for path in paths:
         path = os.path.abspath(path)
         if not os.path.isdir(path):
             raise SourceError(f"{path} is not a folder")
-        if os.path.isdir(os.path.join(path, "gstudio")):
+        if _is_school(path):
             found.append(path)
             continue
         for root, dirs, _ in os.walk(path):
-            if "gstudio" in dirs:
+            if _is_school(root):
                 found.append(root)
                 dirs.clear()
             dirs[:] = sorted(d for d in dirs if d not in (clix_layout.DERIVED, clix_layout.REPORTS, clix_layout.QUARANTINE))
     if not found:
-        raise SourceError(f"no collected school (a folder with gstudio/) under {', '.join(paths)}")
+        raise SourceError(f"no collected school (a folder with gstudio/ or unplatform/) under {', '.join(paths)}")
     return found
 
 
@@ -84,7 +92,28 @@ def derive(source, out_dir: str, now: dt.datetime, outputs: tuple[str, ...], use
 
 def _derive_archive(school_dir: str, out: str | None, now: dt.datetime, outputs: tuple[str, ...],
                     users: list[str] | None) -> dict:
-    return derive(ArchiveSource(school_dir), out or default_out(school_dir), now, outputs, users)
+    """A school's lab PCs first (a broken gStudio tree never costs them their data), then its server.
+    A school with lab PCs and no gstudio/ is not asked for gStudio's records."""
+    out_dir = out or default_out(school_dir)
+    lab = None
+    if "unplatform" in outputs and os.path.isdir(os.path.join(school_dir, "unplatform")):
+        started = time.monotonic()
+        lab = derive_unplatform(school_dir, out_dir)
+        lab["seconds"] = round(time.monotonic() - started, 3)
+    gstudio_outputs = tuple(o for o in outputs if o != "unplatform")
+    if gstudio_outputs and (lab is None or os.path.lexists(os.path.join(school_dir, "gstudio"))):
+        result = derive(ArchiveSource(school_dir), out_dir, now, gstudio_outputs, users)
+    else:
+        result = {"school": os.path.basename(school_dir), "out": out_dir, "files": 0, "bytes": 0,
+                  "seconds": 0.0, "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
+    if lab is not None:
+        result["files"] += len(lab["files"])
+        result["bytes"] += sum(os.path.getsize(f) for f in lab["files"])
+        result["seconds"] = round(result["seconds"] + lab["seconds"], 3)
+        result["unplatform"] = {"pcs": lab["pcs"], "failed": lab["failed"]}
+        if lab["failed"]:
+            raise SourceError("lab PC(s) failed: " + "; ".join(lab["failed"]))
+    return result
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -95,7 +124,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="clix-derive", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="mode", required=True)
     a = sub.add_parser("archive", parents=[common],
-                       help="from collected school trees (db/*.bson, postgres-dump/pg_dump_all.sql)")
+                       help="from collected school trees (gstudio/db/*.bson, gstudio/postgres-dump/pg_dump_all.sql,"
+                       " unplatform/<pc>/<install>/)")
     a.add_argument("paths", nargs="+", help="school folders, or state/year folders holding them")
     a.add_argument("--out", help="output folder (one school only; default <root>/derived/<YYYY>/<state>/<school>)")
     a.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="schools computed in parallel")

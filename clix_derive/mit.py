@@ -237,15 +237,24 @@ def write_mit_csv(school: School, out_dir: str, now: dt.datetime) -> str | None:
 
     def rows() -> Iterator[list]:
         for username in py2_dict_order(users):
-            per_day = blobs.of(username)
-            row: list = [username, users[username]]
-            for day in days:
-                row += _day_cells(day, per_day[day]) if day in per_day else [" "] * (1 + len(DAY_COLUMNS))
-            yield row
+            yield [username, users[username], *day_cells(days, blobs.of(username))]
 
-    header = ["Username", "UserID"]
-    for day in days:
-        header += [f"Date ({day})", *DAY_COLUMNS]
     path = output_path(out_dir, *os.path.split(CSV_PATH))
-    write_csv(path, header, rows())
+    write_csv(path, header(days), rows())
     return path
+
+
+def header(days: list[dt.date]) -> list[str]:
+    """``Username, UserID``, then per date of any user's blobs its five columns."""
+    names = ["Username", "UserID"]
+    for day in days:
+        names += [f"Date ({day})", *DAY_COLUMNS]
+    return names
+
+
+def day_cells(days: list[dt.date], per_day: dict[dt.date, list[Blob]]) -> list[object]:
+    """A user's cells for every date: five per date, blank (``' '``) on a date without blobs."""
+    cells: list[object] = []
+    for day in days:
+        cells += _day_cells(day, per_day[day]) if day in per_day else [" "] * (1 + len(DAY_COLUMNS))
+    return cells

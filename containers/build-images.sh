@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Build the project's container images with podman, without any registry:
 #   localhost/clix-base:bookworm         Debian bookworm from debootstrap (python3, pymongo, snowballstemmer, psql)
-#   localhost/clix-derive:latest         containers/derive/Dockerfile on that base
+#   localhost/clix-derive:latest         containers/derive/Dockerfile on that base (clix_derive and the
+#                                        module_utils it imports: clix_layout, clix_unplatform);
+#                                        CLIX_DERIVE_IMAGE=<tag> names it otherwise (a checkout's own tests)
 #   localhost/clix-gstudio-standin:latest  the test fleet's stand-in gStudio container
 # The base is built once (its rootfs tar is cached in .cache/rootfs); the others in seconds.
 set -euo pipefail
@@ -30,7 +32,7 @@ python=.venv/bin/python
 [ -x "$python" ] || python=python3
 source_digest=$("$python" -c 'import sys; sys.path.insert(0, "filter_plugins"); import clix; print(clix.clix_derive_digest("."))')
 podman build -q --network none --build-arg BASE="$base" --label "clix.derive.source=$source_digest" \
-  -t localhost/clix-derive:latest \
+  -t "${CLIX_DERIVE_IMAGE:-localhost/clix-derive:latest}" \
   -f containers/derive/Dockerfile . >/dev/null
 podman build -q --network none -t localhost/clix-gstudio-standin:latest -f fleet/standin/Containerfile . >/dev/null
-echo "images: localhost/clix-derive:latest, localhost/clix-gstudio-standin:latest"
+echo "images: ${CLIX_DERIVE_IMAGE:-localhost/clix-derive:latest}, localhost/clix-gstudio-standin:latest"

@@ -64,13 +64,18 @@ def test_the_layout_filters_are_clix_layout(tmp_path):
             "clix_server_claims"} <= filters.keys()
 
 
-def test_the_derive_image_digest_covers_clix_derive_and_the_layout_it_uses(tmp_path):
+def test_the_derive_image_digest_covers_clix_derive_and_the_layouts_it_uses(tmp_path):
     (tmp_path / "clix_derive").mkdir()
     (tmp_path / "module_utils").mkdir()
     (tmp_path / "clix_derive" / "a.py").write_text("A = 1\n")
     layout = tmp_path / "module_utils" / "clix_layout.py"
     layout.write_text("B = 1\n")
+    unplatform = tmp_path / "module_utils" / "clix_unplatform.py"
+    unplatform.write_text("C = 1\n")
     first = clix.clix_derive_digest(str(tmp_path))
+    unplatform.write_text("C = 2\n")
+    assert clix.clix_derive_digest(str(tmp_path)) != first
+    unplatform.write_text("C = 1\n")
     layout.write_text("B = 2\n")
     assert clix.clix_derive_digest(str(tmp_path)) != first
     (tmp_path / "clix_derive" / "a.py").write_text("A = 2\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import html.parser
 import json
+import os
 from pathlib import Path
 
 import clix_fleet_table
@@ -169,6 +170,10 @@ def test_lab_pcs_follow_their_school_and_are_counted_apart(tmp_path, monkeypatch
 def run_fleet_table(args: dict, monkeypatch, capsys) -> dict:
     monkeypatch.setattr(basic, "_ANSIBLE_ARGS", json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode())
     monkeypatch.setattr(basic, "_ANSIBLE_PROFILE", "legacy")
-    with pytest.raises(SystemExit):
-        clix_fleet_table.main()
+    umask = os.umask(0o022)  # the module sets its own: give the next tests theirs back
+    try:
+        with pytest.raises(SystemExit):
+            clix_fleet_table.main()
+    finally:
+        os.umask(umask)
     return json.loads(capsys.readouterr().out)

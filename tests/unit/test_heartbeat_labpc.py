@@ -18,8 +18,12 @@ heartbeat = library_module("clix_heartbeat")
 def run_main(args: dict, monkeypatch, capsys) -> dict:
     monkeypatch.setattr(basic, "_ANSIBLE_ARGS", json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode())
     monkeypatch.setattr(basic, "_ANSIBLE_PROFILE", "legacy")
-    with pytest.raises(SystemExit):
-        heartbeat.main()
+    umask = os.umask(0o022)  # the module sets its own: give the next tests theirs back
+    try:
+        with pytest.raises(SystemExit):
+            heartbeat.main()
+    finally:
+        os.umask(umask)
     return json.loads(capsys.readouterr().out)
 
 

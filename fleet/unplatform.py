@@ -32,7 +32,7 @@ from pathlib import Path
 
 from module_utils import clix_unplatform as U
 
-BASE_TIME = dt.datetime(2018, 7, 9, 10, 0)  # local wall clock of the PC
+BASE_TIME = dt.datetime(2018, 7, 9, 4, 30)  # naive UTC, as dlkit and SQLite's current_timestamp keep it
 MIT = "ODL.MIT.EDU"
 USERS = ["anita", "rahul", "priya", "सुनीता", "రాము", "lalremruata", "zoë", "mohammed", "ਗੁਰਪ੍ਰੀਤ", "kavya"]
 ACTIONS = ["navigate to unit", "navigate to lesson", "navigate to activity", "click", "play video", "pause video"]
@@ -58,9 +58,10 @@ def osid(namespace: str, kind: str, ident: str, authority: str = MIT) -> str:
 
 
 def datetime_dict(t: dt.datetime) -> dict:
-    """dlkit json_ stores a DateTime as its fields."""
+    """dlkit json_'s clean_up_datetime: a datetime as its fields, tzinfo null (naive UTC); its
+    reader takes a dict with a tzinfo key for a datetime."""
     return {"year": t.year, "month": t.month, "day": t.day, "hour": t.hour, "minute": t.minute,
-            "second": t.second, "microsecond": t.microsecond}
+            "second": t.second, "microsecond": t.microsecond, "tzinfo": None}
 
 
 @dataclass
@@ -79,8 +80,9 @@ class Install:
 
 
 def write_json(path: Path, doc: dict) -> None:
+    """As dlkit's _save_dict_as_json_file writes: json.dumps' defaults (non-ASCII as \\u escapes)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    path.write_text(json.dumps(doc), encoding="utf-8")
 
 
 def write_config(root: Path, school_code: str | None, pc: str | None, state: str = "mz") -> None:
@@ -126,8 +128,12 @@ class Shipped:
         write_json(datastore / "assessment/AssessmentOffered" / f"{self.offered.split('%3A')[1].split('%40')[0]}.json",
                    {"_id": self.offered.split("%3A")[1].split("%40")[0], "assessmentId": self.assessment,
                     "assignedBankIds": [self.bank], "displayName": {"text": ""}, "recordTypeIds": []})
-        write_json(datastore / "logging/Log" / "default.json",
-                   {"_id": "default", "displayName": {"text": "Default log"}, "recordTypeIds": []})
+        # qbank-lite's GenericLogEntries: every unplatform and tool entry goes to one log of this genus.
+        self.log = object_id(rng)
+        write_json(datastore / "logging/Log" / f"{self.log}.json",
+                   {"_id": self.log, "genusTypeId": "log-genus-type%3Adefault-clix%40ODL.MIT.EDU",
+                    "displayName": {"text": "Default CLIx QBank log"}, "recordTypeIds": [],
+                    "description": {"text": "For logging info from unplatform and tools, which do not know about catalog IDs"}})
         for _ in range(3):
             path = datastore / "repository/AssetContent" / f"{object_id(rng)}.mp4"
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -159,7 +165,7 @@ def generate(install_root: Path | str, seed: int | str, n_sessions: int, *, scho
         write_json(root / U.V2_USER_DATA / f"{sid}.json",
                    {"userType": "student" if rng.random() < 0.9 else "teacher", "userCount": len(users),
                     "username": ", ".join(users), "sessionId": sid, "timestamp": start.isoformat()})
-        t = write_logs(rng, datastore, sid, start, logs_per_session, finished=(n % 7 != 3))
+        t = write_logs(rng, datastore, sid, start, logs_per_session, finished=(n % 7 != 3), log=shipped.log)
         if n % 7 == 3:
             out.unfinished.append(sid)
         if n % 3 == 0:
@@ -173,28 +179,30 @@ def generate(install_root: Path | str, seed: int | str, n_sessions: int, *, scho
     return out
 
 
-def log_entry(rng: random.Random, sid: str, t: dt.datetime, text: dict) -> dict:
+def log_entry(rng: random.Random, sid: str, t: dt.datetime, text: dict, log: str = "default") -> dict:
+    """A LogEntry as qbank-lite's GenericLogEntries makes it: the posted data as a JSON text blob,
+    the session (unplatform's x-api-proxy header) in agentId, the time in UTC."""
     return {"_id": object_id(rng), "timestamp": datetime_dict(t), "agentId": osid("osid.agent", "Agent", sid, "MIT-ODL"),
-            "assignedLogIds": [osid("logging", "Log", "default")],
-            "genusTypeId": "log-entry-genus-type%3Adefault-clix%40ODL.MIT.EDU",
-            "priority": "log-entry-priority%3Ainfo%40ODL.MIT.EDU", "recordTypeIds": [],
+            "assignedLogIds": [osid("logging", "Log", log)], "genusTypeId": "GenusType%3ADEFAULT%40DLKIT.MIT.EDU",
+            "priorityId": "log-entry-priority%3Ainfo%40ODL.MIT.EDU",
+            "recordTypeIds": ["log-entry-record-type%3Atext-blob%40ODL.MIT.EDU"],
             "text": {"text": json.dumps({"sessionId": sid, **text}, ensure_ascii=False),
                      "languageTypeId": "639-2%3AENG%40ISO", "scriptTypeId": "15924%3ALATN%40ISO",
                      "formatTypeId": "TextFormats%3APLAIN%40okapia.net"}}
 
 
 def write_logs(rng: random.Random, datastore: Path, sid: str, start: dt.datetime, count: int,
-               finished: bool) -> dt.datetime:
+               finished: bool, log: str) -> dt.datetime:
     """A session's LogEntries (login, navigation, ...), the last a logout unless unfinished."""
     t = start
-    entries = [log_entry(rng, sid, t, {"action": "login", "params": {"page": "home"}})]
+    entries = [log_entry(rng, sid, t, {"action": "login", "params": {"page": "home"}}, log)]
     for _ in range(max(count - 2, 0)):
         t += dt.timedelta(seconds=rng.randint(5, 300), microseconds=rng.randint(0, 999_999))
         entries.append(log_entry(rng, sid, t, {"action": rng.choice(ACTIONS),
-                                               "target": f"/units/{rng.randint(1, 4)}/lessons/{rng.randint(1, 6)}"}))
+                                               "target": f"/units/{rng.randint(1, 4)}/lessons/{rng.randint(1, 6)}"}, log))
     if finished:
         t += dt.timedelta(seconds=rng.randint(5, 60))
-        entries.append(log_entry(rng, sid, t, {"action": FINISH}))
+        entries.append(log_entry(rng, sid, t, {"action": FINISH}, log))
     for e in entries:
         write_json(datastore / "logging/LogEntry" / f"{e['_id']}.json", e)
     return t

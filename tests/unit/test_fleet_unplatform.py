@@ -64,6 +64,9 @@ def test_a_v2_install_holds_sessions_user_data_logs_and_assessments(tmp_path):
         assert list((root / U.V2_DATASTORE / package).glob("*.json")), package
     section = json.loads(next((root / U.V2_DATASTORE / "assessment/AssessmentSection").glob("*.json")).read_text())
     assert {"itemId", "responses"} <= set(section["questions"][0])
+    # dlkit's way on disk: json.dumps' defaults (ASCII, non-ASCII escaped), a datetime as a dict with tzinfo.
+    assert all(f.read_bytes().isascii() for f in files)
+    assert set(section["actualStartTime"]) == {"year", "month", "day", "hour", "minute", "second", "microsecond", "tzinfo"}
 
 
 def test_audio_uploads_are_in_student_responses_and_asset_content_with_their_asset(tmp_path):

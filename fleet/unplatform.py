@@ -27,6 +27,7 @@ import pickle
 import random
 import sqlite3
 import sys
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,14 +36,32 @@ from module_utils import clix_unplatform as U
 BASE_TIME = dt.datetime(2018, 7, 9, 4, 30)  # naive UTC, as dlkit and SQLite's current_timestamp keep it
 MIT = "ODL.MIT.EDU"
 USERS = ["anita", "rahul", "priya", "सुनीता", "రాము", "lalremruata", "zoë", "mohammed", "ਗੁਰਪ੍ਰੀਤ", "kavya"]
-ACTIONS = ["navigate to unit", "navigate to lesson", "navigate to activity", "click", "play video", "pause video"]
-FINISH = "logout"
+# What the UI and its content player post to qbank's log (the event JSON in text.text): a
+# content-player event names its unit, subject (the lesson) and activity; a click on the tool list
+# is "Select tool: <name>"; the lesson's "finished" button sends clicked_finished (back to the user
+# form, as a click on "Select User" does). A session without one has no finish event.
+PLACES = [("English Elementary", "Lesson 1", "Activity 1.1"), ("English Elementary", "Lesson 2", "Activity 2.3"),
+          ("Geometric Reasoning", "Lesson 1", "Activity 1.2"), ("परमाणु संरचना", "पाठ 1", "गतिविधि 1.1")]
+PLAYER_ACTIONS = ["play", "pause", "click", "next_page"]
+TOOLS = ["policesquad", "food-sharing-tool", "ice-cubes-in-lemonade"]
+FINISH = "clicked_finished"
 SESSIONS_SCHEMA = ("CREATE TABLE sessions (session_id char(128) UNIQUE NOT NULL, "
                    "atime timestamp NOT NULL default current_timestamp, data text)")
+# Version 1's research app (CLIx_Unplatform_obsolete unplatform_source/research/models.py), as
+# Django makes its tables in SQLite: <app>_<model>, a ForeignKey field f as the column f_id. It has
+# no username: a session is a UUID, its users a type and a count; what happened is AppData.
 V1_SCHEMA = (
-    "CREATE TABLE research_userlog (id integer NOT NULL PRIMARY KEY AUTOINCREMENT, "
-    "session_id varchar(64) NOT NULL, username varchar(255) NOT NULL, action varchar(255) NOT NULL, "
-    "target varchar(1024) NOT NULL, created datetime NOT NULL)",
+    "CREATE TABLE research_configuration (state varchar(32) NULL, district varchar(32) NULL, "
+    "school_id varchar(36) NOT NULL PRIMARY KEY, terminal_id varchar(6) NULL, locale varchar(2) NOT NULL, "
+    "is_sent bool NULL, creation_time datetime NOT NULL)",
+    "CREATE TABLE research_uuid (session_id varchar(36) NOT NULL PRIMARY KEY, creation_time datetime NOT NULL, "
+    "configuration_id varchar(36) NOT NULL REFERENCES research_configuration (school_id))",
+    "CREATE TABLE research_user (id integer NOT NULL PRIMARY KEY AUTOINCREMENT, user_type varchar(15) NULL, "
+    "user_count varchar(2) NULL, is_sent bool NULL, creation_time datetime NOT NULL, "
+    "session_id_id varchar(36) NOT NULL REFERENCES research_uuid (session_id))",
+    "CREATE TABLE research_appdata (id integer NOT NULL PRIMARY KEY AUTOINCREMENT, app_name varchar(32) NOT NULL, "
+    "event_type varchar(32) NOT NULL, params text NOT NULL, is_sent bool NULL, creation_time datetime NOT NULL, "
+    "session_id_id varchar(36) NOT NULL REFERENCES research_uuid (session_id))",
     "CREATE TABLE django_session (session_key varchar(40) NOT NULL PRIMARY KEY, "
     "session_data text NOT NULL, expire_date datetime NOT NULL)",
 )
@@ -191,15 +210,22 @@ def log_entry(rng: random.Random, sid: str, t: dt.datetime, text: dict, log: str
                      "formatTypeId": "TextFormats%3APLAIN%40okapia.net"}}
 
 
+def event(rng: random.Random) -> dict:
+    """One event of the UI or its content player (without its sessionId)."""
+    if rng.random() < 0.1:
+        return {"action": "click", "target": "Select tool: %s" % rng.choice(TOOLS)}
+    unit, subject, activity = rng.choice(PLACES)
+    return {"action": rng.choice(PLAYER_ACTIONS), "unit": unit, "subject": subject, "activity": activity}
+
+
 def write_logs(rng: random.Random, datastore: Path, sid: str, start: dt.datetime, count: int,
                finished: bool, log: str) -> dt.datetime:
     """A session's LogEntries (login, navigation, ...), the last a logout unless unfinished."""
     t = start
-    entries = [log_entry(rng, sid, t, {"action": "login", "params": {"page": "home"}}, log)]
-    for _ in range(max(count - 2, 0)):
+    entries = []
+    for _ in range(max(count - 1, 1)):
         t += dt.timedelta(seconds=rng.randint(5, 300), microseconds=rng.randint(0, 999_999))
-        entries.append(log_entry(rng, sid, t, {"action": rng.choice(ACTIONS),
-                                               "target": f"/units/{rng.randint(1, 4)}/lessons/{rng.randint(1, 6)}"}, log))
+        entries.append(log_entry(rng, sid, t, event(rng), log))
     if finished:
         t += dt.timedelta(seconds=rng.randint(5, 60))
         entries.append(log_entry(rng, sid, t, {"action": FINISH}, log))
@@ -263,20 +289,29 @@ def generate_v1(install_root: Path | str, seed: int | str, n_sessions: int) -> I
     db = sqlite3.connect(root / U.V1_DB)
     for statement in V1_SCHEMA:
         db.execute(statement)
+    start = BASE_TIME.replace(year=2016)
+    db.execute("INSERT INTO research_configuration VALUES (?, ?, ?, ?, ?, ?, ?)",
+               ("mz", "", "NOTSET", "", "en", None, start.isoformat(sep=" ")))
     log = []
     for n in range(n_sessions):
-        sid = rng.randbytes(16).hex()
-        user = rng.choice(USERS)
+        sid = str(uuid.UUID(bytes=rng.randbytes(16)))
+        count = rng.choice([1, 1, 2, 3])
         out.sessions.append(sid)
-        out.usernames[sid] = [user]
-        t = BASE_TIME.replace(year=2016) + dt.timedelta(days=n)
-        for action in ("login", *rng.sample(ACTIONS, 3), *((FINISH,) if n % 4 else ())):
-            db.execute("INSERT INTO research_userlog (session_id, username, action, target, created) "
-                       "VALUES (?, ?, ?, ?, ?)", (sid, user, action, "/", t.isoformat(sep=" ")))
+        out.usernames[sid] = []  # version 1 keeps no names
+        t = start + dt.timedelta(days=n)
+        db.execute("INSERT INTO research_uuid VALUES (?, ?, ?)", (sid, t.isoformat(sep=" "), "NOTSET"))
+        db.execute("INSERT INTO research_user (user_type, user_count, is_sent, creation_time, session_id_id) "
+                   "VALUES (?, ?, ?, ?, ?)", ("student", str(count), None, t.isoformat(sep=" "), sid))
+        events = [event(rng) for _ in range(4)] + ([{"action": FINISH}] if n % 4 else [])
+        for e in events:
+            params = {k: v for k, v in e.items() if k != "action"}
+            db.execute("INSERT INTO research_appdata (app_name, event_type, params, is_sent, creation_time, "
+                       "session_id_id) VALUES (?, ?, ?, ?, ?, ?)",
+                       ("unplatform", e["action"], json.dumps(params), None, t.isoformat(sep=" "), sid))
             t += dt.timedelta(seconds=rng.randint(5, 200))
         if not n % 4:
             out.unfinished.append(sid)
-        log.append(f"[{t:%d/%b/%Y %H:%M:%S}] INFO session {sid} {user}\n")
+        log.append(f"[{t:%d/%b/%Y %H:%M:%S}] INFO session {sid}\n")
     db.commit()
     db.close()
     (root / U.V1_LOG).write_text("".join(log), encoding="utf-8")

@@ -75,7 +75,7 @@ def tick(n: int, root: Path, db: sqlite3.Connection, rng: random.Random, tear: f
     gen.write_json(root / U.V2_USER_DATA / f"{sid}.json",
                    {"userType": "student", "userCount": 1, "username": user, "sessionId": sid,
                     "timestamp": now.isoformat()})
-    entry = gen.log_entry(rng, sid, now, {"action": "login", "params": {"page": "home"}},
+    entry = gen.log_entry(rng, sid, now, gen.event(rng),
                           logs[0].stem if logs else "default")
     gen.write_json(datastore / "logging/LogEntry" / f"{entry['_id']}.json", entry)
     sections = sorted((datastore / "assessment/AssessmentSection").glob("*.json"))

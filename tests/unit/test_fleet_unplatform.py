@@ -56,6 +56,10 @@ def test_a_v2_install_holds_sessions_user_data_logs_and_assessments(tmp_path):
         json.loads(f.read_text(encoding="utf-8"))
     actions = log_texts(root)
     assert set(actions) == set(made.sessions)
+    events = [json.loads(json.loads(f.read_text())["text"]["text"])
+              for f in (root / U.V2_DATASTORE / "logging/LogEntry").glob("*.json")]
+    assert any({"unit", "subject", "activity"} <= set(e) for e in events)  # content-player events
+    assert any(e.get("target", "").startswith("Select tool: ") for e in events)
     assert made.unfinished and all(unplatform.FINISH not in actions[s] for s in made.unfinished)
     assert all(actions[s].count(unplatform.FINISH) == 1 for s in set(made.sessions) - set(made.unfinished))
     for package in ("assessment/AssessmentTaken", "assessment/AssessmentSection", "assessment/Item",
@@ -102,8 +106,11 @@ def test_config_can_be_missing_or_unset_and_the_same_seed_makes_the_same_files(t
 def test_a_v1_install_is_a_django_folder_with_its_database_and_log(tmp_path):
     made = unplatform.generate_v1(tmp_path / "CLIx_Unplatform", 3, 8)
     con = sqlite3.connect(made.root / U.V1_DB)
-    logged = {r[0] for r in con.execute("SELECT DISTINCT session_id FROM research_userlog")}
-    finished = {r[0] for r in con.execute("SELECT session_id FROM research_userlog WHERE action = 'logout'")}
+    logged = {r[0] for r in con.execute("SELECT session_id FROM research_uuid")}
+    assert logged == {r[0] for r in con.execute("SELECT DISTINCT session_id_id FROM research_appdata")}
+    assert logged == {r[0] for r in con.execute("SELECT session_id_id FROM research_user")}
+    finished = {r[0] for r in con.execute("SELECT session_id_id FROM research_appdata WHERE event_type = ?",
+                                          (unplatform.FINISH,))}
     con.close()
     assert logged == set(made.sessions) and finished == set(made.sessions) - set(made.unfinished)
     assert made.unfinished

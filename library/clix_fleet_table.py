@@ -160,8 +160,8 @@ def lab_pc_row(row: dict, hb: dict) -> None:
     """What a lab PC's heartbeat adds to its row: the app, the installs' data."""
     services = hb.get("services") or {}
     row.update(app={"qbank_lite": bool(services.get("qbank_lite")), "unplatform": bool(services.get("unplatform"))},
-               installs=[dict(path=i.get("path"), version=i.get("version"), bytes=i.get("bytes"))
-                         for i in hb.get("installs") or []],
+               installs=[dict(path=i.get("path"), version=i.get("version"), bytes=i.get("bytes"),
+                              complete=i.get("complete") is not False) for i in hb.get("installs") or []],
                data_bytes=hb.get("data_bytes"))
     if not row["installs"]:
         row["problems"].append("no unplatform install found")
@@ -232,7 +232,8 @@ def cells(row: dict) -> dict:
             "mongodb": fmt(None if "mongodb" not in row else ("up" if row["mongodb"] else "DOWN")),
             "postgresql": fmt(None if "postgresql" not in row else ("up" if row["postgresql"] else "DOWN")),
             "app": fmt(app_cell),
-            "data": fmt(None if "installs" not in row else "%s in %d install(s)" % (
+            "data": fmt(None if "installs" not in row else "%s%s in %d install(s)" % (
+                "" if all(i["complete"] for i in row["installs"]) else "at least ",
                 human_bytes(row["data_bytes"] or 0), len(row["installs"]))),
             "clock_skew": fmt(row.get("clock_skew_seconds"), "%+.0fs"),
             "last_collected": (row["last_collected"] or "never")[:10], "problems": "; ".join(row["problems"])}

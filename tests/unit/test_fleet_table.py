@@ -146,6 +146,10 @@ def test_a_lab_pc_row_shows_its_app_its_data_and_when_its_own_item_was_collected
     # A lab PC's row never takes its server's collection, nor the server a lab PC's.
     server = row_of(school("mz1", heartbeat()), str(tmp_path), LIMITS, NOW)
     assert server["last_collected"] == "2026-11-22T00:00:00+00:00" and cells(server)["app"] == "-"
+    partly = pc_heartbeat()
+    partly["installs"][0]["complete"] = False  # the heartbeat's time budget ended the count
+    assert cells(row_of(lab_pc("mz1", "pc01", partly), str(tmp_path), LIMITS, NOW))["data"] == \
+        "at least 3.0 MiB in 1 install(s)"
     unreachable = row_of(lab_pc("mz1", "pc01", None, "unreachable: timed out"), str(tmp_path), LIMITS, NOW)
     assert unreachable["problems"] == ["unreachable"] and cells(unreachable)["server_id"] == "mz1/pc01"
 

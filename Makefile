@@ -72,7 +72,7 @@ dataset: venv
 	$(PY) -m clix_dataset $(ARCHIVE)
 
 fleet-up: deps
-	$(PY) -m fleet up --schools $(SCHOOLS) --dir $(FLEET_DIR) --gstudio-container
+	$(PY) -m fleet up --schools $(SCHOOLS) --dir $(FLEET_DIR) --gstudio-container --lab-pcs
 
 fleet-down:
 	$(PY) -m fleet down --dir $(FLEET_DIR)

@@ -1,6 +1,6 @@
-"""Local fleet of simulated CLIx school servers (test bed only).
+"""Local fleet of simulated CLIx school servers and lab PCs (test bed only).
 
-    python -m fleet up --schools mz=3,ct=2 [--big mz1] [--hostile mz1] [--dir DIR]
+    python -m fleet up --schools mz=3,ct=2 [--lab-pcs] [--big mz1] [--hostile mz1] [--dir DIR]
     python -m fleet down [--dir DIR]
     python -m fleet status [--dir DIR]
 
@@ -8,6 +8,19 @@ Each school is a network namespace on bridge clixbr0 (10.231.0.0/24) running its
 PostgreSQL 15 (127.0.0.1:8432) and MongoDB wire server (SecantusDB, 127.0.0.1:8017), with
 /home/core and /opt of its own. The fleet writes an Ansible inventory of itself, in the same
 shape as inventories/<state>/, to DIR/inventory.
+
+--lab-pcs adds unplatform lab PCs: network namespaces with their own sshd, /opt and /home, no
+gStudio, on the addresses after the schools'. Each is the host <code>-<id>-<pc> of its school's
+group (clix_platform: unplatform, clix_pc: <pc>). The plan (chosen so that the tests' looks at
+mz1..mz3 and ct2 see no lab PC; ct1 is the school that already "runs unplatform"):
+
+    school                         pc    installs (fleet/unplatform.py makes their data)
+    ct1 (or the first school)      pc01  v2 at /opt/clix, config.json = this school and pc01, and the
+                                         app running: fleet/standin/unplatform_writer.py appends
+                                         sessions (WAL), rewrites JSON in place, listens on 8080, 8888
+    ct1                            pc02  v2 at /opt/clix without config.json, app not running
+    rj<n+1> (no server: n = the    pc01  v1 (2016, Django) at /home/student/CLIx_Unplatform
+      rj servers of --schools)     pc02  v2 at /opt/clix, config.json = this school and pc02, app not running
 """
 
 from __future__ import annotations
@@ -24,7 +37,7 @@ from pathlib import Path
 
 import yaml
 
-from fleet import data, hostile, hosts
+from fleet import data, hostile, hosts, unplatform
 from fleet.hosts import Lab, School
 
 DEFAULT_DIR = Path(os.environ.get("CLIX_FLEET_DIR", "/var/tmp/clix-fleet"))
@@ -33,6 +46,15 @@ DISTRICT = {"ct": "01", "mz": "03", "rj": "05", "tg": "22"}
 SCHOOL_NAMES = {"mz": "GOVT. MIZO HIGH SCHOOL", "ct": "Govt. H.S. School Dhamtari",
                 "rj": "Govt. Adarsh Sr. Sec. School", "tg": "ZPHS ASHOKNAGAR"}
 SEED = 2017
+LAB_PC_SESSIONS = 40
+# An install of a lab PC: (path, version 2?, config.json written?, app running?)
+LAB_PC_INSTALLS = {
+    "v2-app": ("/opt/clix", True, True, True),
+    "v2-noconfig": ("/opt/clix", True, False, False),
+    "v2": ("/opt/clix", True, True, False),
+    "v1": ("/home/student/CLIx_Unplatform", False, False, False),
+}
+STUDENT_UID = 1000  # the lab PC's desktop user, who unzipped the 2016 version
 
 
 def plan(spec: str, big: set[str], first_address: int = 11, tag: str = "",
@@ -58,9 +80,30 @@ def plan(spec: str, big: set[str], first_address: int = 11, tag: str = "",
     unknown = set(hostile_ids) - {s.server_id for s in schools}
     if unknown:
         raise SystemExit(f"fleet: --hostile names {', '.join(sorted(unknown))}, not in --schools {spec}")
-    if first_address + index - 1 > 254:
-        raise SystemExit("fleet: the schools do not fit in 10.231.0.0/24 from --first-address on")
+    check_addresses(first_address, index - 1)
     return schools
+
+
+def check_addresses(first_address: int, count: int) -> None:
+    if first_address + count - 1 > 254:
+        raise SystemExit("fleet: the schools and lab PCs do not fit in 10.231.0.0/24 from --first-address on")
+
+
+def plan_lab_pcs(schools: list[School]) -> list[School]:
+    """The lab PCs of the module docstring's plan, on the addresses after the schools'."""
+    first = schools[0]
+    server = next((s for s in schools if s.server_id == "ct1"), first)
+    n = 1 + sum(1 for s in schools if s.state == "rj")
+    no_server = {"state": "rj", "server_id": f"rj{n}", "school_code": f"{STATE_DIGIT['rj']}{DISTRICT['rj']}1{n:03d}",
+                 "school_name": f"{SCHOOL_NAMES['rj']} {n}"}
+    at_server = {"state": server.state, "server_id": server.server_id, "school_code": server.school_code,
+                 "school_name": server.school_name}
+    wanted = [(at_server, "pc01", ("v2-app",)), (at_server, "pc02", ("v2-noconfig",)),
+              (no_server, "pc01", ("v1",)), (no_server, "pc02", ("v2",))]
+    index = len(schools)
+    check_addresses(first.first_address, index + len(wanted))
+    return [School(**school, index=index + i, first_address=first.first_address, tag=first.tag, pc=pc,
+                   installs=installs) for i, (school, pc, installs) in enumerate(wanted, 1)]
 
 
 def wait_port(address: str, port: int, what: str, timeout: float = 30) -> None:
@@ -97,17 +140,42 @@ def bring_up(lab: Lab, school: School, code_template: Path) -> str:
     return f"{school.hostname}: {school.address} up in {time.monotonic() - t0:.1f}s ({n} Benchmarks)"
 
 
-def write_inventory(lab: Lab, schools: list[School]) -> None:
+def bring_up_lab_pc(lab: Lab, pc: School) -> str:
+    t0 = time.monotonic()
+    hosts.start_host(lab, pc)
+    wait_port(pc.address, 22, f"sshd of {pc.name}")
+    root = lab.host_dir(pc) / "root"
+    sessions = 0
+    for kind in pc.installs:
+        path, v2, config, app = LAB_PC_INSTALLS[kind]
+        install = root / path.lstrip("/")
+        if v2:
+            made = unplatform.generate(install, f"{SEED}-{pc.name}-{kind}", LAB_PC_SESSIONS, config=config,
+                                       school_code=pc.school_code, pc=pc.pc)
+        else:
+            made = unplatform.generate_v1(install, f"{SEED}-{pc.name}-{kind}", LAB_PC_SESSIONS // 4)
+            hosts.run(["chown", "-R", f"{STUDENT_UID}:{STUDENT_UID}", str(root / "home" / "student")])
+        sessions += len(made.sessions)
+        if app:
+            hosts.start_unplatform_writer(lab, pc, path)
+    return f"{pc.hostname}: {pc.address} up in {time.monotonic() - t0:.1f}s ({', '.join(pc.installs)}; {sessions} sessions)"
+
+
+def write_inventory(lab: Lab, schools: list[School], lab_pcs: list[School] = ()) -> None:
     inv = lab.inventory
     shutil.rmtree(inv, ignore_errors=True)
-    for state in sorted({s.state for s in schools}):
-        children = {}
+    for state in sorted({s.state for s in [*schools, *lab_pcs]}):
+        children: dict[str, dict] = {}
         for s in (s for s in schools if s.state == state):
             pw = (lab.host_dir(s) / "pg.password").read_text()
             children[s.server_id] = {"hosts": {s.hostname: {
                 "ansible_host": s.address, "school_code": s.school_code, "school_name": s.school_name,
                 "clix_postgres_password": pw,
                 **({"clix_container_runtime": "podman"} if s.gstudio_container else {})}}}
+        for pc in (p for p in lab_pcs if p.state == state):
+            children.setdefault(pc.server_id, {"hosts": {}})["hosts"][pc.hostname] = {
+                "ansible_host": pc.address, "school_code": pc.school_code, "school_name": pc.school_name,
+                "clix_platform": "unplatform", "clix_pc": pc.pc}
         path = inv / state / "hosts.yml"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("# Written by `python -m fleet up`: the local test fleet.\n" +
@@ -130,8 +198,8 @@ def write_known_hosts(lab: Lab, schools: list[School]) -> None:
     lab.known_hosts.write_text("".join(lines))
 
 
-def up(lab: Lab, schools: list[School]) -> None:
-    if lab.schools():
+def up(lab: Lab, schools: list[School], lab_pcs: list[School] = ()) -> None:
+    if lab.schools() or lab.lab_pcs():
         down(lab)
     t0 = time.monotonic()
     hosts.ensure_client_key(lab)
@@ -143,19 +211,22 @@ def up(lab: Lab, schools: list[School]) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
         data.make_code_template(tmp)
         tmp.rename(code_template)
-    lab.save(schools)
+    lab.save(schools, lab_pcs)
     with ThreadPoolExecutor(max_workers=8) as pool:
         for line in pool.map(lambda s: bring_up(lab, s, code_template), schools):
             print(line, flush=True)
-    write_known_hosts(lab, schools)
-    write_inventory(lab, schools)
-    print(f"fleet: {len(schools)} schools up in {time.monotonic() - t0:.1f}s; inventory: {lab.inventory}")
+        for line in pool.map(lambda pc: bring_up_lab_pc(lab, pc), lab_pcs):
+            print(line, flush=True)
+    write_known_hosts(lab, [*schools, *lab_pcs])
+    write_inventory(lab, schools, lab_pcs)
+    pcs = f" and {len(lab_pcs)} lab PCs" if lab_pcs else ""
+    print(f"fleet: {len(schools)} schools{pcs} up in {time.monotonic() - t0:.1f}s; inventory: {lab.inventory}")
 
 
 def down(lab: Lab) -> None:
-    schools = lab.schools()
+    schools, lab_pcs = lab.schools(), lab.lab_pcs()
     with ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(lambda s: hosts.stop_host(lab, s), schools))
+        list(pool.map(lambda s: hosts.stop_host(lab, s), [*schools, *lab_pcs]))
     hosts.teardown_network()
     for s in schools:
         if s.hostile:
@@ -166,11 +237,11 @@ def down(lab: Lab) -> None:
             shutil.rmtree(path, ignore_errors=True)
         elif path.exists():
             path.unlink()
-    print(f"fleet: {len(schools)} schools down")
+    print(f"fleet: {len(schools)} schools and {len(lab_pcs)} lab PCs down")
 
 
 def status(lab: Lab) -> int:
-    schools = lab.schools()
+    schools = lab.schools() + lab.lab_pcs()
     if not schools:
         print("fleet: not up")
         return 1
@@ -192,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tag", default="", help="short name that keeps this fleet's namespaces apart from another's")
     p.add_argument("--gstudio-container", action="store_true",
                    help="run the stand-in gStudio container (podman) on every school; needs `make images`")
+    p.add_argument("--lab-pcs", action="store_true",
+                   help="add the unplatform lab PCs of the plan above (one school of them has no server)")
     p.add_argument("--dir", type=Path, default=DEFAULT_DIR, help="lab folder (default %(default)s)")
     args = p.parse_args(argv)
     if os.geteuid() != 0:
@@ -199,8 +272,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     lab = Lab(args.dir.resolve())
     if args.command == "up":
-        up(lab, plan(args.schools, set(filter(None, args.big.split(","))), args.first_address, args.tag,
-                     args.gstudio_container, frozenset(filter(None, args.hostile.split(",")))))
+        schools = plan(args.schools, set(filter(None, args.big.split(","))), args.first_address, args.tag,
+                       args.gstudio_container, frozenset(filter(None, args.hostile.split(","))))
+        up(lab, schools, plan_lab_pcs(schools) if args.lab_pcs else [])
     elif args.command == "down":
         down(lab)
     else:

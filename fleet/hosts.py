@@ -26,6 +26,9 @@ MONGO_PORT = 8017
 # Folders each school server sees as its own: the real root's, with the host's folder of that
 # name (below <host dir>/root) bind-mounted over them.
 PRIVATE_MOUNTS = {"/home/core": "home/core", "/opt": "opt", "/var/run/postgresql": "pgsock"}
+# A lab PC's: /opt (/opt/clix) and the whole of /home (/home/student/...), so that nothing is made
+# on the control node's own root for it.
+LAB_PC_MOUNTS = {"/opt": "opt", "/home": "home"}
 # A school's root shell starts with Debian's stock dotfiles, not the control node's: whatever this
 # machine's ~/.bashrc runs (pyenv, ...) would otherwise run in every SSH session to every school.
 ROOT_DOTFILES = {"/root/.bashrc": "/usr/share/base-files/dot.bashrc", "/root/.profile": "/usr/share/base-files/dot.profile"}
@@ -44,18 +47,26 @@ class School:
     tag: str = ""  # lets several fleets share the machine: netns clix<tag>-<id>, veth cx<tag>-<id>
     gstudio_container: bool = False  # runs the stand-in "gstudio" container under podman
     hostile: bool = False  # its data attacks the control node (fleet/hostile.py)
+    # A lab PC of school server_id (sshd and unplatform installs, no server processes), not its server.
+    pc: str = ""
+    installs: tuple[str, ...] = ()  # a lab PC's installs: fleet/__main__.py LAB_PC_INSTALLS
+
+    @property
+    def name(self) -> str:
+        """The host's own name in the fleet: the server id, or <server id>-<pc> for a lab PC."""
+        return f"{self.server_id}-{self.pc}" if self.pc else self.server_id
 
     @property
     def hostname(self) -> str:
-        return f"{self.school_code}-{self.server_id}"
+        return f"{self.school_code}-{self.name}"
 
     @property
     def netns(self) -> str:
-        return f"clix{self.tag}-{self.server_id}"
+        return f"clix{self.tag}-{self.name}"
 
     @property
     def veth(self) -> str:
-        return f"cx{self.tag}-{self.server_id}"[:15]
+        return f"cx{self.tag}-{self.name}"[:15]
 
     @property
     def address(self) -> str:
@@ -98,15 +109,24 @@ class Lab:
         return self.root / "fleet.json"
 
     def host_dir(self, school: School) -> Path:
-        return self.root / "hosts" / school.server_id
+        return self.root / "hosts" / school.name
 
     def schools(self) -> list[School]:
+        """The school servers."""
+        return self._hosts("schools")
+
+    def lab_pcs(self) -> list[School]:
+        return self._hosts("lab_pcs")
+
+    def _hosts(self, kind: str) -> list[School]:
         if not self.state_file.exists():
             return []
-        return [School(**s) for s in json.loads(self.state_file.read_text())["schools"]]
+        return [School(**{**s, "installs": tuple(s.get("installs", ()))})
+                for s in json.loads(self.state_file.read_text()).get(kind, [])]
 
-    def save(self, schools: list[School]) -> None:
-        self.state_file.write_text(json.dumps({"schools": [asdict(s) for s in schools]}, indent=1))
+    def save(self, schools: list[School], lab_pcs: list[School] = ()) -> None:
+        self.state_file.write_text(json.dumps({"schools": [asdict(s) for s in schools],
+                                               "lab_pcs": [asdict(s) for s in lab_pcs]}, indent=1))
 
 
 def ensure_network() -> None:
@@ -204,9 +224,11 @@ def podman_in_school(lab: Lab, school: School, *args: str, **kwargs) -> subproce
 def start_host(lab: Lab, school: School) -> int:
     """Create the namespace and start sshd in a private mount/UTS namespace; return sshd's pid."""
     d = lab.host_dir(school)
-    for sub in (*(f"root/{src}" for src in PRIVATE_MOUNTS.values()), "log"):
+    mounts = LAB_PC_MOUNTS if school.pc else PRIVATE_MOUNTS
+    for sub in (*(f"root/{src}" for src in mounts.values()), "log"):
         (d / sub).mkdir(parents=True, exist_ok=True)
-    shutil.chown(d / "root/pgsock", "postgres", "postgres")
+    if not school.pc:
+        shutil.chown(d / "root/pgsock", "postgres", "postgres")
     cfg = write_sshd_config(lab, school, d)
     write_podman_config(d)
     ns = school.netns
@@ -218,15 +240,15 @@ def start_host(lab: Lab, school: School) -> int:
     run(["ip", "-n", ns, "addr", "add", f"{school.address}/24", "dev", "eth0"])
     run(["ip", "-n", ns, "link", "set", "eth0", "up"])
     run(["ip", "-n", ns, "link", "set", "lo", "up"])
-    for mount_point in (*PRIVATE_MOUNTS, "/run/sshd"):
+    for mount_point in (*mounts, "/run/sshd"):
         Path(mount_point).mkdir(parents=True, exist_ok=True)
-    binds = " ".join(f"mount --bind {d / 'root' / src} {dst};" for dst, src in PRIVATE_MOUNTS.items())
+    binds = " ".join(f"mount --bind {d / 'root' / src} {dst};" for dst, src in mounts.items())
     binds += "".join(f" mount --bind {stock} {rc};" for rc, stock in ROOT_DOTFILES.items()
                      if Path(rc).exists() and Path(stock).exists())
     if school.gstudio_container:
         # `ip netns exec` mounts a fresh /sys without cgroups; runc needs the host's hierarchies.
         binds += cgroup_mounts()
-    script = f"hostname school-{school.server_id}; {binds} exec /usr/sbin/sshd -D -e -f {cfg}"
+    script = f"hostname {'labpc' if school.pc else 'school'}-{school.name}; {binds} exec /usr/sbin/sshd -D -e -f {cfg}"
     with open(d / "log" / "sshd.log", "ab") as log:
         proc = subprocess.Popen(
             ["ip", "netns", "exec", ns, "unshare", "--mount", "--uts", "--propagation", "private",
@@ -416,3 +438,36 @@ def restart_mongo(lab: Lab, school: School) -> None:
 def in_namespace(lab: Lab, school: School, cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
     """Run a command inside the school's namespaces (what the school server itself would run)."""
     return run(in_host(sshd_pid(lab, school), cmd), **kwargs)
+
+
+UNPLATFORM_WRITER = Path(__file__).resolve().parent / "standin" / "unplatform_writer.py"
+APP_PORTS = (8080, 8888)
+
+
+def app_answers(pc: School) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection((pc.address, APP_PORTS[0]), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def start_unplatform_writer(lab: Lab, pc: School, root: str = "/opt/clix") -> None:
+    """Start the stand-in of the unplatform app (fleet/standin/unplatform_writer.py) on a lab PC."""
+    d = lab.host_dir(pc)
+    log = open(d / "log" / "unplatform-writer.log", "ab")  # noqa: SIM115 - handed to the child process
+    proc = subprocess.Popen(in_host(sshd_pid(lab, pc), ["/usr/bin/python3", str(UNPLATFORM_WRITER), "--root", root]),
+                            stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+    (d / "unplatform-writer.pid").write_text(str(proc.pid))
+    wait_for(lambda: app_answers(pc), f"the unplatform stand-in of {pc.name}", 30)
+
+
+def stop_unplatform_writer(lab: Lab, pc: School) -> None:
+    """Stop the app on a lab PC (SIGTERM: it finishes its tick, so no file is left torn)."""
+    pidfile = lab.host_dir(pc) / "unplatform-writer.pid"
+    if pidfile.exists():
+        kill_tree(int(pidfile.read_text()))
+        pidfile.unlink()
+        wait_for(lambda: not app_answers(pc), f"the unplatform stand-in of {pc.name} to stop", 10)

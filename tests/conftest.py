@@ -33,6 +33,8 @@ class Fleet:
     def __init__(self, lab: hosts.Lab) -> None:
         self.lab = lab
         self.schools = {s.server_id: s for s in lab.schools()}
+        # The unplatform lab PCs (fleet/__main__.py's plan), by <server id>-<pc>: ct1-pc01 ...
+        self.lab_pcs = {p.name: p for p in lab.lab_pcs()}
 
     @property
     def inventory(self) -> Path:
@@ -44,6 +46,13 @@ class Fleet:
     def core(self, server_id: str) -> Path:
         """The school's /home/core as seen from the control node."""
         return self.lab.host_dir(self.school(server_id)) / "root" / "home" / "core"
+
+    def lab_pc(self, name: str) -> hosts.School:
+        return self.lab_pcs[name]
+
+    def pc_root(self, name: str) -> Path:
+        """A lab PC's / as far as it is its own (/opt, /home), seen from the control node."""
+        return self.lab.host_dir(self.lab_pc(name)) / "root"
 
     def pg_password(self, server_id: str) -> str:
         return (self.lab.host_dir(self.school(server_id)) / "pg.password").read_text()
@@ -58,8 +67,9 @@ def fleet() -> Fleet:
     reuse = os.environ.get("CLIX_TEST_REUSE_FLEET") == "1" and lab.schools()
     if not reuse:
         # Its own addresses and namespace names: a demo fleet (make demo) may be up beside it.
-        fleet_cli.up(lab, fleet_cli.plan(TEST_SCHOOLS, set(), first_address=TEST_FIRST_ADDRESS, tag=TEST_TAG,
-                                         gstudio_container=True))
+        schools = fleet_cli.plan(TEST_SCHOOLS, set(), first_address=TEST_FIRST_ADDRESS, tag=TEST_TAG,
+                                 gstudio_container=True)
+        fleet_cli.up(lab, schools, fleet_cli.plan_lab_pcs(schools))  # as `python -m fleet up --lab-pcs`
     yield Fleet(lab)
     if not reuse:
         fleet_cli.down(lab)

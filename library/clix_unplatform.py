@@ -78,7 +78,8 @@ attributes:
   check_mode:
     description: >-
       Finds the installs, reads C(config.json) and counts the sessions from a read-only connection as in a normal
-      run, and returns the same RV(installs) and RV(config); stages nothing (RV(installs[].pull) is empty).
+      run, and returns the same RV(installs) and RV(config); stages nothing, so RV(installs[].pull) lists the
+      folders only (a C(clix_pull) check run then says what would be transferred), not the database.
     support: full
   diff_mode:
     description: >-
@@ -404,7 +405,7 @@ def describe(root: str, layout: str, p: dict, pinned: str | None) -> dict:
     elif os.path.isfile(os.path.join(root, V1_LOG)) and not os.path.islink(os.path.join(root, V1_LOG)):
         pull.append(dict(name="%s/%s" % (label, V1_LOG), src=os.path.join(root, V1_LOG), dest=V1_LOG, kind="file",
                          expect={}, exclude=[]))
-    info["pull"] = pull if pinned is not None else []
+    info["pull"] = pull
     return info
 
 

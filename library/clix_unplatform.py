@@ -205,12 +205,15 @@ def layout_of(root: str) -> str | None:
     return None
 
 
-def search_v1(top: str, depth: int) -> list:
-    """Folders up to depth below top that hold unplatform/db.sqlite3; links never followed."""
+def search_v1(top: str, depth: int, skip: tuple) -> list:
+    """Folders up to depth below top that hold unplatform/db.sqlite3; links never followed, the
+    folders of skip (the staging folder: its copies are not installs) never looked into."""
     found, queue, budget = [], [(top, 0)], [SEARCH_FOLDERS]
     while queue and budget[0] > 0:
         folder, level = queue.pop(0)
         budget[0] -= 1
+        if folder in skip:
+            continue
         if os.path.lexists(os.path.join(folder, V1_DB)):
             found.append(folder)
             continue
@@ -225,7 +228,7 @@ def search_v1(top: str, depth: int) -> list:
     return found
 
 
-def find_installs(roots: list, search: list, depth: int) -> dict:
+def find_installs(roots: list, search: list, depth: int, skip: tuple = ()) -> dict:
     """{normalised path: layout} of every install."""
     installs = {}
     for root in roots:
@@ -235,7 +238,7 @@ def find_installs(roots: list, search: list, depth: int) -> dict:
             installs[root] = layout
     for top in search:
         if is_dir(top):
-            for folder in search_v1(os.path.normpath(top), depth):
+            for folder in search_v1(os.path.normpath(top), depth, skip):
                 installs.setdefault(folder, "v1")
     return installs
 
@@ -435,7 +438,8 @@ def main() -> None:
     )
     os.umask(0o077)  # staging holds private data
     p = module.params
-    found = find_installs(p["roots"], p["search"], p["search_depth"])
+    staging = tuple(os.path.normpath(f) for f in (p["staging_dir"], p["dest"]) if f)
+    found = find_installs(p["roots"], p["search"], p["search_depth"], staging)
     try:
         dest = None if module.check_mode else fresh_dest(p["dest"], p["staging_dir"])
         installs, skipped = [], []

@@ -71,6 +71,7 @@ def ct1_archive(fleet, target_python, tmp_path_factory):
     pc01 = fleet.lab_pc("ct1-pc01")
     start = datetime.datetime.now().replace(microsecond=0)
     assert hosts.app_answers(pc01), "the fixture needs pc01's app stand-in running"
+    assert (fleet.pc_root("ct1-pc01") / "opt/clix" / (V2_SESSIONS_DB + "-wal")).stat().st_size > 0
     proc = collect(fleet, archive, "-l", "ct1")
     hosts.stop_unplatform_writer(fleet.lab, pc01)
     yield archive, proc, start
@@ -178,3 +179,13 @@ def test_a_config_json_naming_another_school_goes_to_quarantine(fleet, target_py
         assert rows[("3051001-rj1-pc02", "(school)")] == "identity mismatch"
     finally:
         config.write_bytes(original)
+
+
+def test_check_mode_says_what_would_come_and_writes_nothing(fleet, target_python, tmp_path):
+    archive = tmp_path / "clix"
+    proc = collect(fleet, archive, "-l", "rj1", "--check")
+    assert proc.returncode == 0, ok(proc)
+    assert not archive.exists()
+    staging = fleet.pc_root("rj1-pc02") / "opt/clix-collect/staging"
+    assert not staging.exists()
+    assert "3051001-rj1-pc02" in proc.stdout and "unplatform/pc02" in proc.stdout

@@ -280,3 +280,12 @@ def test_a_staged_database_that_does_not_match_is_refused(tmp_path):
     result = pull(root, sessions_item(staged, "0" * 64))[0]
     assert result["status"] == "failed" and "differs from what the lab PC staged" in result["reason"]
     assert not (root / "unplatform").exists()
+
+
+def test_a_staged_copy_of_a_v1_install_is_not_taken_for_an_install(pc, monkeypatch, capsys):
+    tmp, _ = pc
+    deep = args(tmp, search=[str(tmp)], search_depth=8)
+    first = run_main(clix_unplatform, deep, monkeypatch, capsys)
+    second = run_main(clix_unplatform, deep, monkeypatch, capsys)
+    assert [i["path"] for i in second["installs"]] == [i["path"] for i in first["installs"]]
+    assert len(second["installs"]) == 2

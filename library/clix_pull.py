@@ -237,6 +237,7 @@ total_bytes:
 
 import json
 import os
+import queue
 import re
 import shlex
 import shutil
@@ -313,8 +314,10 @@ def remote(p: dict, path: str) -> str:
     return "%s%s:%s" % (user, host, path)
 
 
-def rsync(p: dict, src: str, dest: str, check: bool, extra: list, progress: Callable | None = None) -> tuple:
-    """(exit code, stdout, stderr); progress, when given, gets each of rsync's progress lines."""
+def rsync(p: dict, src: str, dest: str, check: bool, extra: list, progress: Callable | None = None,
+          received: Callable | None = None) -> tuple:
+    """(exit code, stdout, stderr); progress, when given, gets each of rsync's progress lines, and
+    received the name (relative to dest) of each regular file rsync has received."""
     # -a as root would make devices and FIFOs: --no-devices --no-specials. --munge-links: see settle_links.
     argv = [p["rsync_path"], "-a", "--no-owner", "--no-group", "--no-devices", "--no-specials", "--munge-links",
             "--chmod=D0700,F0600", "--stats",
@@ -329,12 +332,19 @@ def rsync(p: dict, src: str, dest: str, check: bool, extra: list, progress: Call
         argv.append("--dry-run")
     if progress is not None:
         argv.append("--info=progress2")
+    if received is not None:
+        argv.append("--out-format=%s" % RECEIVED_FORMAT)  # %b: a file is named once it is received
     argv += [remote(p, src), dest]
-    return rsync_watched(argv, progress or (lambda _match: None))
+    return rsync_watched(argv, progress or (lambda _match: None), received)
 
 
-def rsync_watched(argv: list, progress: Callable) -> tuple:
-    """Run rsync, handing each progress line to progress and keeping the rest of its output."""
+RECEIVED_FORMAT = "%i %b %n"
+RECEIVED_LINE = re.compile(r"^(?P<what>[<>ch.*][fdLDS]\S*) \d+ (?P<name>.*)$")
+
+
+def rsync_watched(argv: list, progress: Callable, received: Callable | None = None) -> tuple:
+    """Run rsync, handing each progress line to progress, each received file's name to received
+    (when rsync was asked for them), and keeping the rest of its output."""
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     err = []
     drain = threading.Thread(target=lambda: err.append(proc.stderr.read()), daemon=True)
@@ -347,6 +357,11 @@ def rsync_watched(argv: list, progress: Callable) -> tuple:
             match = PROGRESS_LINE.match(text)
             if match:
                 progress(match)
+                continue
+            named = RECEIVED_LINE.match(text) if received is not None else None
+            if named:
+                if named.group("what").startswith(">f"):
+                    received(named.group("name"))
             elif text:
                 out.append(text)
     out.append(pending.decode("utf-8", "replace"))
@@ -583,6 +598,56 @@ def parses(path: str) -> bool:
         return False
 
 
+class JsonChecker:
+    """Parses the JSON files rsync names as received while it still runs (parsing then costs
+    little time after the transfer), and at the end every JSON file below top that it has not
+    parsed in its present form: a file is known by its inode, which rsync's rename into place
+    changes, so one it read too early (a leftover of an interrupted run, or named before it
+    landed) is read again."""
+
+    def __init__(self, top: str) -> None:
+        self.top, self.parsed, self.queue = top, {}, queue.Queue()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def received(self, name: str) -> None:
+        if name.endswith(".json"):
+            self.queue.put(name)
+
+    def run(self) -> None:
+        for name in iter(self.queue.get, None):
+            try:
+                fd = os.open(os.path.join(self.top, name), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            except OSError:  # not there (yet), or a name rsync escaped: the final walk reads it
+                continue
+            with os.fdopen(fd, "rb") as f:
+                st = os.fstat(f.fileno())
+                try:
+                    json.loads(f.read())
+                except ValueError:
+                    continue
+            if stat.S_ISREG(st.st_mode):
+                self.parsed[name] = st.st_ino
+
+    def finish(self) -> tuple:
+        """(JSON files below top, the relative paths of those that do not parse)."""
+        self.queue.put(None)
+        self.thread.join()
+        found, torn, folders = 0, [], [self.top]
+        while folders:
+            with os.scandir(folders.pop()) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        if entry.name != PARTIAL_DIR:
+                            folders.append(entry.path)
+                    elif entry.name.endswith(".json") and entry.is_file(follow_symlinks=False):
+                        found += 1
+                        rel = os.path.relpath(entry.path, self.top)
+                        if self.parsed.get(rel) != entry.inode() and not parses(entry.path):
+                            torn.append(rel)
+        return found, sorted(torn)
+
+
 def torn_json(top: str, rels=None) -> tuple:
     """(JSON files checked, relative paths of those that do not parse) below top, or among rels."""
     if rels is None:
@@ -664,7 +729,11 @@ def pull_json(p: dict, item: dict, result: dict, progress: Callable | None) -> d
     # Files left in incoming by an interrupted run stay: rsync resumes there, and they are parsed again.
     os.makedirs(incoming, mode=0o700, exist_ok=True)
     extra = excludes + (["--compare-dest=%s" % os.path.abspath(final)] if os.path.isdir(final) else [])
-    rc, out, err = rsync(p, item["src"], incoming + "/", False, extra, progress)
+    checker = JsonChecker(incoming)
+    try:
+        rc, out, err = rsync(p, item["src"], incoming + "/", False, extra, progress, checker.received)
+    finally:
+        json_files, torn = checker.finish()
     result.update(parse_stats(out))
     match = SOURCE_FILES.search(out)
     result["source_files"] = int(match.group(1).replace(",", "")) if match else 0
@@ -674,8 +743,8 @@ def pull_json(p: dict, item: dict, result: dict, progress: Callable | None) -> d
             result[TIDY] = incoming
         return result
     note_skipped(result, settle_links(incoming))
-    result["json_files"], torn = torn_json(incoming)
-    torn = repull_torn(p, item, incoming, extra, torn)
+    result["json_files"] = json_files
+    torn = repull_torn(p, item, incoming, extra, [rel for rel in torn if os.path.lexists(os.path.join(incoming, rel))])
     result["torn"] = torn
     if torn:
         text = "%d JSON file(s) never parsed (the app kept rewriting them), archived copy kept: %s%s" % (

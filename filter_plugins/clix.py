@@ -32,6 +32,8 @@ def clix_school_entry(hostvars: dict) -> dict:
         "groups": list(hostvars.get("group_names", [])),
         "school_code": hostvars.get("school_code"),
         "school_name": hostvars.get("school_name"),
+        "platform": hostvars.get("clix_platform"),
+        "pc": hostvars.get("clix_pc"),
     }
 
 

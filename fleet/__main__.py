@@ -46,7 +46,7 @@ DISTRICT = {"ct": "01", "mz": "03", "rj": "05", "tg": "22"}
 SCHOOL_NAMES = {"mz": "GOVT. MIZO HIGH SCHOOL", "ct": "Govt. H.S. School Dhamtari",
                 "rj": "Govt. Adarsh Sr. Sec. School", "tg": "ZPHS ASHOKNAGAR"}
 SEED = 2017
-LAB_PC_SESSIONS = 40
+LAB_PC_SESSIONS = 100  # about 1000 JSON files per v2 install
 # An install of a lab PC: (path, version 2?, config.json written?, app running?)
 LAB_PC_INSTALLS = {
     "v2-app": ("/opt/clix", True, True, True),

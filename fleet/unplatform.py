@@ -27,22 +27,41 @@ import pickle
 import random
 import sqlite3
 import sys
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from module_utils import clix_unplatform as U
 
-BASE_TIME = dt.datetime(2018, 7, 9, 10, 0)  # local wall clock of the PC
+BASE_TIME = dt.datetime(2018, 7, 9, 4, 30)  # naive UTC, as dlkit and SQLite's current_timestamp keep it
 MIT = "ODL.MIT.EDU"
 USERS = ["anita", "rahul", "priya", "सुनीता", "రాము", "lalremruata", "zoë", "mohammed", "ਗੁਰਪ੍ਰੀਤ", "kavya"]
-ACTIONS = ["navigate to unit", "navigate to lesson", "navigate to activity", "click", "play video", "pause video"]
-FINISH = "logout"
+# What the UI and its content player post to qbank's log (the event JSON in text.text): a
+# content-player event names its unit, subject (the lesson) and activity; a click on the tool list
+# is "Select tool: <name>"; the lesson's "finished" button sends clicked_finished (back to the user
+# form, as a click on "Select User" does). A session without one has no finish event.
+PLACES = [("English Elementary", "Lesson 1", "Activity 1.1"), ("English Elementary", "Lesson 2", "Activity 2.3"),
+          ("Geometric Reasoning", "Lesson 1", "Activity 1.2"), ("परमाणु संरचना", "पाठ 1", "गतिविधि 1.1")]
+PLAYER_ACTIONS = ["play", "pause", "click", "next_page"]
+TOOLS = ["policesquad", "food-sharing-tool", "ice-cubes-in-lemonade"]
+FINISH = "clicked_finished"
 SESSIONS_SCHEMA = ("CREATE TABLE sessions (session_id char(128) UNIQUE NOT NULL, "
                    "atime timestamp NOT NULL default current_timestamp, data text)")
+# Version 1's research app (CLIx_Unplatform_obsolete unplatform_source/research/models.py), as
+# Django makes its tables in SQLite: <app>_<model>, a ForeignKey field f as the column f_id. It has
+# no username: a session is a UUID, its users a type and a count; what happened is AppData.
 V1_SCHEMA = (
-    "CREATE TABLE research_userlog (id integer NOT NULL PRIMARY KEY AUTOINCREMENT, "
-    "session_id varchar(64) NOT NULL, username varchar(255) NOT NULL, action varchar(255) NOT NULL, "
-    "target varchar(1024) NOT NULL, created datetime NOT NULL)",
+    "CREATE TABLE research_configuration (state varchar(32) NULL, district varchar(32) NULL, "
+    "school_id varchar(36) NOT NULL PRIMARY KEY, terminal_id varchar(6) NULL, locale varchar(2) NOT NULL, "
+    "is_sent bool NULL, creation_time datetime NOT NULL)",
+    "CREATE TABLE research_uuid (session_id varchar(36) NOT NULL PRIMARY KEY, creation_time datetime NOT NULL, "
+    "configuration_id varchar(36) NOT NULL REFERENCES research_configuration (school_id))",
+    "CREATE TABLE research_user (id integer NOT NULL PRIMARY KEY AUTOINCREMENT, user_type varchar(15) NULL, "
+    "user_count varchar(2) NULL, is_sent bool NULL, creation_time datetime NOT NULL, "
+    "session_id_id varchar(36) NOT NULL REFERENCES research_uuid (session_id))",
+    "CREATE TABLE research_appdata (id integer NOT NULL PRIMARY KEY AUTOINCREMENT, app_name varchar(32) NOT NULL, "
+    "event_type varchar(32) NOT NULL, params text NOT NULL, is_sent bool NULL, creation_time datetime NOT NULL, "
+    "session_id_id varchar(36) NOT NULL REFERENCES research_uuid (session_id))",
     "CREATE TABLE django_session (session_key varchar(40) NOT NULL PRIMARY KEY, "
     "session_data text NOT NULL, expire_date datetime NOT NULL)",
 )
@@ -58,9 +77,10 @@ def osid(namespace: str, kind: str, ident: str, authority: str = MIT) -> str:
 
 
 def datetime_dict(t: dt.datetime) -> dict:
-    """dlkit json_ stores a DateTime as its fields."""
+    """dlkit json_'s clean_up_datetime: a datetime as its fields, tzinfo null (naive UTC); its
+    reader takes a dict with a tzinfo key for a datetime."""
     return {"year": t.year, "month": t.month, "day": t.day, "hour": t.hour, "minute": t.minute,
-            "second": t.second, "microsecond": t.microsecond}
+            "second": t.second, "microsecond": t.microsecond, "tzinfo": None}
 
 
 @dataclass
@@ -79,8 +99,9 @@ class Install:
 
 
 def write_json(path: Path, doc: dict) -> None:
+    """As dlkit's _save_dict_as_json_file writes: json.dumps' defaults (non-ASCII as \\u escapes)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    path.write_text(json.dumps(doc), encoding="utf-8")
 
 
 def write_config(root: Path, school_code: str | None, pc: str | None, state: str = "mz") -> None:
@@ -126,8 +147,12 @@ class Shipped:
         write_json(datastore / "assessment/AssessmentOffered" / f"{self.offered.split('%3A')[1].split('%40')[0]}.json",
                    {"_id": self.offered.split("%3A")[1].split("%40")[0], "assessmentId": self.assessment,
                     "assignedBankIds": [self.bank], "displayName": {"text": ""}, "recordTypeIds": []})
-        write_json(datastore / "logging/Log" / "default.json",
-                   {"_id": "default", "displayName": {"text": "Default log"}, "recordTypeIds": []})
+        # qbank-lite's GenericLogEntries: every unplatform and tool entry goes to one log of this genus.
+        self.log = object_id(rng)
+        write_json(datastore / "logging/Log" / f"{self.log}.json",
+                   {"_id": self.log, "genusTypeId": "log-genus-type%3Adefault-clix%40ODL.MIT.EDU",
+                    "displayName": {"text": "Default CLIx QBank log"}, "recordTypeIds": [],
+                    "description": {"text": "For logging info from unplatform and tools, which do not know about catalog IDs"}})
         for _ in range(3):
             path = datastore / "repository/AssetContent" / f"{object_id(rng)}.mp4"
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -159,7 +184,7 @@ def generate(install_root: Path | str, seed: int | str, n_sessions: int, *, scho
         write_json(root / U.V2_USER_DATA / f"{sid}.json",
                    {"userType": "student" if rng.random() < 0.9 else "teacher", "userCount": len(users),
                     "username": ", ".join(users), "sessionId": sid, "timestamp": start.isoformat()})
-        t = write_logs(rng, datastore, sid, start, logs_per_session, finished=(n % 7 != 3))
+        t = write_logs(rng, datastore, sid, start, logs_per_session, finished=(n % 7 != 3), log=shipped.log)
         if n % 7 == 3:
             out.unfinished.append(sid)
         if n % 3 == 0:
@@ -173,28 +198,37 @@ def generate(install_root: Path | str, seed: int | str, n_sessions: int, *, scho
     return out
 
 
-def log_entry(rng: random.Random, sid: str, t: dt.datetime, text: dict) -> dict:
+def log_entry(rng: random.Random, sid: str, t: dt.datetime, text: dict, log: str = "default") -> dict:
+    """A LogEntry as qbank-lite's GenericLogEntries makes it: the posted data as a JSON text blob,
+    the session (unplatform's x-api-proxy header) in agentId, the time in UTC."""
     return {"_id": object_id(rng), "timestamp": datetime_dict(t), "agentId": osid("osid.agent", "Agent", sid, "MIT-ODL"),
-            "assignedLogIds": [osid("logging", "Log", "default")],
-            "genusTypeId": "log-entry-genus-type%3Adefault-clix%40ODL.MIT.EDU",
-            "priority": "log-entry-priority%3Ainfo%40ODL.MIT.EDU", "recordTypeIds": [],
+            "assignedLogIds": [osid("logging", "Log", log)], "genusTypeId": "GenusType%3ADEFAULT%40DLKIT.MIT.EDU",
+            "priorityId": "log-entry-priority%3Ainfo%40ODL.MIT.EDU",
+            "recordTypeIds": ["log-entry-record-type%3Atext-blob%40ODL.MIT.EDU"],
             "text": {"text": json.dumps({"sessionId": sid, **text}, ensure_ascii=False),
                      "languageTypeId": "639-2%3AENG%40ISO", "scriptTypeId": "15924%3ALATN%40ISO",
                      "formatTypeId": "TextFormats%3APLAIN%40okapia.net"}}
 
 
+def event(rng: random.Random) -> dict:
+    """One event of the UI or its content player (without its sessionId)."""
+    if rng.random() < 0.1:
+        return {"action": "click", "target": "Select tool: %s" % rng.choice(TOOLS)}
+    unit, subject, activity = rng.choice(PLACES)
+    return {"action": rng.choice(PLAYER_ACTIONS), "unit": unit, "subject": subject, "activity": activity}
+
+
 def write_logs(rng: random.Random, datastore: Path, sid: str, start: dt.datetime, count: int,
-               finished: bool) -> dt.datetime:
+               finished: bool, log: str) -> dt.datetime:
     """A session's LogEntries (login, navigation, ...), the last a logout unless unfinished."""
     t = start
-    entries = [log_entry(rng, sid, t, {"action": "login", "params": {"page": "home"}})]
-    for _ in range(max(count - 2, 0)):
+    entries = []
+    for _ in range(max(count - 1, 1)):
         t += dt.timedelta(seconds=rng.randint(5, 300), microseconds=rng.randint(0, 999_999))
-        entries.append(log_entry(rng, sid, t, {"action": rng.choice(ACTIONS),
-                                               "target": f"/units/{rng.randint(1, 4)}/lessons/{rng.randint(1, 6)}"}))
+        entries.append(log_entry(rng, sid, t, event(rng), log))
     if finished:
         t += dt.timedelta(seconds=rng.randint(5, 60))
-        entries.append(log_entry(rng, sid, t, {"action": FINISH}))
+        entries.append(log_entry(rng, sid, t, {"action": FINISH}, log))
     for e in entries:
         write_json(datastore / "logging/LogEntry" / f"{e['_id']}.json", e)
     return t
@@ -255,20 +289,29 @@ def generate_v1(install_root: Path | str, seed: int | str, n_sessions: int) -> I
     db = sqlite3.connect(root / U.V1_DB)
     for statement in V1_SCHEMA:
         db.execute(statement)
+    start = BASE_TIME.replace(year=2016)
+    db.execute("INSERT INTO research_configuration VALUES (?, ?, ?, ?, ?, ?, ?)",
+               ("mz", "", "NOTSET", "", "en", None, start.isoformat(sep=" ")))
     log = []
     for n in range(n_sessions):
-        sid = rng.randbytes(16).hex()
-        user = rng.choice(USERS)
+        sid = str(uuid.UUID(bytes=rng.randbytes(16)))
+        count = rng.choice([1, 1, 2, 3])
         out.sessions.append(sid)
-        out.usernames[sid] = [user]
-        t = BASE_TIME.replace(year=2016) + dt.timedelta(days=n)
-        for action in ("login", *rng.sample(ACTIONS, 3), *((FINISH,) if n % 4 else ())):
-            db.execute("INSERT INTO research_userlog (session_id, username, action, target, created) "
-                       "VALUES (?, ?, ?, ?, ?)", (sid, user, action, "/", t.isoformat(sep=" ")))
+        out.usernames[sid] = []  # version 1 keeps no names
+        t = start + dt.timedelta(days=n)
+        db.execute("INSERT INTO research_uuid VALUES (?, ?, ?)", (sid, t.isoformat(sep=" "), "NOTSET"))
+        db.execute("INSERT INTO research_user (user_type, user_count, is_sent, creation_time, session_id_id) "
+                   "VALUES (?, ?, ?, ?, ?)", ("student", str(count), None, t.isoformat(sep=" "), sid))
+        events = [event(rng) for _ in range(4)] + ([{"action": FINISH}] if n % 4 else [])
+        for e in events:
+            params = {k: v for k, v in e.items() if k != "action"}
+            db.execute("INSERT INTO research_appdata (app_name, event_type, params, is_sent, creation_time, "
+                       "session_id_id) VALUES (?, ?, ?, ?, ?, ?)",
+                       ("unplatform", e["action"], json.dumps(params), None, t.isoformat(sep=" "), sid))
             t += dt.timedelta(seconds=rng.randint(5, 200))
         if not n % 4:
             out.unfinished.append(sid)
-        log.append(f"[{t:%d/%b/%Y %H:%M:%S}] INFO session {sid} {user}\n")
+        log.append(f"[{t:%d/%b/%Y %H:%M:%S}] INFO session {sid}\n")
     db.commit()
     db.close()
     (root / U.V1_LOG).write_text("".join(log), encoding="utf-8")

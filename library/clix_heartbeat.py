@@ -5,7 +5,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: clix_heartbeat
-short_description: Capture a school server's system heartbeat (identity, RAM, disks, uptime, processes, services)
+short_description: Capture a school server's or lab PC's system heartbeat (identity, RAM, disks, uptime, processes, services)
 description:
   - Captures what the field team's heartbeat holds, in that order - server id, school id (code),
     school name (read from gStudio's C(server_settings.py) with Python's C(ast), never executed),
@@ -17,8 +17,33 @@ description:
     twin with the same facts there, atomically. Always returns the facts as C(clix_heartbeat).
   - Never hangs - each disk is measured in a thread with a timeout (a stale network mount is
     reported as C(stale)), network filesystems are not measured, and folder sizes stop at a time budget.
+  - With O(platform=unplatform), the heartbeat of an unplatform lab PC instead - no
+    C(server_settings.py), MongoDB, PostgreSQL or container, but whether the app answers on the PC
+    (qbank-lite, O(qbank_address); the unplatform UI, O(ui_address)) and the installs found under
+    O(unplatform_roots) with their version (v2, v1) and data size. A symbolic link is never followed.
 version_added: "0.1.0"
 options:
+  platform:
+    description: What the host is - a gStudio school server or an unplatform lab PC.
+    type: str
+    choices: [gstudio, unplatform]
+    default: gstudio
+  unplatform_roots:
+    description: >-
+      With O(platform=unplatform) - where installs may be, as absolute paths or C(glob) patterns,
+      searched after C(/opt/clix) (version 2 on Ubuntu) and C(/home/*/CLIx_Unplatform*) (version 1,
+      unzipped by a user). A path counts when it holds version 2's or version 1's data files.
+    type: list
+    elements: path
+    default: []
+  qbank_address:
+    description: With O(platform=unplatform) - host:port where the app's qbank-lite answers.
+    type: str
+    default: 127.0.0.1:8080
+  ui_address:
+    description: With O(platform=unplatform) - host:port where the app's unplatform UI answers.
+    type: str
+    default: 127.0.0.1:8888
   dest:
     description: Folder to write the heartbeat files into. Nothing is written when omitted.
     type: path
@@ -78,6 +103,11 @@ EXAMPLES = r"""
   # ansible mz -m clix_heartbeat
   clix_heartbeat:
 
+- name: Heartbeat of a lab PC - is the app running, how much data do its installs hold
+  clix_heartbeat:
+    platform: unplatform
+    unplatform_roots: [/srv/CLIx]
+
 - name: Heartbeat into the staging folder, with the clock skew against the control node
   clix_heartbeat:
     dest: /home/core/clix-collect-staging/system-heartbeat
@@ -93,10 +123,14 @@ ansible_facts:
   contains:
     clix_heartbeat:
       description: >-
-        Keys server_id, school_code, school_name, hostname, addresses, memory, swap, disks,
+        Keys platform, server_id, school_code, school_name, hostname, addresses, memory, swap, disks,
         uptime_seconds, load, process_count, top_processes (the five largest by resident memory;
-        the full C(ps aux) table is in the written files only), data_dirs, services,
-        clock_skew_seconds, captured_at, worst_disk_percent.
+        the full C(ps aux) table is in the written files only), data_dirs, services (mongodb,
+        postgresql, container), clock_skew_seconds, captured_at, worst_disk_percent. A lab PC's
+        (O(platform=unplatform)) has no server_id, school_code, school_name or data_dirs; its
+        services are qbank_lite and unplatform (each true when it answers), and it adds installs
+        (per install path, version, bytes, files, complete - false when the time budget ended the
+        count) and data_bytes (their sum).
       type: dict
 files:
   description: The log and JSON files written.
@@ -106,6 +140,7 @@ files:
 """
 
 import datetime
+import glob
 import json
 import os
 import socket
@@ -117,6 +152,7 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.clix_files import UnsafeFolderError, human_bytes, private_dir, write_text_files
 from ansible.module_utils.clix_settings import SettingsError, read_identity
+from ansible.module_utils.clix_unplatform import V1_DB, V2_DATASTORE, V2_SESSIONS_DB
 
 try:
     import psutil
@@ -125,6 +161,9 @@ try:
 except ImportError:
     PSUTIL_IMPORT_ERROR = traceback.format_exc()
 
+# Where installs are, before the operator's unplatform_roots: version 2's Ubuntu package, and
+# version 1 as a user unzipped it into their home.
+UNPLATFORM_ROOTS = ("/opt/clix", "/home/*/CLIx_Unplatform*")
 NETWORK_FS = {"nfs", "nfs4", "cifs", "smbfs", "smb3", "sshfs", "fuse.sshfs", "9p", "afs", "glusterfs", "ceph"}
 PSEUDO_FS = {"proc", "sysfs", "devpts", "cgroup", "cgroup2", "securityfs", "pstore", "bpf", "debugfs",
              "tracefs", "mqueue", "hugetlbfs", "configfs", "fusectl", "autofs", "binfmt_misc", "nsfs",
@@ -225,6 +264,35 @@ def data_dirs(path: str, timeout: float) -> dict:
     return out
 
 
+def install_version(path: str) -> str | None:
+    """'v2' or 'v1' when the folder holds that version's data files (no link followed), else None."""
+    def exists(rel: str) -> bool:
+        return os.path.lexists(os.path.join(path, rel)) and not os.path.islink(os.path.join(path, rel))
+
+    if exists(V2_SESSIONS_DB) or exists(V2_DATASTORE):
+        return "v2"
+    if exists(V1_DB):
+        return "v1"
+    return None
+
+
+def installs(patterns: list, timeout: float) -> list:
+    """The installs under the patterns (each found once, in the order searched), with their size."""
+    deadline = time.monotonic() + timeout
+    found, seen = [], set()
+    for pattern in patterns:
+        for path in sorted(glob.glob(pattern)):
+            path = os.path.normpath(path)
+            if path in seen or os.path.islink(path) or not os.path.isdir(path):
+                continue
+            seen.add(path)
+            version = install_version(path)
+            if version:
+                size, files, complete = folder_size(path, deadline)
+                found.append(dict(path=path, version=version, bytes=size, files=files, complete=complete))
+    return found
+
+
 def port_answers(address: str, timeout: float) -> bool:
     host, _, port = address.rpartition(":")
     try:
@@ -264,7 +332,10 @@ def processes() -> list:
 def gather(params: dict) -> dict:
     now = time.time() + params["clock_offset"]
     mem, swap = psutil.virtual_memory(), psutil.swap_memory()
-    facts = identity(params["server_settings"])
+    lab_pc = params["platform"] == "unplatform"
+    facts = dict(platform=params["platform"])
+    if not lab_pc:
+        facts.update(identity(params["server_settings"]))
     facts.update(
         hostname=socket.gethostname(),
         addresses=addresses(),
@@ -275,12 +346,19 @@ def gather(params: dict) -> dict:
         uptime_seconds=int(time.time() - psutil.boot_time()),
         load=list(os.getloadavg()),
         processes=processes(),
-        data_dirs=data_dirs(params["data_dir"], params["timeout"]),
-        services=dict(
+    )
+    if lab_pc:
+        found = installs([*UNPLATFORM_ROOTS, *params["unplatform_roots"]], params["timeout"])
+        facts.update(installs=found, data_bytes=sum(i["bytes"] for i in found), services=dict(
+            qbank_lite=port_answers(params["qbank_address"], params["timeout"]),
+            unplatform=port_answers(params["ui_address"], params["timeout"])))
+    else:
+        facts.update(data_dirs=data_dirs(params["data_dir"], params["timeout"]), services=dict(
             mongodb=port_answers(params["mongo_address"], params["timeout"]),
             postgresql=port_answers(params["postgres_address"], params["timeout"]),
             container=container_state(params["container_runtime"], params["container"], params["timeout"]),
-        ),
+        ))
+    facts.update(
         captured_at=datetime.datetime.fromtimestamp(now, datetime.timezone.utc).isoformat(),
         clock_skew_seconds=None if params["control_time"] is None else round(now - params["control_time"], 1),
     )
@@ -304,9 +382,11 @@ def render_log(f: dict) -> str:
     def h(n):
         return human_bytes(n) if isinstance(n, (int, float)) else "-"
 
-    lines = ["Server Id: %s" % f["server_id"], "School Id: %s" % f["school_code"],
-             "School Name: %s" % f["school_name"], "Hostname: %s" % f["hostname"],
-             "Internal IP Address:"]
+    if f["platform"] == "unplatform":
+        lines = ["unplatform lab PC", "Hostname: %s" % f["hostname"], "Internal IP Address:"]
+    else:
+        lines = ["Server Id: %s" % f["server_id"], "School Id: %s" % f["school_code"],
+                 "School Name: %s" % f["school_name"], "Hostname: %s" % f["hostname"], "Internal IP Address:"]
     lines += ["  %s: %s" % (name, ", ".join(ips)) for name, ips in sorted(f["addresses"].items())]
     m, s = f["memory"], f["swap"]
     lines += ["", "RAM usage (free -h):", "%-6s %10s %10s %10s %10s" % ("", "total", "used", "free", "available"),
@@ -330,17 +410,25 @@ def render_log(f: dict) -> str:
         lines.append("%-10s %7d %5.1f %5.1f %10d %10d %-6s %s" % (
             (p["user"] or "?")[:10], p["pid"], p["cpu"], p["mem"], p["vsz"] // 1024, p["rss"] // 1024,
             (p["stat"] or "?")[:6], p["command"][:200]))
-    lines += ["", "Data folders (du -hs):"]
-    for name, d in f["data_dirs"].items():
+    sizes = f["installs"] if f["platform"] == "unplatform" else [
+        dict(d, path=name) for name, d in f["data_dirs"].items()]
+    lines += ["", "unplatform installs (du -hs):" if f["platform"] == "unplatform" else "Data folders (du -hs):"]
+    for d in sizes:
         partial = "" if d["complete"] else " (partial: time budget reached)"
-        lines.append("%10s %8d files  %s%s" % (h(d["bytes"]), d["files"], name, partial))
+        version = " (%s)" % d["version"] if "version" in d else ""
+        lines.append("%10s %8d files  %s%s%s" % (h(d["bytes"]), d["files"], d["path"], version, partial))
     sv = f["services"]
-    lines += ["", "Services:", "  MongoDB: %s" % ("up" if sv["mongodb"] else "DOWN"),
-              "  PostgreSQL: %s" % ("up" if sv["postgresql"] else "DOWN"),
-              "  gStudio container: %s" % sv["container"],
-              "Clock skew against control node: %s s" % f["clock_skew_seconds"],
+    lines += ["", "Services:"]
+    if f["platform"] == "unplatform":
+        lines += ["  qbank-lite: %s" % ("up" if sv["qbank_lite"] else "DOWN"),
+                  "  unplatform: %s" % ("up" if sv["unplatform"] else "DOWN")]
+    else:
+        lines += ["  MongoDB: %s" % ("up" if sv["mongodb"] else "DOWN"),
+                  "  PostgreSQL: %s" % ("up" if sv["postgresql"] else "DOWN"),
+                  "  gStudio container: %s" % sv["container"]]
+    lines += ["Clock skew against control node: %s s" % f["clock_skew_seconds"],
               "Captured at: %s" % f["captured_at"]]
-    if f["settings_error"]:
+    if f.get("settings_error"):
         lines.append("server_settings.py: %s" % f["settings_error"])
     return "\n".join(lines) + "\n"
 
@@ -357,6 +445,10 @@ def write_files(dest: str, staging_dir: str | None, facts: dict) -> list:
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
+            platform=dict(type="str", choices=["gstudio", "unplatform"], default="gstudio"),
+            unplatform_roots=dict(type="list", elements="path", default=[]),
+            qbank_address=dict(type="str", default="127.0.0.1:8080"),
+            ui_address=dict(type="str", default="127.0.0.1:8888"),
             dest=dict(type="path"),
             staging_dir=dict(type="path"),
             server_settings=dict(type="path", default="/home/core/code/gstudio/gnowsys-ndf/gnowsys_ndf/server_settings.py"),

@@ -11,12 +11,20 @@ description:
     C(rj), C(ct), C(tg)), exactly one server-id group whose state prefix matches (C(mz1) under
     C(mz)), a unique server id, and a C(school_code) that is a quoted string of 7-8 digits (or
     C(NA)) whose first digit names the same state.
+  - A host with C(clix_platform=unplatform) is a lab PC of the school its server-id group names
+    (the school may have no server) - its C(clix_pc) is 1-32 lower-case letters, digits or C(_),
+    its name is C(<school code>-<server id>-<clix_pc>), and it has its school's C(school_code)
+    (the server's, and every other lab PC's, of that group). A server has no C(clix_platform)
+    (or C(gstudio)) and no C(clix_pc).
   - Fails with one line per problem, naming the host and the fix.
   - Runs on the control node (with C(delegate_to) set to C(localhost)).
 version_added: "0.1.0"
 options:
   schools:
-    description: One entry per host - C(host), C(groups) (its group_names), C(school_code), C(school_name).
+    description: >-
+      One entry per host - C(host), C(groups) (its group_names), C(school_code), C(school_name),
+      C(platform) (its C(clix_platform)) and C(pc) (its C(clix_pc)), as the C(clix_school_entry)
+      filter makes them.
     type: list
     elements: dict
     required: true
@@ -42,9 +50,14 @@ EXAMPLES = r"""
 
 RETURN = r"""
 schools:
-  description: Per host - C(state), C(server_id) and C(folder) (the LEVEL 2 name).
+  description: >-
+    Per host - C(state), C(server_id), C(folder) (the school's LEVEL 2 name), C(platform)
+    (C(gstudio) or C(unplatform)) and, for a lab PC, C(pc) (its folder below the school's C(unplatform/)).
   returned: success
   type: dict
+  sample: {"2031001-mz1": {"state": "mz", "server_id": "mz1", "folder": "2031001-mz1", "platform": "gstudio"},
+           "2031001-mz1-pc01": {"state": "mz", "server_id": "mz1", "folder": "2031001-mz1",
+                                "platform": "unplatform", "pc": "pc01"}}
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -1,21 +1,27 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The rules a school inventory must follow, shared by the inventory check module and the
-CSV-to-inventory command (bin/clix-inventory)."""
+CSV-to-inventory command (bin/clix-inventory).
+
+A host is a school server (no clix_platform, or gstudio) or an unplatform lab PC (clix_platform:
+unplatform, clix_pc: <pc>, named <code>-<server id>-<pc>), in its school's server-id group. A
+school may have lab PCs and no server."""
 
 from __future__ import annotations
 
 import re
 
 try:
-    from ansible.module_utils import clix_layout
+    from ansible.module_utils import clix_layout, clix_unplatform
 except ImportError:  # bin/clix-inventory imports these rules straight from module_utils/
     import clix_layout  # type: ignore[no-redef]
+    import clix_unplatform  # type: ignore[no-redef]
 
 STATES = {"mz": "Mizoram", "rj": "Rajasthan", "ct": "Chhattisgarh", "tg": "Telangana"}
 # First digit of a CLIx school code (after any leading zero) names the state.
 STATE_DIGIT = {"1": "ct", "2": "mz", "3": "rj", "4": "tg"}
 SERVER_ID = re.compile(r"^([a-z]+)(\d+)$")
 SCHOOL_CODE = re.compile(r"^\d{7,8}$")
+GSTUDIO, UNPLATFORM = "gstudio", "unplatform"
 
 
 def school_folder(school_code: str, server_id: str) -> str:
@@ -59,9 +65,64 @@ def server_id_error(server_id: str, state: str | None) -> str | None:
     return None
 
 
+def platform_of(entry: dict) -> str:
+    return entry.get("platform") or GSTUDIO
+
+
+def lab_pc_errors(entry: dict, server_id: str) -> list:
+    """Why a lab PC host (clix_platform: unplatform) is unusable: its clix_pc, and its name, which
+    must be <school code>-<server id>-<clix_pc> of the group it is in."""
+    host, pc, code = entry["host"], entry.get("pc"), entry.get("school_code")
+    try:
+        clix_unplatform.check_pc(pc)
+    except clix_unplatform.UnplatformError as exc:
+        return ["clix_pc: %s" % exc if pc not in (None, "") else
+                "clix_pc is missing: a lab PC (clix_platform: unplatform) names its folder below unplatform/ "
+                "with clix_pc (like pc01)"]
+    if code_error(code):
+        return []  # reported with the school code
+    expected = "%s-%s" % (school_folder(code, server_id), pc)
+    if host != expected or not clix_unplatform.LAB_PC_HOST.match(host):
+        return ["a lab PC of %s with school_code %s and clix_pc %s must be named %s" % (server_id, code, pc, expected)]
+    return []
+
+
+def host_errors(entry: dict, state: str, server_id: str) -> list:
+    """The problems of one host once its state and server-id groups are known."""
+    problems = [server_id_error(server_id, state), code_error(entry.get("school_code"))]
+    if not problems[1]:
+        problems.append(code_state_error(entry["school_code"], state))
+    platform = platform_of(entry)
+    if platform == UNPLATFORM:
+        problems += lab_pc_errors(entry, server_id)
+    elif platform != GSTUDIO:
+        problems.append("clix_platform %r is unknown: use gstudio (a school server, the default) or unplatform "
+                        "(a lab PC)" % (platform,))
+    elif entry.get("pc") not in (None, ""):
+        problems.append("clix_pc is only for lab PCs: add clix_platform: unplatform, or remove clix_pc")
+    return [p for p in problems if p]
+
+
+def school_errors(server_id: str, servers: list, lab_pcs: list) -> list:
+    """One school (server id): at most one server, and one school code for its server and lab PCs."""
+    errors = []
+    if len(servers) > 1:
+        errors.append("server id %s is used by %d hosts (%s): each school server needs its own id"
+                      % (server_id, len(servers), ", ".join(sorted(s["host"] for s in servers))))
+    codes = {}
+    for e in servers + lab_pcs:
+        codes.setdefault(e.get("school_code"), []).append(e["host"])
+    if len(codes) > 1 and not len(servers) > 1:
+        errors.append("school %s: its hosts name %d school codes (%s): a school's server and lab PCs share one "
+                      "school_code" % (server_id, len(codes), "; ".join(
+                          "%s: %s" % (code, ", ".join(sorted(hosts))) for code, hosts in sorted(codes.items(), key=str))))
+    return errors
+
+
 def check_schools(schools: list) -> list:
-    """schools: [{host, groups, school_code, school_name}] as the inventory gives them.
-    Returns a list of error strings, each naming the host and the fix."""
+    """schools: [{host, groups, school_code, school_name, platform, pc}] as the inventory gives
+    them (platform, pc: clix_platform, clix_pc). Returns a list of error strings, each naming the
+    host and the fix."""
     errors = []
     owners = {}
     for s in schools:
@@ -82,24 +143,22 @@ def check_schools(schools: list) -> list:
                           % (host, states[0], states[0], ", ".join(ids) or "none"))
             continue
         state, server_id = states[0], ids[0]
-        for problem in (server_id_error(server_id, state), code_error(s.get("school_code"))):
-            if problem:
-                errors.append("%s: %s" % (host, problem))
-        if not code_error(s.get("school_code")):
-            problem = code_state_error(s["school_code"], state)
-            if problem:
-                errors.append("%s: %s" % (host, problem))
-        owners.setdefault(server_id, []).append(host)
-    for server_id, hosts in sorted(owners.items()):
-        if len(hosts) > 1:
-            errors.append("server id %s is used by %d hosts (%s): each school server needs its own id"
-                          % (server_id, len(hosts), ", ".join(sorted(hosts))))
+        errors += ["%s: %s" % (host, problem) for problem in host_errors(s, state, server_id)]
+        servers, lab_pcs = owners.setdefault(server_id, ([], []))
+        (lab_pcs if platform_of(s) == UNPLATFORM else servers).append(s)
+    for server_id, (servers, lab_pcs) in sorted(owners.items()):
+        errors += school_errors(server_id, servers, lab_pcs)
     return errors
 
 
 def identity_of(school: dict) -> dict:
-    """state, server_id, folder of a school that passed check_schools."""
+    """state, server_id, folder (the school's LEVEL 2 name) and platform of a host that passed
+    check_schools; a lab PC's also pc (its folder below the school's unplatform/)."""
     groups = set(school["groups"])
     state = sorted(groups & set(STATES))[0]
     server_id = sorted(g for g in groups if SERVER_ID.match(g) and g not in STATES)[0]
-    return dict(state=state, server_id=server_id, folder=school_folder(school["school_code"], server_id))
+    identity = dict(state=state, server_id=server_id, folder=school_folder(school["school_code"], server_id),
+                    platform=platform_of(school))
+    if identity["platform"] == UNPLATFORM:
+        identity["pc"] = school["pc"]
+    return identity

@@ -66,7 +66,8 @@ def rewrite_in_place(path: Path, doc: dict, tear: float) -> None:
 
 def tick(n: int, root: Path, db: sqlite3.Connection, rng: random.Random, tear: float) -> None:
     datastore = root / U.V2_DATASTORE
-    now = dt.datetime.now().replace(microsecond=0)
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0, tzinfo=None)  # naive UTC, as dlkit and SQLite keep it
+    logs = sorted((datastore / "logging/Log").glob("*.json"))
     sid = rng.randbytes(20).hex()
     user = rng.choice(gen.USERS)
     db.execute("INSERT INTO sessions VALUES (?, ?, ?)", gen.session_row(sid, now, user))
@@ -74,7 +75,8 @@ def tick(n: int, root: Path, db: sqlite3.Connection, rng: random.Random, tear: f
     gen.write_json(root / U.V2_USER_DATA / f"{sid}.json",
                    {"userType": "student", "userCount": 1, "username": user, "sessionId": sid,
                     "timestamp": now.isoformat()})
-    entry = gen.log_entry(rng, sid, now, {"action": "login", "params": {"page": "home"}})
+    entry = gen.log_entry(rng, sid, now, gen.event(rng),
+                          logs[0].stem if logs else "default")
     gen.write_json(datastore / "logging/LogEntry" / f"{entry['_id']}.json", entry)
     sections = sorted((datastore / "assessment/AssessmentSection").glob("*.json"))
     if sections:

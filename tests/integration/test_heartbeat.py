@@ -135,3 +135,58 @@ def test_the_heartbeat_probes_the_services_where_the_dumps_read_them(fleet, targ
     assert services() == {"postgresql": False, "mongodb": False, "rc": 0}
     assert services("-e", "clix_postgres_port=9", "-e", "clix_mongo_uri=mongodb://127.0.0.1:9/") == \
         {"postgresql": True, "mongodb": True, "rc": 0}
+
+
+def fleet_rows(archive: Path) -> dict:
+    table = json.loads(sorted((archive / "reports").glob("heartbeat-*.json"))[-1].read_text())
+    return {(r["server_id"], r.get("pc")): r for r in table["rows"]}
+
+
+def test_lab_pcs_appear_in_the_fleet_table_with_their_app_data_and_last_collection(fleet, target_python, tmp_path):
+    """heartbeat.yml -l ct1,rj1: ct1's server and its two lab PCs (pc01's app running), and rj1, a
+    school of lab PCs without a server. A PC's last collection is its unplatform/<pc> item's."""
+    archive = tmp_path / "archive"
+    ct1 = fleet.school("ct1")
+    folder = archive / YEAR / "ct" / ct1.hostname
+    folder.mkdir(parents=True, mode=0o700)
+    (folder / "MANIFEST.json").write_text(json.dumps({"format": 1, "files": {}, "items": {
+        "unplatform/pc01": {"status": "ok", "collected_at": f"{YEAR}-01-02T03:04:05+00:00"},
+        "unplatform/pc02": {"status": "failed", "collected_at": f"{YEAR}-01-03T03:04:05+00:00"}}}))
+    proc = run_playbook(fleet, "heartbeat.yml", "-l", "ct1,rj1", "-e", f"clix_archive_root={archive}")
+    assert proc.returncode == 0, proc.stdout[-5000:]
+    rows = fleet_rows(archive)
+    assert set(rows) == {("ct1", None), ("ct1", "pc01"), ("ct1", "pc02"), ("rj1", "pc01"), ("rj1", "pc02")}
+    pc01, pc02, v1, rj2 = rows["ct1", "pc01"], rows["ct1", "pc02"], rows["rj1", "pc01"], rows["rj1", "pc02"]
+    assert all(r["reachable"] == "yes" for r in rows.values()), rows
+    assert pc01["app"] == {"qbank_lite": True, "unplatform": True}
+    assert pc02["app"] == rj2["app"] == v1["app"] == {"qbank_lite": False, "unplatform": False}
+    assert [(i["path"], i["version"]) for i in pc01["installs"]] == [("/opt/clix", "v2")]
+    assert [(i["path"], i["version"]) for i in v1["installs"]] == [("/home/student/CLIx_Unplatform", "v1")]
+    on_disk = sum(p.stat().st_size for p in (fleet.pc_root("rj1-pc01") / "home/student/CLIx_Unplatform").rglob("*")
+                  if p.is_file())
+    assert v1["data_bytes"] == on_disk > 0
+    assert pc01["data_bytes"] > 0 and "mongodb" not in pc01
+    assert pc01["last_collected"] == f"{YEAR}-01-02T03:04:05+00:00"
+    assert pc02["last_collected"] is None and "never collected" in pc02["problems"]  # its only item failed
+    assert "!! ct1/pc02" in proc.stdout and "running" in proc.stdout
+    assert "1 school(s) and 4 lab PC(s)" in proc.stdout
+    assert not list(archive.glob(f"{YEAR}/rj/*/unplatform"))  # the heartbeat of a lab PC writes nothing
+
+
+def test_a_lab_pc_whose_app_stopped_shows_it_down_and_an_unreachable_one_is_flagged(fleet, target_python, tmp_path):
+    pc01, rj2 = fleet.lab_pc("ct1-pc01"), fleet.lab_pc("rj1-pc02")
+    hosts.stop_unplatform_writer(fleet.lab, pc01)
+    hosts.set_link(rj2, up=False)
+    try:
+        proc = run_playbook(fleet, "heartbeat.yml", "-l", "ct1,rj1", "-e", f"clix_archive_root={tmp_path / 'a'}")
+    finally:
+        hosts.set_link(rj2, up=True)
+        hosts.start_unplatform_writer(fleet.lab, pc01)
+    assert proc.returncode == 0, proc.stdout[-5000:]
+    rows = fleet_rows(tmp_path / "a")
+    assert rows["ct1", "pc01"]["app"] == {"qbank_lite": False, "unplatform": False}
+    assert rows["ct1", "pc01"]["reachable"] == "yes"
+    down = rows["rj1", "pc02"]
+    assert down["reachable"].startswith("no: ") and "10.231.0." in down["reachable"] and down["problems"][0] == "unreachable"
+    assert "!! rj1/pc02" in proc.stdout
+    assert rows["rj1", "pc01"]["reachable"] == "yes"  # one PC down never stops the others

@@ -5,8 +5,13 @@ from __future__ import annotations
 import datetime
 import html.parser
 import json
+import os
+from pathlib import Path
 
-from clix_fleet_table import html_page, last_collected, row_of, text_table
+import clix_fleet_table
+import pytest
+from ansible.module_utils import basic
+from clix_fleet_table import cells, html_page, last_collected, row_of, text_table
 
 LIMITS = {"disk_percent": 90, "skew_seconds": 300, "collected_days": 180}
 NOW = datetime.datetime(2026, 11, 25, tzinfo=datetime.timezone.utc)
@@ -101,3 +106,78 @@ def test_hostile_values_are_text_on_the_page_never_markup():
     for value in [*HOSTILE, "<svg onload=x>: <i>, ', \""]:
         assert value in text  # shown as written, escaped rather than dropped
     assert text.count("<u>t</u>'\"") == 2  # the title, in <title> and <h1>
+
+
+def lab_pc(sid, pc, hb, problem=None):
+    return {**school(sid, hb, problem), "host": f"x-{sid}-{pc}", "platform": "unplatform", "pc": pc}
+
+
+def pc_heartbeat(qbank=True, ui=True, installs=(("/opt/clix", "v2", 3 * 2**20),)):
+    hb = heartbeat(services={"qbank_lite": qbank, "unplatform": ui})
+    hb.update(installs=[{"path": p, "version": v, "bytes": b, "files": 10, "complete": True} for p, v, b in installs],
+              data_bytes=sum(b for _, _, b in installs))
+    return hb
+
+
+def seal_items(tmp_path, year, folder, items, last_complete=None):
+    root = tmp_path / year / "mz" / folder
+    root.mkdir(parents=True)
+    (root / "MANIFEST.json").write_text(json.dumps({"last_complete": last_complete, "items": items}))
+
+
+def test_a_lab_pc_row_shows_its_app_its_data_and_when_its_own_item_was_collected(tmp_path):
+    seal_items(tmp_path, "2025", "2031001-mz1",
+               {"unplatform/pc01": {"status": "ok", "collected_at": "2025-03-01T00:00:00+00:00"}})
+    seal_items(tmp_path, "2026", "2031001-mz1", {
+        "unplatform/pc01": {"status": "ok", "collected_at": "2026-11-20T00:00:00+00:00"},
+        "unplatform/pc02": {"status": "failed", "collected_at": "2026-11-21T00:00:00+00:00"},
+        "media": {"status": "ok", "collected_at": "2026-11-22T00:00:00+00:00"}},
+        last_complete="2026-11-22T00:00:00+00:00")
+    pc01 = row_of(lab_pc("mz1", "pc01", pc_heartbeat()), str(tmp_path), LIMITS, NOW)
+    pc02 = row_of(lab_pc("mz1", "pc02", pc_heartbeat(qbank=False, ui=False)), str(tmp_path), LIMITS, NOW)
+    pc03 = row_of(lab_pc("mz1", "pc03", pc_heartbeat(ui=False, installs=())), str(tmp_path), LIMITS, NOW)
+    assert pc01["last_collected"] == "2026-11-20T00:00:00+00:00" and pc01["problems"] == []
+    assert pc02["last_collected"] is None and pc02["problems"] == ["never collected"]  # its item failed
+    assert pc03["problems"] == ["no unplatform install found", "never collected"]
+    cells01, cells02, cells03 = (cells(r) for r in (pc01, pc02, pc03))
+    assert (cells01["server_id"], cells01["app"], cells01["data"]) == ("mz1/pc01", "running", "3.0 MiB in 1 install(s)")
+    assert (cells02["app"], cells03["app"], cells03["data"]) == ("DOWN", "only qbank_lite", "0 B in 0 install(s)")
+    assert (cells01["mongodb"], cells01["postgresql"], cells01["container"]) == ("-", "-", "-")
+    # A lab PC's row never takes its server's collection, nor the server a lab PC's.
+    server = row_of(school("mz1", heartbeat()), str(tmp_path), LIMITS, NOW)
+    assert server["last_collected"] == "2026-11-22T00:00:00+00:00" and cells(server)["app"] == "-"
+    partly = pc_heartbeat()
+    partly["installs"][0]["complete"] = False  # the heartbeat's time budget ended the count
+    assert cells(row_of(lab_pc("mz1", "pc01", partly), str(tmp_path), LIMITS, NOW))["data"] == \
+        "at least 3.0 MiB in 1 install(s)"
+    unreachable = row_of(lab_pc("mz1", "pc01", None, "unreachable: timed out"), str(tmp_path), LIMITS, NOW)
+    assert unreachable["problems"] == ["unreachable"] and cells(unreachable)["server_id"] == "mz1/pc01"
+
+
+def test_lab_pcs_follow_their_school_and_are_counted_apart(tmp_path, monkeypatch, capsys):
+    ok = {"status": "ok", "collected_at": "2026-11-20T00:00:00+00:00"}
+    seal_items(tmp_path, "2026", "2031001-mz1", {"unplatform/pc01": ok, "unplatform/pc02": ok}, ok["collected_at"])
+    seal_items(tmp_path, "2026", "2031001-mz2", {}, ok["collected_at"])
+    module = {"dest": str(tmp_path / "reports"), "archive_root": str(tmp_path), "now": NOW.isoformat(),
+              "schools": [lab_pc("mz1", "pc02", pc_heartbeat()), school("mz2", heartbeat()),
+                          lab_pc("mz1", "pc01", pc_heartbeat()), school("mz1", heartbeat()),
+                          lab_pc("mz3", "pc01", pc_heartbeat(installs=()))]}
+    result = run_fleet_table(module, monkeypatch, capsys)
+    assert [(r["server_id"], r.get("pc")) for r in result["rows"]] == [
+        ("mz3", "pc01"), ("mz1", None), ("mz1", "pc01"), ("mz1", "pc02"), ("mz2", None)]
+    assert result["table"][-1] == "2 school(s) and 3 lab PC(s), 1 with problems"
+    assert result["table"][2].startswith("!! mz3/pc01")
+    page = Path(next(f for f in result["files"] if f.endswith(".html"))).read_text()
+    assert "2 school(s) and 3 lab PC(s)" in page
+
+
+def run_fleet_table(args: dict, monkeypatch, capsys) -> dict:
+    monkeypatch.setattr(basic, "_ANSIBLE_ARGS", json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode())
+    monkeypatch.setattr(basic, "_ANSIBLE_PROFILE", "legacy")
+    umask = os.umask(0o022)  # the module sets its own: give the next tests theirs back
+    try:
+        with pytest.raises(SystemExit):
+            clix_fleet_table.main()
+    finally:
+        os.umask(umask)
+    return json.loads(capsys.readouterr().out)

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import datetime
 import json
+import shutil
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from conftest import run_playbook
+import yaml
+from conftest import REPO, ansible_env, run_playbook
 
 from fleet import hosts
 from module_utils.clix_unplatform import V1_DB, V2_CONFIG, V2_DATASTORE, V2_SESSIONS_DB
@@ -189,3 +193,25 @@ def test_check_mode_says_what_would_come_and_writes_nothing(fleet, target_python
     staging = fleet.pc_root("rj1-pc02") / "opt/clix-collect/staging"
     assert not staging.exists()
     assert "3051001-rj1-pc02" in proc.stdout and "unplatform/pc02" in proc.stdout
+
+
+def test_a_lab_pc_that_does_not_answer_is_sealed_in_with_its_item_failed(fleet, target_python, tmp_path):
+    """The other hosts of the school are collected, and the one manifest names the PC's item failed."""
+    inventory = tmp_path / "inventory"
+    shutil.copytree(fleet.inventory, inventory)
+    hosts_yml = inventory / "ct" / "hosts.yml"
+    inv = yaml.safe_load(hosts_yml.read_text())
+    inv["ct"]["children"]["ct1"]["hosts"]["1011001-ct1-pc02"]["ansible_port"] = 9  # nothing listens there
+    hosts_yml.write_text(yaml.safe_dump(inv))
+    archive = tmp_path / "clix"
+    proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory),
+                           str(REPO / "collect.yml"), "-l", "ct1", "-e", f"clix_archive_root={archive}",
+                           "-e", "clix_connect_timeout=5"],
+                          cwd=REPO, env=ansible_env(), capture_output=True, text=True, timeout=600)
+    assert proc.returncode != 0, ok(proc)
+    m = manifest(folder(archive, fleet, "ct1-pc02"))
+    assert m["items"]["unplatform/pc02"]["status"] == "failed" and m["items"]["unplatform/pc01"]["status"] == "ok"
+    assert m["items"]["db"]["status"] == "ok"
+    rows = {(r["school"], r["item"]): r["status"] for r in latest_report(archive)["rows"]}
+    assert rows[("1011001-ct1-pc02", "(school)")] == "unreachable"
+    assert rows[("1011001-ct1-pc02", "unplatform/pc02")] == "failed"

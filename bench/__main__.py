@@ -18,9 +18,13 @@ a baseline measured in the same run, and prints tables with ratios:
      over 20 schools
   9. merge.yml of a field archive into an empty central archive vs `rsync -a` of the same data
   10. catalog.yml of a generated archive of 700 schools x 5 years (3,500 school-years of manifests)
+  11. a lab PC's unplatform install with 100k datastore JSON files (fleet/unplatform.py): its pull
+      (rsync into .incoming, every JSON parsed, moved in) and the whole collect.yml of the PC, vs
+      `rsync -a` of the same install over the same SSH (goal >= 0.8x)
 
     python -m bench [--skip-big] [--link-mb 40] [--keep]
     python -m bench --archive-only      (9 and 10 alone: no fleet)
+    python -m bench --labpc-only        (11 alone, on a fleet of one school and its lab PCs)
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ import time
 from pathlib import Path
 
 from fleet import __main__ as fleet_cli
-from fleet import hosts
+from fleet import hosts, unplatform
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -517,6 +521,76 @@ def bench_catalog(schools: int = 700, years: int = 5) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
+LABPC_DATASTORE_FILES = 100_000
+LABPC_FILES_PER_SESSION = 8.7  # datastore JSON files fleet/unplatform.py writes per session, on average
+
+
+def labpc_install(lab: hosts.Lab, pc: hosts.School) -> tuple[int, float]:
+    """Replace the PC's /opt/clix by an install of about LABPC_DATASTORE_FILES datastore files;
+    (datastore files, seconds it took to generate)."""
+    root = lab.host_dir(pc) / "root" / "opt" / "clix"
+    shutil.rmtree(root, ignore_errors=True)
+    started = time.monotonic()
+    unplatform.generate(root, "bench", int(LABPC_DATASTORE_FILES / LABPC_FILES_PER_SESSION),
+                        school_code=pc.school_code, pc=pc.pc)
+    files = sum(len(names) for _, _, names in os.walk(root / "webapps/CLIx/datastore"))
+    return files, time.monotonic() - started
+
+
+def bench_labpc(lab: hosts.Lab, rounds: int = 2) -> None:
+    """A lab PC's collection vs rsync -a of the same install over the same SSH (both into /var/tmp),
+    in alternating rounds, each side's fastest kept: the shared machine's load moves single runs by 3x."""
+    pc = next(p for p in lab.lab_pcs() if p.installs == ("v2",))  # the app is not running there
+    files, made_s = labpc_install(lab, pc)
+    ssh = f"ssh -i {lab.key} -o UserKnownHostsFile={lab.known_hosts} -o BatchMode=yes"
+    top = Path(tempfile.mkdtemp(prefix="clix-bench-labpc-", dir="/var/tmp"))
+    baseline, pulls, collects = [], [], []
+    try:
+        for n in range(rounds):
+            seconds, proc = timed(["rsync", "-a", "-e", ssh, f"root@{pc.address}:/opt/clix/", str(top / f"rsync{n}")],
+                                  timeout=3600)
+            assert proc.returncode == 0, proc.stderr
+            baseline.append(seconds)
+            archive = top / f"archive{n}"
+            seconds, _, _ = playbook(lab, str(REPO / "collect.yml"), "-l", pc.hostname, "-e", f"clix_archive_root={archive}")
+            collects.append(seconds)
+            report = json.loads(sorted((archive / "reports").glob("*.json"))[-1].read_text())
+            item = next(i for s in report["schools"] for i in s["items"] if i["name"] == f"unplatform/{pc.pc}")
+            pulls.append(item["seconds"])
+        again_s, _, _ = playbook(lab, str(REPO / "collect.yml"), "-l", pc.hostname, "-e", f"clix_archive_root={archive}")
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+    rsync_s, pull_s, first_s = min(baseline), min(pulls), min(collects)
+    install = item["details"]["installs"][0]
+
+    def each(values: list) -> str:
+        return ", ".join(f"{v:.1f}" for v in values)
+    table(f"Lab PC {pc.hostname}: /opt/clix with {files:,} datastore files ({install['json_files']:,} JSON parsed, "
+          f"{install['sessions']:,} sessions; generated in {made_s:.0f}s); fastest of {rounds} alternating rounds "
+          "(goal: >= 0.8x the speed of rsync -a)",
+          ["run", "seconds", "files/s", "speed vs rsync -a"],
+          [[f"rsync -a of /opt/clix over SSH (baseline; {each(baseline)})", f"{rsync_s:.1f}", f"{files / rsync_s:,.0f}",
+            "1.00x"],
+           [f"the pull: rsync into .incoming, every JSON parsed, moved in ({each(pulls)})", f"{pull_s:.1f}",
+            f"{files / pull_s:,.0f}", ratio(pull_s, rsync_s)],
+           [f"collect.yml -l <pc>, first run: Ansible, private Python, backup, pull, manifest, report ({each(collects)})",
+            f"{first_s:.1f}", f"{files / first_s:,.0f}", ratio(first_s, rsync_s)],
+           ["collect.yml -l <pc>, no change", f"{again_s:.1f}", "", ratio(again_s, rsync_s)]])
+
+
+def labpc_only() -> int:
+    """Benchmark 11 alone: one small school, its lab PCs, the 100k install."""
+    lab = hosts.Lab(LAB)
+    schools = fleet_cli.plan("mz=1", set(), first_address=150, tag="x")
+    fleet_cli.up(lab, schools, fleet_cli.plan_lab_pcs(schools))
+    try:
+        playbook(lab, str(REPO / "tests/integration/playbooks/target-python.yml"))
+        bench_labpc(lab)
+    finally:
+        fleet_cli.down(lab)
+    return 0
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--skip-big", action="store_true", help="skip the benchmark-sized school (dumps)")
@@ -526,10 +600,14 @@ def main() -> int:
     p.add_argument("--skip-dataset", action="store_true", help="skip the research dataset")
     p.add_argument("--skip-archive", action="store_true", help="skip merge vs rsync and the catalogue")
     p.add_argument("--archive-only", action="store_true", help="only merge vs rsync and the catalogue (no fleet)")
+    p.add_argument("--skip-labpc", action="store_true", help="skip the lab PC with 100k datastore files")
+    p.add_argument("--labpc-only", action="store_true", help="only the lab PC with 100k datastore files")
     p.add_argument("--link-mb", type=int, default=40, help="extra media pulled over the 10 Mbit/s link")
     p.add_argument("--scale-link-mb", type=int, default=20,
                    help="extra media per school in the 20 schools behind 10 Mbit/s links")
     args = p.parse_args()
+    if args.labpc_only:
+        return labpc_only()
     if not args.skip_archive:
         bench_merge()
         bench_catalog()
@@ -538,7 +616,8 @@ def main() -> int:
     lab = hosts.Lab(LAB)
     spec = "mz=2"
     started = time.monotonic()
-    fleet_cli.up(lab, fleet_cli.plan(spec, set() if args.skip_big else {"mz1"}, first_address=150, tag="x"))
+    schools = fleet_cli.plan(spec, set() if args.skip_big else {"mz1"}, first_address=150, tag="x")
+    fleet_cli.up(lab, schools, [] if args.skip_labpc else fleet_cli.plan_lab_pcs(schools))
     print(f"bench fleet up in {time.monotonic() - started:.0f}s")
     try:
         playbook(lab, str(REPO / "tests/integration/playbooks/target-python.yml"))
@@ -551,6 +630,8 @@ def main() -> int:
             bench_dataset(lab, big, small)
         if not args.skip_link:
             bench_link(lab, small, args.link_mb)
+        if not args.skip_labpc:
+            bench_labpc(lab)
     finally:
         fleet_cli.down(lab)
     if not args.skip_scale:

@@ -17,7 +17,7 @@ from ansible.errors import AnsibleFilterError
 for _folder in C.DEFAULT_MODULE_UTILS_PATH:
     if _folder not in ansible.module_utils.__path__:
         ansible.module_utils.__path__.append(_folder)
-from ansible.module_utils import clix_layout  # noqa: E402
+from ansible.module_utils import clix_layout, clix_unplatform  # noqa: E402
 
 # What the inventory allows (clix_inventory): a server's claimed values are checked against it.
 SERVER_ID = re.compile(r"[a-z]{2}[0-9]+")  # a state code and a number; sp<N> too (fullmatch)
@@ -76,18 +76,24 @@ def clix_pull_items(items: list, host_vars: dict) -> list:
     return out
 
 
+def literal(value) -> str | None:
+    """A value a school server or lab PC gave, as a JSON string literal for reports (escaped, cut)."""
+    if value is None:
+        return None
+    text = json.dumps(str(value), ensure_ascii=True)
+    return text if len(text) <= CLAIM_CHARS else text[:CLAIM_CHARS - 4] + '..."'
+
+
+def same_code(theirs, ours) -> bool:
+    """School codes compare without leading zeros: the field team writes 2031001 and 02031001."""
+    return str(theirs or "").lstrip("0") == str(ours or "").lstrip("0")
+
+
 def clix_server_claims(facts: dict) -> dict:
     """What the server's server_settings.py claims, as data for the manifest and the report: each
     value as a JSON string literal (quotes, control characters and non-ASCII escaped), cut to
     CLAIM_CHARS, and whether it passes the inventory's rules. None when the server gave none."""
     facts = facts or {}
-
-    def literal(value) -> str | None:
-        if value is None:
-            return None
-        text = json.dumps(str(value), ensure_ascii=True)
-        return text if len(text) <= CLAIM_CHARS else text[:CLAIM_CHARS - 4] + '..."'
-
     server_id, code = facts.get("server_id"), facts.get("school_code")
     return {
         "server_id": literal(server_id),
@@ -108,8 +114,7 @@ def clix_identity_problem(facts: dict, server_id: str, school_code: str) -> str:
     claims = clix_server_claims(facts)
     invalid = [name for name, key in (("server id", "server_id"), ("school code", "school_code"))
                if not claims[key + "_valid"]]
-    theirs = (facts.get("server_id"), str(facts.get("school_code") or "").lstrip("0"))
-    if not invalid and theirs == (server_id, str(school_code).lstrip("0")):
+    if not invalid and facts.get("server_id") == server_id and same_code(facts.get("school_code"), school_code):
         return ""
     what = ("identity invalid: the server's server_settings.py holds a %s that is not one (the inventory "
             "allows a server id like mz1 or sp3 and a school code of 7-8 digits or NA)" % " and a ".join(invalid)
@@ -117,6 +122,89 @@ def clix_identity_problem(facts: dict, server_id: str, school_code: str) -> str:
     return ("%s: the inventory says %s-%s but the server's server_settings.py says server id %s, school code %s, "
             "name %s; collected into quarantine" % (what, school_code, server_id, claims["server_id"],
                                                     claims["school_code"], claims["school_name"]))
+
+
+def unset(value) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def clix_labpc_claims(config: dict | None) -> dict | None:
+    """What a lab PC's config.json says of itself, as data for the manifest and the report (each
+    value a JSON string literal, cut); None when it has no config.json."""
+    if not isinstance(config, dict):
+        return None
+    return {key: literal(config.get(key)) for key in (clix_unplatform.CONFIG_SCHOOL, clix_unplatform.CONFIG_TERMINAL,
+                                                      "state", "district")}
+
+
+def clix_labpc_identity_problem(config: dict | None, school_code: str, pc: str) -> str:
+    """Why a lab PC's config.json does not match the inventory ('' when it does, or when it says
+    nothing: a missing config.json or unset values are notes, not a mismatch). Its values are data:
+    compared and quoted, never used to name anything."""
+    if not isinstance(config, dict):
+        return ""
+    school, terminal = config.get(clix_unplatform.CONFIG_SCHOOL), config.get(clix_unplatform.CONFIG_TERMINAL)
+    wrong_school = not unset(school) and not same_code(school, school_code)
+    wrong_pc = not unset(terminal) and str(terminal).strip().lower() != pc
+    if not (wrong_school or wrong_pc):
+        return ""
+    return ("identity mismatch: the inventory says school %s, lab PC %s but the PC's config.json says %s %s, %s %s; "
+            "collected into quarantine" % (school_code, pc, clix_unplatform.CONFIG_SCHOOL, literal(school),
+                                           clix_unplatform.CONFIG_TERMINAL, literal(terminal)))
+
+
+def clix_labpc_pull_items(installs: list, pc: str) -> list:
+    """clix_pull items of a lab PC's installs (clix_unplatform's installs[].pull), each going to
+    unplatform/<pc>/<install>/<its path in the install> (clix_unplatform.pc_relpath checks every part
+    the PC gave)."""
+    items = []
+    for install in installs or []:
+        for item in install.get("pull") or []:
+            dest = clix_unplatform.pc_relpath(pc, install["label"], item["dest"])
+            items.append({"name": dest, "src": item["src"], "dest": dest, "kind": item["kind"],
+                          "expect": item.get("expect") or {}, "exclude": item.get("exclude") or []})
+    return items
+
+
+def clix_labpc_item(pulled: list, found: dict | None, pc: str) -> dict:
+    """The lab PC's one manifest and report item, unplatform/<pc>, from its pulls: the worst status,
+    the sums, and details (design: installs with their version, sessions, JSON files, torn files;
+    config.json's values)."""
+    pulled, found = pulled or [], found or {}
+    installs = []
+    for install in found.get("installs") or []:
+        prefix = clix_unplatform.pc_relpath(pc, install["label"])
+        mine = [r for r in pulled if r["name"].startswith(prefix + "/")]
+        entry = {k: install.get(k) for k in ("label", "path", "layout", "version", "version_source", "sessions",
+                                               "user_data", "notes")}
+        entry.update(json_files=sum(r.get("json_files") or 0 for r in mine),
+                     source_files=sum(r.get("source_files") or 0 for r in mine),
+                     torn=[r["name"][len(prefix) + 1:] + "/" + rel for r in mine for rel in r.get("torn") or []],
+                     merged=next((r["sessions"] for r in mine if r.get("sessions")), None))
+        installs.append(entry)
+    statuses = {r["status"] for r in pulled}
+    status = "failed" if "failed" in statuses else "ok" if installs else "absent"
+    reasons = ["%s: %s" % (r["name"], r["reason"]) for r in pulled if r.get("reason")]
+    reasons += ["%s: %s" % (i["label"], note) for i in installs for note in i["notes"] or []]
+    if not installs:
+        reasons.append("no unplatform install found on the lab PC")
+    return {"name": clix_unplatform.pc_relpath(pc), "status": status, "reason": "; ".join(reasons) or None,
+            "source": ", ".join(i["path"] for i in installs) or None,
+            "bytes_received": sum(r.get("bytes_received") or 0 for r in pulled),
+            "total_bytes": sum(r.get("total_bytes") or 0 for r in pulled),
+            "files_transferred": sum(r.get("files_transferred") or 0 for r in pulled),
+            "seconds": max([r.get("seconds") or 0 for r in pulled] or [0]),
+            "skipped_links": [link for r in pulled for link in r.get("skipped_links") or []],
+            "details": {"installs": installs, "config": found.get("config")}}
+
+
+def clix_folder_writers(hostvars_list: list, root: str) -> list:
+    """The hosts that collected into the school folder root (a server and its lab PCs, or the lab
+    PCs of a school without one): the server first, then the lab PCs by name. The first one seals
+    the folder, once, with every writer's items."""
+    writers = [hv for hv in hostvars_list if hv.get("clix_school_root") == root]
+    writers.sort(key=lambda hv: (hv.get("clix_platform", "gstudio") == "unplatform", hv["inventory_hostname"]))
+    return [hv["inventory_hostname"] for hv in writers]
 
 
 def clix_school_root(root: str, year, state: str, folder: str) -> str:
@@ -195,6 +283,12 @@ class FilterModule:
             "clix_year_root": clix_year_root,
             "clix_reports_dir": clix_reports_dir,
             "clix_results": clix_results,
+            "clix_labpc_claims": clix_labpc_claims,
+            "clix_labpc_identity_problem": clix_labpc_identity_problem,
+            "clix_labpc_pull_items": clix_labpc_pull_items,
+            "clix_labpc_item": clix_labpc_item,
+            "clix_labpc_item_name": clix_unplatform.pc_relpath,
+            "clix_folder_writers": clix_folder_writers,
             "clix_source_digest": clix_source_digest,
             "clix_derive_digest": clix_derive_digest,
         }

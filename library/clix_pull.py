@@ -76,10 +76,24 @@ options:
         type: str
         required: true
       kind:
-        description: C(folder) (merge, keep removed files), C(file), or C(snapshot) (verify, then swap in whole).
+        description:
+          - C(folder) (merge, keep removed files), C(file), or C(snapshot) (verify, then swap in whole).
+          - C(json) (a lab PC's datastore) - the new and changed files are pulled into a hidden C(.incoming)
+            folder (rsync C(--compare-dest) the archived copy), every C(*.json) among them is parsed, one that
+            does not parse (torn by the app's in-place rewrite) is pulled again up to O(json_tries) times and
+            never archived if it still does not parse (listed in the item's C(torn); the archived copy keeps
+            its previous version), then the files are moved into place (a folder new to the archive in one rename).
+          - C(sessions) (a staged unplatform sessions database) - pulled, checked against O(items[].expect), and
+            folded into the archived copy (a session only in the archive is kept); a database without a
+            C(sessions) table (version 1) replaces the archived copy when its bytes differ.
         type: str
-        choices: [folder, file, snapshot]
+        choices: [folder, file, snapshot, json, sessions]
         default: folder
+      exclude:
+        description: rsync C(--exclude) patterns (for example C(/repository/AssetContent/)), for C(folder) and C(json) items.
+        type: list
+        elements: str
+        default: []
       redact:
         description:
           - For C(file) items (settings files), replace secret values (SECRET_KEY, passwords, tokens,
@@ -92,7 +106,7 @@ options:
         description: The producer of this item failed with this message; the item is reported as failed and not pulled.
         type: str
       expect:
-        description: For snapshots, C({relative path - sha256}) that every pulled file must match.
+        description: For snapshots (and C(sessions), by the file's name), C({relative path - sha256}) that every pulled file must match.
         type: dict
         default: {}
   bwlimit:
@@ -119,6 +133,14 @@ options:
         C(collect.yml) runs it); a module process cannot print while it runs.
     type: int
     default: 60
+  json_tries:
+    description: For C(json) items, how many times a JSON file that does not parse is pulled before it is reported as torn.
+    type: int
+    default: 5
+  json_wait:
+    description: Seconds between two pulls of torn JSON files.
+    type: float
+    default: 0.5
   connect_timeout:
     description: Seconds to wait for the SSH connection.
     type: int
@@ -190,6 +212,19 @@ items:
       description: Symbolic links of the item that point outside it, not kept - C(path) (in the item) and C(target).
       type: list
       elements: dict
+    torn:
+      description: C(json) items - the JSON files (relative to the item) that never parsed, not archived.
+      type: list
+      elements: str
+    json_files:
+      description: C(json) items - the JSON files pulled and parsed in this run.
+      type: int
+    source_files:
+      description: C(json) items - the regular files of the item on the server.
+      type: int
+    sessions:
+      description: C(sessions) items - C(added), C(updated), C(kept) (archived sessions the copy did not change).
+      type: dict
 bytes_received:
   description: Sum over the items.
   returned: always
@@ -200,10 +235,13 @@ total_bytes:
   type: int
 """
 
+import json
 import os
+import queue
 import re
 import shlex
 import shutil
+import sqlite3
 import stat
 import subprocess
 import tempfile
@@ -211,6 +249,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Callable
+from urllib.parse import quote
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.clix_files import (
@@ -221,8 +260,10 @@ from ansible.module_utils.clix_files import (
     read_regular,
     replace_dir,
     sha256_file,
+    syncfs,
 )
 from ansible.module_utils.clix_settings import SettingsError, redact_settings
+from ansible.module_utils.clix_unplatform import merge_sessions
 
 PARTIAL_DIR = ".rsync-partial"
 INCOMING = ".incoming"
@@ -236,6 +277,7 @@ STATS = {
     "files_transferred": re.compile(r"^Number of regular files transferred: ([\d,]+)", re.M),
     "total_bytes": re.compile(r"^Total file size: ([\d,]+)", re.M),
 }
+SOURCE_FILES = re.compile(r"^Number of files: [\d,]+ \(reg: ([\d,]+)", re.M)
 # rsync --info=progress2: "  1,234,567  12%  1.23MB/s    0:01:23 (xfr#5, to-chk=100/200)"
 PROGRESS_LINE = re.compile(r"^\s*([\d,]+)\s+(\d+%)\s+(\S+/s)")
 ABSENT = re.compile(r"(change_dir|link_stat) \"[^\"]*\" failed: No such file or directory")
@@ -272,8 +314,10 @@ def remote(p: dict, path: str) -> str:
     return "%s%s:%s" % (user, host, path)
 
 
-def rsync(p: dict, src: str, dest: str, check: bool, extra: list, progress: Callable | None = None) -> tuple:
-    """(exit code, stdout, stderr); progress, when given, gets each of rsync's progress lines."""
+def rsync(p: dict, src: str, dest: str, check: bool, extra: list, progress: Callable | None = None,
+          received: Callable | None = None) -> tuple:
+    """(exit code, stdout, stderr); progress, when given, gets each of rsync's progress lines, and
+    received the name (relative to dest) of each regular file rsync has received."""
     # -a as root would make devices and FIFOs: --no-devices --no-specials. --munge-links: see settle_links.
     argv = [p["rsync_path"], "-a", "--no-owner", "--no-group", "--no-devices", "--no-specials", "--munge-links",
             "--chmod=D0700,F0600", "--stats",
@@ -288,12 +332,19 @@ def rsync(p: dict, src: str, dest: str, check: bool, extra: list, progress: Call
         argv.append("--dry-run")
     if progress is not None:
         argv.append("--info=progress2")
+    if received is not None:
+        argv.append("--out-format=%s" % RECEIVED_FORMAT)  # %b: a file is named once it is received
     argv += [remote(p, src), dest]
-    return rsync_watched(argv, progress or (lambda _match: None))
+    return rsync_watched(argv, progress or (lambda _match: None), received)
 
 
-def rsync_watched(argv: list, progress: Callable) -> tuple:
-    """Run rsync, handing each progress line to progress and keeping the rest of its output."""
+RECEIVED_FORMAT = "%i %b %n"
+RECEIVED_LINE = re.compile(r"^(?P<what>[<>ch.*][fdLDS]\S*) \d+ (?P<name>.*)$")
+
+
+def rsync_watched(argv: list, progress: Callable, received: Callable | None = None) -> tuple:
+    """Run rsync, handing each progress line to progress, each received file's name to received
+    (when rsync was asked for them), and keeping the rest of its output."""
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     err = []
     drain = threading.Thread(target=lambda: err.append(proc.stderr.read()), daemon=True)
@@ -306,6 +357,11 @@ def rsync_watched(argv: list, progress: Callable) -> tuple:
             match = PROGRESS_LINE.match(text)
             if match:
                 progress(match)
+                continue
+            named = RECEIVED_LINE.match(text) if received is not None else None
+            if named:
+                if named.group("what").startswith(">f"):
+                    received(named.group("name"))
             elif text:
                 out.append(text)
     out.append(pending.decode("utf-8", "replace"))
@@ -519,6 +575,254 @@ def pull_file(p: dict, item: dict, check: bool, result: dict, started: float) ->
     return result
 
 
+def walk_files(top: str):
+    """(relative path, path) of every regular file below top, links never followed, rsync's
+    partial folders left out."""
+    folders = [top]
+    while folders:
+        with os.scandir(folders.pop()) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    if entry.name != PARTIAL_DIR:
+                        folders.append(entry.path)
+                elif entry.is_file(follow_symlinks=False):
+                    yield os.path.relpath(entry.path, top), entry.path
+
+
+def parses(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            json.loads(f.read())
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+class JsonChecker:
+    """Parses the JSON files rsync names as received while it still runs (parsing then costs
+    little time after the transfer), and at the end every JSON file below top that it has not
+    parsed in its present form: a file is known by its inode, which rsync's rename into place
+    changes, so one it read too early (a leftover of an interrupted run, or named before it
+    landed) is read again."""
+
+    def __init__(self, top: str) -> None:
+        self.top, self.parsed, self.queue = top, {}, queue.Queue()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def received(self, name: str) -> None:
+        if name.endswith(".json"):
+            self.queue.put(name)
+
+    def run(self) -> None:
+        for name in iter(self.queue.get, None):
+            try:
+                fd = os.open(os.path.join(self.top, name), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            except OSError:  # not there (yet), or a name rsync escaped: the final walk reads it
+                continue
+            with os.fdopen(fd, "rb") as f:
+                st = os.fstat(f.fileno())
+                try:
+                    json.loads(f.read())
+                except ValueError:
+                    continue
+            if stat.S_ISREG(st.st_mode):
+                self.parsed[name] = st.st_ino
+
+    def finish(self) -> tuple:
+        """(JSON files below top, the relative paths of those that do not parse)."""
+        self.queue.put(None)
+        self.thread.join()
+        found, torn, folders = 0, [], [self.top]
+        while folders:
+            with os.scandir(folders.pop()) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        if entry.name != PARTIAL_DIR:
+                            folders.append(entry.path)
+                    elif entry.name.endswith(".json") and entry.is_file(follow_symlinks=False):
+                        found += 1
+                        rel = os.path.relpath(entry.path, self.top)
+                        if self.parsed.get(rel) != entry.inode() and not parses(entry.path):
+                            torn.append(rel)
+        return found, sorted(torn)
+
+
+def torn_json(top: str, rels=None) -> tuple:
+    """(JSON files checked, relative paths of those that do not parse) below top, or among rels."""
+    if rels is None:
+        found = [(rel, path) for rel, path in walk_files(top) if rel.endswith(".json")]
+    else:
+        found = [(rel, os.path.join(top, rel)) for rel in rels if os.path.isfile(os.path.join(top, rel))]
+    return len(found), sorted(rel for rel, path in found if not parses(path))
+
+
+def repull_torn(p: dict, item: dict, incoming: str, extra: list, torn: list) -> list:
+    """Pull the torn files again, a while apart, until they parse or the tries are spent; the ones
+    that never parsed are removed from incoming and returned. A file whose current version is the
+    archived one does not land again (--compare-dest), and that is its end."""
+    for _ in range(max(p["json_tries"], 1) - 1):
+        if not torn:
+            break
+        for rel in torn:
+            os.unlink(os.path.join(incoming, rel))
+        time.sleep(p["json_wait"])
+        with tempfile.NamedTemporaryFile("w", prefix="clix-torn-", suffix=".list") as listed:
+            listed.write("".join(rel + "\n" for rel in torn))
+            listed.flush()
+            rsync(p, item["src"], incoming + "/", False, [*extra, "--files-from=%s" % listed.name])
+        torn = torn_json(incoming, torn)[1]
+    for rel in torn:
+        os.unlink(os.path.join(incoming, rel))
+    return torn
+
+
+def move_into_place(incoming: str, final: str, changed: set) -> list:
+    """Move everything below incoming into final: a folder final lacks in one rename, a file over
+    the archived one. Returns the paths that could not be moved (a file where the archive holds a
+    folder: the archive's is kept). changed collects the folders to fsync."""
+    refused = []
+    if not os.path.lexists(final):
+        os.makedirs(os.path.dirname(final), mode=0o700, exist_ok=True)
+        os.rename(incoming, final)
+        changed.add(os.path.dirname(final))
+        return refused
+    if not (os.path.isdir(final) and not os.path.islink(final)):
+        return [final]
+    with os.scandir(incoming) as entries:
+        names = [e.name for e in entries if e.name != PARTIAL_DIR]
+    for name in names:
+        src, dst = os.path.join(incoming, name), os.path.join(final, name)
+        if os.path.isdir(src) and not os.path.islink(src) and os.path.lexists(dst):
+            refused += move_into_place(src, dst, changed)
+        elif os.path.isdir(dst) and not os.path.islink(dst):
+            refused.append(dst)
+        else:
+            os.rename(src, dst)
+            changed.add(final)
+    return refused
+
+
+def flush(folder: str) -> None:
+    """What was pulled below folder on disk before it is moved in: one syncfs for the file system,
+    or each file fsynced where syncfs is missing."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        if syncfs(fd):
+            return
+    finally:
+        os.close(fd)
+    for _, path in walk_files(folder):
+        fd = open_regular(path)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def pull_json(p: dict, item: dict, result: dict, progress: Callable | None) -> dict:
+    """A lab PC's JSON folder: new and changed files into .incoming, each JSON parsed (torn ones
+    pulled again, never archived), then moved into place."""
+    root = p["root"]
+    final, incoming = os.path.join(root, item["dest"]), os.path.join(root, INCOMING, item["dest"])
+    excludes = ["--exclude=%s" % pattern for pattern in item.get("exclude") or []]
+    # Files left in incoming by an interrupted run stay: rsync resumes there, and they are parsed again.
+    os.makedirs(incoming, mode=0o700, exist_ok=True)
+    extra = excludes + (["--compare-dest=%s" % os.path.abspath(final)] if os.path.isdir(final) else [])
+    checker = JsonChecker(incoming)
+    try:
+        rc, out, err = rsync(p, item["src"], incoming + "/", False, extra, progress, checker.received)
+    finally:
+        json_files, torn = checker.finish()
+    result.update(parse_stats(out))
+    match = SOURCE_FILES.search(out)
+    result["source_files"] = int(match.group(1).replace(",", "")) if match else 0
+    if rc not in (0, 24):  # 24: files the app removed while they were listed
+        result.update(rsync_failed(rc, err, item["src"]))
+        if result["status"] == "absent":
+            result[TIDY] = incoming
+        return result
+    note_skipped(result, settle_links(incoming))
+    result["json_files"] = json_files
+    torn = repull_torn(p, item, incoming, extra, [rel for rel in torn if os.path.lexists(os.path.join(incoming, rel))])
+    result["torn"] = torn
+    if torn:
+        text = "%d JSON file(s) never parsed (the app kept rewriting them), archived copy kept: %s%s" % (
+            len(torn), ", ".join(torn[:5]), ", ..." if len(torn) > 5 else "")
+        result["reason"] = "%s; %s" % (result["reason"], text) if result["reason"] else text
+    flush(incoming)
+    changed = set()
+    refused = move_into_place(incoming, final, changed)
+    for folder in sorted(changed):
+        fsync_dir(folder)
+    if not refused:
+        shutil.rmtree(incoming, ignore_errors=True)  # only the emptied folders are left
+    else:
+        result.update(status="failed", reason="%s is a folder in the archive but a file on the server (or the other "
+                      "way round): the archive's kept; %s" % (refused[0], result["reason"] or ""))
+    result[TIDY] = os.path.dirname(incoming)
+    return result
+
+
+def has_sessions(path: str) -> bool:
+    con = sqlite3.connect("file:%s?mode=ro" % quote(path), uri=True)
+    try:
+        return con.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='sessions'").fetchone() is not None
+    finally:
+        con.close()
+
+
+def standalone(path: str) -> None:
+    """A database copied in WAL mode (an extraction's) made one self-contained file, so opening the
+    archived copy never creates -wal and -shm beside it."""
+    con = sqlite3.connect(path)
+    try:
+        con.execute("PRAGMA journal_mode=DELETE")
+    finally:
+        con.close()
+
+
+def pull_sessions(p: dict, item: dict, check: bool, result: dict) -> dict:
+    """A staged sessions database: pulled, verified, and folded into the archived copy (a private
+    copy is merged and renamed in, so the archived file is never half-merged)."""
+    final = os.path.join(p["root"], item["dest"])
+    if not check:
+        os.makedirs(p["root"], mode=0o700, exist_ok=True)
+    work = tempfile.mkdtemp(prefix=".clix-file-", dir=None if check else p["root"])
+    try:
+        pulled = os.path.join(work, "pulled")
+        rc, out, err = rsync(p, item["src"], pulled, False, ["--no-recursive"])
+        result.update(parse_stats(out))
+        if rc != 0:
+            result.update(rsync_failed(rc, err, item["src"]))
+            return result
+        if not pulled_regular(item, pulled, result):
+            return result
+        digest = (item["expect"] or {}).get(os.path.basename(item["dest"]))
+        if digest and sha256_file(pulled) != digest:
+            result.update(status="failed", reason="%s differs from what the lab PC staged; archived copy kept" % item["src"])
+            return result
+        merged = pulled
+        try:
+            standalone(pulled)
+            if os.path.isfile(final) and has_sessions(pulled) and has_sessions(final):
+                merged = os.path.join(work, "merged")
+                shutil.copyfile(final, merged)
+                result["sessions"] = merge_sessions(merged, pulled)
+                changed = bool(result["sessions"]["added"] or result["sessions"]["updated"])
+            else:
+                changed = not same_bytes(pulled, final)
+        except sqlite3.Error as exc:
+            result.update(status="failed", reason="%s: SQLite refused it (%s); archived copy kept" % (item["src"], exc))
+            return result
+        result["files_transferred"] = int(changed)
+        if changed and not check:
+            install(merged, final)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return result
+
+
 def pull_item(p: dict, item: dict, check: bool, progress: Callable | None = None) -> dict:
     started = time.time()
     root = p["root"]
@@ -531,6 +835,14 @@ def pull_item(p: dict, item: dict, check: bool, progress: Callable | None = None
         return result
     if kind == "file":
         return pull_file(p, item, check, result, started)
+    if kind == "sessions":
+        result = pull_sessions(p, item, check, result)
+        result["seconds"] = round(time.time() - started, 3)
+        return result
+    if kind == "json" and not check:
+        result = pull_json(p, item, result, progress)
+        result["seconds"] = round(time.time() - started, 3)
+        return result
     if kind == "snapshot":
         target = os.path.join(root, INCOMING, item["dest"])
         if not check and not os.path.exists(target):
@@ -543,7 +855,7 @@ def pull_item(p: dict, item: dict, check: bool, progress: Callable | None = None
         extra = ["-c", "--delete"]
         dest = target + "/"
     else:
-        target, extra, dest = final, [], final + "/"
+        target, extra, dest = final, ["--exclude=%s" % pattern for pattern in item.get("exclude") or []], final + "/"
     if not check:
         os.makedirs(target, mode=0o700, exist_ok=True)
         rc, out, err = rsync(p, item["src"], dest, check, extra, progress)
@@ -617,8 +929,9 @@ def main() -> None:
                 name=dict(type="str", required=True),
                 src=dict(type="str", required=True),
                 dest=dict(type="str", required=True),
-                kind=dict(type="str", default="folder", choices=["folder", "file", "snapshot"]),
+                kind=dict(type="str", default="folder", choices=["folder", "file", "snapshot", "json", "sessions"]),
                 expect=dict(type="dict", default={}),
+                exclude=dict(type="list", elements="str", default=[]),
                 redact=dict(type="bool", default=False),
                 error=dict(type="str"),
             )),
@@ -628,6 +941,8 @@ def main() -> None:
             connect_timeout=dict(type="int", default=20),
             rsync_path=dict(type="str", default="rsync"),
             progress_seconds=dict(type="int", default=60),
+            json_tries=dict(type="int", default=5),
+            json_wait=dict(type="float", default=0.5),
         ),
         supports_check_mode=True,
     )

@@ -23,7 +23,7 @@ options:
     type: path
     required: true
   schools:
-    description: One dict per school - host, folder, reachable, problem, items.
+    description: One dict per school server or lab PC - host, folder, row (the label of its row, a lab PC its host name), reachable, problem, items.
     type: list
     elements: dict
     required: true
@@ -95,7 +95,7 @@ def item_status(item: dict) -> str:
 def rows(schools: list) -> list:
     out = []
     for s in sorted(schools, key=lambda s: s.get("host", "")):
-        label = s.get("folder") or s.get("host")
+        label = s.get("row") or s.get("folder") or s.get("host")
         if s.get("problem"):
             out.append(dict(school=label, item="(school)", status=s.get("problem_status", "failed"),
                             received=None, total=None, seconds=None, reason=s["problem"]))

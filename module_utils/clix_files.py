@@ -324,3 +324,15 @@ def require_free_space(dest, needed, reserve):
             "server or point the staging folder (clix_staging_dir) at a larger disk."
             % (dest, human_bytes(free), human_bytes(needed), human_bytes(reserve)))
     return free
+
+
+def syncfs(fd):
+    """Linux syncfs(2): flush the file system holding fd (one journal commit for many files);
+    False where unavailable."""
+    import ctypes
+
+    try:
+        call = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return False
+    return call(fd) == 0

@@ -167,3 +167,22 @@ def parse_checksum(text: bytes, zip_name: str) -> str:
     if named and named.replace("\\", "/").rsplit("/", 1)[-1].casefold() != zip_name.casefold():
         raise UnplatformError("the checksum file is for %r, not for %r" % (named, zip_name))
     return match.group("md5").lower()
+
+
+# A lab PC's folder below its school folder (clix_layout's): unplatform/<pc>/<install>/<install's own path>.
+ARCHIVE_TOP = "unplatform"
+
+
+def pc_relpath(pc, label=None, rel=None) -> str:
+    """unplatform/<pc>[/<install>[/<path in the install's own layout>]], each part checked: the one
+    place a lab PC's archive paths below the school folder are made (the manifest item of a lab PC
+    is named unplatform/<pc> too)."""
+    parts = [ARCHIVE_TOP, check_pc(pc)]
+    if label is not None:
+        parts.append(check_install_label(label))
+    if rel:
+        pieces = rel.split("/")
+        if rel.startswith("/") or any(p in ("", ".", "..") for p in pieces):
+            raise UnplatformError("%r is not a relative path of an install" % (rel,))
+        parts += pieces
+    return "/".join(parts)

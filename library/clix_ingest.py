@@ -222,11 +222,11 @@ from ansible.module_utils.clix_unplatform import (
     V2_USER_DATA,
     UnplatformError,
     check_install_label,
-    check_pc,
     extraction_target,
     merge_sessions,
     parse_checksum,
     parse_extraction,
+    pc_relpath,
 )
 
 UTF8_FLAG = 0x800
@@ -746,7 +746,7 @@ def ingest_one(kind: str, path: str, p: dict, index: dict, result: dict, check: 
         ident = identify(config, p, index, result["notes"])
         year, when = year_and_time(kind, path, entries)
         school = school_root(p["archive_root"], year, ident["state"], ident["folder"])
-        install_root = under(school, "unplatform", check_pc(ident["pc"]), install)
+        install_root = under(school, pc_relpath(ident["pc"], install))
         result.update(school=os.path.relpath(school, p["archive_root"]), pc=ident["pc"], install=install, time=when)
         todo = triage(entries, install_root, result["counts"])
         if not check:  # a check run extracts outside the archive, which it leaves untouched
@@ -803,7 +803,7 @@ def seal_entries(done: list) -> list:
         previous = load_manifest(school) or {}
         items = []
         for pc, ds in sorted(pcs.items()):
-            name = "unplatform/%s" % pc
+            name = pc_relpath(pc)
             old = ((previous.get("items") or {}).get(name) or {}).get("details") or {}
             extractions = [x for x in old.get("extractions") or [] if isinstance(x, dict)]
             known = {extraction_key(x) for x in extractions}
@@ -830,8 +830,13 @@ def seal_entries(done: list) -> list:
     return seal
 
 
+def where_of(r: dict) -> str:
+    """<year>/<state>/<school>/unplatform/<pc>/<install>: where a source went."""
+    return "%s/%s" % (r["school"], pc_relpath(r["pc"], r["install"]))
+
+
 def line_of(r: dict) -> str:
-    where = " -> %s/unplatform/%s/%s" % (r["school"], r["pc"], r["install"]) if r.get("pc") else ""
+    where = " -> %s" % where_of(r) if r.get("pc") else ""
     if r["status"] == "refused":
         return "REFUSED    %s%s: %s" % (r["source"], where, r["reason"])
     c = r["counts"]
@@ -852,7 +857,7 @@ def markdown(results: list, started: str, source: str) -> str:
     rows = ["# clix-collect ingest %s" % started, "", "From `%s`." % source, "",
             "| source | status | lab PC | details |", "|---|---|---|---|"]
     for r in results:
-        where = "%s/unplatform/%s/%s" % (r["school"], r["pc"], r["install"]) if r.get("pc") else ""
+        where = where_of(r) if r.get("pc") else ""
         detail = r["reason"] if r["status"] == "refused" else line_of(r).split(": ", 1)[-1]
         rows.append("| %s | %s | %s | %s |" % (r["source"], r["status"], where, str(detail).replace("|", "\\|")))
     skipped = ["- skipped in %s: %s" % (r["source"], s) for r in results for s in r["skipped"]]

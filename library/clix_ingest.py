@@ -188,7 +188,6 @@ import tempfile
 import time
 import zipfile
 import zlib
-from urllib.parse import quote
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.clix_files import (
@@ -227,12 +226,14 @@ from ansible.module_utils.clix_unplatform import (
     V2_USER_DATA,
     UnplatformError,
     check_install_label,
+    connect_ro,
     extraction_target,
     layout_of,
     merge_sessions,
     parse_checksum,
     parse_extraction,
     pc_relpath,
+    session_count,
 )
 
 UTF8_FLAG = 0x800
@@ -581,7 +582,7 @@ def check_sqlite(path: str, what: str, table: str | None = None, probe: str | No
         if f.read(len(SQLITE_MAGIC)) != SQLITE_MAGIC:
             return "not an SQLite database"
     try:
-        con = sqlite3.connect("file:%s?mode=ro" % quote(path), uri=True)
+        con = connect_ro(path)
         try:
             con.execute("PRAGMA trusted_schema=OFF")  # the file is data: its schema runs no function
             if table:
@@ -617,17 +618,6 @@ def fold_wal(source_path: str, db: str) -> None:
         con.close()
     for suffix in ("-wal", "-shm"):
         remove_quietly(db + suffix)
-
-
-def session_count(path: str) -> int | None:
-    try:
-        con = sqlite3.connect("file:%s?mode=ro" % quote(path), uri=True)
-        try:
-            return con.execute("SELECT count(*) FROM sessions").fetchone()[0]
-        finally:
-            con.close()
-    except sqlite3.Error:
-        return None
 
 
 def same_content(e: Entry, target: str) -> bool:

@@ -154,7 +154,6 @@ import json
 import os
 import sqlite3
 import time
-from urllib.parse import quote
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.clix_files import (
@@ -179,6 +178,8 @@ from ansible.module_utils.clix_unplatform import (
     V2_SESSIONS_DB,
     V2_USER_DATA,
     UnplatformError,
+    connect_ro,
+    count_sessions,
     find_installs,
     install_label,
     real_dir,
@@ -241,24 +242,12 @@ def debian_version(status_file: str, packages: list) -> tuple:
     return None, None
 
 
-def connect_ro(path: str) -> sqlite3.Connection:
-    """A read-only connection that never creates a file beside the app's database (-wal, -shm)."""
-    return sqlite3.connect("file:%s?mode=ro" % quote(path), uri=True, timeout=30)
-
-
-def count_sessions(con: sqlite3.Connection) -> int | None:
-    try:
-        return con.execute("SELECT count(*) FROM sessions").fetchone()[0]
-    except sqlite3.Error:
-        return None
-
-
 def backup(src_path: str, dest: str) -> int | None:
     """Copy the database at src_path (WAL included) into dest as one consistent, self-contained
     file: SQLite's backup API in one step, then the copy switched out of WAL mode. Returns the
     copy's number of sessions (None when it has no sessions table)."""
     tmp = temp_sibling(dest)
-    src = connect_ro(src_path)
+    src = connect_ro(src_path, timeout=30)
     try:
         out = sqlite3.connect(tmp)
         try:
@@ -296,7 +285,7 @@ def stage_database(root: str, layout: str, folder: str | None, info: dict, shown
             info["notes"].append("%s is not a regular file: not read" % rel)
             return []
         if folder is None:
-            con = connect_ro(src)
+            con = connect_ro(src, timeout=30)
             try:
                 info["sessions"] = count_sessions(con) if layout == "v2" else None
             finally:

@@ -197,6 +197,36 @@ def parse_extraction(name: str):
     return label, "%sT%s" % (date, time), int(match.group("copy") or 0)
 
 
+def read_only(path: str) -> str:
+    """The URI that opens the SQLite file at path read-only."""
+    return "file:%s?mode=ro" % quote(path)
+
+
+def connect_ro(path: str, timeout: float = 5.0) -> sqlite3.Connection:
+    """A read-only connection: it never writes the database, nor creates a file beside one at rest."""
+    return sqlite3.connect(read_only(path), uri=True, timeout=timeout)
+
+
+def count_sessions(con: sqlite3.Connection):
+    """Rows of the connection's sessions table, or None when it has none (version 1, not unplatform's)."""
+    try:
+        return con.execute("SELECT count(*) FROM sessions").fetchone()[0]
+    except sqlite3.Error:
+        return None
+
+
+def session_count(path: str):
+    """Rows of the sessions table of the SQLite file at path, or None when it has none or does not open."""
+    try:
+        con = connect_ro(path)
+    except sqlite3.Error:
+        return None
+    try:
+        return count_sessions(con)
+    finally:
+        con.close()
+
+
 def merge_sessions(archived: str, incoming: str) -> dict:
     """Fold the sessions of the SQLite database `incoming` into `archived` (both unplatform.sqlite3
     copies of one install): a session only in `archived` is kept, one only in `incoming` is added,
@@ -206,7 +236,7 @@ def merge_sessions(archived: str, incoming: str) -> dict:
     is attached read-only, `archived` is written in one transaction."""
     con = sqlite3.connect("file:%s" % quote(archived), isolation_level=None, uri=True)
     try:
-        con.execute("ATTACH DATABASE ? AS incoming", ("file:%s?mode=ro" % quote(incoming),))
+        con.execute("ATTACH DATABASE ? AS incoming", (read_only(incoming),))
         before = {r[0]: r[1] for r in con.execute("SELECT session_id, atime FROM main.sessions")}
         rows = list(con.execute("SELECT session_id, atime, data FROM incoming.sessions"))
         added = updated = 0

@@ -167,7 +167,9 @@ def lab_pc_row(row: dict, hb: dict) -> None:
                installs=[dict(path=i.get("path"), version=i.get("version"), bytes=i.get("bytes"),
                               complete=i.get("complete") is not False) for i in hb.get("installs") or []],
                data_bytes=hb.get("data_bytes"))
-    if not row["installs"]:
+    if hb.get("install_search"):
+        row["problems"].append("the search for unplatform installs failed: %s" % hb["install_search"])
+    elif not row["installs"]:
         row["problems"].append("no unplatform install found")
 
 

@@ -144,7 +144,8 @@ ansible_facts:
         (O(platform=unplatform)) has no server_id, school_code, school_name or data_dirs; its
         services are qbank_lite and unplatform (each true when it answers), and it adds installs
         (per install path, version, bytes, files, complete - false when the time budget ended the
-        count) and data_bytes (their sum).
+        count), install_search (null, or why the search for installs gave none - C(stale) when it did
+        not end within O(timeout)) and data_bytes (their sum).
       type: dict
 files:
   description: The log and JSON files written.
@@ -274,15 +275,18 @@ def data_dirs(path: str, timeout: float) -> dict:
     return out
 
 
-def installs(params: dict, timeout: float) -> list:
-    """The lab PC's installs (clix_unplatform's search), each with its size."""
+def installs(params: dict, timeout: float) -> tuple:
+    """(the lab PC's installs, each with its size; None or why the search gave none): clix_unplatform's
+    search, within timeout (a stale mount below a searched folder cannot hold the module)."""
     deadline = time.monotonic() + timeout
+    paths, error = with_timeout(lambda: find_installs(
+        [INSTALL_ROOT, *params["unplatform_roots"]], params["unplatform_search"], params["unplatform_search_depth"],
+        (params["staging_dir"],)), timeout)
     found = []
-    for path, version in find_installs([INSTALL_ROOT, *params["unplatform_roots"]], params["unplatform_search"],
-                                       params["unplatform_search_depth"], (params["staging_dir"],)).items():
+    for path, version in (paths or {}).items():
         size, files, complete = folder_size(path, deadline)
         found.append(dict(path=path, version=version, bytes=size, files=files, complete=complete))
-    return found
+    return found, error
 
 
 def port_answers(address: str, timeout: float) -> bool:
@@ -340,8 +344,8 @@ def gather(params: dict) -> dict:
         processes=processes(),
     )
     if lab_pc:
-        found = installs(params, params["timeout"])
-        facts.update(installs=found, data_bytes=sum(i["bytes"] for i in found), services=dict(
+        found, error = installs(params, params["timeout"])
+        facts.update(installs=found, install_search=error, data_bytes=sum(i["bytes"] for i in found), services=dict(
             qbank_lite=port_answers(params["qbank_address"], params["timeout"]),
             unplatform=port_answers(params["ui_address"], params["timeout"])))
     else:
@@ -409,6 +413,8 @@ def render_log(f: dict) -> str:
         partial = "" if d["complete"] else " (partial: time budget reached)"
         version = " (%s)" % d["version"] if "version" in d else ""
         lines.append("%10s %8d files  %s%s%s" % (h(d["bytes"]), d["files"], d["path"], version, partial))
+    if f.get("install_search"):
+        lines.append("  the search for installs failed: %s" % f["install_search"])
     sv = f["services"]
     lines += ["", "Services:"]
     if f["platform"] == "unplatform":

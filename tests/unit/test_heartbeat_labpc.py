@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import threading
 
 import pytest
 from ansible.module_utils import basic, clix_unplatform
@@ -44,11 +45,12 @@ def test_installs_of_each_version_are_found_once_with_their_size_and_links_are_n
     (tmp_path / "home/guest").mkdir(parents=True)
     os.symlink(v2, tmp_path / "home/guest/CLIx_Unplatform")  # a link to an install: not followed
     os.symlink("/etc", v2 / "webapps" / "etc-link")  # a link inside one: not counted
-    found = heartbeat.installs(params(tmp_path, unplatform_roots=[str(v2), str(v2)]), 30)
+    found, error = heartbeat.installs(params(tmp_path, unplatform_roots=[str(v2), str(v2)]), 30)
+    assert error is None
     assert [(i["path"], i["version"]) for i in found] == [(str(v1), "v1"), (str(v2), "v2")]
     for install, root in zip(found, (v1, v2)):
         assert (install["bytes"], install["files"]) == tree_size(root) and install["complete"] is True
-    assert heartbeat.installs(params(tmp_path / "nowhere"), 30) == []
+    assert heartbeat.installs(params(tmp_path / "nowhere"), 30) == ([], None)
 
 
 def test_the_heartbeat_finds_exactly_the_installs_the_collection_takes(tmp_path):
@@ -61,7 +63,7 @@ def test_the_heartbeat_finds_exactly_the_installs_the_collection_takes(tmp_path)
     unplatform.generate_v1(staging / "copy", 1, 2)
     given = params(tmp_path, unplatform_roots=[str(tmp_path / "srv/CLIx")], unplatform_search_depth=2,
                    staging_dir=str(staging))
-    found = heartbeat.installs(given, 30)
+    found, _ = heartbeat.installs(given, 30)
     collected = clix_unplatform.find_installs([heartbeat.INSTALL_ROOT, *given["unplatform_roots"]],
                                               given["unplatform_search"], 2, (str(staging),))
     assert {i["path"]: i["version"] for i in found} == collected == {
@@ -100,3 +102,13 @@ def test_a_server_heartbeat_is_unchanged_by_the_lab_pc_mode(tmp_path, monkeypatc
                      monkeypatch, capsys)["ansible_facts"]["clix_heartbeat"]
     assert facts["platform"] == "gstudio" and set(facts["services"]) == {"mongodb", "postgresql", "container"}
     assert "installs" not in facts and "server_id" in facts
+
+
+def test_a_search_for_installs_that_does_not_end_in_time_is_reported_never_waited_for(tmp_path, monkeypatch):
+    """A stale network mount below /home would hang the search: the heartbeat gives up at its timeout."""
+    release = threading.Event()
+    monkeypatch.setattr(heartbeat, "find_installs", lambda *args: release.wait(30) and {})
+    try:
+        assert heartbeat.installs(params(tmp_path), 0.2) == ([], "stale")
+    finally:
+        release.set()

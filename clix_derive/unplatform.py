@@ -47,7 +47,7 @@ order); a log entry in several installs (same file name, i.e. same ``_id``) coun
 session's user data is the first install's (by name) that has it.
 
 A folder below ``unplatform/`` is a lab PC when it holds an install (a folder with v2's or v1's
-files); a school server's own unplatform folder (the server item ``unplatform``) shares that folder
+files, ``clix_unplatform.layout_of``); a school server's own unplatform folder (the server item ``unplatform``) shares that folder
 and is left out.
 
 Every archive file is untrusted: read only as a regular file (``open_regular``, no link followed),
@@ -75,7 +75,6 @@ from .formats import output_path, python_slugify, write_csv
 from .mit import Blob, day_cells, header
 from .source import SourceError, open_regular
 
-PLATFORM = "unplatform"
 ACTIVITY_CSV = "activity-data.csv"
 SESSIONS_CSV = "sessions.csv"
 SESSIONS_HEADER = ["Session", "User type", "User count", "Username", "Start (IST)", "End (IST)",
@@ -434,7 +433,7 @@ def _cell(value) -> str:
 def lab_pcs(school_dir: str) -> list[tuple[str, str]]:
     """(pc, folder) of each lab PC below the school's unplatform/, by name. A name that is no lab
     PC's, or a link, is reported on stderr and left out."""
-    base = os.path.join(school_dir, PLATFORM)
+    base = os.path.join(school_dir, U.ARCHIVE_TOP)
     if os.path.islink(base):
         print("clix-derive: %s is a link: not followed, no lab PC derived" % base, file=sys.stderr)
         return []
@@ -459,20 +458,17 @@ def lab_pcs(school_dir: str) -> list[tuple[str, str]]:
     return found
 
 
-INSTALL_MARKS = (U.V2_SESSIONS_DB, U.V2_USER_DATA, U.V2_DATASTORE, U.V1_DB)
-
-
 def _holds_install(pc_folder: str) -> bool:
-    """Whether a folder below unplatform/ holds an install (a folder with v2's or v1's files)."""
+    """Whether a folder below unplatform/ holds an install (clix_unplatform.layout_of's rule)."""
     try:
         installs = [e.path for e in os.scandir(pc_folder) if e.is_dir(follow_symlinks=False)]
     except OSError:
         return False
-    return any(os.path.lexists(os.path.join(i, mark)) for i in installs for mark in INSTALL_MARKS)
+    return any(U.layout_of(i) for i in installs)
 
 
 def write_pc(pc: Pc, out_dir: str) -> list[str]:
-    folder = "%s/%s" % (PLATFORM, pc.name)
+    folder = U.pc_relpath(pc.name)
     activity = output_path(out_dir, folder, ACTIVITY_CSV)
     write_csv(activity, *activity_rows(pc))
     sessions = output_path(out_dir, folder, SESSIONS_CSV)

@@ -17,7 +17,7 @@ from ansible.errors import AnsibleFilterError
 for _folder in C.DEFAULT_MODULE_UTILS_PATH:
     if _folder not in ansible.module_utils.__path__:
         ansible.module_utils.__path__.append(_folder)
-from ansible.module_utils import clix_layout, clix_unplatform  # noqa: E402
+from ansible.module_utils import clix_inventory, clix_layout, clix_unplatform  # noqa: E402
 
 # What the inventory allows (clix_inventory): a server's claimed values are checked against it.
 SERVER_ID = re.compile(r"[a-z]{2}[0-9]+")  # a state code and a number; sp<N> too (fullmatch)
@@ -57,15 +57,19 @@ def clix_produced_at(items: list, producer: str) -> str:
     raise AnsibleFilterError("clix_items has no item with producer %s" % producer)
 
 
-def clix_pull_items(items: list, host_vars: dict) -> list:
+def clix_pull_items(items: list, host_vars: dict, lab_pcs=()) -> list:
     """Items for clix_pull: a snapshot carries the checksums its producer reported (the result the
     producer's task registered as clix_<producer>_result); an item whose producer failed carries the
-    producer's error instead (it is reported, not pulled)."""
+    producer's error instead (it is reported, not pulled). The server's own item into unplatform/
+    shares that folder with its school's lab PCs (unplatform/<pc>/): it leaves out each folder at its
+    top named like one of lab_pcs (clix_lab_pcs), so nothing of the server's merges into a PC's."""
     out = []
     for item in items:
         entry = {k: item[k] for k in ("name", "src", "dest")}
         entry["kind"] = item.get("kind", "folder")
         entry["redact"] = bool(item.get("redact", False))
+        if entry["dest"].strip("/") == clix_unplatform.ARCHIVE_TOP:
+            entry["exclude"] = ["/%s/" % clix_unplatform.check_pc(pc) for pc in sorted(set(lab_pcs or ()))]
         result = host_vars.get("clix_%s_result" % item["producer"]) if item.get("producer") else None
         if result and not result.get("skipped"):
             if result.get("failed") or result.get("unreachable"):
@@ -198,6 +202,14 @@ def clix_labpc_item(pulled: list, found: dict | None, pc: str) -> dict:
             "details": {"installs": installs, "config": found.get("config")}}
 
 
+def clix_lab_pcs(hostvars_list: list) -> list:
+    """The clix_pc of each lab PC (clix_platform: unplatform) among the hosts' variables, sorted:
+    given a school's server-id group from the inventory, that school's lab PCs, in the play or not
+    (a value that can name no lab PC's folder names none)."""
+    return sorted({hv["clix_pc"] for hv in hostvars_list if hv.get("clix_platform") == clix_inventory.UNPLATFORM
+                   and isinstance(hv.get("clix_pc"), str) and clix_unplatform.PC.match(hv["clix_pc"])})
+
+
 def clix_folder_writers(hostvars_list: list, root: str) -> list:
     """The hosts that collected into the school folder root (a server and its lab PCs, or the lab
     PCs of a school without one): the server first, then the lab PCs by name. The first one seals
@@ -288,6 +300,7 @@ class FilterModule:
             "clix_labpc_pull_items": clix_labpc_pull_items,
             "clix_labpc_item": clix_labpc_item,
             "clix_labpc_item_name": clix_unplatform.pc_relpath,
+            "clix_lab_pcs": clix_lab_pcs,
             "clix_folder_writers": clix_folder_writers,
             "clix_source_digest": clix_source_digest,
             "clix_derive_digest": clix_derive_digest,

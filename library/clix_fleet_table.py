@@ -117,10 +117,10 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.clix_files import human_bytes, write_text_files
+from ansible.module_utils.clix_unplatform import UnplatformError, pc_relpath
 
 COLUMNS = ["server_id", "school_code", "school_name", "reachable", "uptime", "load", "ram_used", "worst_disk",
            "container", "mongodb", "postgresql", "app", "data", "clock_skew", "last_collected", "problems"]
-LAB_PC_ITEM = "unplatform/%s"  # a lab PC's item in its school's manifest (design: one item per PC)
 
 
 def last_collected(archive_root: str, state: str, folder: str) -> str | None:
@@ -147,9 +147,13 @@ def manifests(archive_root: str, state: str, folder: str):
 
 def lab_pc_collected(archive_root: str, state: str, folder: str, pc: str) -> str | None:
     """When the lab PC's item was last collected whole (status ok), in any year's manifest."""
+    try:
+        name = pc_relpath(pc)  # the PC's one item in its school's manifest
+    except UnplatformError:
+        return None
     best = None
     for manifest in manifests(archive_root, state, folder):
-        item = (manifest.get("items") or {}).get(LAB_PC_ITEM % pc)
+        item = (manifest.get("items") or {}).get(name)
         at = item.get("collected_at") if isinstance(item, dict) and item.get("status") == "ok" else None
         if isinstance(at, str) and (best is None or at > best):
             best = at
@@ -163,7 +167,9 @@ def lab_pc_row(row: dict, hb: dict) -> None:
                installs=[dict(path=i.get("path"), version=i.get("version"), bytes=i.get("bytes"),
                               complete=i.get("complete") is not False) for i in hb.get("installs") or []],
                data_bytes=hb.get("data_bytes"))
-    if not row["installs"]:
+    if hb.get("install_search"):
+        row["problems"].append("the search for unplatform installs failed: %s" % hb["install_search"])
+    elif not row["installs"]:
         row["problems"].append("no unplatform install found")
 
 

@@ -19,8 +19,9 @@ description:
     reported as C(stale)), network filesystems are not measured, and folder sizes stop at a time budget.
   - With O(platform=unplatform), the heartbeat of an unplatform lab PC instead - no
     C(server_settings.py), MongoDB, PostgreSQL or container, but whether the app answers on the PC
-    (qbank-lite, O(qbank_address); the unplatform UI, O(ui_address)) and the installs found under
-    O(unplatform_roots) with their version (v2, v1) and data size. A symbolic link is never followed.
+    (qbank-lite, O(qbank_address); the unplatform UI, O(ui_address)) and the installs found at C(/opt/clix),
+    O(unplatform_roots) and below O(unplatform_search) with their version (v2, v1) and data size. A symbolic link is
+    never followed.
 version_added: "0.1.0"
 options:
   platform:
@@ -29,13 +30,25 @@ options:
     choices: [gstudio, unplatform]
     default: gstudio
   unplatform_roots:
-    description: >-
-      With O(platform=unplatform) - where installs may be, as absolute paths or C(glob) patterns,
-      searched after C(/opt/clix) (version 2 on Ubuntu) and C(/home/*/CLIx_Unplatform*) (version 1,
-      unzipped by a user). A path counts when it holds version 2's or version 1's data files.
+    description:
+      - With O(platform=unplatform) - install roots checked besides C(/opt/clix) (version 2 on Ubuntu).
+        A root counts when it holds version 2's or version 1's data files; an absent one is not an error.
+      - The installs are found as C(clix_unplatform) finds them (the same search, in C(module_utils/clix_unplatform.py)),
+        so the heartbeat sizes exactly the installs a collection takes - the role passes both modules the same values.
     type: list
     elements: path
     default: []
+  unplatform_search:
+    description: >-
+      With O(platform=unplatform) - folders searched for version 1 installs (a folder holding
+      C(unplatform/db.sqlite3), unzipped anywhere), without following links; O(staging_dir) is never looked into.
+    type: list
+    elements: path
+    default: [/home, /opt, /root, /srv]
+  unplatform_search_depth:
+    description: With O(platform=unplatform) - how many folders deep below each of O(unplatform_search) a version 1 install may be.
+    type: int
+    default: 3
   qbank_address:
     description: With O(platform=unplatform) - host:port where the app's qbank-lite answers.
     type: str
@@ -107,6 +120,7 @@ EXAMPLES = r"""
   clix_heartbeat:
     platform: unplatform
     unplatform_roots: [/srv/CLIx]
+    staging_dir: /opt/clix-collect/staging
 
 - name: Heartbeat into the staging folder, with the clock skew against the control node
   clix_heartbeat:
@@ -130,7 +144,8 @@ ansible_facts:
         (O(platform=unplatform)) has no server_id, school_code, school_name or data_dirs; its
         services are qbank_lite and unplatform (each true when it answers), and it adds installs
         (per install path, version, bytes, files, complete - false when the time budget ended the
-        count) and data_bytes (their sum).
+        count), install_search (null, or why the search for installs gave none - C(stale) when it did
+        not end within O(timeout)) and data_bytes (their sum).
       type: dict
 files:
   description: The log and JSON files written.
@@ -140,7 +155,6 @@ files:
 """
 
 import datetime
-import glob
 import json
 import os
 import socket
@@ -152,7 +166,7 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.clix_files import UnsafeFolderError, human_bytes, private_dir, write_text_files
 from ansible.module_utils.clix_settings import SettingsError, read_identity
-from ansible.module_utils.clix_unplatform import V1_DB, V2_DATASTORE, V2_SESSIONS_DB
+from ansible.module_utils.clix_unplatform import INSTALL_ROOT, V1_SEARCH, V1_SEARCH_DEPTH, find_installs
 
 try:
     import psutil
@@ -161,9 +175,6 @@ try:
 except ImportError:
     PSUTIL_IMPORT_ERROR = traceback.format_exc()
 
-# Where installs are, before the operator's unplatform_roots: version 2's Ubuntu package, and
-# version 1 as a user unzipped it into their home.
-UNPLATFORM_ROOTS = ("/opt/clix", "/home/*/CLIx_Unplatform*")
 NETWORK_FS = {"nfs", "nfs4", "cifs", "smbfs", "smb3", "sshfs", "fuse.sshfs", "9p", "afs", "glusterfs", "ceph"}
 PSEUDO_FS = {"proc", "sysfs", "devpts", "cgroup", "cgroup2", "securityfs", "pstore", "bpf", "debugfs",
              "tracefs", "mqueue", "hugetlbfs", "configfs", "fusectl", "autofs", "binfmt_misc", "nsfs",
@@ -264,33 +275,18 @@ def data_dirs(path: str, timeout: float) -> dict:
     return out
 
 
-def install_version(path: str) -> str | None:
-    """'v2' or 'v1' when the folder holds that version's data files (no link followed), else None."""
-    def exists(rel: str) -> bool:
-        return os.path.lexists(os.path.join(path, rel)) and not os.path.islink(os.path.join(path, rel))
-
-    if exists(V2_SESSIONS_DB) or exists(V2_DATASTORE):
-        return "v2"
-    if exists(V1_DB):
-        return "v1"
-    return None
-
-
-def installs(patterns: list, timeout: float) -> list:
-    """The installs under the patterns (each found once, in the order searched), with their size."""
+def installs(params: dict, timeout: float) -> tuple:
+    """(the lab PC's installs, each with its size; None or why the search gave none): clix_unplatform's
+    search, within timeout (a stale mount below a searched folder cannot hold the module)."""
     deadline = time.monotonic() + timeout
-    found, seen = [], set()
-    for pattern in patterns:
-        for path in sorted(glob.glob(pattern)):
-            path = os.path.normpath(path)
-            if path in seen or os.path.islink(path) or not os.path.isdir(path):
-                continue
-            seen.add(path)
-            version = install_version(path)
-            if version:
-                size, files, complete = folder_size(path, deadline)
-                found.append(dict(path=path, version=version, bytes=size, files=files, complete=complete))
-    return found
+    paths, error = with_timeout(lambda: find_installs(
+        [INSTALL_ROOT, *params["unplatform_roots"]], params["unplatform_search"], params["unplatform_search_depth"],
+        (params["staging_dir"],)), timeout)
+    found = []
+    for path, version in (paths or {}).items():
+        size, files, complete = folder_size(path, deadline)
+        found.append(dict(path=path, version=version, bytes=size, files=files, complete=complete))
+    return found, error
 
 
 def port_answers(address: str, timeout: float) -> bool:
@@ -348,8 +344,8 @@ def gather(params: dict) -> dict:
         processes=processes(),
     )
     if lab_pc:
-        found = installs([*UNPLATFORM_ROOTS, *params["unplatform_roots"]], params["timeout"])
-        facts.update(installs=found, data_bytes=sum(i["bytes"] for i in found), services=dict(
+        found, error = installs(params, params["timeout"])
+        facts.update(installs=found, install_search=error, data_bytes=sum(i["bytes"] for i in found), services=dict(
             qbank_lite=port_answers(params["qbank_address"], params["timeout"]),
             unplatform=port_answers(params["ui_address"], params["timeout"])))
     else:
@@ -417,6 +413,8 @@ def render_log(f: dict) -> str:
         partial = "" if d["complete"] else " (partial: time budget reached)"
         version = " (%s)" % d["version"] if "version" in d else ""
         lines.append("%10s %8d files  %s%s%s" % (h(d["bytes"]), d["files"], d["path"], version, partial))
+    if f.get("install_search"):
+        lines.append("  the search for installs failed: %s" % f["install_search"])
     sv = f["services"]
     lines += ["", "Services:"]
     if f["platform"] == "unplatform":
@@ -447,6 +445,8 @@ def main() -> None:
         argument_spec=dict(
             platform=dict(type="str", choices=["gstudio", "unplatform"], default="gstudio"),
             unplatform_roots=dict(type="list", elements="path", default=[]),
+            unplatform_search=dict(type="list", elements="path", default=list(V1_SEARCH)),
+            unplatform_search_depth=dict(type="int", default=V1_SEARCH_DEPTH),
             qbank_address=dict(type="str", default="127.0.0.1:8080"),
             ui_address=dict(type="str", default="127.0.0.1:8888"),
             dest=dict(type="path"),

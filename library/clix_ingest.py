@@ -10,8 +10,9 @@ description:
   - Runs on the control node. Finds below O(source), without following links, every zip made by the
     field team's C(DataExtractionScript.bat) (C(<install>-QBank-<YYYY-MM-DD-HH-MM-SS>.zip), with the MD5
     that C(md5.exe) wrote in C(<name>checksum.txt) beside it), every extraction folder that was copied
-    without zipping, and every plainly copied version 2 install folder (one holding C(unplatform.sqlite3)
-    or C(webapps/CLIx/datastore)).
+    without zipping, and every plainly copied install folder - version 2 (holding C(unplatform.sqlite3),
+    C(webapps/CLIx/datastore) or C(webapps/unplatform/user_data)) or version 1 (holding C(unplatform/db.sqlite3)),
+    told as the collection tells them (C(layout_of) of C(module_utils/clix_unplatform.py)).
   - A zip is refused, and nothing of it written, when its checksum file is missing, unreadable or names
     another file, when its MD5 differs, when it is truncated or corrupt (no central directory, a CRC
     error), and when any entry is hostile - an absolute name, C(..), a backslash, a drive letter, a
@@ -29,9 +30,11 @@ description:
     nothing, with a note, so O(school) and O(pc) name that PC.
   - The data go to C(<YYYY>/<state>/<code>-<id>/unplatform/<pc>/<install>/) in the install's own layout,
     C(<YYYY>) being the year of the extraction (its name's time stamp; for a plain folder, or a stamp the
-    script cut from another locale's C(%DATE%), the newest file time). Each file is first extracted into a
+    script cut from another locale's C(%DATE%), the newest file time); a plain folder's C(<install>) is its
+    name. Of a version 1 folder, its database C(unplatform/db.sqlite3) (placed only when SQLite's
+    C(quick_check) passes) and C(unplatform/debug.log) are taken, as the collection takes them. Each file is first extracted into a
     private temporary folder inside the archive (same file system), flushed, then renamed into place.
-  - Merging - the session database is folded into the archived one (C(merge_sessions) - no archived
+  - Merging - the session database (version 2's) is folded into the archived one (C(merge_sessions) - no archived
     session is ever lost); any other file is added when new, left alone when identical, and replaces the
     archived file only when the incoming file's own time (its zip entry's time, or its mtime in a folder)
     is later than the archived file's mtime, which ingest sets to that same time. So a newer extraction
@@ -185,7 +188,6 @@ import tempfile
 import time
 import zipfile
 import zlib
-from urllib.parse import quote
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.clix_files import (
@@ -214,6 +216,8 @@ from ansible.module_utils.clix_unplatform import (
     EXTRACTION_CHECKSUM_SUFFIX,
     EXTRACTION_ZIP_SUFFIX,
     PC,
+    V1_DB,
+    V1_LOG,
     V2_ASSET_CONTENT,
     V2_CONFIG,
     V2_DATASTORE,
@@ -222,11 +226,14 @@ from ansible.module_utils.clix_unplatform import (
     V2_USER_DATA,
     UnplatformError,
     check_install_label,
-    check_pc,
+    connect_ro,
     extraction_target,
+    layout_of,
     merge_sessions,
     parse_checksum,
     parse_extraction,
+    pc_relpath,
+    session_count,
 )
 
 UTF8_FLAG = 0x800
@@ -254,11 +261,6 @@ class Entry:
 
 # ---------------------------------------------------------------- finding sources
 
-def is_install_root(path: str) -> bool:
-    return (os.path.isfile(os.path.join(path, V2_SESSIONS_DB)) and not os.path.islink(os.path.join(path, V2_SESSIONS_DB))) \
-        or (os.path.isdir(os.path.join(path, V2_DATASTORE)) and not os.path.islink(os.path.join(path, "webapps")))
-
-
 def find_sources(top: str) -> list:
     """(kind, path) of every zip, extraction folder and install folder below top; links never followed."""
     found = []
@@ -275,10 +277,10 @@ def find_sources(top: str) -> list:
             if parse_extraction(name) or "-QBank-" in name:
                 found.append(("extraction folder", path))
                 dirs.remove(name)
-            elif is_install_root(path):
+            elif layout_of(path):
                 found.append(("install folder", path))
                 dirs.remove(name)
-    if is_install_root(top):
+    if layout_of(top):
         found.append(("install folder", top))
     return found
 
@@ -399,7 +401,8 @@ def mapped(rel: str, target: str | None, shown: str, skipped: list) -> str | Non
     if name.startswith("."):
         skipped.append("%s: a hidden file" % shown)
         return None
-    if target != V2_SESSIONS_DB and not target.startswith(V2_STUDENT_RESPONSES + "/") and not name.endswith(".json"):
+    if target not in (V2_SESSIONS_DB, V1_DB, V1_LOG) and not target.startswith(V2_STUDENT_RESPONSES + "/") \
+            and not name.endswith(".json"):
         skipped.append("%s: not a .json file" % shown)
         return None
     return target
@@ -426,8 +429,11 @@ def walk_files(root: str, skipped: list) -> list:
     return out
 
 
-def install_target(rel: str) -> str | None:
-    """The path an install folder's file keeps in the archive, or None when it is not research data."""
+def install_target(rel: str, layout: str) -> str | None:
+    """The path an install folder's file keeps in the archive, or None when it is not research data
+    (version 1: its database and log, as the collection takes them)."""
+    if layout == "v1":
+        return rel if rel in (V1_DB, V1_LOG) else None
     if rel in (V2_SESSIONS_DB, V2_CONFIG):
         return rel
     if rel.startswith(V2_ASSET_CONTENT + "/"):
@@ -443,9 +449,10 @@ def install_target(rel: str) -> str | None:
 
 def folder_entries(kind: str, path: str, skipped: list) -> list:
     entries = []
+    layout = layout_of(path)
     for rel, st in walk_files(path, skipped):
         if kind == "install folder":
-            target = install_target(rel)
+            target = install_target(rel, layout)
             if target is None:
                 continue  # the application itself, shipped content, the WAL (folded in by fold_wal)
         else:
@@ -553,6 +560,8 @@ def extract(entries: list, work: str, skipped: list) -> list:
 def check_content(e: Entry, path: str) -> str | None:
     if e.rel == V2_SESSIONS_DB:
         return check_sessions_db(path)
+    if e.rel == V1_DB:
+        return check_sqlite(path, "version 1's database")
     if e.rel.endswith(".json") and not e.rel.startswith(V2_STUDENT_RESPONSES + "/"):
         if e.size > JSON_LIMIT:
             return "a JSON file larger than %d bytes" % JSON_LIMIT
@@ -564,24 +573,31 @@ def check_content(e: Entry, path: str) -> str | None:
 
 
 def check_sessions_db(path: str) -> str | None:
+    return check_sqlite(path, "the session database", "sessions", "SELECT session_id, atime, data FROM sessions LIMIT 1")
+
+
+def check_sqlite(path: str, what: str, table: str | None = None, probe: str | None = None) -> str | None:
+    """Why the SQLite file at path may not be placed (not SQLite, damaged, without table), or None."""
     with open(path, "rb") as f:
         if f.read(len(SQLITE_MAGIC)) != SQLITE_MAGIC:
             return "not an SQLite database"
     try:
-        con = sqlite3.connect("file:%s?mode=ro" % quote(path), uri=True)
+        con = connect_ro(path)
         try:
             con.execute("PRAGMA trusted_schema=OFF")  # the file is data: its schema runs no function
-            kind = con.execute("SELECT type FROM sqlite_master WHERE name = 'sessions'").fetchone()
-            if not kind or kind[0] != "table":
-                return "the session database has no sessions table"
+            if table:
+                kind = con.execute("SELECT type FROM sqlite_master WHERE name = ?", (table,)).fetchone()
+                if not kind or kind[0] != "table":
+                    return "%s has no %s table" % (what, table)
             check = con.execute("PRAGMA quick_check").fetchone()[0]
             if check != "ok":
-                return "the session database is damaged (%s)" % check
-            con.execute("SELECT session_id, atime, data FROM sessions LIMIT 1").fetchall()
+                return "%s is damaged (%s)" % (what, check)
+            if probe:
+                con.execute(probe).fetchall()
         finally:
             con.close()
     except sqlite3.Error as exc:
-        return "the session database does not open (%s)" % exc
+        return "%s does not open (%s)" % (what, exc)
     return None
 
 
@@ -602,17 +618,6 @@ def fold_wal(source_path: str, db: str) -> None:
         con.close()
     for suffix in ("-wal", "-shm"):
         remove_quietly(db + suffix)
-
-
-def session_count(path: str) -> int | None:
-    try:
-        con = sqlite3.connect("file:%s?mode=ro" % quote(path), uri=True)
-        try:
-            return con.execute("SELECT count(*) FROM sessions").fetchone()[0]
-        finally:
-            con.close()
-    except sqlite3.Error:
-        return None
 
 
 def same_content(e: Entry, target: str) -> bool:
@@ -746,7 +751,7 @@ def ingest_one(kind: str, path: str, p: dict, index: dict, result: dict, check: 
         ident = identify(config, p, index, result["notes"])
         year, when = year_and_time(kind, path, entries)
         school = school_root(p["archive_root"], year, ident["state"], ident["folder"])
-        install_root = under(school, "unplatform", check_pc(ident["pc"]), install)
+        install_root = under(school, pc_relpath(ident["pc"], install))
         result.update(school=os.path.relpath(school, p["archive_root"]), pc=ident["pc"], install=install, time=when)
         todo = triage(entries, install_root, result["counts"])
         if not check:  # a check run extracts outside the archive, which it leaves untouched
@@ -781,8 +786,9 @@ def install_details(pc_root: str) -> list:
             continue
         json_files = sum(1 for _, _, files in os.walk(root) for f in files if f.endswith(".json"))
         db = os.path.join(root, V2_SESSIONS_DB)
-        installs.append(dict(label=name, path=None, version=2, json_files=json_files,
-                             sessions=session_count(db) if os.path.isfile(db) else None, torn=[]))
+        layout = layout_of(root)
+        installs.append(dict(label=name, path=None, layout=layout, version=1 if layout == "v1" else 2,
+                             json_files=json_files, sessions=session_count(db) if os.path.isfile(db) else None, torn=[]))
     return installs
 
 
@@ -803,7 +809,7 @@ def seal_entries(done: list) -> list:
         previous = load_manifest(school) or {}
         items = []
         for pc, ds in sorted(pcs.items()):
-            name = "unplatform/%s" % pc
+            name = pc_relpath(pc)
             old = ((previous.get("items") or {}).get(name) or {}).get("details") or {}
             extractions = [x for x in old.get("extractions") or [] if isinstance(x, dict)]
             known = {extraction_key(x) for x in extractions}
@@ -830,8 +836,13 @@ def seal_entries(done: list) -> list:
     return seal
 
 
+def where_of(r: dict) -> str:
+    """<year>/<state>/<school>/unplatform/<pc>/<install>: where a source went."""
+    return "%s/%s" % (r["school"], pc_relpath(r["pc"], r["install"]))
+
+
 def line_of(r: dict) -> str:
-    where = " -> %s/unplatform/%s/%s" % (r["school"], r["pc"], r["install"]) if r.get("pc") else ""
+    where = " -> %s" % where_of(r) if r.get("pc") else ""
     if r["status"] == "refused":
         return "REFUSED    %s%s: %s" % (r["source"], where, r["reason"])
     c = r["counts"]
@@ -852,7 +863,7 @@ def markdown(results: list, started: str, source: str) -> str:
     rows = ["# clix-collect ingest %s" % started, "", "From `%s`." % source, "",
             "| source | status | lab PC | details |", "|---|---|---|---|"]
     for r in results:
-        where = "%s/unplatform/%s/%s" % (r["school"], r["pc"], r["install"]) if r.get("pc") else ""
+        where = where_of(r) if r.get("pc") else ""
         detail = r["reason"] if r["status"] == "refused" else line_of(r).split(": ", 1)[-1]
         rows.append("| %s | %s | %s | %s |" % (r["source"], r["status"], where, str(detail).replace("|", "\\|")))
     skipped = ["- skipped in %s: %s" % (r["source"], s) for r in results for s in r["skipped"]]

@@ -145,7 +145,7 @@ import stat
 import threading
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.clix_files import fsync_dir, remove_quietly
+from ansible.module_utils.clix_files import fsync_dir, remove_quietly, syncfs
 from ansible.module_utils.clix_layout import (
     HISTORY,
     MANIFEST,
@@ -545,15 +545,6 @@ class Stage:
     def close(self) -> None:
         remove_quietly(self.path)
         remove_quietly(self.prev)
-
-
-def syncfs(fd: int) -> bool:
-    """Linux syncfs(2): flush the file system holding fd; False where unavailable."""
-    try:
-        call = ctypes.CDLL(None, use_errno=True).syncfs
-    except (OSError, AttributeError):
-        return False
-    return call(fd) == 0
 
 
 def exchange(a: str, b: str) -> bool:

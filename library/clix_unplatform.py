@@ -154,7 +154,6 @@ import json
 import os
 import sqlite3
 import time
-from urllib.parse import quote
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.clix_files import (
@@ -168,79 +167,27 @@ from ansible.module_utils.clix_files import (
     temp_sibling,
 )
 from ansible.module_utils.clix_unplatform import (
+    INSTALL_ROOT,
     V1_DB,
     V1_LOG,
+    V1_SEARCH,
+    V1_SEARCH_DEPTH,
     V2_ASSET_CONTENT,
     V2_CONFIG,
     V2_DATASTORE,
     V2_SESSIONS_DB,
     V2_USER_DATA,
     UnplatformError,
+    connect_ro,
+    count_sessions,
+    find_installs,
     install_label,
+    real_dir,
 )
 
 CONFIG_LIMIT = 1 << 20
 VERSION_FILES = ("VERSION", "version.txt")
 VERSION_CHARS = 100
-DEBIAN_ROOT = "/opt/clix"
-SEARCH_FOLDERS = 20000  # folders looked into while searching for v1 installs: a bound, never a hang
-
-
-def is_dir(path: str) -> bool:
-    """A real folder (a link to one is not)."""
-    try:
-        return os.path.isdir(path) and not os.path.islink(path)
-    except OSError:
-        return False
-
-
-def layout_of(root: str) -> str | None:
-    """'v2', 'v1' or None for a folder (never through a link)."""
-    if not is_dir(root):
-        return None
-    if os.path.lexists(os.path.join(root, V2_SESSIONS_DB)) or is_dir(os.path.join(root, "webapps")):
-        return "v2"
-    if os.path.lexists(os.path.join(root, V1_DB)):
-        return "v1"
-    return None
-
-
-def search_v1(top: str, depth: int, skip: tuple) -> list:
-    """Folders up to depth below top that hold unplatform/db.sqlite3; links never followed, the
-    folders of skip (the staging folder: its copies are not installs) never looked into."""
-    found, queue, budget = [], [(top, 0)], [SEARCH_FOLDERS]
-    while queue and budget[0] > 0:
-        folder, level = queue.pop(0)
-        budget[0] -= 1
-        if folder in skip:
-            continue
-        if os.path.lexists(os.path.join(folder, V1_DB)):
-            found.append(folder)
-            continue
-        if level >= depth:
-            continue
-        try:
-            with os.scandir(folder) as entries:
-                subs = sorted(e.path for e in entries if e.is_dir(follow_symlinks=False) and not e.name.startswith("."))
-        except OSError:
-            continue
-        queue += [(s, level + 1) for s in subs]
-    return found
-
-
-def find_installs(roots: list, search: list, depth: int, skip: tuple = ()) -> dict:
-    """{normalised path: layout} of every install."""
-    installs = {}
-    for root in roots:
-        root = os.path.normpath(root)
-        layout = layout_of(root)
-        if layout:
-            installs[root] = layout
-    for top in search:
-        if is_dir(top):
-            for folder in search_v1(os.path.normpath(top), depth, skip):
-                installs.setdefault(folder, "v1")
-    return installs
 
 
 def read_json(path: str, tries: int, wait: float):
@@ -278,7 +225,7 @@ def version_of(root: str, p: dict) -> tuple:
             continue
         if text:
             return text.splitlines()[0][:VERSION_CHARS], path
-    if root == DEBIAN_ROOT:
+    if root == INSTALL_ROOT:
         return debian_version(p["dpkg_status"], p["debian_packages"])
     return None, None
 
@@ -295,24 +242,12 @@ def debian_version(status_file: str, packages: list) -> tuple:
     return None, None
 
 
-def connect_ro(path: str) -> sqlite3.Connection:
-    """A read-only connection that never creates a file beside the app's database (-wal, -shm)."""
-    return sqlite3.connect("file:%s?mode=ro" % quote(path), uri=True, timeout=30)
-
-
-def count_sessions(con: sqlite3.Connection) -> int | None:
-    try:
-        return con.execute("SELECT count(*) FROM sessions").fetchone()[0]
-    except sqlite3.Error:
-        return None
-
-
 def backup(src_path: str, dest: str) -> int | None:
     """Copy the database at src_path (WAL included) into dest as one consistent, self-contained
     file: SQLite's backup API in one step, then the copy switched out of WAL mode. Returns the
     copy's number of sessions (None when it has no sessions table)."""
     tmp = temp_sibling(dest)
-    src = connect_ro(src_path)
+    src = connect_ro(src_path, timeout=30)
     try:
         out = sqlite3.connect(tmp)
         try:
@@ -350,7 +285,7 @@ def stage_database(root: str, layout: str, folder: str | None, info: dict, shown
             info["notes"].append("%s is not a regular file: not read" % rel)
             return []
         if folder is None:
-            con = connect_ro(src)
+            con = connect_ro(src, timeout=30)
             try:
                 info["sessions"] = count_sessions(con) if layout == "v2" else None
             finally:
@@ -380,7 +315,7 @@ def v2_items(root: str, label: str, asset_content: bool) -> list:
     """The folders pulled straight from the install (JSON files parsed on the control node)."""
     items = []
     for rel in (os.path.dirname(V2_CONFIG), V2_USER_DATA, V2_DATASTORE):
-        if not is_dir(os.path.join(root, rel)):
+        if not real_dir(os.path.join(root, rel)):
             continue
         exclude = [] if asset_content or rel != V2_DATASTORE else ["/%s/" % os.path.relpath(V2_ASSET_CONTENT, V2_DATASTORE)]
         items.append(dict(name="%s/%s" % (label, rel), src=os.path.join(root, rel) + "/", dest=rel, kind="json",
@@ -425,9 +360,9 @@ def main() -> None:
         argument_spec=dict(
             dest=dict(type="path", required=True),
             staging_dir=dict(type="path"),
-            roots=dict(type="list", elements="path", default=["/opt/clix"]),
-            search=dict(type="list", elements="path", default=["/home", "/opt", "/root", "/srv"]),
-            search_depth=dict(type="int", default=3),
+            roots=dict(type="list", elements="path", default=[INSTALL_ROOT]),
+            search=dict(type="list", elements="path", default=list(V1_SEARCH)),
+            search_depth=dict(type="int", default=V1_SEARCH_DEPTH),
             asset_content=dict(type="bool", default=False),
             json_tries=dict(type="int", default=5),
             json_wait=dict(type="float", default=0.2),
@@ -438,8 +373,7 @@ def main() -> None:
     )
     os.umask(0o077)  # staging holds private data
     p = module.params
-    staging = tuple(os.path.normpath(f) for f in (p["staging_dir"], p["dest"]) if f)
-    found = find_installs(p["roots"], p["search"], p["search_depth"], staging)
+    found = find_installs(p["roots"], p["search"], p["search_depth"], (p["staging_dir"], p["dest"]))
     try:
         dest = None if module.check_mode else fresh_dest(p["dest"], p["staging_dir"])
         installs, skipped = [], []

@@ -16,8 +16,10 @@ Standard library only, Python 3.8: it ships to lab PCs with the modules.
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
+import stat
 from urllib.parse import quote
 
 # The PC's folder below unplatform/ (inventory host var clix_pc), and host names <code>-<id>-<pc>.
@@ -35,6 +37,18 @@ V2_ASSET_CONTENT = V2_DATASTORE + "/repository/AssetContent"
 # Version 1, relative to the folder it was unzipped into.
 V1_DB = "unplatform/db.sqlite3"
 V1_LOG = "unplatform/debug.log"
+
+# What tells an install and its version: a folder holding one of V2_MARKS is version 2, else one
+# holding V1_DB version 1. A link AT a mark's name counts (the install is found, and the link is
+# reported where the file is read, never followed); a link on the way to it never does.
+V2_MARKS = (V2_SESSIONS_DB, V2_DATASTORE, V2_USER_DATA)
+# Where version 2's Ubuntu package installs (its Debian package's version is that install's), the
+# folders searched for version 1 (unzipped anywhere), how deep, and how many folders a search may
+# look into (a bound, never a hang).
+INSTALL_ROOT = "/opt/clix"
+V1_SEARCH = ("/home", "/opt", "/root", "/srv")
+V1_SEARCH_DEPTH = 3
+SEARCH_FOLDERS = 20000
 
 # config.json keys that identify the PC: schoolId is the school code, terminalId the PC's name.
 CONFIG_SCHOOL = "schoolId"
@@ -98,6 +112,77 @@ def check_install_label(label) -> str:
     return label
 
 
+def real_dir(path: str) -> bool:
+    """A folder, not a link to one."""
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def holds(root: str, rel: str) -> bool:
+    """Whether something is at root/rel, every folder on the way a real one (no link followed)."""
+    folder = root
+    for part in rel.split("/")[:-1]:
+        folder = os.path.join(folder, part)
+        if not real_dir(folder):
+            return False
+    return os.path.lexists(os.path.join(root, rel))
+
+
+def layout_of(root: str):
+    """'v2', 'v1' or None: which version's install the folder root is (never through a link)."""
+    if not real_dir(root):
+        return None
+    if any(holds(root, mark) for mark in V2_MARKS):
+        return "v2"
+    if holds(root, V1_DB):
+        return "v1"
+    return None
+
+
+def search_v1(top: str, depth: int, skip: tuple) -> list:
+    """Folders up to depth below top that hold version 1's database (at most SEARCH_FOLDERS looked
+    into); links never followed, hidden folders and the folders of skip never looked into."""
+    found, queue, budget = [], [(top, 0)], SEARCH_FOLDERS
+    while queue and budget > 0:
+        folder, level = queue.pop(0)
+        budget -= 1
+        if folder in skip:
+            continue
+        if holds(folder, V1_DB):
+            found.append(folder)
+            continue
+        if level >= depth:
+            continue
+        try:
+            with os.scandir(folder) as entries:
+                subs = sorted(e.path for e in entries if e.is_dir(follow_symlinks=False) and not e.name.startswith("."))
+        except OSError:
+            continue
+        queue += [(s, level + 1) for s in subs]
+    return found
+
+
+def find_installs(roots, search=V1_SEARCH, depth: int = V1_SEARCH_DEPTH, skip=()) -> dict:
+    """{install root: 'v2' or 'v1'}, sorted by path, of a lab PC: each of roots that is an install
+    (an absent one is none), and the version 1 installs up to depth folders below each of search.
+    skip: folders the search never takes nor looks into (the tool's staging folder: its copies are
+    no installs). The one search both the collection (clix_unplatform) and the heartbeat run."""
+    skip = tuple(os.path.normpath(f) for f in skip if f)
+    installs = {}
+    for root in roots:
+        root = os.path.normpath(root)
+        layout = layout_of(root)
+        if layout:
+            installs[root] = layout
+    for top in search:
+        if real_dir(top):
+            for folder in search_v1(os.path.normpath(top), depth, skip):
+                installs.setdefault(folder, layout_of(folder))
+    return dict(sorted(installs.items()))
+
+
 def parse_extraction(name: str):
     """(install label, 'YYYY-MM-DDTHH:MM:SS', copy number or 0) of an extraction folder or zip name
     (without .zip), or None when the name is not the field team's."""
@@ -112,6 +197,36 @@ def parse_extraction(name: str):
     return label, "%sT%s" % (date, time), int(match.group("copy") or 0)
 
 
+def read_only(path: str) -> str:
+    """The URI that opens the SQLite file at path read-only."""
+    return "file:%s?mode=ro" % quote(path)
+
+
+def connect_ro(path: str, timeout: float = 5.0) -> sqlite3.Connection:
+    """A read-only connection: it never writes the database, nor creates a file beside one at rest."""
+    return sqlite3.connect(read_only(path), uri=True, timeout=timeout)
+
+
+def count_sessions(con: sqlite3.Connection):
+    """Rows of the connection's sessions table, or None when it has none (version 1, not unplatform's)."""
+    try:
+        return con.execute("SELECT count(*) FROM sessions").fetchone()[0]
+    except sqlite3.Error:
+        return None
+
+
+def session_count(path: str):
+    """Rows of the sessions table of the SQLite file at path, or None when it has none or does not open."""
+    try:
+        con = connect_ro(path)
+    except sqlite3.Error:
+        return None
+    try:
+        return count_sessions(con)
+    finally:
+        con.close()
+
+
 def merge_sessions(archived: str, incoming: str) -> dict:
     """Fold the sessions of the SQLite database `incoming` into `archived` (both unplatform.sqlite3
     copies of one install): a session only in `archived` is kept, one only in `incoming` is added,
@@ -121,7 +236,7 @@ def merge_sessions(archived: str, incoming: str) -> dict:
     is attached read-only, `archived` is written in one transaction."""
     con = sqlite3.connect("file:%s" % quote(archived), isolation_level=None, uri=True)
     try:
-        con.execute("ATTACH DATABASE ? AS incoming", ("file:%s?mode=ro" % quote(incoming),))
+        con.execute("ATTACH DATABASE ? AS incoming", (read_only(incoming),))
         before = {r[0]: r[1] for r in con.execute("SELECT session_id, atime FROM main.sessions")}
         rows = list(con.execute("SELECT session_id, atime, data FROM incoming.sessions"))
         added = updated = 0

@@ -17,7 +17,11 @@ from pathlib import Path
 import pytest
 import usb
 from ansible.module_utils.clix_manifest import differences
+from ansible.module_utils.clix_unplatform import V1_DB, V1_LOG
 from conftest import REPO, ansible_env
+
+from clix_derive import unplatform as derive_unplatform
+from fleet import unplatform
 
 T1 = dt.datetime(2025, 3, 2, 9, 5, 33)  # before 10:00: the script's hour is space-padded
 T2 = dt.datetime(2025, 9, 14, 15, 40, 2)
@@ -298,3 +302,32 @@ def test_a_terminal_id_that_cannot_be_a_pc_name_leaves_the_naming_to_the_operato
     proc = ingest(tmp_path, tmp_path / "usb", archive, "-e", "clix_ingest_school=2031001-mz1", "-e", "clix_ingest_pc=pc02")
     assert proc.returncode == 0, ok(proc)
     assert manifest(archive)["items"]["unplatform/pc02"]["details"]["config"]["terminalId"] == "Lab PC 3"
+
+
+def test_a_copied_version_1_folder_is_ingested_in_its_own_layout_and_the_derive_reads_it(tmp_path):
+    """A v1 install (2016, unplatform/db.sqlite3) copied as a folder: its database and log go to
+    unplatform/<pc>/<folder name>/ as the collection places them (the app's code does not), named by
+    -e (v1 has no config.json); the derive reads its sessions there; a second run changes nothing."""
+    made = unplatform.generate_v1(tmp_path / "usb" / "CLIx_Unplatform", 1, 6)
+    (tmp_path / "usb" / "CLIx_Unplatform" / "unplatform" / "views.py").write_text("# the app's code\n")
+    archive = tmp_path / "archive"
+    proc = ingest(tmp_path, tmp_path / "usb", archive)
+    assert proc.returncode != 0 and "names no school or terminal" in proc.stdout, ok(proc)
+    named = ("-e", "clix_ingest_school=2031001-mz1", "-e", "clix_ingest_pc=pc02")
+    proc = ingest(tmp_path, tmp_path / "usb", archive, *named)
+    assert proc.returncode == 0, ok(proc)
+    year = dt.datetime.fromtimestamp((made.root / V1_DB).stat().st_mtime, dt.timezone.utc).year
+    school = f"{year}/mz/2031001-mz1"
+    assert f"INGESTED   CLIx_Unplatform -> {school}/unplatform/pc02/CLIx_Unplatform: 2 added" in proc.stdout, ok(proc)
+    install = archive / school / "unplatform/pc02/CLIx_Unplatform"
+    assert sorted(str(p.relative_to(install)) for p in install.rglob("*") if p.is_file()) == [V1_DB, V1_LOG]
+    assert (install / V1_DB).read_bytes() == (made.root / V1_DB).read_bytes()
+    m = manifest(archive, school)
+    assert m["items"]["unplatform/pc02"]["details"]["installs"][0]["layout"] == "v1"
+    assert differences(str(archive / school), m) == []
+    pc = derive_unplatform.read_pc("pc02", str(install.parent))
+    assert sorted(pc.sessions) == sorted(made.sessions) and pc.entries and not pc.rejects
+    before = tree(archive)
+    proc = ingest(tmp_path, tmp_path / "usb", archive, *named)
+    assert proc.returncode == 0 and "UNCHANGED  CLIx_Unplatform" in proc.stdout, ok(proc)
+    assert tree(archive) == before

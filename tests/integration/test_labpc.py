@@ -215,3 +215,24 @@ def test_a_lab_pc_that_does_not_answer_is_sealed_in_with_its_item_failed(fleet, 
     rows = {(r["school"], r["item"]): r["status"] for r in latest_report(archive)["rows"]}
     assert rows[("1011001-ct1-pc02", "(school)")] == "unreachable"
     assert rows[("1011001-ct1-pc02", "unplatform/pc02")] == "failed"
+
+
+def test_a_server_folder_named_like_a_lab_pc_never_lands_in_that_pcs_folder(fleet, target_python, tmp_path):
+    """The server's own unplatform item shares unplatform/ with its school's lab PCs: a folder pc01/
+    on the server is left out (the PCs known from the inventory, the server collected alone)."""
+    shared = fleet.core("ct1") / "unplatform"
+    (shared / "pc01").mkdir()
+    (shared / "pc01" / "server.json").write_text("{}")
+    (shared / "data" / "pc01").mkdir()
+    (shared / "data" / "pc01" / "kept.json").write_text("{}")
+    try:
+        archive = tmp_path / "clix"
+        proc = collect(fleet, archive, "-l", "1011001-ct1", "--tags", "unplatform")
+        assert proc.returncode == 0, ok(proc)
+        school = folder(archive, fleet, "ct1-pc01")
+        assert (school / "unplatform/data/unplatform.db").is_file() and (school / "unplatform/data/pc01/kept.json").is_file()
+        assert not (school / "unplatform/pc01").exists()
+        assert not any(f.startswith("unplatform/pc01/") for f in manifest(school)["files"])
+    finally:
+        shutil.rmtree(shared / "pc01")
+        shutil.rmtree(shared / "data" / "pc01")

@@ -139,6 +139,9 @@ def test_a_lab_pc_row_shows_its_app_its_data_and_when_its_own_item_was_collected
     assert pc01["last_collected"] == "2026-11-20T00:00:00+00:00" and pc01["problems"] == []
     assert pc02["last_collected"] is None and pc02["problems"] == ["never collected"]  # its item failed
     assert pc03["problems"] == ["no unplatform install found", "never collected"]
+    stale = dict(pc_heartbeat(installs=()), install_search="stale")  # the search did not end in time
+    assert row_of(lab_pc("mz1", "pc03", stale), str(tmp_path), LIMITS, NOW)["problems"] == [
+        "the search for unplatform installs failed: stale", "never collected"]
     cells01, cells02, cells03 = (cells(r) for r in (pc01, pc02, pc03))
     assert (cells01["server_id"], cells01["app"], cells01["data"]) == ("mz1/pc01", "running", "3.0 MiB in 1 install(s)")
     assert (cells02["app"], cells03["app"], cells03["data"]) == ("DOWN", "only qbank_lite", "0 B in 0 install(s)")

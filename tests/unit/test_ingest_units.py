@@ -13,12 +13,16 @@ import zipfile
 import pytest
 import usb
 from ansible.module_utils.clix_unplatform import (
+    V1_DB,
+    V1_LOG,
     UnplatformError,
     extraction_target,
     parse_checksum,
     parse_extraction,
 )
 from library_module import library_module
+
+from fleet import unplatform
 
 clix_ingest = library_module("clix_ingest")
 ZIP = "UsersstudentAppDataLocalCLIxCLIx-QBank-2018-03-02- 9-05-33.zip"
@@ -170,3 +174,24 @@ def test_entries_that_are_not_the_extractions_data_are_skipped_each_with_its_rea
                 "Thumbs.db: not a .json file", ".hidden.json: a hidden file",
                 "deeper/x.json: not in one of the extraction's folders", "Item/item.json: not in one of the extraction's"):
         assert why in reasons, (why, reasons)
+
+
+def test_a_version_1_database_is_placed_only_when_sqlite_passes_it(tmp_path):
+    skipped = []
+    db = tmp_path / "db.sqlite3"
+    sqlite3.connect(db).execute("CREATE TABLE research_uuid (session_id TEXT)").connection.commit()
+    good = entry(V1_DB, db.read_bytes(), 1.0)
+    work = tmp_path / "w"
+    work.mkdir()
+    assert [e.rel for e, _, _ in clix_ingest.extract([good], str(work), skipped)] == [V1_DB] and skipped == []
+    bad = entry(V1_DB, b"SQLite format 3\x00" + bytes(200), 1.0)
+    assert clix_ingest.extract([bad], str(work), skipped) == []
+    assert "version 1's database" in skipped[0], skipped
+
+
+def test_of_a_copied_version_1_folder_its_database_and_log_are_taken_and_not_the_app(tmp_path):
+    unplatform.generate_v1(tmp_path / "CLIx_Unplatform", 1, 2)
+    skipped = []
+    entries = clix_ingest.folder_entries("install folder", str(tmp_path / "CLIx_Unplatform"), skipped)
+    assert sorted(e.rel for e in entries) == [V1_DB, V1_LOG] and skipped == []
+    assert clix_ingest.find_sources(str(tmp_path)) == [("install folder", str(tmp_path / "CLIx_Unplatform"))]

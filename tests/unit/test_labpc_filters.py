@@ -4,6 +4,7 @@ host that seals a school folder once."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -89,3 +90,39 @@ def test_the_server_seals_its_folder_else_the_first_lab_pc():
     assert clix.clix_folder_writers(hosts, root) == ["school-ct1", "1011001-ct1-pc02"]
     assert clix.clix_folder_writers(hosts, other) == ["1011001-ct1-pc01"]
     assert clix.clix_folder_writers(hosts[:2], root) == ["1011001-ct1-pc02"]
+
+
+SERVER_ITEMS = [{"name": "unplatform", "tag": "unplatform", "src": "/home/core/unplatform/", "dest": "unplatform"},
+                {"name": "media", "tag": "media", "src": "/home/core/data/media/", "dest": "gstudio/media"}]
+
+
+def test_the_servers_unplatform_item_leaves_out_the_folders_of_its_schools_lab_pcs():
+    school = [{"inventory_hostname": "1011001-ct1"},
+              {"inventory_hostname": "1011001-ct1-pc02", "clix_platform": "unplatform", "clix_pc": "pc02"},
+              {"inventory_hostname": "1011001-ct1-pc01", "clix_platform": "unplatform", "clix_pc": "pc01"},
+              {"inventory_hostname": "1011001-ct1-odd", "clix_platform": "unplatform", "clix_pc": "PC 3"},
+              {"inventory_hostname": "1011001-ct1-x", "clix_pc": "pc09"}]  # no lab PC: clix_pc without the platform
+    pcs = clix.clix_lab_pcs(school)
+    assert pcs == ["pc01", "pc02"]
+    items = {i["name"]: i for i in clix.clix_pull_items(SERVER_ITEMS, {}, pcs)}
+    assert items["unplatform"]["exclude"] == ["/pc01/", "/pc02/"]
+    assert "exclude" not in items["media"]
+    assert {i["name"]: i.get("exclude") for i in clix.clix_pull_items(SERVER_ITEMS, {})}["unplatform"] == []
+
+
+def test_the_exclusion_leaves_out_only_the_folders_at_the_items_top_named_like_a_lab_pc(tmp_path):
+    """The patterns as rsync reads them: a server folder pc01/ at the top of its unplatform folder is
+    not pulled; pc01 deeper down, a file named pc01 and a folder pc010 are."""
+    server = tmp_path / "server"
+    for rel in ("pc01/opt-clix/unplatform.sqlite3", "pc02/x.json", "data/pc01/kept.db", "pc010/kept", "logs/a.log"):
+        (server / rel).parent.mkdir(parents=True, exist_ok=True)
+        (server / rel).write_text(rel)
+    (server / "data" / "pc02").write_text("a file named like a PC")
+    (server / "pc03").write_text("a file at the top named like a PC")
+    item = clix.clix_pull_items(SERVER_ITEMS, {}, ["pc01", "pc02", "pc03"])[0]
+    dest = tmp_path / "archive" / "unplatform"
+    dest.mkdir(parents=True)
+    subprocess.run(["rsync", "-a", *("--exclude=%s" % e for e in item["exclude"]), "%s/" % server, "%s/" % dest],
+                   check=True)
+    assert sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file()) == [
+        "data/pc01/kept.db", "data/pc02", "logs/a.log", "pc010/kept", "pc03"]

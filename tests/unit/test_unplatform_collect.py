@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from ansible.module_utils import basic
-from ansible.module_utils.clix_unplatform import V1_DB, V2_CONFIG, V2_DATASTORE, V2_SESSIONS_DB, V2_USER_DATA
+from ansible.module_utils.clix_unplatform import V1_DB, V2_CONFIG, V2_DATASTORE, V2_SESSIONS_DB, V2_USER_DATA, layout_of
 from library_module import library_module
 
 LOCAL_RSH = Path(__file__).parent / "data" / "local-rsh"
@@ -158,7 +158,7 @@ def test_versions_from_a_version_file_or_the_debian_package(pc, monkeypatch, cap
     status = tmp / "dpkg-status"
     status.write_text("Package: other\nStatus: install ok installed\nVersion: 9\n\n"
                       "Package: clix\nStatus: install ok installed\nVersion: 2.1.0-1\n")
-    monkeypatch.setattr(clix_unplatform, "DEBIAN_ROOT", str(tmp / "opt" / "clix"))
+    monkeypatch.setattr(clix_unplatform, "INSTALL_ROOT", str(tmp / "opt" / "clix"))
     result = run_main(clix_unplatform, args(tmp, dpkg_status=str(status)), monkeypatch, capsys)
     v2 = next(i for i in result["installs"] if i["layout"] == "v2")
     assert (v2["version"], v2["version_source"]) == ("2.1.0-1", "dpkg:clix")
@@ -289,3 +289,32 @@ def test_a_staged_copy_of_a_v1_install_is_not_taken_for_an_install(pc, monkeypat
     second = run_main(clix_unplatform, deep, monkeypatch, capsys)
     assert [i["path"] for i in second["installs"]] == [i["path"] for i in first["installs"]]
     assert len(second["installs"]) == 2
+
+
+def test_an_install_and_its_version_are_told_by_its_marks_never_through_a_link(tmp_path):
+    """module_utils' layout_of, the one rule the collection, the heartbeat, the ingest and the
+    derive tell an install by: any of v2's marks, else v1's database; a link at a mark's name
+    counts (the install is found and the link reported), a link on the way never does."""
+    for mark in (V2_SESSIONS_DB, V2_DATASTORE, V2_USER_DATA):
+        root = tmp_path / mark.replace("/", "_")
+        (root / mark).parent.mkdir(parents=True, exist_ok=True)
+        (root / mark).mkdir() if mark != V2_SESSIONS_DB else (root / mark).write_bytes(b"")
+        assert layout_of(str(root)) == "v2", mark
+        (root / "unplatform").mkdir()
+        (root / V1_DB).write_bytes(b"")
+        assert layout_of(str(root)) == "v2", "v2's marks win over v1's database"
+    v1 = tmp_path / "v1"
+    (v1 / "unplatform").mkdir(parents=True)
+    (v1 / V1_DB).write_bytes(b"")
+    assert layout_of(str(v1)) == "v1"
+    assert layout_of(str(tmp_path / "nothing")) is None and layout_of(str(tmp_path / "v1" / "unplatform")) is None
+    os.symlink(v1, tmp_path / "linked-root")
+    assert layout_of(str(tmp_path / "linked-root")) is None
+    linked = tmp_path / "linked-webapps"
+    linked.mkdir()
+    os.symlink(tmp_path / V2_DATASTORE.replace("/", "_") / "webapps", linked / "webapps")
+    assert layout_of(str(linked)) is None
+    at_name = tmp_path / "db-is-a-link"
+    at_name.mkdir()
+    os.symlink("/etc/passwd", at_name / V2_SESSIONS_DB)
+    assert layout_of(str(at_name)) == "v2"

@@ -104,12 +104,22 @@ special_files:
   type: dict
 """
 
+import contextlib
 import datetime
 import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.clix_layout import HISTORY
-from ansible.module_utils.clix_manifest import FORMAT, MANIFEST, count_copy_rows, heartbeat_summary, load, scan, write
+from ansible.module_utils.clix_manifest import (
+    FORMAT,
+    MANIFEST,
+    count_copy_rows,
+    heartbeat_summary,
+    load,
+    scan,
+    take_known,
+    write,
+)
 
 ITEM_KEYS = ("status", "reason", "source", "bytes_received", "total_bytes", "seconds", "skipped_links")
 
@@ -179,7 +189,8 @@ def main() -> None:
         module.fail_json(msg="%s cannot be read (%s); move it aside and run again" % (path, exc))
     stamp = p["run"].get("ended") or datetime.datetime.now(datetime.timezone.utc).isoformat()
     tops = p["top_folders"] + ([HISTORY] if os.path.isdir(os.path.join(root, HISTORY)) else [])
-    tree = scan(root, tops, previous)
+    hashed, left = take_known(root)
+    tree = scan(root, tops, previous, hashed)
     files = tree.files
     for rel, kind in sorted(tree.special.items()):
         module.warn("%s/%s is a %s: not data, never read; remove it" % (root, rel, kind))
@@ -199,6 +210,9 @@ def main() -> None:
         manifest["origins"] = origins
     changed = previous is None or previous.get("files") != files or previous.get("items") != manifest["items"]
     write(root, manifest)
+    for path in left:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
     module.exit_json(changed=changed, path=path, files=len(files), bytes=manifest["totals"]["bytes"],
                      special_files=tree.special)
 

@@ -14,6 +14,9 @@ description:
   - Items not collected in this run (for example with C(--tags db)) keep the entry of the run that
     last collected them, marked with that run's time.
   - A file whose size, mtime and inode are unchanged since the last manifest is not read again.
+  - Nor is a file whose size, mtime and inode are those C(clix_pull) saw when it hashed the file as
+    it parsed it (a lab PC's JSON files; left in hidden C(.clix-known-*.json) files of the folder, removed
+    once the manifest is written). A file changed since is read and hashed again.
   - Nothing in the folder is followed - a symbolic link is recorded as a link (C(type=link), its
     C(target) as data), a FIFO, device or socket is never opened and is listed in C(special_files)
     with a warning. Each item lists the links its pull did not keep (C(skipped_links)).

@@ -120,6 +120,7 @@ def run(fleet, target_python, tmp_path_factory):
 def test_collect_and_derive_succeed_and_the_manifests_verify(fleet, run):
     assert run["collect"].returncode == 0, ok(run["collect"])
     assert run["derive"].returncode == 0, ok(run["derive"])
+    assert not list(run["archive"].rglob(".clix-known-*"))  # the pull's hashes, taken by the manifest and removed
     verify = run_playbook(fleet, "verify.yml", "-l", "ct1,rj1", "-e", f"clix_archive_root={run['archive']}")
     assert verify.returncode == 0, ok(verify)
 

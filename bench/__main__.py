@@ -565,11 +565,14 @@ def bench_labpc(lab: hosts.Lab, rounds: int = 2) -> None:
     baseline, pulls, collects, installs, times = [], [], [], [], []
     try:
         for n in range(rounds):
+            os.sync()  # each timed run starts with nothing of the others' left to write back
             seconds, proc = timed(["rsync", "-a", "-e", ssh, f"root@{pc.address}:/opt/clix/", str(top / f"rsync{n}")],
                                   timeout=3600)
             assert proc.returncode == 0, proc.stderr
             baseline.append(seconds)
             shutil.rmtree(top / f"rsync{n}")
+            # The pull ends with a syncfs (nothing lost): it must not pay for writing back the baseline's copy.
+            os.sync()
             archive = top / f"archive{n}"
             seconds, _, _ = playbook(lab, str(REPO / "collect.yml"), "-l", pc.hostname, "-e", f"clix_archive_root={archive}",
                                      extra_env=task_times_env(top / f"times{n}.json"))
@@ -581,6 +584,7 @@ def bench_labpc(lab: hosts.Lab, rounds: int = 2) -> None:
             if n < rounds - 1:
                 shutil.rmtree(archive)
             shutil.rmtree(private_python)
+            os.sync()
             seconds, _, _ = playbook(lab, str(REPO / "collect.yml"), "-l", pc.hostname,
                                      "-e", f"clix_archive_root={top / f'installed{n}'}")
             installs.append(seconds)

@@ -41,6 +41,7 @@ from fleet import unplatform as gen
 from module_utils import clix_unplatform as U
 
 CHECKPOINT_TICKS = 100
+FIRST_TICK = int(time.time() * 1000)  # a tick takes well over a millisecond: a restart's first tick is above the last
 PORTS = {8080: "qbank-lite (stand-in)", 8888: "unplatform (stand-in)"}
 
 
@@ -73,9 +74,11 @@ def rewrite_in_place(path: Path, doc: dict, tear: float) -> None:
 
 
 def add_response(doc: dict, when: dt.datetime, n: int) -> dict:
-    """A newer version of an AssessmentSection: a response first in its first question, with the tick."""
+    """A newer version of an AssessmentSection: a response first in its first question, with the tick
+    (counted from the stand-in's start in milliseconds, so a later version holds a higher tick even
+    across restarts of the stand-in)."""
     doc.setdefault("questions", [{}])[0].setdefault("responses", []).insert(
-        0, {"choiceIds": [], "submissionTime": gen.datetime_dict(when), "isCorrect": False, "writerTick": n})
+        0, {"choiceIds": [], "submissionTime": gen.datetime_dict(when), "isCorrect": False, "writerTick": FIRST_TICK + n})
     return doc
 
 

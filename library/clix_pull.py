@@ -84,7 +84,7 @@ options:
             never archived if it still does not parse (listed in the item's C(torn); the archived copy keeps
             its previous version), then the files are moved into place (a folder new to the archive in one rename).
             Each JSON file is hashed from the bytes parsed, and its size, mtime, inode and sha256 are left for
-            M(clix_manifest) (hidden C(.clix-known-*.json) in O(root)), which then does not read it again.
+            C(clix_manifest) (hidden C(.clix-known-*.json) in O(root)), which then does not read it again.
           - C(sessions) (a staged unplatform sessions database) - pulled, checked against O(items[].expect), and
             folded into the archived copy (a session only in the archive is kept); a database without a
             C(sessions) table (version 1) replaces the archived copy when its bytes differ.

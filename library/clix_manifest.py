@@ -14,6 +14,9 @@ description:
   - Items not collected in this run (for example with C(--tags db)) keep the entry of the run that
     last collected them, marked with that run's time.
   - A file whose size, mtime and inode are unchanged since the last manifest is not read again.
+  - Nor is a file whose size, mtime and inode are those C(clix_pull) saw when it hashed the file as
+    it parsed it (a lab PC's JSON files; left in hidden C(.clix-known-*.json) files of the folder, removed
+    once the manifest is written). A file changed since is read and hashed again.
   - Nothing in the folder is followed - a symbolic link is recorded as a link (C(type=link), its
     C(target) as data), a FIFO, device or socket is never opened and is listed in C(special_files)
     with a warning. Each item lists the links its pull did not keep (C(skipped_links)).
@@ -104,12 +107,22 @@ special_files:
   type: dict
 """
 
+import contextlib
 import datetime
 import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.clix_layout import HISTORY
-from ansible.module_utils.clix_manifest import FORMAT, MANIFEST, count_copy_rows, heartbeat_summary, load, scan, write
+from ansible.module_utils.clix_manifest import (
+    FORMAT,
+    MANIFEST,
+    count_copy_rows,
+    heartbeat_summary,
+    load,
+    scan,
+    take_known,
+    write,
+)
 
 ITEM_KEYS = ("status", "reason", "source", "bytes_received", "total_bytes", "seconds", "skipped_links")
 
@@ -179,7 +192,8 @@ def main() -> None:
         module.fail_json(msg="%s cannot be read (%s); move it aside and run again" % (path, exc))
     stamp = p["run"].get("ended") or datetime.datetime.now(datetime.timezone.utc).isoformat()
     tops = p["top_folders"] + ([HISTORY] if os.path.isdir(os.path.join(root, HISTORY)) else [])
-    tree = scan(root, tops, previous)
+    hashed, left = take_known(root)
+    tree = scan(root, tops, previous, hashed)
     files = tree.files
     for rel, kind in sorted(tree.special.items()):
         module.warn("%s/%s is a %s: not data, never read; remove it" % (root, rel, kind))
@@ -199,6 +213,9 @@ def main() -> None:
         manifest["origins"] = origins
     changed = previous is None or previous.get("files") != files or previous.get("items") != manifest["items"]
     write(root, manifest)
+    for path in left:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
     module.exit_json(changed=changed, path=path, files=len(files), bytes=manifest["totals"]["bytes"],
                      special_files=tree.special)
 

@@ -83,6 +83,8 @@ options:
             does not parse (torn by the app's in-place rewrite) is pulled again up to O(json_tries) times and
             never archived if it still does not parse (listed in the item's C(torn); the archived copy keeps
             its previous version), then the files are moved into place (a folder new to the archive in one rename).
+            Each JSON file is hashed from the bytes parsed, and its size, mtime, inode and sha256 are left for
+            C(clix_manifest) (hidden C(.clix-known-*.json) in O(root)), which then does not read it again.
           - C(sessions) (a staged unplatform sessions database) - pulled, checked against O(items[].expect), and
             folded into the archived copy (a session only in the archive is kept); a database without a
             C(sessions) table (version 1) replaces the archived copy when its bytes differ.
@@ -235,6 +237,7 @@ total_bytes:
   type: int
 """
 
+import hashlib
 import json
 import os
 import queue
@@ -262,6 +265,8 @@ from ansible.module_utils.clix_files import (
     sha256_file,
     syncfs,
 )
+from ansible.module_utils.clix_manifest import entry as manifest_entry
+from ansible.module_utils.clix_manifest import leave_known
 from ansible.module_utils.clix_settings import SettingsError, redact_settings
 from ansible.module_utils.clix_unplatform import merge_sessions
 
@@ -590,12 +595,24 @@ def walk_files(top: str):
 
 
 def parses(path: str) -> bool:
+    return read_json(path) is not None
+
+
+def read_json(path: str, fd: int | None = None) -> dict | None:
+    """The manifest entry (clix_manifest.entry) of a regular JSON file that parses, read once (from fd
+    when given, which is then closed), or None."""
     try:
-        with open(path, "rb") as f:
-            json.loads(f.read())
-        return True
+        if fd is None:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as f:
+            st = os.fstat(f.fileno())
+            data = f.read()
+        json.loads(data)
     except (OSError, ValueError):
-        return False
+        return None
+    if not stat.S_ISREG(st.st_mode) or len(data) != st.st_size:  # changed while it was read
+        return None
+    return manifest_entry(st.st_size, st.st_mtime_ns, st.st_ino, hashlib.sha256(data).hexdigest())
 
 
 class JsonChecker:
@@ -603,7 +620,8 @@ class JsonChecker:
     little time after the transfer), and at the end every JSON file below top that it has not
     parsed in its present form: a file is known by its inode, which rsync's rename into place
     changes, so one it read too early (a leftover of an interrupted run, or named before it
-    landed) is read again."""
+    landed) is read again. parsed: {relative path: manifest entry} of the files that parse, hashed
+    from the bytes parsed (the manifest takes them as known: clix_manifest.leave_known)."""
 
     def __init__(self, top: str) -> None:
         self.top, self.parsed, self.queue = top, {}, queue.Queue()
@@ -616,18 +634,9 @@ class JsonChecker:
 
     def run(self) -> None:
         for name in iter(self.queue.get, None):
-            try:
-                fd = os.open(os.path.join(self.top, name), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-            except OSError:  # not there (yet), or a name rsync escaped: the final walk reads it
-                continue
-            with os.fdopen(fd, "rb") as f:
-                st = os.fstat(f.fileno())
-                try:
-                    json.loads(f.read())
-                except ValueError:
-                    continue
-            if stat.S_ISREG(st.st_mode):
-                self.parsed[name] = st.st_ino
+            found = read_json(os.path.join(self.top, name))
+            if found is not None:  # else not there (yet), a name rsync escaped, or torn: the final walk reads it
+                self.parsed[name] = found
 
     def finish(self) -> tuple:
         """(JSON files below top, the relative paths of those that do not parse)."""
@@ -643,8 +652,13 @@ class JsonChecker:
                     elif entry.name.endswith(".json") and entry.is_file(follow_symlinks=False):
                         found += 1
                         rel = os.path.relpath(entry.path, self.top)
-                        if self.parsed.get(rel) != entry.inode() and not parses(entry.path):
-                            torn.append(rel)
+                        if (self.parsed.get(rel) or {}).get("inode") != entry.inode():
+                            self.parsed.pop(rel, None)
+                            read = read_json(entry.path)
+                            if read is None:
+                                torn.append(rel)
+                            else:
+                                self.parsed[rel] = read
         return found, sorted(torn)
 
 
@@ -755,6 +769,8 @@ def pull_json(p: dict, item: dict, result: dict, progress: Callable | None) -> d
     refused = move_into_place(incoming, final, changed)
     for folder in sorted(changed):
         fsync_dir(folder)
+    # Every pulled JSON file was read whole to parse it: its hash then saves the manifest a second read.
+    leave_known(root, {os.path.join(item["dest"], rel): e for rel, e in checker.parsed.items() if rel not in torn})
     if not refused:
         shutil.rmtree(incoming, ignore_errors=True)  # only the emptied folders are left
     else:

@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import stat
+import uuid
 
 from ansible.module_utils.clix_files import (
     NotRegularFileError,
@@ -29,6 +30,8 @@ MANIFEST = "MANIFEST.json"
 FORMAT = 1
 LINK = "link"
 MANIFEST_LIMIT = 1 << 30
+KNOWN_PREFIX = ".clix-known-"
+ENTRY_KEYS = ("size", "mtime_ns", "inode")
 
 
 def is_internal(name: str) -> bool:
@@ -44,13 +47,13 @@ class Tree:
         self.special: dict = {}
 
 
-def scan(root: str, top_folders: list, previous: dict | None = None) -> Tree:
+def scan(root: str, top_folders: list, previous: dict | None = None, hashed: dict | None = None) -> Tree:
     """Every data file and link below root/<top folder>, never following a link.
 
-    A regular file whose size, mtime and inode are unchanged since the previous manifest keeps its
-    recorded hash instead of being read again."""
+    A regular file whose size, mtime and inode are unchanged since the previous manifest (or since
+    it was hashed as it was written: hashed, from take_known) keeps that hash instead of being read again."""
     tree = Tree()
-    known = (previous or {}).get("files", {})
+    known = dict((previous or {}).get("files", {}), **(hashed or {}))
     root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         for top in sorted(set(top_folders)):
@@ -62,6 +65,40 @@ def scan(root: str, top_folders: list, previous: dict | None = None) -> Tree:
     finally:
         os.close(root_fd)
     return tree
+
+
+def entry(size: int, mtime_ns: int, inode: int, sha256: str) -> dict:
+    """A regular file's manifest entry."""
+    return dict(size=size, sha256=sha256, mtime_ns=mtime_ns, inode=inode)
+
+
+def leave_known(root: str, entries: dict) -> None:
+    """Leave {relpath below root: entry(...)} of files just written and hashed by their writer (the pull
+    of a lab PC's JSON reads every file anyway) for the next manifest of root to take as known, in a
+    hidden file of root (never data); the scan still reads a file whose size, mtime or inode differ."""
+    if entries:
+        name = "%s%s.json" % (KNOWN_PREFIX, uuid.uuid4().hex)  # several lab PCs of a school pull at once
+        with atomic_output(os.path.join(root, name)) as out:
+            out.write(json.dumps(entries).encode("utf-8"))
+
+
+def take_known(root: str) -> tuple:
+    """({relpath: entry} left by leave_known in root, the paths of their files, to remove once the
+    manifest is written). An entry that is not one is left out (it would only cost a read)."""
+    known, paths = {}, []
+    with os.scandir(root) as entries:
+        names = sorted(e.name for e in entries if e.name.startswith(KNOWN_PREFIX) and e.name.endswith(".json"))
+    for name in names:
+        path = os.path.join(root, name)
+        paths.append(path)
+        try:
+            left = json.loads(read_regular(path, limit=MANIFEST_LIMIT).decode("utf-8"))
+        except (OSError, ValueError, NotRegularFileError):
+            continue
+        for rel, e in left.items() if isinstance(left, dict) else ():
+            if isinstance(e, dict) and all(type(e.get(k)) is int for k in ENTRY_KEYS) and isinstance(e.get("sha256"), str):
+                known[rel] = entry(e["size"], e["mtime_ns"], e["inode"], e["sha256"])
+    return known, paths
 
 
 def file_entries(root: str, top_folders: list, previous: dict | None = None) -> dict:
@@ -94,7 +131,7 @@ def _record(dir_fd: int, name: str, rel: str, st: os.stat_result, tree: Tree, kn
             except NotRegularFileError:  # swapped for something else since it was listed
                 tree.special[rel] = "file that changed while it was read"
                 return
-        tree.files[rel] = dict(size=st.st_size, sha256=digest, mtime_ns=st.st_mtime_ns, inode=st.st_ino)
+        tree.files[rel] = entry(st.st_size, st.st_mtime_ns, st.st_ino, digest)
     else:
         tree.special[rel] = kind_of(st.st_mode)
 

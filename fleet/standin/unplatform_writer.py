@@ -10,7 +10,14 @@ would on a lab PC in use:
 - listens on 8080 (qbank-lite) and 8888 (unplatform's UI) and answers HTTP GET (the real ones
   speak HTTPS; a plain answer is enough for "is the app up").
 
-    python3 unplatform_writer.py --root /opt/clix [--interval 0.5] [--tear 0.05]
+    python3 unplatform_writer.py --root /opt/clix [--interval 0.5] [--tear 0.05] [--torn-files 0 --whole 1.5]
+
+--torn-files N (tests that must meet a torn file for certain): N more AssessmentSection files (the
+first by name, left out of the ticks' rewrites) are rewritten on a fixed clock, each torn for --tear
+seconds then whole for --whole seconds, their clocks a 1/N cycle apart: with tear >= whole/(N-1)
+at least one of them is torn at every moment, and each is whole once a cycle. The settings may come
+from the environment (CLIX_STANDIN_TEAR, CLIX_STANDIN_WHOLE, CLIX_STANDIN_TORN_FILES), as the
+fleet starts the stand-in without arguments.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import random
 import signal
 import sqlite3
@@ -33,6 +41,7 @@ from fleet import unplatform as gen
 from module_utils import clix_unplatform as U
 
 CHECKPOINT_TICKS = 100
+FIRST_TICK = int(time.time() * 1000)  # a tick takes well over a millisecond: a restart's first tick is above the last
 PORTS = {8080: "qbank-lite (stand-in)", 8888: "unplatform (stand-in)"}
 
 
@@ -64,7 +73,33 @@ def rewrite_in_place(path: Path, doc: dict, tear: float) -> None:
         f.write(data[half:])
 
 
-def tick(n: int, root: Path, db: sqlite3.Connection, rng: random.Random, tear: float) -> None:
+def add_response(doc: dict, when: dt.datetime, n: int) -> dict:
+    """A newer version of an AssessmentSection: a response first in its first question, with the tick
+    (counted from the stand-in's start in milliseconds, so a later version holds a higher tick even
+    across restarts of the stand-in)."""
+    doc.setdefault("questions", [{}])[0].setdefault("responses", []).insert(
+        0, {"choiceIds": [], "submissionTime": gen.datetime_dict(when), "isCorrect": False, "writerTick": FIRST_TICK + n})
+    return doc
+
+
+def sections(root: Path) -> list[Path]:
+    return sorted((root / U.V2_DATASTORE / "assessment/AssessmentSection").glob("*.json"))
+
+
+def keep_tearing(path: Path, phase: float, tear: float, whole: float, stop: threading.Event) -> None:
+    """Rewrite path on a fixed clock (a cycle of tear + whole seconds, starting phase seconds from now),
+    so that its torn spans keep their places beside the other torn files'; a rewrite that has begun
+    is finished before stop is honoured (the file is never left torn)."""
+    cycle, n = tear + whole, 0
+    start = time.monotonic() + phase
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    while not stop.wait(max(0.0, start + n * cycle - time.monotonic())):
+        now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0, tzinfo=None)
+        rewrite_in_place(path, add_response(doc, now, n), tear)
+        n += 1
+
+
+def tick(n: int, root: Path, db: sqlite3.Connection, rng: random.Random, tear: float, skip: int = 0) -> None:
     datastore = root / U.V2_DATASTORE
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0, tzinfo=None)  # naive UTC, as dlkit and SQLite keep it
     logs = sorted((datastore / "logging/Log").glob("*.json"))
@@ -78,23 +113,26 @@ def tick(n: int, root: Path, db: sqlite3.Connection, rng: random.Random, tear: f
     entry = gen.log_entry(rng, sid, now, gen.event(rng),
                           logs[0].stem if logs else "default")
     gen.write_json(datastore / "logging/LogEntry" / f"{entry['_id']}.json", entry)
-    sections = sorted((datastore / "assessment/AssessmentSection").glob("*.json"))
-    if sections:
-        path = sections[n % len(sections)]
+    mine = sections(root)[skip:]
+    if mine:
+        path = mine[n % len(mine)]
         try:
             doc = json.loads(path.read_text(encoding="utf-8"))
         except ValueError:
             return  # torn by an earlier tick that was killed: the next rewrite of another file goes on
-        doc.setdefault("questions", [{}])[0].setdefault("responses", []).insert(
-            0, {"choiceIds": [], "submissionTime": gen.datetime_dict(now), "isCorrect": False, "writerTick": n})
-        rewrite_in_place(path, doc, tear)
+        rewrite_in_place(path, add_response(doc, now, n), tear)
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--root", type=Path, default=Path("/opt/clix"))
     p.add_argument("--interval", type=float, default=0.5)
-    p.add_argument("--tear", type=float, default=0.05, help="seconds a rewritten file stays torn")
+    p.add_argument("--tear", type=float, default=float(os.environ.get("CLIX_STANDIN_TEAR", 0.05)),
+                   help="seconds a rewritten file stays torn")
+    p.add_argument("--torn-files", type=int, default=int(os.environ.get("CLIX_STANDIN_TORN_FILES", 0)),
+                   help="files rewritten on a fixed clock, torn in turns (0: none)")
+    p.add_argument("--whole", type=float, default=float(os.environ.get("CLIX_STANDIN_WHOLE", 1.5)),
+                   help="seconds each of the --torn-files stays whole between two rewrites")
     args = p.parse_args(argv)
     for port, name in PORTS.items():
         serve(port, name)
@@ -103,13 +141,20 @@ def main(argv: list[str] | None = None) -> int:
     db.execute("PRAGMA wal_autocheckpoint=0")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    cycle = args.tear + args.whole
+    tearing = [threading.Thread(target=keep_tearing, args=(path, i * cycle / args.torn_files, args.tear, args.whole, stop))
+               for i, path in enumerate(sections(args.root)[:args.torn_files])]
+    for thread in tearing:
+        thread.start()
     rng, n = random.Random(), 0
     while not stop.is_set():
-        tick(n, args.root, db, rng, args.tear)
+        tick(n, args.root, db, rng, args.tear, args.torn_files)
         n += 1
         if n % CHECKPOINT_TICKS == 0:
             db.execute("PRAGMA wal_checkpoint(PASSIVE)")
         stop.wait(args.interval)
+    for thread in tearing:
+        thread.join()
     db.close()
     return 0
 

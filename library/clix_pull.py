@@ -237,6 +237,7 @@ total_bytes:
   type: int
 """
 
+import contextlib
 import hashlib
 import json
 import os
@@ -555,27 +556,37 @@ def install(pulled: str, final: str) -> None:
     fsync_dir(os.path.dirname(final))
 
 
-def pull_file(p: dict, item: dict, check: bool, result: dict, started: float) -> dict:
-    """Pull one file into a hidden folder of the school's (a private temporary one in check mode);
-    move it (redacted when asked) into place only when it is a regular file whose bytes differ from
-    the archived copy."""
-    final = os.path.join(p["root"], item["dest"])
+@contextlib.contextmanager
+def fetched_file(p: dict, item: dict, check: bool, result: dict):
+    """Pull one file into a hidden folder of the school's (a private temporary one in check mode).
+    Yields (that folder, the pulled file) when it came as a regular file, else None with the reason
+    in result; the folder is removed afterwards."""
     if not check:
         os.makedirs(p["root"], mode=0o700, exist_ok=True)
     work = tempfile.mkdtemp(prefix=".clix-file-", dir=None if check else p["root"])
     try:
-        pulled = os.path.join(work, "f")
+        pulled = os.path.join(work, "pulled")
         rc, out, err = rsync(p, item["src"], pulled, False, ["--no-recursive"])
         result.update(parse_stats(out))
         if rc != 0:
             result.update(rsync_failed(rc, err, item["src"]))
-        elif pulled_regular(item, pulled, result) and (not item["redact"] or redacted_in_place(item, pulled, result)):
-            changed = not same_bytes(pulled, final)
-            result["files_transferred"] = int(changed)
-            if changed and not check:
-                install(pulled, final)
+            yield None
+        else:
+            yield (work, pulled) if pulled_regular(item, pulled, result) else None
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def pull_file(p: dict, item: dict, check: bool, result: dict, started: float) -> dict:
+    """Move a pulled file (redacted when asked) into place only when it is a regular file whose bytes
+    differ from the archived copy."""
+    final = os.path.join(p["root"], item["dest"])
+    with fetched_file(p, item, check, result) as got:
+        if got and (not item["redact"] or redacted_in_place(item, got[1], result)):
+            changed = not same_bytes(got[1], final)
+            result["files_transferred"] = int(changed)
+            if changed and not check:
+                install(got[1], final)
     result["seconds"] = round(time.time() - started, 3)
     return result
 
@@ -802,18 +813,10 @@ def pull_sessions(p: dict, item: dict, check: bool, result: dict) -> dict:
     """A staged sessions database: pulled, verified, and folded into the archived copy (a private
     copy is merged and renamed in, so the archived file is never half-merged)."""
     final = os.path.join(p["root"], item["dest"])
-    if not check:
-        os.makedirs(p["root"], mode=0o700, exist_ok=True)
-    work = tempfile.mkdtemp(prefix=".clix-file-", dir=None if check else p["root"])
-    try:
-        pulled = os.path.join(work, "pulled")
-        rc, out, err = rsync(p, item["src"], pulled, False, ["--no-recursive"])
-        result.update(parse_stats(out))
-        if rc != 0:
-            result.update(rsync_failed(rc, err, item["src"]))
+    with fetched_file(p, item, check, result) as got:
+        if not got:
             return result
-        if not pulled_regular(item, pulled, result):
-            return result
+        work, pulled = got
         digest = (item["expect"] or {}).get(os.path.basename(item["dest"]))
         if digest and sha256_file(pulled) != digest:
             result.update(status="failed", reason="%s differs from what the lab PC staged; archived copy kept" % item["src"])
@@ -834,8 +837,6 @@ def pull_sessions(p: dict, item: dict, check: bool, result: dict) -> dict:
         result["files_transferred"] = int(changed)
         if changed and not check:
             install(merged, final)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     return result
 
 

@@ -591,8 +591,8 @@ def pull_file(p: dict, item: dict, check: bool, result: dict, started: float) ->
     return result
 
 
-def walk_files(top: str):
-    """(relative path, path) of every regular file below top, links never followed, rsync's
+def walk_entries(top: str):
+    """(relative path, os.DirEntry) of every regular file below top, links never followed, rsync's
     partial folders left out."""
     folders = [top]
     while folders:
@@ -602,7 +602,12 @@ def walk_files(top: str):
                     if entry.name != PARTIAL_DIR:
                         folders.append(entry.path)
                 elif entry.is_file(follow_symlinks=False):
-                    yield os.path.relpath(entry.path, top), entry.path
+                    yield os.path.relpath(entry.path, top), entry
+
+
+def walk_files(top: str):
+    """(relative path, path) of every regular file below top (walk_entries)."""
+    return ((rel, entry.path) for rel, entry in walk_entries(top))
 
 
 def parses(path: str) -> bool:
@@ -653,23 +658,18 @@ class JsonChecker:
         """(JSON files below top, the relative paths of those that do not parse)."""
         self.queue.put(None)
         self.thread.join()
-        found, torn, folders = 0, [], [self.top]
-        while folders:
-            with os.scandir(folders.pop()) as entries:
-                for entry in entries:
-                    if entry.is_dir(follow_symlinks=False):
-                        if entry.name != PARTIAL_DIR:
-                            folders.append(entry.path)
-                    elif entry.name.endswith(".json") and entry.is_file(follow_symlinks=False):
-                        found += 1
-                        rel = os.path.relpath(entry.path, self.top)
-                        if (self.parsed.get(rel) or {}).get("inode") != entry.inode():
-                            self.parsed.pop(rel, None)
-                            read = read_json(entry.path)
-                            if read is None:
-                                torn.append(rel)
-                            else:
-                                self.parsed[rel] = read
+        found, torn = 0, []
+        for rel, entry in walk_entries(self.top):
+            if not rel.endswith(".json"):
+                continue
+            found += 1
+            if (self.parsed.get(rel) or {}).get("inode") != entry.inode():
+                self.parsed.pop(rel, None)
+                read = read_json(entry.path)
+                if read is None:
+                    torn.append(rel)
+                else:
+                    self.parsed[rel] = read
         return found, sorted(torn)
 
 

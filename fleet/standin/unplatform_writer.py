@@ -82,6 +82,15 @@ def add_response(doc: dict, when: dt.datetime, n: int) -> dict:
     return doc
 
 
+def writer_tick(doc) -> int:
+    """The tick add_response put first in an AssessmentSection's responses: a later version of a
+    file holds a higher tick (-1: never rewritten by the stand-in)."""
+    try:
+        return doc["questions"][0]["responses"][0].get("writerTick", -1)
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return -1
+
+
 def sections(root: Path) -> list[Path]:
     return sorted((root / U.V2_DATASTORE / "assessment/AssessmentSection").glob("*.json"))
 

@@ -19,6 +19,7 @@ import yaml
 from conftest import REPO, ansible_env, run_playbook
 
 from fleet import hosts
+from fleet.standin.unplatform_writer import writer_tick
 from module_utils.clix_unplatform import V1_DB, V2_CONFIG, V2_DATASTORE, V2_SESSIONS_DB
 
 YEAR = str(datetime.date.today().year)
@@ -56,15 +57,6 @@ def latest_report(archive: Path) -> dict:
 
 def parsed(path: Path):
     return json.loads(path.read_bytes())
-
-
-def writer_tick(doc) -> int:
-    """The stand-in's rewrites put their tick first in an AssessmentSection's responses: a later
-    version holds a higher tick (-1: never rewritten)."""
-    try:
-        return doc["questions"][0]["responses"][0].get("writerTick", -1)
-    except (KeyError, IndexError, TypeError, AttributeError):
-        return -1
 
 
 @pytest.fixture(scope="module")

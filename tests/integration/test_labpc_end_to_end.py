@@ -19,6 +19,7 @@ import usb
 from conftest import run_playbook
 
 from fleet import hosts
+from fleet.standin.unplatform_writer import writer_tick
 from module_utils.clix_unplatform import V1_DB, V2_DATASTORE, V2_SESSIONS_DB, V2_USER_DATA
 
 YEAR = str(dt.date.today().year)
@@ -54,15 +55,6 @@ def read_csv(path: Path) -> list[dict]:
 
 def parsed(path: Path):
     return json.loads(path.read_bytes())
-
-
-def writer_tick(doc) -> int:
-    """The stand-in puts its tick first in an AssessmentSection's responses: a later version of a
-    file holds a higher tick (-1: never rewritten)."""
-    try:
-        return doc["questions"][0]["responses"][0].get("writerTick", -1)
-    except (KeyError, IndexError, TypeError, AttributeError):
-        return -1
 
 
 def later_version(theirs, doc) -> bool:

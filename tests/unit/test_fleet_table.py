@@ -5,13 +5,11 @@ from __future__ import annotations
 import datetime
 import html.parser
 import json
-import os
 from pathlib import Path
 
 import clix_fleet_table
-import pytest
-from ansible.module_utils import basic
 from clix_fleet_table import cells, html_page, last_collected, row_of, text_table
+from library_module import run_module
 
 LIMITS = {"disk_percent": 90, "skew_seconds": 300, "collected_days": 180}
 NOW = datetime.datetime(2026, 11, 25, tzinfo=datetime.timezone.utc)
@@ -165,22 +163,10 @@ def test_lab_pcs_follow_their_school_and_are_counted_apart(tmp_path, monkeypatch
               "schools": [lab_pc("mz1", "pc02", pc_heartbeat()), school("mz2", heartbeat()),
                           lab_pc("mz1", "pc01", pc_heartbeat()), school("mz1", heartbeat()),
                           lab_pc("mz3", "pc01", pc_heartbeat(installs=()))]}
-    result = run_fleet_table(module, monkeypatch, capsys)
+    result = run_module(clix_fleet_table, module, monkeypatch, capsys)
     assert [(r["server_id"], r.get("pc")) for r in result["rows"]] == [
         ("mz3", "pc01"), ("mz1", None), ("mz1", "pc01"), ("mz1", "pc02"), ("mz2", None)]
     assert result["table"][-1] == "2 school(s) and 3 lab PC(s), 1 with problems"
     assert result["table"][2].startswith("!! mz3/pc01")
     page = Path(next(f for f in result["files"] if f.endswith(".html"))).read_text()
     assert "2 school(s) and 3 lab PC(s)" in page
-
-
-def run_fleet_table(args: dict, monkeypatch, capsys) -> dict:
-    monkeypatch.setattr(basic, "_ANSIBLE_ARGS", json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode())
-    monkeypatch.setattr(basic, "_ANSIBLE_PROFILE", "legacy")
-    umask = os.umask(0o022)  # the module sets its own: give the next tests theirs back
-    try:
-        with pytest.raises(SystemExit):
-            clix_fleet_table.main()
-    finally:
-        os.umask(umask)
-    return json.loads(capsys.readouterr().out)

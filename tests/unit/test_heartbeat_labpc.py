@@ -2,30 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import threading
 
-import pytest
-from ansible.module_utils import basic, clix_unplatform
-from library_module import library_module
+from ansible.module_utils import clix_unplatform
+from library_module import library_module, run_module
 
 from fleet import unplatform
 
 heartbeat = library_module("clix_heartbeat")
-
-
-def run_main(args: dict, monkeypatch, capsys) -> dict:
-    monkeypatch.setattr(basic, "_ANSIBLE_ARGS", json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode())
-    monkeypatch.setattr(basic, "_ANSIBLE_PROFILE", "legacy")
-    umask = os.umask(0o022)  # the module sets its own: give the next tests theirs back
-    try:
-        with pytest.raises(SystemExit):
-            heartbeat.main()
-    finally:
-        os.umask(umask)
-    return json.loads(capsys.readouterr().out)
 
 
 def tree_size(root) -> tuple:
@@ -78,7 +64,7 @@ def test_a_lab_pc_heartbeat_has_its_app_installs_and_data_size_and_no_server_par
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))  # bound, never listening: nothing answers there
     try:
-        result = run_main({"platform": "unplatform", "unplatform_roots": [str(root)], "timeout": 30,
+        result = run_module(heartbeat, {"platform": "unplatform", "unplatform_roots": [str(root)], "timeout": 30,
                            "qbank_address": "127.0.0.1:%d" % listening.getsockname()[1],
                            "ui_address": "127.0.0.1:%d" % closed.getsockname()[1]}, monkeypatch, capsys)
     finally:
@@ -97,7 +83,7 @@ def test_a_lab_pc_heartbeat_has_its_app_installs_and_data_size_and_no_server_par
 
 
 def test_a_server_heartbeat_is_unchanged_by_the_lab_pc_mode(tmp_path, monkeypatch, capsys):
-    facts = run_main({"server_settings": str(tmp_path / "none.py"), "data_dir": str(tmp_path), "timeout": 5,
+    facts = run_module(heartbeat, {"server_settings": str(tmp_path / "none.py"), "data_dir": str(tmp_path), "timeout": 5,
                       "mongo_address": "127.0.0.1:9", "postgres_address": "127.0.0.1:9"},
                      monkeypatch, capsys)["ansible_facts"]["clix_heartbeat"]
     assert facts["platform"] == "gstudio" and set(facts["services"]) == {"mongodb", "postgresql", "container"}

@@ -10,9 +10,9 @@ import signal
 from pathlib import Path
 
 import pytest
-from ansible.module_utils import basic, clix_files
+from ansible.module_utils import clix_files
 from ansible.module_utils import clix_manifest as manifest
-from library_module import library_module
+from library_module import library_module, run_module
 
 clix_verify = library_module("clix_verify")
 clix_manifest = library_module("clix_manifest")
@@ -185,16 +185,8 @@ def test_a_manifest_that_is_a_link_is_not_read(tmp_path):
         manifest.load(str(root))
 
 
-def run_main(module, args: dict, monkeypatch, capsys) -> dict:
-    monkeypatch.setattr(basic, "_ANSIBLE_ARGS", json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode())
-    monkeypatch.setattr(basic, "_ANSIBLE_PROFILE", "legacy")
-    with pytest.raises(SystemExit):
-        module.main()
-    return json.loads(capsys.readouterr().out)
-
-
 def run_verify(monkeypatch, capsys, path: Path) -> dict:
-    return run_main(clix_verify, {"path": str(path)}, monkeypatch, capsys)
+    return run_module(clix_verify, {"path": str(path)}, monkeypatch, capsys)
 
 
 def test_the_manifest_lists_each_items_skipped_links_and_the_special_files(tmp_path, monkeypatch, capsys):
@@ -204,7 +196,7 @@ def test_the_manifest_lists_each_items_skipped_links_and_the_special_files(tmp_p
     items = [{"name": "media", "status": "ok", "reason": "1 symbolic link(s) pointing outside the item not kept",
               "source": "/home/core/data/media/", "skipped_links": skipped},
              {"name": "nginx-logs", "status": "ok", "source": "/home/core/data/nginx-logs/"}]
-    result = run_main(clix_manifest, {"root": str(root), "school": {"server_id": "mz1"}, "items": items},
+    result = run_module(clix_manifest, {"root": str(root), "school": {"server_id": "mz1"}, "items": items},
                       monkeypatch, capsys)
     assert result["special_files"] == {"gstudio/media/pipe": "FIFO"}
     sealed = json.loads((root / manifest.MANIFEST).read_text())

@@ -10,9 +10,8 @@ import os
 from pathlib import Path
 
 import pytest
-from ansible.module_utils import basic
 from ansible.module_utils import clix_manifest as manifest
-from library_module import library_module
+from library_module import library_module, run_module
 
 LOCAL_RSH = Path(__file__).parent / "data" / "local-rsh"
 clix_pull = library_module("clix_pull")
@@ -97,15 +96,7 @@ def test_entries_that_are_not_entries_are_left_out(tmp_path):
 def test_the_manifest_module_uses_and_removes_what_the_pull_left(pulled, monkeypatch, capsys):
     read = reads(monkeypatch)
     args = {"root": str(pulled), "school": {"code": "2031001"}, "items": [{"name": "unplatform/pc01", "status": "ok"}]}
-    monkeypatch.setattr(basic, "_ANSIBLE_ARGS", json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode())
-    monkeypatch.setattr(basic, "_ANSIBLE_PROFILE", "legacy")
-    umask = os.umask(0o022)
-    try:
-        with pytest.raises(SystemExit):
-            clix_manifest_module.main()
-    finally:
-        os.umask(umask)
-    assert json.loads(capsys.readouterr().out)["files"] == len(FILES)
+    assert run_module(clix_manifest_module, args, monkeypatch, capsys)["files"] == len(FILES)
     assert read == ["x.mp3"]
     assert not [p for p in pulled.iterdir() if p.name.startswith(manifest.KNOWN_PREFIX)]
     assert manifest.differences(str(pulled), manifest.load(str(pulled))) == []

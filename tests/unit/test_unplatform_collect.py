@@ -11,24 +11,13 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from ansible.module_utils import basic
 from ansible.module_utils.clix_unplatform import V1_DB, V2_CONFIG, V2_DATASTORE, V2_SESSIONS_DB, V2_USER_DATA, layout_of
-from library_module import library_module
+from library_module import library_module, run_module
 
 LOCAL_RSH = Path(__file__).parent / "data" / "local-rsh"
 
 clix_unplatform = library_module("clix_unplatform")
 clix_pull = library_module("clix_pull")
-
-
-def run_main(module, args: dict, monkeypatch, capsys, check: bool = False) -> dict:
-    if check:
-        args = dict(args, _ansible_check_mode=True)
-    monkeypatch.setattr(basic, "_ANSIBLE_ARGS", json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode())
-    monkeypatch.setattr(basic, "_ANSIBLE_PROFILE", "legacy")
-    with pytest.raises(SystemExit):
-        module.main()
-    return json.loads(capsys.readouterr().out)
 
 
 def new_db(path: Path, sessions: dict) -> sqlite3.Connection:
@@ -89,7 +78,7 @@ def args(tmp: Path, **more) -> dict:
 def test_the_sessions_in_the_wal_are_in_the_staged_copy_which_stands_alone(pc, monkeypatch, capsys):
     tmp, _app = pc
     assert (tmp / "opt" / "clix" / (V2_SESSIONS_DB + "-wal")).stat().st_size > 0  # the sessions are in the WAL
-    result = run_main(clix_unplatform, args(tmp), monkeypatch, capsys)
+    result = run_module(clix_unplatform, args(tmp), monkeypatch, capsys)
     v2 = next(i for i in result["installs"] if i["layout"] == "v2")
     staged = Path(v2["database"]["path"])
     assert v2["sessions"] == 2
@@ -103,7 +92,7 @@ def test_the_sessions_in_the_wal_are_in_the_staged_copy_which_stands_alone(pc, m
 
 def test_every_install_is_found_with_its_layout_and_what_to_pull(pc, monkeypatch, capsys):
     tmp, _ = pc
-    result = run_main(clix_unplatform, args(tmp), monkeypatch, capsys)
+    result = run_module(clix_unplatform, args(tmp), monkeypatch, capsys)
     found = {i["path"]: (i["label"], i["layout"]) for i in result["installs"]}
     v1 = str(tmp / "home" / "teacher" / "CLIx-2016")
     assert found == {str(tmp / "opt" / "clix"): ("%s-opt-clix" % str(tmp)[1:].replace("/", "-"), "v2"),
@@ -121,7 +110,7 @@ def test_every_install_is_found_with_its_layout_and_what_to_pull(pc, monkeypatch
 
 def test_asset_content_is_pulled_only_when_asked(pc, monkeypatch, capsys):
     tmp, _ = pc
-    result = run_main(clix_unplatform, args(tmp, asset_content=True), monkeypatch, capsys)
+    result = run_module(clix_unplatform, args(tmp, asset_content=True), monkeypatch, capsys)
     v2 = next(i for i in result["installs"] if i["layout"] == "v2")
     assert all(item["exclude"] == [] for item in v2["pull"])
 
@@ -130,16 +119,16 @@ def test_a_torn_or_missing_config_is_a_note_and_a_link_is_not_read(tmp_path, mon
     root = tmp_path / "opt" / "clix"
     v2_install(root).close()
     (root / V2_CONFIG).parent.mkdir(parents=True)
-    result = run_main(clix_unplatform, args(tmp_path), monkeypatch, capsys)
+    result = run_module(clix_unplatform, args(tmp_path), monkeypatch, capsys)
     assert result["config"] is None and result["installs"][0]["notes"] == ["%s missing" % V2_CONFIG]
     (root / V2_CONFIG).write_text('{"schoolId": "20')
-    result = run_main(clix_unplatform, args(tmp_path, json_tries=3, json_wait=0), monkeypatch, capsys)
+    result = run_module(clix_unplatform, args(tmp_path, json_tries=3, json_wait=0), monkeypatch, capsys)
     assert result["installs"][0]["notes"] == ["%s torn: did not parse in 3 reads" % V2_CONFIG]
     (root / V2_CONFIG).unlink()
     (root / V2_CONFIG).symlink_to("/etc/passwd")
     (root / V2_SESSIONS_DB).rename(root / "elsewhere.sqlite3")
     (root / V2_SESSIONS_DB).symlink_to(root / "elsewhere.sqlite3")
-    result = run_main(clix_unplatform, args(tmp_path), monkeypatch, capsys)
+    result = run_module(clix_unplatform, args(tmp_path), monkeypatch, capsys)
     notes = result["installs"][0]["notes"]
     assert notes == ["%s is not a regular file: not read" % V2_SESSIONS_DB,
                      "%s is a symbolic link, not a regular file: not read" % V2_CONFIG]
@@ -159,18 +148,18 @@ def test_versions_from_a_version_file_or_the_debian_package(pc, monkeypatch, cap
     status.write_text("Package: other\nStatus: install ok installed\nVersion: 9\n\n"
                       "Package: clix\nStatus: install ok installed\nVersion: 2.1.0-1\n")
     monkeypatch.setattr(clix_unplatform, "INSTALL_ROOT", str(tmp / "opt" / "clix"))
-    result = run_main(clix_unplatform, args(tmp, dpkg_status=str(status)), monkeypatch, capsys)
+    result = run_module(clix_unplatform, args(tmp, dpkg_status=str(status)), monkeypatch, capsys)
     v2 = next(i for i in result["installs"] if i["layout"] == "v2")
     assert (v2["version"], v2["version_source"]) == ("2.1.0-1", "dpkg:clix")
     (tmp / "opt" / "clix" / "VERSION").write_text("v2.0.3\n")
-    result = run_main(clix_unplatform, args(tmp, dpkg_status=str(status)), monkeypatch, capsys)
+    result = run_module(clix_unplatform, args(tmp, dpkg_status=str(status)), monkeypatch, capsys)
     v2 = next(i for i in result["installs"] if i["layout"] == "v2")
     assert (v2["version"], v2["version_source"]) == ("v2.0.3", str(tmp / "opt" / "clix" / "VERSION"))
 
 
 def test_check_mode_counts_and_stages_nothing(pc, monkeypatch, capsys):
     tmp, _ = pc
-    result = run_main(clix_unplatform, args(tmp), monkeypatch, capsys, check=True)
+    result = run_module(clix_unplatform, args(tmp), monkeypatch, capsys, check=True)
     v2 = next(i for i in result["installs"] if i["layout"] == "v2")
     assert v2["sessions"] == 2 and [i["kind"] for i in v2["pull"]] == ["json"] * 3 and not result["changed"]
     assert not (tmp / "staging").exists()
@@ -285,8 +274,8 @@ def test_a_staged_database_that_does_not_match_is_refused(tmp_path):
 def test_a_staged_copy_of_a_v1_install_is_not_taken_for_an_install(pc, monkeypatch, capsys):
     tmp, _ = pc
     deep = args(tmp, search=[str(tmp)], search_depth=8)
-    first = run_main(clix_unplatform, deep, monkeypatch, capsys)
-    second = run_main(clix_unplatform, deep, monkeypatch, capsys)
+    first = run_module(clix_unplatform, deep, monkeypatch, capsys)
+    second = run_module(clix_unplatform, deep, monkeypatch, capsys)
     assert [i["path"] for i in second["installs"]] == [i["path"] for i in first["installs"]]
     assert len(second["installs"]) == 2
 

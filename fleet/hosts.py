@@ -454,12 +454,14 @@ def app_answers(pc: School) -> bool:
         return False
 
 
-def start_unplatform_writer(lab: Lab, pc: School, root: str = "/opt/clix") -> None:
-    """Start the stand-in of the unplatform app (fleet/standin/unplatform_writer.py) on a lab PC."""
+def start_unplatform_writer(lab: Lab, pc: School, root: str = "/opt/clix", env: dict | None = None) -> None:
+    """Start the stand-in of the unplatform app (fleet/standin/unplatform_writer.py) on a lab PC, with
+    this process's environment and env (its CLIX_STANDIN_* settings)."""
     d = lab.host_dir(pc)
     log = open(d / "log" / "unplatform-writer.log", "ab")  # noqa: SIM115 - handed to the child process
     proc = subprocess.Popen(in_host(sshd_pid(lab, pc), ["/usr/bin/python3", str(UNPLATFORM_WRITER), "--root", root]),
-                            stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+                            stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
+                            env=dict(os.environ, **(env or {})))
     (d / "unplatform-writer.pid").write_text(str(proc.pid))
     wait_for(lambda: app_answers(pc), f"the unplatform stand-in of {pc.name}", 30)
 

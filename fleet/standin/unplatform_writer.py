@@ -43,6 +43,9 @@ from module_utils import clix_unplatform as U
 CHECKPOINT_TICKS = 100
 FIRST_TICK = int(time.time() * 1000)  # a tick takes well over a millisecond: a restart's first tick is above the last
 PORTS = {8080: "qbank-lite (stand-in)", 8888: "unplatform (stand-in)"}
+# For tests that must meet a torn file: 3 files, each torn 1 s of every 2.5 s, 0.83 s apart - one is
+# torn at every moment, each whole 1.5 s a cycle (longer than the pull's pause between two tries).
+TORN_IN_TURNS = {"CLIX_STANDIN_TORN_FILES": "3", "CLIX_STANDIN_TEAR": "1.0", "CLIX_STANDIN_WHOLE": "1.5"}
 
 
 def serve(port: int, name: str) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
-import os
 import sqlite3
 from pathlib import Path
 
@@ -19,14 +18,12 @@ import usb
 from conftest import run_playbook
 
 from fleet import hosts
-from fleet.standin.unplatform_writer import writer_tick
+from fleet.standin.unplatform_writer import TORN_IN_TURNS, writer_tick
 from module_utils.clix_unplatform import V1_DB, V2_DATASTORE, V2_SESSIONS_DB, V2_USER_DATA
 
 YEAR = str(dt.date.today().year)
-# The stand-in's files torn in turns (fleet/standin/unplatform_writer.py --torn-files): 3 files, each
-# torn 1 s of every 2.5 s, 0.83 s apart - one is torn at every moment, each whole 1.5 s a cycle, longer
-# than the pull's pause between two tries (clix_unplatform_json_wait), so the tries below get them whole.
-TEARING = {"CLIX_STANDIN_TORN_FILES": "3", "CLIX_STANDIN_TEAR": "1.0", "CLIX_STANDIN_WHOLE": "1.5"}
+# The stand-in's files torn in turns (TORN_IN_TURNS): each is whole longer than the pull's pause between
+# two tries (clix_unplatform_json_wait), so the tries below get them whole.
 TRIES = ["-e", "clix_unplatform_json_tries=8"]
 SECTIONS = V2_DATASTORE + "/assessment/AssessmentSection"
 
@@ -69,19 +66,10 @@ def later_version(theirs, doc) -> bool:
 
 
 def start_writer(fleet, env: dict) -> None:
-    """(Re)start pc01's stand-in with env (the fleet starts it with the environment it is given)."""
+    """(Re)start pc01's stand-in with the CLIX_STANDIN_* settings in env."""
     pc01 = fleet.lab_pc("ct1-pc01")
     hosts.stop_unplatform_writer(fleet.lab, pc01)
-    saved = {k: os.environ.get(k) for k in TEARING}
-    os.environ.update(env)
-    try:
-        hosts.start_unplatform_writer(fleet.lab, pc01)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    hosts.start_unplatform_writer(fleet.lab, pc01, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +80,7 @@ def run(fleet, target_python, tmp_path_factory):
     base = tmp_path_factory.mktemp("labpc-e2e")
     archive = base / "clix"
     pc_install = fleet.pc_root("ct1-pc01") / "opt/clix"
-    start_writer(fleet, TEARING)
+    start_writer(fleet, TORN_IN_TURNS)
     try:
         before = session_ids(pc_install / V2_SESSIONS_DB)
         collect = run_playbook(fleet, "collect.yml", "-l", "ct1,rj1", "-e", f"clix_archive_root={archive}", *TRIES)

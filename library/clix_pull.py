@@ -322,8 +322,9 @@ def remote(p: dict, path: str) -> str:
 
 def rsync(p: dict, src: str, dest: str, check: bool, extra: list, progress: Callable | None = None,
           received: Callable | None = None) -> tuple:
-    """(exit code, stdout, stderr); progress, when given, gets each of rsync's progress lines, and
-    received the name (relative to dest) of each regular file rsync has received."""
+    """(exit code, stdout, stderr); progress, when given, gets rsync's latest progress line as it
+    comes, and received the names (relative to dest) of the regular files rsync has received, a list
+    at a time."""
     # -a as root would make devices and FIFOs: --no-devices --no-specials. --munge-links: see settle_links.
     argv = [p["rsync_path"], "-a", "--no-owner", "--no-group", "--no-devices", "--no-specials", "--munge-links",
             "--chmod=D0700,F0600", "--stats",
@@ -349,8 +350,8 @@ RECEIVED_LINE = re.compile(r"^(?P<what>[<>ch.*][fdLDS]\S*) \d+ (?P<name>.*)$")
 
 
 def rsync_watched(argv: list, progress: Callable, received: Callable | None = None) -> tuple:
-    """Run rsync, handing each progress line to progress, each received file's name to received
-    (when rsync was asked for them), and keeping the rest of its output."""
+    """Run rsync, handing its latest progress line to progress and the names of received files to
+    received (when rsync was asked for them), and keeping the rest of its output."""
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     err = []
     drain = threading.Thread(target=lambda: err.append(proc.stderr.read()), daemon=True)
@@ -358,18 +359,23 @@ def rsync_watched(argv: list, progress: Callable, received: Callable | None = No
     out, pending = [], b""
     for chunk in iter(lambda: proc.stdout.read1(65536), b""):  # progress lines end in \r, not \n
         *lines, pending = re.split(rb"[\r\n]", pending + chunk)
+        latest, names = None, []  # handed on once a chunk: the receiving thread is not woken per file
         for line in lines:
             text = line.decode("utf-8", "replace")
             match = PROGRESS_LINE.match(text)
             if match:
-                progress(match)
+                latest = match
                 continue
             named = RECEIVED_LINE.match(text) if received is not None else None
             if named:
                 if named.group("what").startswith(">f"):
-                    received(named.group("name"))
+                    names.append(named.group("name"))
             elif text:
                 out.append(text)
+        if latest:
+            progress(latest)
+        if names:
+            received(names)
     out.append(pending.decode("utf-8", "replace"))
     proc.wait()
     drain.join()
@@ -594,7 +600,7 @@ def pull_file(p: dict, item: dict, check: bool, result: dict, started: float) ->
 def walk_entries(top: str):
     """(relative path, os.DirEntry) of every regular file below top, links never followed, rsync's
     partial folders left out."""
-    folders = [top]
+    folders, cut = [top], len(os.path.join(top, ""))
     while folders:
         with os.scandir(folders.pop()) as entries:
             for entry in entries:
@@ -602,7 +608,7 @@ def walk_entries(top: str):
                     if entry.name != PARTIAL_DIR:
                         folders.append(entry.path)
                 elif entry.is_file(follow_symlinks=False):
-                    yield os.path.relpath(entry.path, top), entry
+                    yield entry.path[cut:], entry
 
 
 def walk_files(top: str):
@@ -620,13 +626,17 @@ def read_json(path: str, fd: int | None = None) -> dict | None:
     try:
         if fd is None:
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-        with os.fdopen(fd, "rb") as f:
-            st = os.fstat(f.fileno())
-            data = f.read()
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                return None
+            data = os.read(fd, st.st_size + 1)  # one more byte than stat says: a file that grew is seen
+        finally:
+            os.close(fd)
+        if len(data) != st.st_size:  # changed while it was read (a file that grew past it counts too)
+            return None
         json.loads(data)
     except (OSError, ValueError):
-        return None
-    if not stat.S_ISREG(st.st_mode) or len(data) != st.st_size:  # changed while it was read
         return None
     return manifest_entry(st.st_size, st.st_mtime_ns, st.st_ino, hashlib.sha256(data).hexdigest())
 
@@ -644,15 +654,15 @@ class JsonChecker:
         self.thread = threading.Thread(target=self.run, daemon=True)
         self.thread.start()
 
-    def received(self, name: str) -> None:
-        if name.endswith(".json"):
-            self.queue.put(name)
+    def received(self, names: list) -> None:
+        self.queue.put([name for name in names if name.endswith(".json")])
 
     def run(self) -> None:
-        for name in iter(self.queue.get, None):
-            found = read_json(os.path.join(self.top, name))
-            if found is not None:  # else not there (yet), a name rsync escaped, or torn: the final walk reads it
-                self.parsed[name] = found
+        for names in iter(self.queue.get, None):
+            for name in names:
+                found = read_json(os.path.join(self.top, name))
+                if found is not None:  # else not there (yet), a name rsync escaped, or torn: the final walk reads it
+                    self.parsed[name] = found
 
     def finish(self) -> tuple:
         """(JSON files below top, the relative paths of those that do not parse)."""
@@ -775,13 +785,15 @@ def pull_json(p: dict, item: dict, result: dict, progress: Callable | None) -> d
         text = "%d JSON file(s) never parsed (the app kept rewriting them), archived copy kept: %s%s" % (
             len(torn), ", ".join(torn[:5]), ", ..." if len(torn) > 5 else "")
         result["reason"] = "%s; %s" % (result["reason"], text) if result["reason"] else text
-    flush(incoming)
+    with ThreadPoolExecutor(max_workers=1) as background:
+        flushed = background.submit(flush, incoming)
+        # Every pulled JSON file was read whole to parse it: its hash then saves the manifest a second read.
+        leave_known(root, {os.path.join(item["dest"], rel): e for rel, e in checker.parsed.items() if rel not in torn})
+        flushed.result()
     changed = set()
     refused = move_into_place(incoming, final, changed)
     for folder in sorted(changed):
         fsync_dir(folder)
-    # Every pulled JSON file was read whole to parse it: its hash then saves the manifest a second read.
-    leave_known(root, {os.path.join(item["dest"], rel): e for rel, e in checker.parsed.items() if rel not in torn})
     if not refused:
         shutil.rmtree(incoming, ignore_errors=True)  # only the emptied folders are left
     else:

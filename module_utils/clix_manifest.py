@@ -176,8 +176,21 @@ def count_copy_rows(path: str, table: str) -> int | None:
     return rows
 
 
+ENCODE_ONE = json.JSONEncoder(sort_keys=True).encode
+
+
+def encode(manifest: dict) -> bytes:
+    """The manifest as JSON, indented, each file's entry on one line: Python encodes indented JSON in
+    pure Python, 4x slower than on one line, and the files are almost all of a big manifest."""
+    head = json.dumps(dict(manifest, files={}), indent=1, sort_keys=True)
+    files = ",\n".join("  %s: %s" % (ENCODE_ONE(rel), ENCODE_ONE(e)) for rel, e in sorted(manifest["files"].items()))
+    if files:  # the top level's "files" is the one key with exactly one space of indent
+        head = head.replace('\n "files": {}', '\n "files": {\n%s\n }' % files, 1)
+    return head.encode("utf-8")
+
+
 def write(root: str, manifest: dict) -> None:
-    data = json.dumps(manifest, indent=1, sort_keys=True).encode("utf-8")
+    data = encode(manifest)
     with atomic_output(os.path.join(root, MANIFEST)) as out:
         out.write(data)
 

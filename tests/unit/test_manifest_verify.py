@@ -237,3 +237,21 @@ def test_hashing_refuses_links_fifos_and_devices_without_opening_them(tmp_path):
             clix_files.sha256_file(str(tmp_path / name))
     with pytest.raises(clix_files.NotRegularFileError, match="character device"):
         clix_files.sha256_file("/dev/zero")
+
+
+@pytest.mark.parametrize("files", [{}, {
+    "gstudio/media/a\n\"files\": {}.png": manifest.entry(3, 1, 2, sha(b"png")),
+    "gstudio/media/\u0939\u093f.json": manifest.entry(0, 5, 6, sha(b"")),
+    "gstudio/media/link": dict(type=manifest.LINK, target="../x", size=4, sha256=sha(b"../x")),
+}])
+def test_a_manifest_is_written_as_json_with_one_line_per_file(files):
+    """The files go one a line (the fast encoder), everything else indented; names that look like the
+    layout's own text and nested "files" keys change nothing of what is read back."""
+    m = dict(format=manifest.FORMAT, school={"files": {}}, items={"a": {"files": {}, "n": 1}}, files=files,
+             totals=dict(files=len(files)))
+    text = manifest.encode(m).decode("utf-8")
+    assert json.loads(text) == m
+    lines = text.splitlines()
+    for rel in files:
+        assert sum(line.startswith("  %s: {" % json.dumps(rel)) for line in lines) == 1
+    assert text.startswith("{\n ") and text.endswith("\n}")

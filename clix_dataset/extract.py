@@ -29,6 +29,7 @@ from clix_derive.formats import name_of, slugify
 from clix_derive.school import School
 from clix_derive.source import ArchiveSource, AuthUser, SourceError, open_regular, parse_auth_users, read_identity
 from module_utils import clix_layout
+from module_utils.clix_unplatform import ARCHIVE_TOP
 
 from .tables import BY_NAME
 
@@ -154,7 +155,7 @@ class SchoolReader:
     def read(self) -> None:
         self.collection_row()
         # A school with lab PCs and no server: no gStudio record is missing, none is looked for.
-        lab_only = not os.path.lexists(self.gstudio) and os.path.isdir(os.path.join(self.path, "unplatform"))
+        lab_only = not os.path.lexists(self.gstudio) and os.path.isdir(os.path.join(self.path, ARCHIVE_TOP))
         self.school_row(lab_only)
         if lab_only:
             self.unplatform_rows()

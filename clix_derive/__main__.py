@@ -20,6 +20,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
 from module_utils import clix_layout
+from module_utils.clix_unplatform import ARCHIVE_TOP
 
 from .activity import write_activity_csvs
 from .mit import write_mit_csv
@@ -96,7 +97,7 @@ def _derive_archive(school_dir: str, out: str | None, now: dt.datetime, outputs:
     A school with lab PCs and no gstudio/ is not asked for gStudio's records."""
     out_dir = out or default_out(school_dir)
     lab = None
-    if "unplatform" in outputs and os.path.isdir(os.path.join(school_dir, "unplatform")):
+    if "unplatform" in outputs and os.path.isdir(os.path.join(school_dir, ARCHIVE_TOP)):
         started = time.monotonic()
         lab = derive_unplatform(school_dir, out_dir)
         lab["seconds"] = round(time.monotonic() - started, 3)

@@ -30,6 +30,7 @@ a baseline measured in the same run, and prints tables with ratios:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -560,22 +561,69 @@ def collect_pc(lab: hosts.Lab, pc: hosts.School, archive: Path, times: Path | No
     return seconds, next(i for s in report["schools"] for i in s["items"] if i["name"] == f"unplatform/{pc.pc}")
 
 
+@contextlib.contextmanager
+def fresh_ext4(size_gb: int, inodes: int):
+    """A new, empty ext4 (with a journal, as a control node's disk has) in a sparse file of /var/tmp,
+    mounted on a temporary folder, for the copies a benchmark compares. This machine's root file system
+    has no journal, and ext4 without one passes over the inodes freed in the last 60-360 s when it
+    makes new ones: a copy of 100k files made after another's were deleted took 2-6x as long, and the
+    previous benchmark's deletions slowed a whole round of the next."""
+    image = Path(tempfile.mkstemp(prefix="clix-bench-fs-", suffix=".ext4", dir="/var/tmp")[1])
+    mount = Path(tempfile.mkdtemp(prefix="clix-bench-mnt-", dir="/var/tmp"))
+    try:
+        os.truncate(image, size_gb << 30)
+        # Inode tables and journal written now, not by the kernel in the background while runs are timed.
+        subprocess.run(["mkfs.ext4", "-q", "-F", "-N", str(inodes), "-E", "lazy_itable_init=0,lazy_journal_init=0",
+                        str(image)], check=True)
+        subprocess.run(["mount", "-o", "loop", str(image), str(mount)], check=True)
+        try:
+            yield mount
+        finally:
+            subprocess.run(["umount", str(mount)], check=True)
+    finally:
+        mount.rmdir()
+        image.unlink()
+
+
+def pull_seconds(lab: hosts.Lab, pc: hosts.School, root: Path, parse: bool = True) -> float:
+    """clix_pull's pull of the PC's /opt/clix/ in this process (no Ansible), every JSON file parsed as
+    collect.yml has it, or (parse=False, the benchmark only) with its checker idle: what parsing costs."""
+    pull = library_module("clix_pull")  # a fresh copy: the idle checker stays in it
+    if not parse:
+        class Idle(pull.JsonChecker):
+            def received(self, names: list) -> None:
+                pass
+
+            def finish(self) -> tuple:
+                self.queue.put(None)
+                self.thread.join()
+                return 0, []
+        pull.JsonChecker = Idle
+    p = dict(rsync_path="rsync", timeout=3600, connect_timeout=30, connection="ssh", host=pc.address, port=22, user="root",
+             private_key=str(lab.key), ssh_args=f"-o UserKnownHostsFile={lab.known_hosts}", bwlimit=0, compress=False,
+             root=str(root), json_tries=3, json_wait=1)
+    root.mkdir()
+    started = time.monotonic()
+    result = pull.pull_json(p, {"src": "/opt/clix/", "dest": "unplatform/pc/opt-clix"}, {"status": "ok", "reason": ""}, None)
+    seconds = time.monotonic() - started
+    assert result["status"] == "ok" and bool(result["json_files"]) == parse, result
+    return seconds
+
+
 def bench_labpc(lab: hosts.Lab, rounds: int = 2) -> None:
-    """A lab PC's collection vs rsync -a of the same install over the same SSH (both into /var/tmp),
+    """A lab PC's collection vs rsync -a of the same install over the same SSH (both to the same disk),
     in alternating rounds, each side's fastest kept: the shared machine's load moves single runs by 3x.
-    Nothing is deleted until the end: ext4 without a journal (this machine's) passes over the inodes
-    freed in the last 60-360 s when it makes new ones, and a copy of 100k files made right after
-    another's were deleted took 2-6x as long (the benchmark's own deletions once halved the ratio).
+    Every copy goes to a fresh file system (fresh_ext4), and nothing is deleted until the end.
     Then: the PC's very first run (its private Python moved aside, so installed again), the no-change
     re-run, and the fixed cost of collecting any lab PC (a PC of ~1k files)."""
     pc = next(p for p in lab.lab_pcs() if p.installs == ("v2",))  # the app is not running there
     small = next(p for p in lab.lab_pcs() if p.installs == ("v2-noconfig",))
     files, made_s = labpc_install(lab, pc)
     ssh = f"ssh -i {lab.key} -o UserKnownHostsFile={lab.known_hosts} -o BatchMode=yes"
-    top = Path(tempfile.mkdtemp(prefix="clix-bench-labpc-", dir="/var/tmp"))
     private_python = lab.host_dir(pc) / "root" / Path(TARGET_PYTHON).parents[2].relative_to("/")
-    baseline, synced, pulls, collects, times, fixed = [], [], [], [], [], []
-    try:
+    baseline, synced, pulls, collects, times, fixed, parsed, unparsed = [], [], [], [], [], [], [], []
+    # 5 copies a round and 2 more, 115k files and 0.5 GB each
+    with fresh_ext4(size_gb=8 * rounds, inodes=200_000 * (5 * rounds + 2)) as top:
         for n in range(rounds):
             os.sync()  # each timed run starts with nothing of the others' left to write back
             seconds, proc = timed(["rsync", "-a", "-e", ssh, f"root@{pc.address}:/opt/clix/", str(top / f"rsync{n}")],
@@ -591,16 +639,19 @@ def bench_labpc(lab: hosts.Lab, rounds: int = 2) -> None:
             times.append(json.loads((top / f"times{n}.json").read_text()))
             os.sync()
             fixed.append(collect_pc(lab, small, top / f"small{n}")[0])
+            os.sync()
+            parsed.append(pull_seconds(lab, pc, top / f"parsed{n}"))
+            os.sync()
+            unparsed.append(pull_seconds(lab, pc, top / f"unparsed{n}", parse=False))
             print(f"lab PC round {n}: rsync -a {baseline[-1]:.1f}s (then sync {synced[-1]:.1f}s), pull {pulls[-1]:.1f}s, "
-                  f"collect.yml {collects[-1]:.1f}s, a small PC's collect.yml {fixed[-1]:.1f}s", flush=True)
-        private_python.rename(top / "private-python")  # a rename: nothing freed
+                  f"collect.yml {collects[-1]:.1f}s, a small PC's collect.yml {fixed[-1]:.1f}s, in process the pull "
+                  f"{parsed[-1]:.1f}s and without the parse {unparsed[-1]:.1f}s", flush=True)
+        private_python.rename(private_python.with_name("clix-collect.aside"))  # a rename: nothing freed
         os.sync()
         install_s, _ = collect_pc(lab, pc, top / "installed")
         again_s, _ = collect_pc(lab, pc, top / "archive0")
         school = next((top / "archive0").rglob("MANIFEST.json")).parent
         scan_s, scanned = manifest_scan_seconds(school)
-    finally:
-        shutil.rmtree(top, ignore_errors=True)
     rsync_s, synced_s, pull_s, first_s, fixed_s = min(baseline), min(synced), min(pulls), min(collects), min(fixed)
     install = item["details"]["installs"][0]
 
@@ -616,11 +667,16 @@ def bench_labpc(lab: hosts.Lab, rounds: int = 2) -> None:
               ("rsync -a, then sync: the same copy, on disk (second baseline)", synced, synced_s, True),
               ("the pull: rsync into .incoming, every JSON parsed and hashed, on disk (syncfs), moved in", pulls, pull_s,
                True),
+              ("the same pull in process (no Ansible)", parsed, min(parsed), True),
+              ("the same pull in process with the parse off (the benchmark only): the pull less the parse", unparsed,
+               min(unparsed), True),
               ("collect.yml -l <pc>, first collection: Ansible, backup, pull, manifest, report", collects, first_s, True),
               ("collect.yml -l <a PC of ~1k files>: the fixed cost of a lab PC's collection", fixed, fixed_s, False),
               ("the first collection less that fixed cost", [], first_s - fixed_s, True),
               ("collect.yml -l <pc>, the PC's very first run: its private Python installed too", [], install_s, True),
               ("collect.yml -l <pc>, no change", [], again_s, False)]])
+    print(f"Parsing and hashing every JSON file costs {1 - min(unparsed) / min(parsed):.0%} of the pull's time in "
+          "process (goal: at most a fifth, i.e. the pull >= 0.8x the speed of the same pull without it)")
     fastest = times[collects.index(first_s)]
     rows = [[name[:90], f"{sec:.1f}"] for name, sec in sorted(fastest.items(), key=lambda kv: -kv[1]) if sec >= 0.3]
     rows.append([f"(for comparison) a manifest scan reading all {scanned:,} files of {school.name}, page cache warm",

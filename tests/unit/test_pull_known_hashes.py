@@ -100,3 +100,23 @@ def test_the_manifest_module_uses_and_removes_what_the_pull_left(pulled, monkeyp
     assert read == ["x.mp3"]
     assert not [p for p in pulled.iterdir() if p.name.startswith(manifest.KNOWN_PREFIX)]
     assert manifest.differences(str(pulled), manifest.load(str(pulled))) == []
+
+
+def test_a_json_file_is_read_once_and_only_when_whole_regular_and_parsed(tmp_path, monkeypatch):
+    """read_json: the entry of a whole JSON file (hashed from the bytes parsed); None for a torn file,
+    a link (never followed), a FIFO (never blocked on) and a file that grew after its fstat."""
+    whole = tmp_path / "whole.json"
+    whole.write_bytes(b'{"a": [1, 2]}')
+    st = whole.stat()
+    assert clix_pull.read_json(str(whole)) == manifest.entry(st.st_size, st.st_mtime_ns, st.st_ino,
+                                                              hashlib.sha256(b'{"a": [1, 2]}').hexdigest())
+    (tmp_path / "torn.json").write_bytes(b'{"a": [1,')
+    (tmp_path / "link.json").symlink_to(whole)
+    os.mkfifo(tmp_path / "fifo.json")
+    assert [clix_pull.read_json(str(tmp_path / n)) for n in ("torn.json", "link.json", "fifo.json")] == [None] * 3
+    fd = os.open(whole, os.O_RDONLY)
+    real_fstat = os.fstat
+    monkeypatch.setattr(os, "fstat", lambda f: st if f == fd else real_fstat(f))  # the stat from before it grew
+    with open(whole, "ab") as f:
+        f.write(b"  ")  # still whole JSON: only the size says it changed
+    assert clix_pull.read_json(str(whole), fd=fd) is None

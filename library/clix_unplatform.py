@@ -8,7 +8,7 @@ module: clix_unplatform
 short_description: Find a lab PC's unplatform installs and stage their sessions databases for the pull
 description:
   - Runs on a lab PC (with the private Python, like C(clix_heartbeat)). Finds every unplatform install -
-    the roots of O(roots) (version 2 at C(/opt/clix) by default, or version 1), and version 1 layouts (a
+    C(/opt/clix) (version 2 on Ubuntu), each of O(roots) (version 2 or version 1), and version 1 layouts (a
     folder holding C(unplatform/db.sqlite3)) up to O(search_depth) folders below each of O(search).
   - For each install, takes the sessions database (C(unplatform.sqlite3), or version 1's C(unplatform/db.sqlite3))
     with SQLite's backup API from a read-only connection - the write-ahead log included, one consistent
@@ -35,11 +35,11 @@ options:
     required: true
   roots:
     description:
-      - Install roots to check (version 2 or version 1 layout). An absent root is not an error.
-      - The role passes C(/opt/clix) plus C(clix_unplatform_roots).
+      - Install roots checked besides C(/opt/clix), which always is (version 2 or version 1 layout). An absent
+        root is not an error. The role passes C(clix_unplatform_roots).
     type: list
     elements: path
-    default: [/opt/clix]
+    default: []
   search:
     description: Folders searched for version 1 layouts (unzipped anywhere), without following links.
     type: list
@@ -93,7 +93,7 @@ EXAMPLES = r"""
   clix_unplatform:
     dest: /var/tmp/clix-collect-staging/unplatform
     staging_dir: /var/tmp/clix-collect-staging
-    roots: [/opt/clix, /home/student/CLIx]
+    roots: [/home/student/CLIx]
   vars:
     ansible_python_interpreter: /opt/clix-collect/venv/bin/python
   register: clix_unplatform_result
@@ -360,7 +360,7 @@ def main() -> None:
         argument_spec=dict(
             dest=dict(type="path", required=True),
             staging_dir=dict(type="path"),
-            roots=dict(type="list", elements="path", default=[INSTALL_ROOT]),
+            roots=dict(type="list", elements="path", default=[]),
             search=dict(type="list", elements="path", default=list(V1_SEARCH)),
             search_depth=dict(type="int", default=V1_SEARCH_DEPTH),
             asset_content=dict(type="bool", default=False),
@@ -373,7 +373,7 @@ def main() -> None:
     )
     os.umask(0o077)  # staging holds private data
     p = module.params
-    found = find_installs(p["roots"], p["search"], p["search_depth"], (p["staging_dir"], p["dest"]))
+    found = find_installs([INSTALL_ROOT, *p["roots"]], p["search"], p["search_depth"], (p["staging_dir"], p["dest"]))
     try:
         dest = None if module.check_mode else fresh_dest(p["dest"], p["staging_dir"])
         installs, skipped = [], []

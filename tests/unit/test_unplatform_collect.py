@@ -69,10 +69,15 @@ def pc(tmp_path):
     con.close()
 
 
+@pytest.fixture(autouse=True)
+def install_root(tmp_path, monkeypatch):
+    """The module always checks /opt/clix: here the test's own."""
+    monkeypatch.setattr(clix_unplatform, "INSTALL_ROOT", str(tmp_path / "opt" / "clix"))
+
+
 def args(tmp: Path, **more) -> dict:
     return dict(dict(dest=str(tmp / "staging" / "unplatform"), staging_dir=str(tmp / "staging"),
-                     roots=[str(tmp / "opt" / "clix")], search=[str(tmp / "home")],
-                     dpkg_status=str(tmp / "no-dpkg-status")), **more)
+                     search=[str(tmp / "home")], dpkg_status=str(tmp / "no-dpkg-status")), **more)
 
 
 def test_the_sessions_in_the_wal_are_in_the_staged_copy_which_stands_alone(pc, monkeypatch, capsys):
@@ -147,7 +152,6 @@ def test_versions_from_a_version_file_or_the_debian_package(pc, monkeypatch, cap
     status = tmp / "dpkg-status"
     status.write_text("Package: other\nStatus: install ok installed\nVersion: 9\n\n"
                       "Package: clix\nStatus: install ok installed\nVersion: 2.1.0-1\n")
-    monkeypatch.setattr(clix_unplatform, "INSTALL_ROOT", str(tmp / "opt" / "clix"))
     result = run_module(clix_unplatform, args(tmp, dpkg_status=str(status)), monkeypatch, capsys)
     v2 = next(i for i in result["installs"] if i["layout"] == "v2")
     assert (v2["version"], v2["version_source"]) == ("2.1.0-1", "dpkg:clix")

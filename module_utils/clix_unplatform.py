@@ -22,9 +22,9 @@ import sqlite3
 import stat
 from urllib.parse import quote
 
-# The PC's folder below unplatform/ (inventory host var clix_pc), and host names <code>-<id>-<pc>.
+# The PC's folder below unplatform/ (inventory host var clix_pc); its host name is <code>-<id>-<pc>
+# (clix_inventory.lab_pc_errors).
 PC = re.compile(r"^[a-z0-9][a-z0-9_]{0,31}$")
-LAB_PC_HOST = re.compile(r"^(?P<folder>(?:\d{7,8}|NA)-(?:mz|rj|ct|tg|sp)\d+)-(?P<pc>%s)$" % PC.pattern[1:-1])
 
 # Version 2, relative to the install root.
 V2_SESSIONS_DB = "unplatform.sqlite3"

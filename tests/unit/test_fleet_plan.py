@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from ansible.module_utils import clix_unplatform as U
+from ansible.module_utils import clix_inventory as inventory
 
 from fleet import __main__ as fleet_cli
 
@@ -17,7 +17,8 @@ def test_lab_pcs_follow_the_schools_addresses_and_one_school_has_no_server():
     assert {s.address for s in schools}.isdisjoint(p.address for p in pcs)
     assert not any(s.server_id == "rj1" for s in schools)  # rj1: lab PCs and no server
     for pc in pcs:
-        assert U.LAB_PC_HOST.match(pc.hostname) and pc.hostname == f"{pc.school_code}-{pc.server_id}-{pc.pc}"
+        entry = dict(host=pc.hostname, pc=pc.pc, school_code=pc.school_code)
+        assert inventory.lab_pc_errors(entry, pc.server_id) == [] and pc.hostname == f"{pc.school_code}-{pc.server_id}-{pc.pc}"
         assert pc.netns == f"clixp-{pc.server_id}-{pc.pc}" and len(pc.veth) <= 15 and pc.tag == "p"
     assert pcs[0].school_code == schools[3].school_code  # ct1's own code
     assert len({p.veth for p in pcs} | {s.veth for s in schools}) == len(pcs) + len(schools)

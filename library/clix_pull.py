@@ -253,7 +253,6 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Callable
-from urllib.parse import quote
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.clix_files import (
@@ -269,7 +268,7 @@ from ansible.module_utils.clix_files import (
 from ansible.module_utils.clix_manifest import entry as manifest_entry
 from ansible.module_utils.clix_manifest import leave_known
 from ansible.module_utils.clix_settings import SettingsError, redact_settings
-from ansible.module_utils.clix_unplatform import merge_sessions
+from ansible.module_utils.clix_unplatform import connect_ro, merge_sessions
 
 PARTIAL_DIR = ".rsync-partial"
 INCOMING = ".incoming"
@@ -804,7 +803,7 @@ def pull_json(p: dict, item: dict, result: dict, progress: Callable | None) -> d
 
 
 def has_sessions(path: str) -> bool:
-    con = sqlite3.connect("file:%s?mode=ro" % quote(path), uri=True)
+    con = connect_ro(path)
     try:
         return con.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='sessions'").fetchone() is not None
     finally:

@@ -619,12 +619,10 @@ def parses(path: str) -> bool:
     return read_json(path) is not None
 
 
-def read_json(path: str, fd: int | None = None) -> dict | None:
-    """The manifest entry (clix_manifest.entry) of a regular JSON file that parses, read once (from fd
-    when given, which is then closed), or None."""
+def read_json(path: str) -> dict | None:
+    """The manifest entry (clix_manifest.entry) of a regular JSON file that parses, read once, or None."""
     try:
-        if fd is None:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         try:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):

@@ -114,9 +114,8 @@ def test_a_json_file_is_read_once_and_only_when_whole_regular_and_parsed(tmp_pat
     (tmp_path / "link.json").symlink_to(whole)
     os.mkfifo(tmp_path / "fifo.json")
     assert [clix_pull.read_json(str(tmp_path / n)) for n in ("torn.json", "link.json", "fifo.json")] == [None] * 3
-    fd = os.open(whole, os.O_RDONLY)
-    real_fstat = os.fstat
-    monkeypatch.setattr(os, "fstat", lambda f: st if f == fd else real_fstat(f))  # the stat from before it grew
     with open(whole, "ab") as f:
         f.write(b"  ")  # still whole JSON: only the size says it changed
-    assert clix_pull.read_json(str(whole), fd=fd) is None
+    real_fstat = os.fstat
+    monkeypatch.setattr(os, "fstat", lambda f: st if real_fstat(f).st_ino == st.st_ino else real_fstat(f))  # as before it grew
+    assert clix_pull.read_json(str(whole)) is None

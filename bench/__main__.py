@@ -43,6 +43,7 @@ from pathlib import Path
 
 from fleet import __main__ as fleet_cli
 from fleet import hosts, unplatform
+from module_utils.clix_unplatform import pc_relpath
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -558,7 +559,7 @@ def collect_pc(lab: hosts.Lab, pc: hosts.School, archive: Path, times: Path | No
     seconds, _, _ = playbook(lab, str(REPO / "collect.yml"), "-l", pc.hostname, "-e", f"clix_archive_root={archive}",
                              extra_env=task_times_env(times) if times else None)
     report = json.loads(sorted((archive / "reports").glob("*.json"))[-1].read_text())
-    return seconds, next(i for s in report["schools"] for i in s["items"] if i["name"] == f"unplatform/{pc.pc}")
+    return seconds, next(i for s in report["schools"] for i in s["items"] if i["name"] == pc_relpath(pc.pc))
 
 
 @contextlib.contextmanager

@@ -212,11 +212,15 @@ def up(lab: Lab, schools: list[School], lab_pcs: list[School] = ()) -> None:
         data.make_code_template(tmp)
         tmp.rename(code_template)
     lab.save(schools, lab_pcs)
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        for line in pool.map(lambda s: bring_up(lab, s, code_template), schools):
-            print(line, flush=True)
-        for line in pool.map(lambda pc: bring_up_lab_pc(lab, pc), lab_pcs):
-            print(line, flush=True)
+    try:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            for line in pool.map(lambda s: bring_up(lab, s, code_template), schools):
+                print(line, flush=True)
+            for line in pool.map(lambda pc: bring_up_lab_pc(lab, pc), lab_pcs):
+                print(line, flush=True)
+    except BaseException:
+        down(lab)  # a host that failed to come up leaves none of the fleet's namespaces or processes behind
+        raise
     write_known_hosts(lab, [*schools, *lab_pcs])
     write_inventory(lab, schools, lab_pcs)
     pcs = f" and {len(lab_pcs)} lab PCs" if lab_pcs else ""

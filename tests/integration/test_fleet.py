@@ -13,11 +13,13 @@ import time
 from pathlib import Path
 
 import psycopg2
+import pytest
 import yaml
 from ansible.module_utils import clix_unplatform as U
 from conftest import REPO, run_module
 from pymongo import MongoClient
 
+from fleet import __main__ as fleet_cli
 from fleet import hosts
 from fleet.standin.unplatform_writer import TORN_IN_TURNS
 
@@ -193,12 +195,12 @@ def test_the_app_of_a_lab_pc_stops_and_starts(fleet):
     assert answers(pc.address, 8080) and answers(pc.address, 8888)
 
 
-def fleet_leftovers(lab_dir, prefix: str, pids: list[int]) -> list[str]:
+def fleet_leftovers(lab_dir, prefix: str, pids: list[int], tag: str = "b") -> list[str]:
     left = []
     netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    left += [f"netns {line.split()[0]}" for line in netns.splitlines() if line.startswith(f"clixb-{prefix}")]
+    left += [f"netns {line.split()[0]}" for line in netns.splitlines() if line.startswith(f"clix{tag}-{prefix}")]
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
-    left += [f"link {line.split(':')[1].strip()}" for line in links.splitlines() if f" cxb-{prefix}" in line]
+    left += [f"link {line.split(':')[1].strip()}" for line in links.splitlines() if f" cx{tag}-{prefix}" in line]
     for pid in pids:
         try:
             stat = Path(f"/proc/{pid}/stat").read_text()
@@ -243,4 +245,20 @@ def test_twenty_schools_come_up_and_down_leaves_nothing(fleet):
     assert fleet_leftovers(lab_dir, "rj", pids) == []
     # The session's fleet still works.
     assert ssh(fleet, "mz1", "hostname") == "school-mz1"
+    shutil.rmtree(lab_dir)
+
+
+def test_a_fleet_that_fails_to_come_up_leaves_nothing(fleet, monkeypatch):
+    """A host that does not come up (here: its sshd never answers) fails the whole fleet's up, which
+    takes down the hosts it started: no namespace, link or process is left for the next run."""
+    lab_dir = Path(tempfile.mkdtemp(prefix="clix-fleet-fail-", dir="/var/tmp"))
+
+    def never_answers(address: str, port: int, what: str, timeout: float = 30) -> None:
+        raise RuntimeError(f"{what} never answered (this test)")
+    monkeypatch.setattr(fleet_cli, "wait_port", never_answers)
+    with pytest.raises(RuntimeError, match="this test"):
+        fleet_cli.up(hosts.Lab(lab_dir), fleet_cli.plan("mz=2", set(), first_address=250, tag="f"))
+    running = subprocess.run(["pgrep", "-f", str(lab_dir)], capture_output=True, text=True).stdout.split()
+    assert fleet_leftovers(lab_dir, "mz", [int(pid) for pid in running], tag="f") == []
+    assert ssh(fleet, "mz1", "hostname") == "school-mz1"  # the session's fleet (same bridge) still works
     shutil.rmtree(lab_dir)

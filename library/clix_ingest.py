@@ -224,11 +224,13 @@ from ansible.module_utils.clix_unplatform import (
     V2_STUDENT_RESPONSES,
     V2_USER_DATA,
     UnplatformError,
+    UntrustedDatabaseError,
     check_install_label,
-    connect_ro,
+    check_sessions,
     extraction_target,
+    fold_sessions,
     layout_of,
-    merge_sessions,
+    open_untrusted,
     parse_checksum,
     parse_extraction,
     pc_relpath,
@@ -573,31 +575,34 @@ def check_content(e: Entry, path: str) -> str | None:
 
 
 def check_sessions_db(path: str) -> str | None:
-    return check_sqlite(path, "the session database", "sessions", "SELECT session_id, atime, data FROM sessions LIMIT 1")
+    problem = check_sqlite(path, "the session database")
+    if problem:
+        return problem
+    try:
+        check_sessions(path)
+    except UntrustedDatabaseError as exc:
+        return "the session database is refused: %s" % exc
+    except sqlite3.Error as exc:
+        return "the session database does not open (%s)" % exc
+    return None
 
 
-def check_sqlite(path: str, what: str, table: str | None = None, probe: str | None = None) -> str | None:
-    """Why the SQLite file at path may not be placed (not SQLite, damaged, without table), or None."""
+def check_sqlite(path: str, what: str) -> str | None:
+    """Why the SQLite file at path may not be placed (not SQLite, damaged), or None. Read as data
+    (clix_unplatform.open_untrusted)."""
     with open(path, "rb") as f:
         if f.read(len(SQLITE_MAGIC)) != SQLITE_MAGIC:
             return "not an SQLite database"
     try:
-        con = connect_ro(path)
+        con = open_untrusted(path)
         try:
-            con.execute("PRAGMA trusted_schema=OFF")  # the file is data: its schema runs no function
-            if table:
-                kind = con.execute("SELECT type FROM sqlite_master WHERE name = ?", (table,)).fetchone()
-                if not kind or kind[0] != "table":
-                    return "%s has no %s table" % (what, table)
             check = con.execute("PRAGMA quick_check").fetchone()[0]
-            if check != "ok":
-                return "%s is damaged (%s)" % (what, check)
-            if probe:
-                con.execute(probe).fetchall()
         finally:
             con.close()
     except sqlite3.Error as exc:
         return "%s does not open (%s)" % (what, exc)
+    if check != "ok":
+        return "%s is damaged (%s)" % (what, check)
     return None
 
 
@@ -659,13 +664,15 @@ def place(done: list, install_root: str, work: str, counts: dict, check: bool) -
     dirs = set()
     for e, path, digest in done:
         target = under(install_root, e.rel)
+        if os.path.lexists(target) and not stat.S_ISREG(os.lstat(target).st_mode):
+            raise Refused("the archive holds something else than a file at %s: move it aside" % target)
+        if e.rel == V2_SESSIONS_DB:
+            if not check:
+                os.makedirs(os.path.dirname(target), mode=0o700, exist_ok=True)
+            fold_into(target, path, work, counts, check)
+            continue
         if os.path.lexists(target):
             st = os.lstat(target)
-            if not stat.S_ISREG(st.st_mode):
-                raise Refused("the archive holds something else than a file at %s: move it aside" % target)
-            if e.rel == V2_SESSIONS_DB:
-                fold_sessions(target, path, work, counts, check)
-                continue
             if sha256_file(target) == digest:
                 counts["identical"] += 1
                 continue
@@ -675,8 +682,6 @@ def place(done: list, install_root: str, work: str, counts: dict, check: bool) -
             counts["replaced"] += 1
         else:
             counts["added"] += 1
-            if e.rel == V2_SESSIONS_DB:
-                counts["sessions_added"] += session_count(path) or 0
         if not check:
             os.makedirs(os.path.dirname(target), mode=0o700, exist_ok=True)
             under(install_root, e.rel)  # the folders just made are real folders inside the install
@@ -686,20 +691,18 @@ def place(done: list, install_root: str, work: str, counts: dict, check: bool) -
         fsync_dir(folder)
 
 
-def fold_sessions(target: str, incoming: str, work: str, counts: dict, check: bool) -> None:
-    copy = os.path.join(work, "archived-sessions")
-    with open(target, "rb") as src, atomic_output(copy) as out:
-        shutil.copyfileobj(src, out)
-    folded = merge_sessions(copy, incoming)
+def fold_into(target: str, incoming: str, work: str, counts: dict, check: bool) -> None:
+    """The session database folded with the archived one (clix_unplatform.fold_sessions), moved into place
+    when that changed anything, its time the later of the two."""
+    first = not os.path.lexists(target)
+    folded, path = fold_sessions(target, incoming, work)
+    counts["added"] += first
     counts["sessions_added"] += folded["added"]
     counts["sessions_updated"] += folded["updated"]
-    if (folded["added"] or folded["updated"]) and not check:
-        with open(copy, "rb+") as f:
-            os.fsync(f.fileno())
-        os.utime(copy, (max(os.stat(incoming).st_mtime, os.stat(target).st_mtime),) * 2)
-        os.replace(copy, target)
+    if path and not check:
+        os.utime(path, (max(os.stat(incoming).st_mtime, 0 if first else os.stat(target).st_mtime),) * 2)
+        os.replace(path, target)
         fsync_dir(os.path.dirname(target))
-    remove_quietly(copy)
 
 
 # ---------------------------------------------------------------- one source

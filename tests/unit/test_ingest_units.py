@@ -134,7 +134,7 @@ def test_a_torn_json_file_is_skipped_with_its_reason(tmp_path):
 
 @pytest.mark.parametrize("make, why", [
     (lambda con: con.execute("CREATE TABLE other (x)"), "no sessions table"),
-    (lambda con: con.execute("CREATE VIEW sessions AS SELECT 1 AS session_id, 2 AS atime, 3 AS data"), "no sessions table"),
+    (lambda con: con.execute("CREATE VIEW sessions AS SELECT 1 AS session_id, 2 AS atime, 3 AS data"), "view 'sessions'"),
 ])
 def test_a_session_database_without_the_sessions_table_is_not_placed(tmp_path, make, why):
     db = tmp_path / "db"

@@ -228,7 +228,9 @@ items:
       description: C(json) items - the regular files of the item on the server.
       type: int
     sessions:
-      description: C(sessions) items - C(added), C(updated), C(kept) (archived sessions the copy did not change), C(skipped) (rows without a session id or atime).
+      description: >-
+        C(sessions) items - C(added), C(updated), C(kept) (archived sessions the copy did not change), C(skipped)
+        (rows without a session id or atime), C(dropped) (views and triggers of an archived copy not made by clix-collect).
       type: dict
 bytes_received:
   description: Sum over the items.

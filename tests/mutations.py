@@ -149,8 +149,8 @@ MUTATIONS = [
              ("tests/unit/test_identity.py::test_the_name_rule_refuses_control_invisible_and_bidi_characters",)),
     Mutation("codes-by-prefix", "ingest compares a config.json's school code with the operator's school by prefix",
              (("library/clix_ingest.py",
-               'not same_code(said_school, p["school"].split("-", 1)[0]):\n',
-               'not p["school"].startswith(said_school + "-"):\n'),),
+               '    if not unset(claim) and not same_code(claim, school["school_code"]):\n',
+               '    if not unset(claim) and not p["school"].startswith(str(claim) + "-"):\n'),),
              ("tests/unit/test_identity.py::test_ingest_compares_a_config_code_with_the_operators_school_as_collect_does",)),
 ]
 

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 import usb
-from ansible.module_utils import clix_files
 from ansible.module_utils.clix_files import DiskFullError
 from library_module import library_module
 
@@ -232,20 +231,3 @@ def test_a_replaced_file_is_kept_in_the_schools_history(tmp_path):
     assert (install / rel).read_bytes() == b'{"v": 2}' and counts["replaced"] == 1
     older = school / "history/20250303T110640Z/unplatform/pc01/CLIx" / rel
     assert older.read_bytes() == b'{"v": 1}' and older.stat().st_mtime == 1741000000.0
-
-
-# -- clix_files.open_regular ---------------------------------------------------------------------------
-
-def test_open_regular_refuses_a_file_swapped_in_between_its_check_and_its_open(tmp_path, monkeypatch):
-    path, other = tmp_path / "settings.py", tmp_path / "planted"
-    path.write_text("mine")
-    other.write_text("someone else's")
-    real_open = os.open
-
-    def swap_first(name, *args, **kwargs):
-        if str(name) == str(path) and other.exists():
-            os.replace(other, path)  # a regular file again, but another one
-        return real_open(name, *args, **kwargs)
-    monkeypatch.setattr(clix_files.os, "open", swap_first)
-    with pytest.raises(clix_files.NotRegularFileError, match="changed while being opened"):
-        clix_files.open_regular(str(path))

@@ -970,7 +970,7 @@ def install_of(kind: str, path: str) -> str:
         raise Refused(str(exc)) from None
 
 
-def needed_bytes(entries: list, p: dict) -> int:
+def needed_bytes(entries: list) -> int:
     """What a source's entries will read: their sizes, and the WAL folded into an install's database."""
     total = sum(e.size for e in entries)
     for e in entries:
@@ -1001,7 +1001,7 @@ def ingest_one(kind: str, path: str, p: dict, pcs: dict, result: dict, check: bo
         result.update(school=os.path.relpath(root, p["archive_root"]), pc=ident["pc"], install=install, time=when,
                       reason=ident["quarantine"])
         todo = triage(entries, install_root, result["counts"])
-        needed = needed_bytes(todo, p)
+        needed = needed_bytes(todo)
         if needed > p["run_bytes_left"]:
             raise over("max_run_bytes", p, "it would read %d bytes, after the %d bytes the run has read"
                        % (needed, p["max_run_bytes"] - p["run_bytes_left"]))
@@ -1026,15 +1026,9 @@ def ingest_one(kind: str, path: str, p: dict, pcs: dict, result: dict, check: bo
                                 md5=result.get("md5"), time=when, install=install))
 
 
-def ingest_all(p: dict, pcs: dict, check: bool, show) -> tuple:
-    """(results, done, notes): every source below p['source'], each on its own - one that fails, whatever
+def ingest_all(p: dict, pcs: dict, sources: list, check: bool, show) -> tuple:
+    """(results, done): each of sources ((kind, path), find_sources) on its own - one that fails, whatever
     the reason, is refused with it and the next one is taken."""
-    notes: list = []
-    sources = find_sources(p["source"], notes)
-    if show:
-        show("school %s (%s), lab PCs %s: %d source(s) below %s" % (
-            p["school"], shown(next(iter(pcs.values()))["school_name"]), ", ".join(pcs), len(sources),
-            printable(p["source"])))
     results, done = [], []
     for n, (kind, path) in enumerate(sources, 1):
         result = dict(source=os.path.relpath(path, p["source"]), kind=kind, status="refused", reason=None, skipped=[],
@@ -1051,7 +1045,7 @@ def ingest_all(p: dict, pcs: dict, check: bool, show) -> tuple:
         results.append(result)
         if show:
             show("%d/%d %s" % (n, len(sources), line_of(result)))
-    return results, done, notes
+    return results, done
 
 
 # ---------------------------------------------------------------- manifest items and report
@@ -1097,7 +1091,10 @@ def seal_entries(done: list) -> list:
         by_root.setdefault(d["root"], {}).setdefault(d["ident"]["pc"], []).append(d)
     seal = []
     for root, pcs in sorted(by_root.items()):
-        previous = load_manifest(root) or {}
+        try:
+            previous = load_manifest(root) or {}
+        except (OSError, ValueError):
+            previous = {}  # clix_manifest refuses to seal over it, with what to do
         items = []
         for pc, ds in sorted(pcs.items()):
             name = pc_relpath(pc)
@@ -1133,9 +1130,10 @@ def line_of(r: dict) -> str:
     if r["status"] == "refused":
         return "REFUSED     %s%s: %s" % (source, where, r["reason"])
     c = r["counts"]
-    text = "%-11s %s%s: %d added, %d replaced (older in history/), %d kept (archive newer), %d identical; " \
-        "sessions %d added, %d updated" % (r["status"].upper(), source, where, c["added"], c["replaced"], c["kept"],
-                                           c["identical"], c["sessions_added"], c["sessions_updated"])
+    replaced = "%d replaced%s" % (c["replaced"], " (the older kept in history/)" if c["replaced"] else "")
+    text = "%-11s %s%s: %d added, %s, %d kept (archive newer), %d identical; sessions %d added, %d updated" % (
+        r["status"].upper(), source, where, c["added"], replaced, c["kept"], c["identical"], c["sessions_added"],
+        c["sessions_updated"])
     text += "; %d skipped" % len(r["skipped"]) if r["skipped"] else ""
     return text + (" - %s" % r["reason"] if r["status"] == "quarantined" else "")
 
@@ -1216,9 +1214,16 @@ def main() -> None:
                          % (p["school"], shown(p["pc"]), ", ".join(pcs)))
     p["run_bytes_left"] = p["max_run_bytes"]
     started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    show = getattr(module, "progress", None)  # clix_inprocess: printed at once
+    notes: list = []
+    sources = find_sources(p["source"], notes)
+    if show:  # before anything is written
+        show("school %s (%s), lab PCs %s: %d source(s) below %s" % (
+            p["school"], shown(next(iter(pcs.values()))["school_name"]), ", ".join(pcs), len(sources),
+            printable(p["source"])))
     if not module.check_mode:
         remove_stale_work(p["archive_root"])
-    results, done, notes = ingest_all(p, pcs, module.check_mode, getattr(module, "progress", None))
+    results, done = ingest_all(p, pcs, sources, module.check_mode, show)
     seal = [] if module.check_mode else seal_entries(done)
     lines = [line for r in results for line in lines_of(r)] + ["note: %s" % note for note in notes]
     if not results:

@@ -396,6 +396,8 @@ def fold_sessions(archived: str, incoming: str, work: str):
     database of the project's schema in the folder work (merge_sessions), fsynced, at path - or path None
     when the archive already holds every session as incoming has it and nothing to drop (nothing to
     write). The caller moves path into place. The one fold of the pull (over SSH) and the ingest (USB)."""
+    if os.path.lexists(archived) and not stat.S_ISREG(os.lstat(archived).st_mode):
+        raise UntrustedDatabaseError("the archived %s is not a regular file: move it aside" % os.path.basename(archived))
     out = os.path.join(work, "folded-" + os.path.basename(archived))
     if os.path.lexists(out):
         os.unlink(out)

@@ -30,6 +30,10 @@ def run_p(tmp_path: Path, source: Path, **limits) -> dict:
                 run_bytes_left=limits.get("max_run_bytes", P["max_run_bytes"]))
 
 
+def sources(stick: Path) -> list:
+    return clix_ingest.find_sources(str(stick), [])
+
+
 def entry(rel: str, data: bytes, size: int | None = None) -> object:
     return clix_ingest.Entry(rel, rel, len(data) if size is None else size, 1000.0, lambda: io.BytesIO(data))
 
@@ -73,7 +77,7 @@ def test_one_source_that_fails_in_any_way_is_refused_and_the_next_is_taken(tmp_p
             raise ValueError("month must be in 1..12 \x1b[31m")
         return real(kind, path, *args)
     monkeypatch.setattr(clix_ingest, "ingest_one", first_breaks)
-    results, done, _ = clix_ingest.ingest_all(run_p(tmp_path, stick), PCS, False, None)
+    results, done = clix_ingest.ingest_all(run_p(tmp_path, stick), PCS, sources(stick), False, None)
     assert [r["status"] for r in results] == ["refused", "ingested"] and len(done) == 1
     assert "could not be read (ValueError: 'month must be in 1..12 \\x1b[31m')" in results[0]["reason"]
 
@@ -168,7 +172,7 @@ def test_a_run_reads_at_most_its_budget_and_refuses_the_sources_beyond(tmp_path)
         with zipfile.ZipFile(made) as z:
             sizes.append(sum(i.file_size for i in z.infolist()))
     budget = sizes[0] + sizes[1] // 2
-    results, _, _ = clix_ingest.ingest_all(run_p(tmp_path, stick, max_run_bytes=budget), PCS, False, None)
+    results, _ = clix_ingest.ingest_all(run_p(tmp_path, stick, max_run_bytes=budget), PCS, sources(stick), False, None)
     assert [r["status"] for r in results] == ["ingested", "refused"]
     assert "clix_ingest_max_run_bytes (%d)" % budget in results[1]["reason"]
 
@@ -182,7 +186,7 @@ def test_a_check_run_checks_the_free_space_of_where_it_extracts(tmp_path, monkey
         where.append(folder)
         raise DiskFullError("%s is full" % folder)
     monkeypatch.setattr(clix_ingest, "require_free_space", full)
-    results, _, _ = clix_ingest.ingest_all(run_p(tmp_path, tmp_path / "stick"), PCS, True, None)
+    results, _ = clix_ingest.ingest_all(run_p(tmp_path, tmp_path / "stick"), PCS, sources(tmp_path / "stick"), True, None)
     assert results[0]["status"] == "refused" and where == [clix_ingest.tempfile.gettempdir()]
 
 

@@ -126,21 +126,24 @@ def stick(tmp_path_factory):
                               {"vle1": '{"action": "start"}'}, VICTIM, {"v1": "Lalṭhangliana"})
     victim_stick = tmp / "victim-stick"
     usb.extract_like_script(victim, victim_stick, T1)
-    cases = usb.hostile_stick(tmp / "stick", tmp / "work", T1, OURS, VICTIM)
-    honest = tmp / "honest-stick"
-    for case in ("good", "good-folder"):
-        shutil.copytree(cases[case].parent, honest / case, symlinks=True)
-    seed, baseline, attacked = tmp / "seed" / "archive", tmp / "baseline" / "archive", tmp / "attacked" / "archive"
-    run = ingest(tmp, victim_stick, seed, NEIGHBOUR)
-    assert run.returncode == 0, "the victim's own extraction must ingest cleanly:\n" + run.tail()
-    for archive in (baseline, attacked):
-        shutil.copytree(seed, archive, symlinks=True)
-    honest_run = ingest(tmp, honest, baseline, SCHOOL, *LIMITS)
-    assert honest_run.returncode == 0, "the stick's honest sources alone must ingest cleanly:\n" + honest_run.tail()
-    before = listing(attacked)
-    run = ingest(tmp, tmp / "stick", attacked, SCHOOL, *LIMITS)
-    yield Stick(cases, tmp / "stick", baseline, attacked, before, listing(attacked), honest_run, run)
-    usb.remove_deep(tmp / "stick" / "deep")
+    try:
+        cases = usb.hostile_stick(tmp / "stick", tmp / "work", T1, OURS, VICTIM)
+        honest = tmp / "honest-stick"
+        for case in ("good", "good-folder"):
+            shutil.copytree(cases[case].parent, honest / case, symlinks=True)
+        seed, baseline, attacked = tmp / "seed" / "archive", tmp / "baseline" / "archive", tmp / "attacked" / "archive"
+        run = ingest(tmp, victim_stick, seed, NEIGHBOUR)
+        assert run.returncode == 0, "the victim's own extraction must ingest cleanly:\n" + run.tail()
+        for archive in (baseline, attacked):
+            shutil.copytree(seed, archive, symlinks=True)
+        honest_run = ingest(tmp, honest, baseline, SCHOOL, *LIMITS)
+        assert honest_run.returncode == 0, "the stick's honest sources alone must ingest cleanly:\n" + honest_run.tail()
+        before = listing(attacked)
+        run = ingest(tmp, tmp / "stick", attacked, SCHOOL, *LIMITS)
+        yield Stick(cases, tmp / "stick", baseline, attacked, before, listing(attacked), honest_run, run)
+    finally:  # pytest's clean-up (shutil.rmtree) recurses once per folder
+        if (tmp / "stick" / "deep").exists():
+            usb.remove_deep(tmp / "stick" / "deep")
 
 
 # -- the run ---------------------------------------------------------------------------------------

@@ -45,6 +45,10 @@ HEARTBEAT_FILE = re.compile(r"^system-heartbeat-(?P<day>\d{8})-\d{6}\.")
 SHARED_ACCOUNT = re.compile(r"-sp\d+$")
 AGENT = re.compile(r"^osid\.agent\.Agent:(?P<name>.*)@")
 EARLIEST = dt.datetime(2015, 1, 1)
+# Progress CSV headers holding text (names, ids, lists): every other cell is a number or empty.
+PROGRESS_TEXT = {"server_id", "school_name", "school_code", "module_name", "unit_name", "username", "user_id",
+                 "first_name", "last_name", "roll_no", "grade", "enrollment_status", "buddy_userids",
+                 "buddy_usernames"}
 RAW_LIMIT = 2000
 
 
@@ -61,14 +65,22 @@ def _json(value: Any) -> str:
     return json.dumps(value, default=str, ensure_ascii=False, sort_keys=True)
 
 
-class Rows:
-    """Where one school's rows go: one JSON-lines spool file per table, each row completed with the
-    school's keys, the collection and the record key (sha256 of the table's identity columns)."""
+def person_key(*parts: Any) -> str:
+    """A person's key in the restricted tier: sha256 of what identifies the person (never keyed; the
+    release replaces it with an HMAC, release.py)."""
+    return hashlib.sha256(_json(["clix-person", *parts]).encode()).hexdigest()[:32]
 
-    def __init__(self, folder: str, keys: dict[str, Any], collection: str) -> None:
+
+class Rows:
+    """Where one collection's rows go: one JSON-lines spool file per table, each row completed with the
+    school's keys, the collection, its time and the record key (sha256 of the table, the school and
+    the table's identity columns: unique across the archive, the same in every collection)."""
+
+    def __init__(self, folder: str, keys: dict[str, Any], collection: str, collected_at: str | None) -> None:
         self.folder = folder
         self.keys = keys
         self.collection = collection
+        self.collected_at = collected_at
         self.counts: dict[str, int] = {}
         self._files: dict[str, IO[str]] = {}
         self._seen: dict[str, set[int]] = {}
@@ -76,7 +88,9 @@ class Rows:
     def add(self, table: str, row: dict[str, Any]) -> None:
         full = {**self.keys, **row}
         ident = [full.get(c) for c in BY_NAME[table].identity]
-        digest = hashlib.sha256(_json([table, *ident]).encode()).digest()
+        if table.startswith("unplatform_"):
+            ident.insert(0, full.get("pc"))
+        digest = hashlib.sha256(_json([table, full["school_code"], full["server_id"], *ident]).encode()).digest()
         # The same record twice in one collection (a progress CSV collected and recomputed alike, a
         # record repeated in a file) is written once: 8 bytes of its key remembered per record.
         seen = self._seen.setdefault(table, set())
@@ -86,6 +100,7 @@ class Rows:
         seen.add(short)
         full["record_key"] = digest.hex()
         full["collection"] = self.collection
+        full["collected_at"] = self.collected_at
         f = self._files.get(table)
         if f is None:
             path = os.path.join(self.folder, f"{table}.jsonl")
@@ -104,6 +119,38 @@ class Rows:
     def close(self) -> None:
         for f in self._files.values():
             f.close()
+
+
+class People:
+    """The user keys of one collection's gStudio users: an account is (server, username, date_joined),
+    so a user id or username that a reinstalled server gives to someone else is another person."""
+
+    def __init__(self, school_code: str, server_id: str) -> None:
+        self.school = (school_code, server_id)
+        self.by_name: dict[str, tuple[int, str]] = {}
+        self.by_id: dict[int, str] = {}
+
+    def add(self, user: AuthUser) -> str:
+        key = person_key("gstudio", *self.school, user.username, _pg_time(user.date_joined))
+        self.by_name.setdefault(user.username, (user.id, key))
+        self.by_id.setdefault(user.id, key)
+        return key
+
+    def id_of(self, username: str | None) -> int | None:
+        found = self.by_name.get(username or "")
+        return found[0] if found else None
+
+    def key_of(self, username: str | None) -> str | None:
+        """A username's key; a name without an auth_user row still gets one (its own)."""
+        if username is None:
+            return None
+        found = self.by_name.get(username)
+        return found[1] if found else person_key("gstudio", *self.school, username, None)
+
+    def key_of_id(self, user_id: int | None) -> str | None:
+        if user_id is None or user_id == 0:
+            return None
+        return self.by_id.get(user_id) or person_key("gstudio-user-id", *self.school, user_id)
 
 
 def district(code: str) -> str | None:
@@ -136,18 +183,40 @@ def dump_file(gstudio: str, db: str, collection: str) -> str:
     return os.path.join(gstudio, "db", db, f"{collection}.bson")
 
 
+def read_manifest(path: str) -> tuple[bytes | None, dict, dt.datetime | None, str | None]:
+    """(bytes, parsed, collected_at, error) of a school folder's MANIFEST.json."""
+    try:
+        with open_regular(os.path.join(path, clix_layout.MANIFEST)) as f:
+            data = f.read()
+        manifest = json.loads(data)
+        if not isinstance(manifest, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError, SourceError) as exc:
+        return None, {}, None, f"no readable manifest: {exc}"
+    when = manifest.get("last_complete") or (manifest.get("run") or {}).get("ended")
+    try:
+        stamp = dt.datetime.fromisoformat(when) if isinstance(when, str) else None
+    except ValueError:
+        stamp = None
+    if stamp is not None and stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=dt.timezone.utc)
+    return data, manifest, stamp, None
+
+
 class SchoolReader:
     """One collection: ``<root>/<YYYY>/<state>/<code>-<id>/``, read into ``rows``."""
 
-    def __init__(self, root: str, path: str, parsed: dict, rows: Rows, workdir: str) -> None:
+    def __init__(self, root: str, path: str, parsed: dict, rows: Rows, workdir: str,
+                 manifest: tuple[bytes | None, dict, dt.datetime | None, str | None]) -> None:
         self.root = root
         self.path = path
         self.parsed = parsed
         self.rows = rows
         self.workdir = workdir
         self.gstudio = os.path.join(path, "gstudio")
-        self.collected_at: dt.datetime | None = None
-        self.users_by_name: dict[str, int] = {}
+        self.manifest = manifest
+        self.collected_at = manifest[2]
+        self.people = People(parsed["school_code"], parsed["server_id"])
 
     def rel(self, path: str) -> str:
         return os.path.relpath(path, self.root)
@@ -160,42 +229,29 @@ class SchoolReader:
         if lab_only:
             self.unplatform_rows()
             return
-        users = self.user_rows()
-        self.users_by_name = {u.username: u.id for u in users}
+        self.user_rows()
         self.tool_rows()
         self.progress_rows()
         self.assessment_rows()
         self.log_entry_rows()
         self.server_day_rows()
         self.unplatform_rows()
-        self.gstudio_rows(users)
+        self.gstudio_rows()
 
     # -- reference -----------------------------------------------------------------------------
     def collection_row(self) -> None:
-        manifest_path = os.path.join(self.path, clix_layout.MANIFEST)
-        try:
-            with open_regular(manifest_path) as f:
-                data = f.read()
-            manifest = json.loads(data)
-        except (OSError, ValueError, SourceError) as exc:
-            self.rows.reject("collections", self.rel(manifest_path), "", f"no readable manifest: {exc}")
+        data, manifest, _, error = self.manifest
+        if error is not None:
+            self.rows.reject("collections", self.rel(os.path.join(self.path, clix_layout.MANIFEST)), "", error)
             return
-        when = manifest.get("last_complete") or (manifest.get("run") or {}).get("ended")
-        try:
-            stamp = dt.datetime.fromisoformat(when) if when else None
-        except ValueError:
-            stamp = None
-        if stamp is not None and stamp.tzinfo is None:
-            stamp = stamp.replace(tzinfo=dt.timezone.utc)
-        self.collected_at = stamp
-        items = [{"name": name, "status": item.get("status"), "collected_at": item.get("collected_at"),
-                  "reason": item.get("reason")} for name, item in sorted((manifest.get("items") or {}).items())]
+        items = [{"name": name, "status": _text(item.get("status")), "collected_at": _text(item.get("collected_at")),
+                  "reason": _text(item.get("reason"))}
+                 for name, item in sorted((manifest.get("items") or {}).items()) if isinstance(item, dict)]
         totals = manifest.get("totals") or {}
-        self.manifest_school = manifest.get("school") or {}
         self.rows.add("collections", {
-            "path": self.rel(self.path), "collected_at": stamp.isoformat() if stamp else None,
-            "manifest_sha256": hashlib.sha256(data).hexdigest(), "files": totals.get("files"),
-            "bytes": totals.get("bytes"), "items": items})
+            "path": self.rel(self.path), "manifest_sha256": hashlib.sha256(data or b"").hexdigest(),
+            "files": _int(totals.get("files")), "bytes": _int(totals.get("bytes")),
+            "item_status": {i["name"]: i["status"] for i in items}, "items": items})
 
     def school_row(self, lab_only: bool = False) -> None:
         settings = os.path.join(self.gstudio, "server_settings.py")
@@ -205,13 +261,14 @@ class SchoolReader:
             identity = {}
             self.rows.reject("schools", self.rel(settings), "", str(exc))
         code, sid = self.parsed["school_code"], self.parsed["server_id"]
+        school = self.manifest[1].get("school") or {}
         self.rows.add("schools", {
             "district": district(code), "school_name": identity.get("school_name"),
-            "inventory_name": getattr(self, "manifest_school", {}).get("school_name"),
+            "inventory_name": _text(school.get("school_name")) if isinstance(school, dict) else None,
             "settings_server_id": identity.get("server_id"), "settings_school_code": identity.get("school_code"),
             "settings_match": identity.get("server_id") == sid and identity.get("school_code") == code})
 
-    def user_rows(self) -> list[AuthUser]:
+    def user_rows(self) -> None:
         dump = os.path.join(self.gstudio, "postgres-dump", "pg_dump_all.sql")
         dump = dump if os.path.exists(dump) or not os.path.exists(dump + ".gz") else dump + ".gz"
         try:
@@ -220,16 +277,16 @@ class SchoolReader:
                 users = parse_auth_users(line.decode("utf-8", "replace") for line in f)
         except (OSError, SourceError) as exc:
             self.rows.reject("users", self.rel(dump), "", f"no auth_user rows: {exc}")
-            return []
+            return
         sid = self.parsed["server_id"]
         for u in users:
+            key = self.people.add(u)
             joined, last = _pg_time(u.date_joined), _pg_time(u.last_login)
             self.rows.add("users", {
-                "user_id": u.id, "username": u.username, "date_joined": joined, "last_login": last,
+                "user_key": key, "user_id": u.id, "username": u.username, "date_joined": joined, "last_login": last,
                 "never_logged_in": last is None or u.last_login.strip() == u.date_joined.strip(),
                 "shared_account": bool(SHARED_ACCOUNT.search(u.username)),
                 "username_matches_server": u.username.endswith(f"-{sid}")})
-        return users
 
     # -- files ---------------------------------------------------------------------------------
     def tool_rows(self) -> None:
@@ -278,12 +335,14 @@ class SchoolReader:
             (start is not None and end is not None and end < start)
         seconds = (end - start).total_seconds() if start and end and end >= start else None
         session = _first(rec, "session_id", "sessionId", "session")
-        return {"user_id": uid, "tool": tool, "app_name": _first(rec, "appName", "app_name"),
+        return {"user_key": self.people.key_of_id(uid), "user_id": uid, "tool": tool,
+                "app_name": _text(_first(rec, "appName", "app_name")),
                 "session_id": None if session is None else str(session),
                 "event_type": _text(_first(rec, "event_type", "eventType")),
                 "event_at": ist(event), "started_at": ist(start), "ended_at": ist(end), "seconds": seconds,
                 "missing_time": not times, "impossible_time": impossible, "anonymous": uid == 0,
-                "source_name": source_name, "record_index": index, "raw": rec}
+                "source_name": source_name, "record_index": index,
+                "record_sha256": hashlib.sha256(_json(rec).encode()).hexdigest(), "raw": rec}
 
     def progress_rows(self) -> None:
         p = self.parsed
@@ -294,6 +353,8 @@ class SchoolReader:
                 names = sorted(n for n in os.listdir(folder) if n.endswith(".csv") and not n.startswith("."))
             except OSError:
                 continue
+            if origin == "derived":  # each recomputation writes a new set: only the latest one counts
+                names = latest_run(names)
             for name in names:
                 path = os.path.join(folder, name)
                 if not os.path.islink(path) and os.path.isfile(path):
@@ -327,19 +388,27 @@ class SchoolReader:
         username = row.get("username", "")
         uid = _int(row.get("user_id"))
         if uid is None:
-            uid = self.users_by_name.get(username)
-        counts = []
+            uid = self.people.id_of(username)
+        counts, numbers = [], {}
         for head, cell in row.items():
             m = ACTIVITY_COLUMN.match(head)
             if m:
                 counts.append({"activity": m.group("name"), "activity_id": m.group("id"), "visits": _int(cell)})
+            elif head not in PROGRESS_TEXT:
+                number = _float(cell)
+                if number is not None:
+                    numbers[head] = number
+        buddies = [_int(b) for b in _py_list(row.get("buddy_userids")) or []]
         self.rows.add("progress", {
-            "user_id": uid, "username": username, "unit_slug": slug, "snapshot_at": ist(snapshot),
-            "origin": origin, "source_name": name, "source_file": rel,
+            "user_key": self.people.key_of(username), "user_id": uid, "username": username,
+            "cell_user_id": row.get("user_id"), "first_name": row.get("first_name"), "last_name": row.get("last_name"),
+            "roll_no": row.get("roll_no"), "grade": row.get("grade"), "enrollment_status": row.get("enrollment_status"),
+            "buddy_keys": [self.people.key_of_id(b) for b in buddies if b is not None],
+            "unit_slug": slug, "snapshot_at": ist(snapshot), "origin": origin, "source_name": name,
             "module_names": _py_list(row.get("module_name")), "total_activities": _int(row.get("total_activities")),
             "activities_visited": _int(row.get("activities_visited")),
             "total_lessons": _int(row.get("total_lessons")), "lessons_visited": _int(row.get("lessons_visited")),
-            "activity_counts": counts, "cells": row})
+            "activity_counts": counts, "counts": numbers, "cells": row})
 
     # -- qbank ---------------------------------------------------------------------------------
     def assessment_rows(self) -> None:
@@ -371,10 +440,11 @@ class SchoolReader:
             choices = response.get("choiceIds")
             correct = response.get("isCorrect")
             self.rows.add("assessment_responses", {
-                "user_id": self.users_by_name.get(username or ""), "username": username,
-                "assessment_taken_id": str(taken.get("_id")), "assessment_offered_id": taken.get("assessmentOfferedId"),
+                "user_key": self.people.key_of(username), "user_id": self.people.id_of(username),
+                "username": username, "assessment_taken_id": str(taken.get("_id")),
+                "assessment_offered_id": _text(taken.get("assessmentOfferedId")),
                 "section_id": str(section.get("_id")), "question_key": str(question.get("_id")),
-                "item_id": item_id, "item_name": items.get(item_key or ""), "attempt": number,
+                "item_id": _text(item_id), "item_name": items.get(item_key or ""), "attempt": number,
                 "submitted_at": utc(response.get("submissionTime")),
                 "choice_ids": [str(c) for c in choices] if isinstance(choices, list) else None,
                 "answer": response, "is_correct": correct if isinstance(correct, bool) else None,
@@ -386,61 +456,78 @@ class SchoolReader:
             username = _agent(doc.get("agentId"))
             text = doc.get("text")
             self.rows.add("qbank_log_entries", {
-                "user_id": self.users_by_name.get(username or ""), "username": username,
-                "log_entry_id": str(doc.get("_id")), "logged_at": utc(doc.get("timestamp")),
+                "user_key": self.people.key_of(username), "user_id": self.people.id_of(username),
+                "username": username, "log_entry_id": str(doc.get("_id")), "logged_at": utc(doc.get("timestamp")),
                 "priority": _text(doc.get("priority")), "genus_type": _text(doc.get("genusTypeId")),
                 "text": _text(text.get("text") if isinstance(text, dict) else text), "raw": doc})
 
     # -- lab PCs (unplatform) ------------------------------------------------------------------
     def unplatform_rows(self) -> None:
         """Each lab PC's sessions and visits, by clix_derive's rules (clix_derive/unplatform.py)."""
+        code, sid = self.parsed["school_code"], self.parsed["server_id"]
         for name, folder in unplatform.lab_pcs(self.path):
             pc = unplatform.read_pc(name, folder)
             for path, reason in pc.rejects:
                 self.rows.reject("unplatform_sessions", self.rel(path), "", reason)
             for f in unplatform.sessions(pc):
+                session = pc.sessions[f.session]
                 self.rows.add("unplatform_sessions", {
                     "pc": name, "session_id": f.session, "user_type": f.user_type or None,
-                    "user_count": f.user_count or None, "username": f.username or None, "started_at": utc(f.start),
-                    "ended_at": utc(f.end), "last_entry_at": utc(f.last_entry), "log_entries": f.log_entries})
+                    "user_count": f.user_count or None, "username": f.username or None,
+                    "user_keys": [lab_user_key(code, sid, name, session, u) for u in unplatform.users_of(session)],
+                    "started_at": utc(f.start), "ended_at": utc(f.end), "last_entry_at": utc(f.last_entry),
+                    "log_entries": f.log_entries})
             for session in pc.sessions.values():
                 blobs = unplatform.visits(session)
                 for username in unplatform.users_of(session):
+                    key = lab_user_key(code, sid, name, session, username)
                     for when, label in blobs:
                         self.rows.add("unplatform_visits", {
-                            "pc": name, "session_id": session.sid, "username": username,
+                            "pc": name, "session_id": session.sid, "username": username, "user_key": key,
                             "visited_at": ist(when), "name": label, "day": when.date().isoformat()})
 
-    # -- gStudio's MongoDB ---------------------------------------------------------------------
+    # -- the server's own evidence of days -----------------------------------------------------
     def server_day_rows(self) -> None:
-        days: dict[dt.date, list] = {}
+        """Days the server was used (its Benchmarks) or on (its own hourly heartbeat and analytics
+        export), each in IST as the stamp's own zone gives it. The collector's heartbeat, written
+        into the same folder with a JSON twin and a UTC stamp, is the collector's visit: left out."""
+        days: dict[tuple[str, dt.date], list] = {}
+
+        def count(source: str, day: dt.date, user: Any = None) -> None:
+            entry = days.setdefault((source, day), [0, set()])
+            entry[0] += 1
+            if user is not None:
+                entry[1].add(user)
+
         path = dump_file(self.gstudio, "gstudio-mongodb", "Benchmarks")
         for doc in bson_docs(path, self.rows, "server_days", self.rel(path)):
             when = doc.get("last_update")
-            if isinstance(when, dt.datetime):
-                entry = days.setdefault(when.date(), [0, set()])
-                entry[0] += 1
-                entry[1].add(doc.get("user"))
-        for day, (events, users) in sorted(days.items()):
-            self.rows.add("server_days", {"day": day.isoformat(), "source": "benchmarks", "events": events,
-                                          "users": len(users)})
-        beats: dict[str, int] = {}
+            if isinstance(when, dt.datetime):  # gStudio's IST wall clock
+                count("benchmarks", when.date(), str(doc.get("user")))
         try:
-            names = os.listdir(os.path.join(self.gstudio, "system-heartbeat"))
+            names = set(os.listdir(os.path.join(self.gstudio, "system-heartbeat")))
         except OSError:
-            names = []
-        for name in names:
+            names = set()
+        for name in sorted(names):
             m = HEARTBEAT_FILE.match(name)
-            if m and name.endswith(".log"):
-                beats[m.group("day")] = beats.get(m.group("day"), 0) + 1
-        for day, count in sorted(beats.items()):
-            try:
-                iso = dt.datetime.strptime(day, "%Y%m%d").date().isoformat()
-            except ValueError:
-                continue
-            self.rows.add("server_days", {"day": iso, "source": "heartbeat", "events": count, "users": 0})
+            if m and name.endswith(".log") and f"{name[:-4]}.json" not in names:
+                day = _day(m.group("day"))  # the gStudio container's clock: Asia/Kolkata
+                if day is not None:
+                    count("heartbeat", day)
+        try:
+            exports = os.listdir(os.path.join(self.gstudio, PROGRESS_FOLDER))
+        except OSError:
+            exports = []
+        for name in sorted(exports):
+            m = PROGRESS_NAME.match(name)
+            if m:  # gStudio's datetime.now() in the container: IST
+                count("export", dt.datetime.strptime(m.group("stamp"), "%Y%m%d-%Hh%Mm").date())
+        for (source, day), (events, users) in sorted(days.items()):
+            self.rows.add("server_days", {"day": day.isoformat(), "source": source, "events": events,
+                                          "users": len(users)})
 
-    def gstudio_rows(self, users: list[AuthUser]) -> None:
+    # -- gStudio's MongoDB ---------------------------------------------------------------------
+    def gstudio_rows(self) -> None:
         try:
             school = School(ArchiveSource(self.path), workdir=self.workdir)
         except (SourceError, bson.errors.BSONError, OSError, EOFError) as exc:
@@ -468,7 +555,7 @@ class SchoolReader:
     def visit_rows(self, school: School) -> None:
         usernames = [r[0] for r in school.spool.execute("SELECT DISTINCT user FROM b WHERE visit ORDER BY user")]
         for username in usernames:
-            uid = self.users_by_name.get(username) if isinstance(username, str) else None
+            uid = self.people.id_of(username) if isinstance(username, str) else None
             for v in visits(school, uid, school.user_benchmarks(username)):
                 self.rows.add("activity_visits", self._visit(v, username, uid))
 
@@ -476,7 +563,9 @@ class SchoolReader:
         parts = v.bench.url.split("/")
         unit, lesson, activity = v.nodes or (None, None, None)
         seconds = (v.out.ts - v.bench.ts).total_seconds() if v.out is not None else None
-        return {"user_id": uid, "username": username, "session_key": v.bench.session, "url": v.bench.url,
+        buddies = None if v.buddies is None else [a.get("name") for a in v.buddies]
+        return {"user_key": self.people.key_of(username if isinstance(username, str) else None), "user_id": uid,
+                "username": username, "session_key": v.bench.session, "url": v.bench.url,
                 "unit_id": parts[1] if v.nodes else None,
                 "unit_name": name_of(unit, prefer_altnames=True) or None,
                 "lesson_id": parts[4] if v.nodes else None,
@@ -485,9 +574,32 @@ class SchoolReader:
                 "activity_name": name_of(activity, prefer_altnames=True) or None,
                 "language": v.bench.locale or "en", "started_at": ist(v.bench.ts),
                 "ended_at": ist(v.out.ts) if v.out is not None else None, "seconds": seconds,
-                "out_action": v.out.name if v.out is not None else None,
-                "buddies": None if v.buddies is None else [a.get("name") for a in v.buddies],
+                "out_action": v.out.name if v.out is not None else None, "buddies": buddies,
+                "buddy_keys": None if buddies is None else [self.people.key_of(_text(b)) for b in buddies],
                 "day": v.bench.ts.date().isoformat()}
+
+
+def lab_user_key(school_code: str, server_id: str, pc: str, session: unplatform.Session, name: str) -> str:
+    """A student id typed on a lab PC is the same student on every PC of the school, every year; a
+    session without one stands for its own user."""
+    typed = session.user.get("username")
+    if isinstance(typed, str) and typed.strip():
+        return person_key("unplatform", school_code, server_id, name)
+    return person_key("unplatform-session", school_code, server_id, pc, name)
+
+
+def latest_run(names: list[str]) -> list[str]:
+    """The progress files of the latest recomputation (the newest stamp) of a derived folder."""
+    stamps = {n: m.group("stamp") for n in names if (m := PROGRESS_NAME.match(n))}
+    newest = max(stamps.values(), default=None)
+    return [n for n in names if stamps.get(n, newest) == newest]
+
+
+def _day(text: str) -> dt.date | None:
+    try:
+        return dt.datetime.strptime(text, "%Y%m%d").date()
+    except ValueError:
+        return None
 
 
 def _first(rec: dict, *keys: str) -> Any:
@@ -507,6 +619,14 @@ def _int(value: Any) -> int | None:
         except (TypeError, ValueError):
             return None
         return int(f) if f.is_integer() else None
+
+
+def _float(value: Any) -> float | None:
+    try:
+        number = float(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+    return number if number == number and abs(number) != float("inf") else None
 
 
 def _py_list(value: str | None) -> list[str] | None:

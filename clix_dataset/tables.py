@@ -1,13 +1,43 @@
-"""The dataset's tables, defined once: every column's type, meaning, unit and source.
+"""The dataset's tables, defined once: every column's type, meaning, unit, source and privacy class.
 
-The writer (``build.py``) takes each table's column list and DuckDB types from here, and the
-codebook (``dataset/CODEBOOK.md``) is generated from the same definitions, so a column cannot
-exist without its documentation.
+The writer (``build.py``) takes each table's column list and DuckDB types from here, the release
+(``release.py``) what to do with each column from its privacy class, and the codebook
+(``CODEBOOK.md``) is generated from the same definitions, so a column cannot exist without its
+documentation.
+
+Each table is stored as its history, ``<name>_history``: one row per record and collection (a
+school collected in 2025 and again in 2026 gives a user two rows). The view ``<name>`` keeps each
+record's row from its latest collection (``record_key``, unique across the archive, names the
+record).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+# Privacy classes, and what the release (the copy a researcher may receive) does with each.
+DIRECT = "direct identifier"
+PSEUDONYMISED = "pseudonymised"
+QUASI = "quasi-identifier"
+FREE_TEXT = "free text"
+NONE = "none"
+RELEASE_ACTION = {
+    DIRECT: "dropped",
+    PSEUDONYMISED: "replaced by its keyed pseudonym (HMAC-SHA256 with the steward's key)",
+    QUASI: "kept: combined with other data it may single a child out; publish aggregates only",
+    FREE_TEXT: "dropped",
+    NONE: "kept",
+}
+PRIVACY_MEANING = {
+    DIRECT: "names a child or holds a credential by itself (user ids, usernames, names, roll numbers, paths "
+            "made of them)",
+    PSEUDONYMISED: "a key that links a child's rows (a hash of the child's identity, a session); the restricted "
+                   "tier keeps it as computed, the release replaces it",
+    QUASI: "a child's attribute that, combined with others, may single the child out (dates of joining and "
+           "login, class)",
+    FREE_TEXT: "text typed by a child or raw data that may hold any of the above",
+    NONE: "no personal information (schools, content, counts, times of use)",
+}
 
 
 @dataclass(frozen=True)
@@ -17,6 +47,7 @@ class Column:
     meaning: str
     unit: str = ""
     source: str = ""
+    privacy: str = NONE
 
 
 @dataclass(frozen=True)
@@ -26,11 +57,20 @@ class Table:
     source: str
     identity: tuple[str, ...]  # the columns that say "the same record" across collections
     columns: tuple[Column, ...]
+    latest: bool = True  # the view keeps each record's latest row (else every row: one per collection)
+
+    @property
+    def history(self) -> str:
+        """The stored table: one row per record and collection."""
+        return f"{self.name}_history"
 
     @property
     def stored(self) -> tuple[Column, ...]:
         """The columns inside each Parquet file: year and state are the hive partition folders."""
         return tuple(c for c in self.columns if c.name not in PARTITIONS)
+
+    def released(self) -> tuple[Column, ...]:
+        return tuple(c for c in self.columns if RELEASE_ACTION[c.privacy] != "dropped")
 
 
 PARTITIONS = ("year", "state")
@@ -39,6 +79,7 @@ AUTH_USER = "`gstudio/postgres-dump/pg_dump_all.sql`, `COPY auth_user`"
 UNPLATFORM = ("`unplatform/<pc>/<install>/`: `unplatform.sqlite3`, `webapps/unplatform/user_data/*.json`, "
               "`webapps/CLIx/datastore/logging/LogEntry/*.json` (v1: `unplatform/db.sqlite3` research tables)")
 IST = "timestamp with time zone; gStudio stores India wall-clock time (IST, UTC+05:30) as if it were UTC"
+USER_KEY_SOURCE = "computed: sha256 of (school code, server id, username, date_joined)"
 
 SCHOOL_KEYS = (
     Column("year", "INTEGER", "Year folder of the collection (hive partition `year=`).", "", "archive path `<YYYY>/`"),
@@ -48,23 +89,27 @@ SCHOOL_KEYS = (
     Column("school_code", "VARCHAR", "CLIx school code as text, leading zeros kept, or NA.", "",
            "archive folder `<school code>-<server id>`"),
 )
-USER_KEYS = (*SCHOOL_KEYS,
-    Column("user_id", "INTEGER", "Django user id (auth_user.id). Unique only per server: join on "
-           "(server_id, user_id), never on user_id alone. NULL when the username has no auth_user row.",
-           "", AUTH_USER),
-)
+USER_KEY = Column(
+    "user_key", "VARCHAR", "The child's (or teacher's) key: the same account of the same server in every "
+    "collection, a different one when a reinstalled server gives the user id or username to someone else. "
+    "Join users on it (never on user_id, which a reinstalled server reuses).", "", USER_KEY_SOURCE, PSEUDONYMISED)
+USER_ID = Column("user_id", "INTEGER", "Django user id (auth_user.id) in that collection's dump; NULL when the "
+                 "username has no auth_user row. Reused by a reinstalled server: join on user_key.", "", AUTH_USER,
+                 DIRECT)
+USER_KEYS = (*SCHOOL_KEYS, USER_KEY, USER_ID)
 PROVENANCE = (
-    Column("collection", "VARCHAR", "The collection that first held this record: `<YYYY>/<state>/<folder>`; "
-           "a re-collected record keeps its first collection.", "", "archive path"),
-    Column("record_key", "VARCHAR", "sha256 of the record's identity (the table's identity columns); the "
-           "same record in two collections of a school appears once.", "", "computed"),
+    Column("collection", "VARCHAR", "The collection this row was read from: `<YYYY>/<state>/<folder>`.", "",
+           "archive path"),
+    Column("collected_at", "TIMESTAMPTZ", "When that collection ended (its manifest's last complete run): the "
+           "views keep the row of the latest.", "timestamp with time zone (the control node's clock)",
+           "`MANIFEST.json` last_complete, run.ended"),
+    Column("record_key", "VARCHAR", "sha256 of the table, the school and the record's identity columns: the same "
+           "record in every collection, unique across the archive.", "", "computed", PSEUDONYMISED),
 )
 
 TABLES: tuple[Table, ...] = (
-    Table("schools", "One row per school (folder), and another whenever a later collection finds its names or "
-          "settings changed: who the server says it is, and where it was filed.",
-          SETTINGS + " and `MANIFEST.json` (`school`, from the inventory)",
-          ("server_id", "school_code", "school_name", "inventory_name", "settings_server_id", "settings_school_code"),
+    Table("schools", "One row per school and collection: who the server says it is, and where it was filed.",
+          SETTINGS + " and `MANIFEST.json` (`school`, from the inventory)", (),
           (*SCHOOL_KEYS,
               Column("district", "VARCHAR", "District: the two digits after the state digit of the 7-digit "
                      "school code (an 8-digit code's leading zero dropped); NULL for NA.", "", "school code"),
@@ -80,28 +125,27 @@ TABLES: tuple[Table, ...] = (
                      "the folder.", "", "computed"),
            *PROVENANCE)),
     Table("collections", "One row per collection (school folder and year): when, what, and how it went.",
-          "`MANIFEST.json`", ("manifest_sha256",),
+          "`MANIFEST.json`", (),
           (*SCHOOL_KEYS,
               Column("path", "VARCHAR", "The school's folder, relative to the archive root.", "", "archive path"),
-              Column("collected_at", "TIMESTAMPTZ", "End of the last complete collection run (else the last run).",
-                     "timestamp with time zone (the control node's clock)", "`MANIFEST.json` last_complete, run.ended"),
               Column("manifest_sha256", "VARCHAR", "sha256 of the school's MANIFEST.json.", "hex", "`MANIFEST.json`"),
               Column("files", "BIGINT", "Files listed in the manifest.", "files", "`MANIFEST.json` totals.files"),
               Column("bytes", "BIGINT", "Bytes listed in the manifest.", "bytes", "`MANIFEST.json` totals.bytes"),
+              Column("item_status", "MAP(VARCHAR, VARCHAR)", "Every collected item's status (ok, absent, failed, "
+                     "skipped).", "", "`MANIFEST.json` items[].status"),
               Column("items", "STRUCT(name VARCHAR, status VARCHAR, collected_at VARCHAR, reason VARCHAR)[]",
-                     "Every collected item with its status (ok, absent, failed, skipped), time and reason.", "",
-                     "`MANIFEST.json` items"),
-           *PROVENANCE)),
-    Table("users", "One row per Django user of a server.", AUTH_USER, ("user_id", "username", "date_joined"),
+                     "Every collected item with its status, time and the collector's reason (which may quote file "
+                     "names).", "", "`MANIFEST.json` items", FREE_TEXT),
+           *PROVENANCE), latest=False),
+    Table("users", "One row per Django user of a server and collection.", AUTH_USER, ("username", "date_joined"),
           (*USER_KEYS,
               Column("username", "VARCHAR", "Login name (gStudio: `<colour>-<thing>-<server id>`).", "",
-                     AUTH_USER + " username"),
+                     AUTH_USER + " username", DIRECT),
               Column("date_joined", "TIMESTAMPTZ", "When the account was made.", "timestamp with time zone",
-                     AUTH_USER + " date_joined"),
-              Column("last_login", "TIMESTAMPTZ", "Last login, as of the collection that first held the row.",
-                     "timestamp with time zone", AUTH_USER + " last_login"),
-              Column("never_logged_in", "BOOLEAN", "last_login is empty or equals date_joined (the MIT script's "
-                     "rule for users who never logged in).", "", "computed"),
+                     AUTH_USER + " date_joined", QUASI),
+              Column("last_login", "TIMESTAMPTZ", "Last login as of the collection.", "timestamp with time zone",
+                     AUTH_USER + " last_login", QUASI),
+              Column("never_logged_in", "BOOLEAN", "last_login is empty or equals date_joined.", "", "computed"),
               Column("shared_account", "BOOLEAN", "The username ends in a special server id such as `-sp100` "
                      "(gStudio's default server id): a class's shared demo account, not one student.", "",
                      "computed from username"),
@@ -110,7 +154,7 @@ TABLES: tuple[Table, ...] = (
            *PROVENANCE)),
     Table("units", "One row per announced unit (course) of a server.",
           "`gstudio/db/gstudio-mongodb/Nodes.bson`: Groups that are members of GSystemType `announced_unit`",
-          ("unit_id", "name", "altnames", "module_names"),
+          ("unit_id",),
           (*SCHOOL_KEYS,
               Column("unit_id", "VARCHAR", "The unit's Node ObjectId (hex).", "", "Nodes._id"),
               Column("name", "VARCHAR", "Unit name.", "", "Nodes.name"),
@@ -122,12 +166,14 @@ TABLES: tuple[Table, ...] = (
                      "Nodes of GSystemType `Module`, collection_set"),
            *PROVENANCE)),
     Table("activity_visits", "One row per activity-player visit: the visits clix_derive (and gStudio's "
-          "`activity_timestamp`) compute, for every username with Benchmarks.",
+          "`activity_timestamp`) compute, for every username with Benchmarks. A visit still open at one collection "
+          "(no out-event yet) is completed by the next: the view keeps the latest.",
           "`gstudio/db/gstudio-mongodb/Benchmarks.bson`, `Nodes.bson`, `Buddies.bson`, through clix_derive",
           ("username", "session_key", "started_at", "url"),
           (*USER_KEYS,
-              Column("username", "VARCHAR", "Who visited.", "", "Benchmarks.user"),
-              Column("session_key", "VARCHAR", "Django session of the visit.", "", "Benchmarks.session_key"),
+              Column("username", "VARCHAR", "Who visited.", "", "Benchmarks.user", DIRECT),
+              Column("session_key", "VARCHAR", "Django session of the visit (the release: its pseudonym, never the "
+                     "key itself).", "", "Benchmarks.session_key", PSEUDONYMISED),
               Column("url", "VARCHAR", "The activity-player URL.", "", "Benchmarks.calling_url"),
               Column("unit_id", "VARCHAR", "Unit in the URL (ObjectId hex or, as gStudio allows, the unit name).",
                      "", "calling_url part 1"),
@@ -141,28 +187,40 @@ TABLES: tuple[Table, ...] = (
                      "Benchmarks.locale"),
               Column("started_at", "TIMESTAMPTZ", "When the visit began.", IST, "Benchmarks.last_update"),
               Column("ended_at", "TIMESTAMPTZ", "The next qualifying page of the session (gStudio's out-event); "
-                     "NULL when there is none.", IST, "Benchmarks.last_update of the out-event"),
+                     "NULL when there is none (yet).", IST, "Benchmarks.last_update of the out-event"),
               Column("seconds", "DOUBLE", "ended_at - started_at; NULL without an out-event. Not capped: apply "
                      "outlier caps in queries.", "seconds", "computed"),
               Column("out_action", "VARCHAR", "View name of the out-event.", "", "Benchmarks.name"),
-              Column("buddies", "VARCHAR[]", "Buddies logged in with the user in that session; NULL when the "
-                     "session has no Buddy record.", "", "Buddies.buddy_in_out -> Author names"),
+              Column("buddies", "VARCHAR[]", "Usernames of the buddies logged in with the user in that session; "
+                     "NULL when the session has no Buddy record.", "", "Buddies.buddy_in_out -> Author names", DIRECT),
+              Column("buddy_keys", "VARCHAR[]", "The buddies' user_keys, in the order of buddies.", "",
+                     USER_KEY_SOURCE, PSEUDONYMISED),
               Column("day", "DATE", "Calendar day of started_at in IST.", "date (IST)", "computed"),
            *PROVENANCE)),
-    Table("progress", "Every row of every progress CSV in the archive (collected, and recomputed under "
-          "`derived/`), deduplicated by content.",
+    Table("progress", "Every row of every progress CSV in the archive (collected, and the latest recomputation "
+          "under `derived/`).",
           "`gstudio/gstudio-exported-users-analytics-csvs/*.csv` and `derived/.../gstudio-exported-users-analytics-csvs/`",
-          ("source_name", "cells"),
+          ("origin", "source_name", "username", "cell_user_id"),
           (*USER_KEYS,
-              Column("username", "VARCHAR", "Student.", "", "CSV column username"),
+              Column("username", "VARCHAR", "Student.", "", "CSV column username", DIRECT),
+              Column("cell_user_id", "VARCHAR", "The user_id cell as written.", "", "CSV column user_id", DIRECT),
+              Column("first_name", "VARCHAR", "First name as typed into gStudio.", "", "CSV column first_name",
+                     DIRECT),
+              Column("last_name", "VARCHAR", "Last name as typed into gStudio.", "", "CSV column last_name", DIRECT),
+              Column("roll_no", "VARCHAR", "Roll number (gStudio's enrollment_code).", "", "CSV column roll_no",
+                     DIRECT),
+              Column("grade", "VARCHAR", "Class as typed (gStudio's educationallevel).", "", "CSV column grade",
+                     QUASI),
+              Column("enrollment_status", "VARCHAR", "Yes when the user is a member of the unit.", "",
+                     "CSV column enrollment_status"),
+              Column("buddy_keys", "VARCHAR[]", "user_keys of the buddy_userids cell.", "", USER_KEY_SOURCE,
+                     PSEUDONYMISED),
               Column("unit_slug", "VARCHAR", "Unit slug from the file name.", "", "file name"),
-              Column("snapshot_at", "TIMESTAMPTZ", "When gStudio wrote the file, from its name (minute).", IST,
-                     "file name `-<%Y%m%d-%Hh%Mm>.csv`"),
-              Column("origin", "VARCHAR", "collected (from the server) or derived (recomputed from the archive).",
-                     "", "archive path"),
+              Column("snapshot_at", "TIMESTAMPTZ", "When gStudio (or clix_derive, for origin derived) wrote the "
+                     "file, from its name (minute).", IST, "file name `-<%Y%m%d-%Hh%Mm>.csv`"),
+              Column("origin", "VARCHAR", "collected (from the server) or derived (recomputed from the archive; "
+                     "only its latest recomputation is read).", "", "archive path"),
               Column("source_name", "VARCHAR", "File name.", "", "file name"),
-              Column("source_file", "VARCHAR", "File path relative to the archive root (first seen).", "",
-                     "archive path"),
               Column("module_names", "VARCHAR[]", "module_name cell parsed from its Python repr into a list.", "",
                      "CSV column module_name"),
               Column("total_activities", "INTEGER", "Activities of the unit.", "activities", "CSV total_activities"),
@@ -173,16 +231,18 @@ TABLES: tuple[Table, ...] = (
               Column("activity_counts", "STRUCT(activity VARCHAR, activity_id VARCHAR, visits INTEGER)[]",
                      "The dynamic `<name> [<id>]` columns: visits per activity.", "visits",
                      "CSV columns `<name> [<hex id>]`"),
+              Column("counts", "MAP(VARCHAR, DOUBLE)", "Every other numeric cell of the row by header (quiz, "
+                     "assessment, notes, files, percentages).", "", "the CSV row"),
               Column("cells", "MAP(VARCHAR, VARCHAR)", "Every cell of the row as text, by header.", "",
-                     "the CSV row"),
+                     "the CSV row", FREE_TEXT),
            *PROVENANCE)),
     Table("tool_events", "One row per record of a tool's JSON log.",
-          "`gstudio/gstudio_tools_logs/<tool>/<user id>-<tool>.json`", ("source_name", "record_index", "raw"),
+          "`gstudio/gstudio_tools_logs/<tool>/<user id>-<tool>.json`", ("source_name", "record_index", "record_sha256"),
           (*USER_KEYS,
               Column("tool", "VARCHAR", "Tool folder name (gStudio's appName).", "", "folder `<tool>/`"),
               Column("app_name", "VARCHAR", "appName/app_name of the record.", "", "record appName"),
               Column("session_id", "VARCHAR", "Tool session of the record, when it has one.", "",
-                     "record session_id/sessionId/session"),
+                     "record session_id/sessionId/session", PSEUDONYMISED),
               Column("event_type", "VARCHAR", "Kind of event, when given.", "", "record event_type/eventType"),
               Column("event_at", "TIMESTAMPTZ", "When the record was written.", IST, "record created_at/createdAt"),
               Column("started_at", "TIMESTAMPTZ", "Start of the tool session, when given.", IST,
@@ -196,15 +256,19 @@ TABLES: tuple[Table, ...] = (
               Column("impossible_time", "BOOLEAN", "A time before 2015, after the collection, or an end before "
                      "its start.", "", "computed"),
               Column("anonymous", "BOOLEAN", "Written for user id 0 (nobody logged in).", "", "file name"),
-              Column("source_name", "VARCHAR", "File path below gstudio_tools_logs/.", "", "file name"),
+              Column("source_name", "VARCHAR", "File path below gstudio_tools_logs/ (holds the user id).", "",
+                     "file name", DIRECT),
               Column("record_index", "INTEGER", "Position of the record in its file (0-based).", "", "file"),
-              Column("raw", "JSON", "The record exactly as logged.", "", "the JSON record"),
+              Column("record_sha256", "VARCHAR", "sha256 of the record's JSON: a file rewritten after a reinstall "
+                     "keeps its old records apart from the new.", "", "computed", PSEUDONYMISED),
+              Column("raw", "JSON", "The record exactly as logged.", "", "the JSON record", FREE_TEXT),
            *PROVENANCE)),
     Table("assessment_responses", "One row per question attempt in qbank (every attempt, oldest first).",
           "`gstudio/db/assessment/{AssessmentTaken,AssessmentSection,Item}.bson` (dlkit JSON records)",
           ("section_id", "question_key", "attempt", "submitted_at"),
           (*USER_KEYS,
-              Column("username", "VARCHAR", "Taker, from the taking agent id.", "", "AssessmentTaken.takingAgentId"),
+              Column("username", "VARCHAR", "Taker, from the taking agent id.", "", "AssessmentTaken.takingAgentId",
+                     DIRECT),
               Column("assessment_taken_id", "VARCHAR", "AssessmentTaken ObjectId.", "", "AssessmentTaken._id"),
               Column("assessment_offered_id", "VARCHAR", "Offering taken.", "", "AssessmentTaken.assessmentOfferedId"),
               Column("section_id", "VARCHAR", "AssessmentSection ObjectId.", "", "AssessmentSection._id"),
@@ -217,7 +281,8 @@ TABLES: tuple[Table, ...] = (
               Column("submitted_at", "TIMESTAMPTZ", "When the answer was submitted.",
                      "timestamp with time zone (dlkit stores UTC)", "responses[].submissionTime"),
               Column("choice_ids", "VARCHAR[]", "Choices picked, for choice questions.", "", "responses[].choiceIds"),
-              Column("answer", "JSON", "The whole response as stored.", "", "responses[]"),
+              Column("answer", "JSON", "The whole response as stored (typed answers included).", "", "responses[]",
+                     FREE_TEXT),
               Column("is_correct", "BOOLEAN", "qbank's verdict; NULL when qbank could not judge.", "",
                      "responses[].isCorrect"),
               Column("cleared", "BOOLEAN", "The attempt cleared or skipped the answer (missingResponse).", "",
@@ -226,14 +291,14 @@ TABLES: tuple[Table, ...] = (
     Table("qbank_log_entries", "One row per qbank log entry.", "`gstudio/db/logging/LogEntry.bson`",
           ("log_entry_id",),
           (*USER_KEYS,
-              Column("username", "VARCHAR", "Agent of the entry.", "", "LogEntry.agentId"),
+              Column("username", "VARCHAR", "Agent of the entry.", "", "LogEntry.agentId", DIRECT),
               Column("log_entry_id", "VARCHAR", "LogEntry ObjectId.", "", "LogEntry._id"),
               Column("logged_at", "TIMESTAMPTZ", "When the entry was written.",
                      "timestamp with time zone (dlkit stores UTC)", "LogEntry.timestamp"),
               Column("priority", "VARCHAR", "Priority type id.", "", "LogEntry.priority"),
               Column("genus_type", "VARCHAR", "Genus type id.", "", "LogEntry.genusTypeId"),
-              Column("text", "VARCHAR", "The logged text (often JSON).", "", "LogEntry.text.text"),
-              Column("raw", "JSON", "The whole entry.", "", "LogEntry"),
+              Column("text", "VARCHAR", "The logged text (often JSON).", "", "LogEntry.text.text", FREE_TEXT),
+              Column("raw", "JSON", "The whole entry.", "", "LogEntry", FREE_TEXT),
            *PROVENANCE)),
     Table("server_days", "Days a server was in use.",
           "`gstudio/db/gstudio-mongodb/Benchmarks.bson` and `gstudio/system-heartbeat/` file names",
@@ -246,20 +311,23 @@ TABLES: tuple[Table, ...] = (
               Column("users", "INTEGER", "Distinct Benchmark users that day (0 for heartbeats).", "users",
                      "Benchmarks.user"),
            *PROVENANCE)),
-    Table("unplatform_sessions", "One row per session of an unplatform lab PC, as of the collection that first "
-          "held it: the rows of clix_derive's `sessions.csv` (see clix_derive/unplatform.py for the rules).",
+    Table("unplatform_sessions", "One row per session of an unplatform lab PC and collection: the rows of "
+          "clix_derive's `sessions.csv` (see clix_derive/unplatform.py for the rules).",
           UNPLATFORM, ("pc", "session_id"),
           (*SCHOOL_KEYS,
               Column("pc", "VARCHAR", "The lab PC (its folder below `unplatform/`, the inventory's clix_pc).", "",
                      "archive path `unplatform/<pc>/`"),
               Column("session_id", "VARCHAR", "web.py session id (or, for log entries no session names, the agent "
-                     "they were logged under).", "", "sessions.session_id, user_data sessionId, LogEntry.agentId"),
+                     "they were logged under).", "", "sessions.session_id, user_data sessionId, LogEntry.agentId",
+                     PSEUDONYMISED),
               Column("user_type", "VARCHAR", "student, teacher, ... as chosen on the user form.", "",
                      "user_data userType (v1: research_user.user_type)"),
               Column("user_count", "VARCHAR", "Users at the PC as chosen on the form (1, 2, 3, 3+).", "",
                      "user_data userCount (v1: research_user.user_count)"),
               Column("username", "VARCHAR", "Student ids as typed (several, comma-separated, when userCount > 1).",
-                     "", "user_data username"),
+                     "", "user_data username", DIRECT),
+              Column("user_keys", "VARCHAR[]", "A key per student id typed (unplatform_visits.user_key), else the "
+                     "session's.", "", "computed: sha256 of (school, typed id)", PSEUDONYMISED),
               Column("started_at", "TIMESTAMPTZ", "When the user form was sent, else the first log entry.",
                      "timestamp with time zone (unplatform stores UTC)", "user_data timestamp, LogEntry.timestamp"),
               Column("ended_at", "TIMESTAMPTZ", "The last finish event (a `clicked_finished` or a click on "
@@ -273,9 +341,13 @@ TABLES: tuple[Table, ...] = (
           UNPLATFORM, ("pc", "session_id", "username", "visited_at", "name"),
           (*SCHOOL_KEYS,
               Column("pc", "VARCHAR", "The lab PC.", "", "archive path `unplatform/<pc>/`"),
-              Column("session_id", "VARCHAR", "Session of the visit.", "", "as in unplatform_sessions"),
+              Column("session_id", "VARCHAR", "Session of the visit.", "", "as in unplatform_sessions",
+                     PSEUDONYMISED),
               Column("username", "VARCHAR", "One student id typed for the session, else the session id.", "",
-                     "user_data username, split at commas"),
+                     "user_data username, split at commas", DIRECT),
+              Column("user_key", "VARCHAR", "Key of that student id at this school (the same typed id on any of "
+                     "the school's PCs, any year), else of the session.", "",
+                     "computed: sha256 of (school, typed id)", PSEUDONYMISED),
               Column("visited_at", "TIMESTAMPTZ", "When the visit began.", "timestamp with time zone",
                      "LogEntry.timestamp"),
               Column("name", "VARCHAR", "`unit / lesson / activity` (python-slugified, as in activity-data.csv), or "
@@ -286,11 +358,29 @@ TABLES: tuple[Table, ...] = (
           "any of the sources above", ("table_name", "source_file", "position", "reason"),
           (*SCHOOL_KEYS,
               Column("table_name", "VARCHAR", "The table the record was meant for.", "", "computed"),
-              Column("source_file", "VARCHAR", "File, relative to the archive root.", "", "archive path"),
+              Column("source_file", "VARCHAR", "File, relative to the archive root (a name may hold a user id or "
+                     "username).", "", "archive path", DIRECT),
               Column("position", "VARCHAR", "Where in the file (record index, line).", "", "computed"),
-              Column("reason", "VARCHAR", "Why it was rejected.", "", "computed"),
-              Column("raw", "VARCHAR", "The start of the record as text (at most 2000 characters).", "", "source"),
+              Column("reason", "VARCHAR", "Why it was rejected (may quote the data).", "", "computed", FREE_TEXT),
+              Column("raw", "VARCHAR", "The start of the record as text (at most 2000 characters).", "", "source",
+                     FREE_TEXT),
            *PROVENANCE)),
 )
 
 BY_NAME = {t.name: t for t in TABLES}
+
+# One row per collection the build saw (and per folder it left out), rewritten by every run.
+BUILD_STATUS = Table(
+    "build_status", "One row per collection of the archive and per folder the dataset leaves out: what the last "
+    "run did with it. A failed school keeps the rows of its last good build.",
+    "the run itself", (),
+    (Column("school", "VARCHAR", "School folder `<school code>-<server id>`.", "", "archive path"),
+     Column("collection", "VARCHAR", "`<YYYY>/<state>/<folder>` (quarantine/ or a history/ folder for what is "
+            "left out).", "", "archive path"),
+     Column("fingerprint", "VARCHAR", "sha256 of the collection's MANIFEST.json, its recomputed progress files and "
+            "the dataset code's version: a change rebuilds the collection.", "", "computed"),
+     Column("built_at", "TIMESTAMPTZ", "When the collection's rows were last written.", "timestamp with time zone",
+            "the run"),
+     Column("status", "VARCHAR", "built (its rows are those read at built_at), failed (the rows of its last good "
+            "build kept, if any) or left out.", "", "the run"),
+     Column("reason", "VARCHAR", "Why it failed or is left out.", "", "the run")))

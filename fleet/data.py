@@ -25,6 +25,12 @@ NAMES = ["ant", "apple", "banana", "bat", "bear", "beetle", "bulbul", "bull", "b
          "hippo", "horse", "kangaroo", "kiwi", "lion", "llama", "lotus", "monkey", "mouse", "owl",
          "panda", "parrot", "peacock", "pigeon", "rabbit", "rhino", "rose", "seal", "shark", "swan",
          "tiger", "turtle", "whale", "wolf", "zebra"]
+# Children's names and roll numbers as teachers typed them into gStudio (GAttributes of each Author):
+# what the release tier must never carry (tests/integration/test_dataset.py looks for them).
+FIRST_NAMES = ["Aarushi", "Bhavesh", "Chandrika", "Devyani", "Farhana", "Gurpreet", "Harshita", "Ishaan", "Jasleen",
+               "Kavitha", "Lalmuanpuii", "Manpreet", "Nandini", "Omkarnath", "Pranjali", "Rukhsana"]
+LAST_NAMES = ["Agarwal", "Bhattacharya", "Chaudhary", "Deshmukh", "Fernandes", "Hmingthanzuali", "Iyengar",
+              "Jadhav", "Kulkarni", "Lalthlamuana", "Mukherjee", "Nongrum", "Pachuau", "Raghavan"]
 # The third unit is named only in Hindi: its progress CSV is named '<code>-<id>--<time>.csv'.
 UNITS = [("English Elementary", "English Elementary"), ("Geometric Reasoning", "Geometric Reasoning"),
          ("परमाणु संरचना", "परमाणु संरचना")]
@@ -136,8 +142,7 @@ class SchoolData:
     def triples(self) -> list[dict]:
         out = []
         for i, author in enumerate(self.authors):
-            values = {"first_name": author["name"].split("-")[0].title(),
-                      "last_name": author["name"].split("-")[1].title(),
+            values = {"first_name": FIRST_NAMES[i % len(FIRST_NAMES)], "last_name": LAST_NAMES[i % len(LAST_NAMES)],
                       "enrollment_code": f"{self.school_code}{i:03d}", "educationallevel": "Class 9"}
             for name, value in values.items():
                 out.append({"_id": oid(self.rng), "_type": "GAttribute", "name": name,

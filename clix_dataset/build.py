@@ -44,6 +44,8 @@ STATE = ".state.json"
 PARTITION_FILE = "data.parquet"
 MEMORY_LIMIT = "256MB"
 ROW_GROUP = 100_000
+ANALYSES = os.path.join(os.path.dirname(__file__), "analyses")
+RESTRICTED_ANALYSES = ("mit_activity_data.sql",)  # they name users
 
 
 class DatasetError(Exception):
@@ -307,6 +309,27 @@ def write_status(con: duckdb.DuckDBPyConnection, rows: list[dict]) -> None:
                         [[r.get(c.name) for c in BUILD_STATUS.columns] for r in rows])
 
 
+def analyses(release: bool = False) -> dict[str, str]:
+    """The research team's analyses as SQL files, by name (those that name users: restricted only)."""
+    found = {}
+    for name in sorted(os.listdir(ANALYSES)):
+        if name.endswith(".sql") and not (release and name in RESTRICTED_ANALYSES):
+            with open(os.path.join(ANALYSES, name), encoding="utf-8") as f:
+                found[name] = f.read()
+    return found
+
+
+def write_analyses(out: str, release: bool = False) -> None:
+    folder = os.path.join(out, "analyses")
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    wanted = analyses(release)
+    for name in os.listdir(folder):
+        if name.endswith(".sql") and name not in wanted:
+            os.unlink(os.path.join(folder, name))
+    for name, text in wanted.items():
+        write_text(os.path.join(folder, name), text)
+
+
 def row_counts(database: str) -> dict[str, int]:
     con = duckdb.connect(database, read_only=True)
     try:
@@ -399,6 +422,7 @@ def build(root: str, out: str | None = None, log: Callable[[str], None] = print)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     write_text(os.path.join(out, "CODEBOOK.md"), codebook())
+    write_analyses(out)
     counts = row_counts(os.path.join(out, DATABASE))
     return {"dataset": out, "collections": len(found),
             "rebuilt": [c.name for c in found if c in staged],

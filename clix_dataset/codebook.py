@@ -3,8 +3,9 @@ written by hand. The release's codebook lists only what the release holds."""
 
 from __future__ import annotations
 
+from .reference import REFERENCES
 from .tables import BUILD_STATUS, PARTITIONS, PRIVACY_MEANING, RELEASE_ACTION, TABLES
-from .views import TIMEZONE_HINT, VIEWS, latest_sql
+from .views import MACROS, TIMEZONE_HINT, VIEWS, latest_sql
 
 
 def _cell(text: str) -> str:
@@ -35,7 +36,10 @@ def codebook(release: bool = False, key_id: str | None = None) -> str:
     lines += [f"| {cls} | {_cell(meaning)} | {_cell(RELEASE_ACTION[cls])} |" for cls, meaning in PRIVACY_MEANING.items()]
     lines += ["", "Tables: " + ", ".join(f"[`{t.name}`](#{t.name})" for t in TABLES)
               + f", [`{BUILD_STATUS.name}`](#{BUILD_STATUS.name}). Views: "
-              + ", ".join(f"[`{v.name}`](#{v.name})" for v in VIEWS if not (release and v.restricted_only)) + ".", ""]
+              + ", ".join(f"[`{v.name}`](#{v.name})" for v in VIEWS if not (release and v.restricted_only))
+              + ". Reference tables: " + ", ".join(f"[`{r.name}`](#{r.name})" for r in REFERENCES)
+              + ". Macros: " + ", ".join(f"`{name}`" for name, _, _ in MACROS) + ".",
+              "", "The research team's analyses, as SQL over these tables, are in `analyses/` beside this file.", ""]
     for t in TABLES:
         columns = t.released() if release else t.columns
         lines += [f"## {t.name}", "", t.about, "", f"Source: {t.source}.", "",
@@ -56,4 +60,9 @@ def codebook(release: bool = False, key_id: str | None = None) -> str:
         if release and v.restricted_only:
             continue
         lines += [f"## {v.name}", "", v.about, "", "```sql", v.sql, "```", ""]
+    for r in REFERENCES:
+        lines += [f"## {r.name}", "", r.about, "", "| column | type | meaning |", "|---|---|---|"]
+        lines += [f"| `{name}` | `VARCHAR` | {_cell(meaning)} |" for name, meaning in r.columns]
+        lines.append("")
+    lines += ["## Macros", ""] + [f"- {_cell(about)}" for _, about, _ in MACROS] + [""]
     return "\n".join(lines)

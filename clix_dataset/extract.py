@@ -17,13 +17,14 @@ import json
 import os
 import re
 from collections.abc import Iterator
+from html.parser import HTMLParser
 from typing import IO, Any
 from urllib.parse import unquote
 
 import bson
 from bson.codec_options import CodecOptions
 
-from clix_derive import unplatform
+from clix_derive import mit, unplatform
 from clix_derive.activity import visits
 from clix_derive.formats import name_of, slugify
 from clix_derive.school import School
@@ -31,6 +32,7 @@ from clix_derive.source import ArchiveSource, AuthUser, SourceError, open_regula
 from module_utils import clix_layout
 from module_utils.clix_unplatform import ARCHIVE_TOP
 
+from . import tools
 from .tables import BY_NAME
 
 IST = dt.timezone(dt.timedelta(hours=5, minutes=30))
@@ -229,14 +231,22 @@ class SchoolReader:
         if lab_only:
             self.unplatform_rows()
             return
-        self.user_rows()
-        self.tool_rows()
-        self.progress_rows()
-        self.assessment_rows()
-        self.log_entry_rows()
-        self.server_day_rows()
-        self.unplatform_rows()
-        self.gstudio_rows()
+        users = self.auth_users()
+        school = self.open_school()
+        try:
+            self.user_rows(users, school)
+            self.tool_rows()
+            self.progress_rows()
+            self.assessment_rows(school)
+            self.log_entry_rows()
+            self.server_day_rows()
+            self.unplatform_rows()
+            if school is not None:
+                self.unit_rows(school)
+                self.visit_rows(school)
+        finally:
+            if school is not None:
+                school.close()
 
     # -- reference -----------------------------------------------------------------------------
     def collection_row(self) -> None:
@@ -268,7 +278,7 @@ class SchoolReader:
             "settings_server_id": identity.get("server_id"), "settings_school_code": identity.get("school_code"),
             "settings_match": identity.get("server_id") == sid and identity.get("school_code") == code})
 
-    def user_rows(self) -> None:
+    def auth_users(self) -> list[AuthUser]:
         dump = os.path.join(self.gstudio, "postgres-dump", "pg_dump_all.sql")
         dump = dump if os.path.exists(dump) or not os.path.exists(dump + ".gz") else dump + ".gz"
         try:
@@ -277,29 +287,54 @@ class SchoolReader:
                 users = parse_auth_users(line.decode("utf-8", "replace") for line in f)
         except (OSError, SourceError) as exc:
             self.rows.reject("users", self.rel(dump), "", f"no auth_user rows: {exc}")
-            return
+            return []
+        for u in users:
+            self.people.add(u)
+        return users
+
+    def user_rows(self, users: list[AuthUser], school: School | None) -> None:
         sid = self.parsed["server_id"]
         for u in users:
-            key = self.people.add(u)
             joined, last = _pg_time(u.date_joined), _pg_time(u.last_login)
+            authors = school.authors_by_user_id.get(u.id, []) if school is not None else []
+            agency = _text(authors[0].get("agency_type")) if authors else None
+            staff, superuser = u.cell("is_staff") == "t", u.cell("is_superuser") == "t"
             self.rows.add("users", {
-                "user_key": key, "user_id": u.id, "username": u.username, "date_joined": joined, "last_login": last,
+                "user_key": self.people.key_of(u.username), "user_id": u.id, "username": u.username,
+                "date_joined": joined, "last_login": last,
                 "never_logged_in": last is None or u.last_login.strip() == u.date_joined.strip(),
                 "shared_account": bool(SHARED_ACCOUNT.search(u.username)),
-                "username_matches_server": u.username.endswith(f"-{sid}")})
+                "username_matches_server": u.username.endswith(f"-{sid}"),
+                "is_staff": staff, "is_superuser": superuser, "agency_type": agency,
+                "mit_listed": len(u.fields) > 10 and u.fields[2] != u.fields[10].strip(),
+                "role": role(superuser, staff, agency)})
+
+    def open_school(self) -> School | None:
+        try:
+            return School(ArchiveSource(self.path), workdir=self.workdir)
+        except (SourceError, bson.errors.BSONError, OSError, EOFError) as exc:
+            self.rows.reject("activity_visits", self.rel(os.path.join(self.gstudio, "db", "gstudio-mongodb")), "",
+                             f"gStudio's dump cannot be read, no visits or units: {exc}")
+            return None
 
     # -- files ---------------------------------------------------------------------------------
     def tool_rows(self) -> None:
         base = os.path.join(self.gstudio, "gstudio_tools_logs")
         for folder, dirs, files in os.walk(base):
             dirs.sort()
-            for name in sorted(files):
+            names = sorted(n for n in files if not n.startswith(".") and n.endswith(".json")
+                           and not os.path.islink(os.path.join(folder, n)))
+            # The MIT script reads, per folder and user, <id>.json, else the first <id>-*.json.
+            chosen: dict[str, str] = {}
+            for name in names:
+                m = TOOL_FILE.match(name)
+                if m and (name == f"{m.group('uid')}.json" or m.group("uid") not in chosen):
+                    chosen[m.group("uid")] = name
+            for name in names:
                 path = os.path.join(folder, name)
-                if name.startswith(".") or not name.endswith(".json") or os.path.islink(path):
-                    continue
-                self._tool_file(path, os.path.relpath(path, base))
+                self._tool_file(path, os.path.relpath(path, base), name in chosen.values())
 
-    def _tool_file(self, path: str, source_name: str) -> None:
+    def _tool_file(self, path: str, source_name: str, mit_file: bool) -> None:
         rel = self.rel(path)
         m = TOOL_FILE.match(os.path.basename(path))
         if not m:
@@ -318,31 +353,36 @@ class SchoolReader:
             return
         uid = int(m.group("uid"))
         tool = source_name.split(os.sep)[0] if os.sep in source_name else ""
+        name = os.path.basename(path)
+        family = tools.family(name if "-" in name else f"{uid}-{tool}.json")
         for i, rec in enumerate(records):
             if not isinstance(rec, dict):
                 self.rows.reject("tool_events", rel, f"record {i}", "record is not a JSON object", rec)
                 continue
-            self.rows.add("tool_events", self._tool_event(rec, uid, tool, source_name, i))
+            self.rows.add("tool_events", self._tool_event(rec, uid, tool, family, source_name, i, mit_file))
 
-    def _tool_event(self, rec: dict, uid: int, tool: str, source_name: str, index: int) -> dict:
-        event = _tool_time(_first(rec, "created_at", "createdAt", "timestamp"))
-        start = _tool_time(_first(rec, "start_time", "startTime", "started_at"))
-        end = _tool_time(_first(rec, "end_time", "endTime", "ended_at"))
+    def _tool_event(self, rec: dict, uid: int, tool: str, family: str, source_name: str, index: int,
+                    mit_file: bool) -> dict:
+        got = tools.read(rec, family)
+        event, start, end = got["event"], got["start"], got["end"]
         times = [t for t in (event, start, end) if t is not None]
         latest = (self.collected_at.astimezone(IST).replace(tzinfo=None) + dt.timedelta(days=1)
                   if self.collected_at else None)
         impossible = any(t < EARLIEST or (latest is not None and t > latest) for t in times) or \
             (start is not None and end is not None and end < start)
         seconds = (end - start).total_seconds() if start and end and end >= start else None
-        session = _first(rec, "session_id", "sessionId", "session")
-        return {"user_key": self.people.key_of_id(uid), "user_id": uid, "tool": tool,
-                "app_name": _text(_first(rec, "appName", "app_name")),
-                "session_id": None if session is None else str(session),
-                "event_type": _text(_first(rec, "event_type", "eventType")),
+        _, mit_at = tools.mit_time(rec)
+        return {"user_key": self.people.key_of_id(uid), "user_id": uid, "tool": tool, "tool_family": family,
+                "app_name": _text(_first(rec, "appName", "app_name")), "language": got["language"],
+                "session_id": got["session"], "event_type": got["event_type"],
                 "event_at": ist(event), "started_at": ist(start), "ended_at": ist(end), "seconds": seconds,
-                "missing_time": not times, "impossible_time": impossible, "anonymous": uid == 0,
+                "time_spent_seconds": got["spent"], "current_mission": got["mission"],
+                "logged_by_user_key": self.people.key_of_id(got["user_id"]), "logged_by_user_id": got["user_id"],
+                "buddy_keys": [self.people.key_of_id(b) for b in got["buddy_ids"]],
+                "missing_time": not got["any_time"], "impossible_time": impossible, "anonymous": uid == 0,
                 "source_name": source_name, "record_index": index,
-                "record_sha256": hashlib.sha256(_json(rec).encode()).hexdigest(), "raw": rec}
+                "record_sha256": hashlib.sha256(_json(rec).encode()).hexdigest(),
+                "mit_file": mit_file, "mit_at": ist(mit_at), "mit_label": tools.mit_label(rec), "raw": rec}
 
     def progress_rows(self) -> None:
         p = self.parsed
@@ -411,42 +451,62 @@ class SchoolReader:
             "activity_counts": counts, "counts": numbers, "cells": row})
 
     # -- qbank ---------------------------------------------------------------------------------
-    def assessment_rows(self) -> None:
-        path = dump_file(self.gstudio, "assessment", "Item")
-        items = {str(d.get("_id")): _text((d.get("displayName") or {}).get("text"))
-                 for d in bson_docs(path, self.rows, "assessment_responses", self.rel(path))}
-        path = dump_file(self.gstudio, "assessment", "AssessmentTaken")
-        takens = {str(d.get("_id")): d for d in bson_docs(path, self.rows, "assessment_responses", self.rel(path))}
+    def qbank(self, db: str, collection: str, table: str) -> Iterator[dict]:
+        path = dump_file(self.gstudio, db, collection)
+        return bson_docs(path, self.rows, table, self.rel(path))
+
+    def assessment_rows(self, school: School | None) -> None:
+        items: dict[str, str | None] = {}
+        for doc in self.qbank("assessment", "Item", "assessment_items"):
+            row = item_row(doc)
+            items[row["item_id"]] = row["name"]
+            self.rows.add("assessment_items", row)
+        parts = {_object_id_of(str(d.get("_id"))) or "": _display(d)
+                 for d in self.qbank("assessment_authoring", "AssessmentPart", "assessment_responses")}
+        places = PagePlaces(school)
+        for doc in self.qbank("assessment", "AssessmentOffered", "assessment_offerings"):
+            offered = _object_id_of(str(doc.get("_id"))) or ""
+            self.rows.add("assessment_offerings", {
+                "offered_id": offered, "name": _display(doc), "assessment_id": _object_id_of(doc.get("assessmentId")),
+                "bank_ids": _ids(doc.get("assignedBankIds")), **places.of(offered)})
+        takens = {str(d.get("_id")): d for d in self.qbank("assessment", "AssessmentTaken", "assessment_responses")}
         path = dump_file(self.gstudio, "assessment", "AssessmentSection")
         for n, section in enumerate(bson_docs(path, self.rows, "assessment_responses", self.rel(path))):
-            taken = takens.get(str(section.get("assessmentTakenId")))
+            taken = takens.get(str(section.get("assessmentTakenId"))) or \
+                takens.get(_object_id_of(section.get("assessmentTakenId")) or "")
             if taken is None:
                 self.rows.reject("assessment_responses", self.rel(path), f"document {n}",
                                  "section of an AssessmentTaken that is not in the dump", section)
                 continue
             username = _agent(taken.get("takingAgentId"))
-            for question in section.get("questions") or []:
-                self._attempts(section, taken, username, question, items)
+            part = _object_id_of(section.get("assessmentPartId"))
+            context = {
+                "user_key": self.people.key_of(username), "user_id": self.people.id_of(username),
+                "username": username, "assessment_taken_id": str(taken.get("_id")),
+                "assessment_offered_id": _object_id_of(taken.get("assessmentOfferedId")),
+                "taken_started_at": utc(taken.get("actualStartTime")),
+                "taken_completed_at": utc(taken.get("completionTime")), "section_id": str(section.get("_id")),
+                "part_id": part, "part_name": parts.get(part or "")}
+            for number, question in enumerate(section.get("questions") or [], 1):
+                if isinstance(question, dict):
+                    self._attempts(context, number, question, items)
 
-    def _attempts(self, section: dict, taken: dict, username: str | None, question: dict,
-                  items: dict[str, str | None]) -> None:
+    def _attempts(self, context: dict, number: int, question: dict, items: dict[str, str | None]) -> None:
         responses = [r for r in question.get("responses") or [] if isinstance(r, dict)]
         # dlkit inserts each new response at the front; an UNANSWERED (0) placeholder is no attempt.
         attempts = [r for r in reversed(responses) if not (r.get("missingResponse") == 0 and
                                                             r.get("submissionTime") is None)]
-        item_id = question.get("itemId")
-        item_key = _object_id_of(item_id)
-        for number, response in enumerate(attempts, 1):
+        item_id = _object_id_of(question.get("itemId"))
+        for attempt, response in enumerate(attempts, 1):
             choices = response.get("choiceIds")
             correct = response.get("isCorrect")
+            text = response.get("text")
             self.rows.add("assessment_responses", {
-                "user_key": self.people.key_of(username), "user_id": self.people.id_of(username),
-                "username": username, "assessment_taken_id": str(taken.get("_id")),
-                "assessment_offered_id": _text(taken.get("assessmentOfferedId")),
-                "section_id": str(section.get("_id")), "question_key": str(question.get("_id")),
-                "item_id": _text(item_id), "item_name": items.get(item_key or ""), "attempt": number,
-                "submitted_at": utc(response.get("submissionTime")),
+                **context, "question_key": str(question.get("_id")), "question_number": number,
+                "item_id": item_id, "item_name": items.get(item_id or ""), "attempt": attempt,
+                "submitted_at": utc(response.get("submissionTime")), "response_kind": response_kind(response),
                 "choice_ids": [str(c) for c in choices] if isinstance(choices, list) else None,
+                "answer_text": _text(text.get("text")) if isinstance(text, dict) else _text(text),
                 "answer": response, "is_correct": correct if isinstance(correct, bool) else None,
                 "cleared": "missingResponse" in response})
 
@@ -518,28 +578,18 @@ class SchoolReader:
             exports = os.listdir(os.path.join(self.gstudio, PROGRESS_FOLDER))
         except OSError:
             exports = []
+        visits = collector_visits(self.manifest[1])
         for name in sorted(exports):
             m = PROGRESS_NAME.match(name)
             if m:  # gStudio's datetime.now() in the container: IST
-                count("export", dt.datetime.strptime(m.group("stamp"), "%Y%m%d-%Hh%Mm").date())
+                stamp = dt.datetime.strptime(m.group("stamp"), "%Y%m%d-%Hh%Mm").replace(tzinfo=IST)
+                if not any(start <= stamp <= end for start, end in visits):
+                    count("export", stamp.date())
         for (source, day), (events, users) in sorted(days.items()):
             self.rows.add("server_days", {"day": day.isoformat(), "source": source, "events": events,
                                           "users": len(users)})
 
     # -- gStudio's MongoDB ---------------------------------------------------------------------
-    def gstudio_rows(self) -> None:
-        try:
-            school = School(ArchiveSource(self.path), workdir=self.workdir)
-        except (SourceError, bson.errors.BSONError, OSError, EOFError) as exc:
-            self.rows.reject("activity_visits", self.rel(os.path.join(self.gstudio, "db", "gstudio-mongodb")), "",
-                             f"gStudio's dump cannot be read, no visits or units: {exc}")
-            return
-        try:
-            self.unit_rows(school)
-            self.visit_rows(school)
-        finally:
-            school.close()
-
     def unit_rows(self, school: School) -> None:
         gst = school.gst_id("announced_unit")
         module_gst = school.gst_id("Module")
@@ -557,9 +607,9 @@ class SchoolReader:
         for username in usernames:
             uid = self.people.id_of(username) if isinstance(username, str) else None
             for v in visits(school, uid, school.user_benchmarks(username)):
-                self.rows.add("activity_visits", self._visit(v, username, uid))
+                self.rows.add("activity_visits", self._visit(school, v, username, uid))
 
-    def _visit(self, v, username: str, uid: int | None) -> dict:
+    def _visit(self, school: School, v, username: str, uid: int | None) -> dict:
         parts = v.bench.url.split("/")
         unit, lesson, activity = v.nodes or (None, None, None)
         seconds = (v.out.ts - v.bench.ts).total_seconds() if v.out is not None else None
@@ -576,7 +626,146 @@ class SchoolReader:
                 "ended_at": ist(v.out.ts) if v.out is not None else None, "seconds": seconds,
                 "out_action": v.out.name if v.out is not None else None, "buddies": buddies,
                 "buddy_keys": None if buddies is None else [self.people.key_of(_text(b)) for b in buddies],
-                "day": v.bench.ts.date().isoformat()}
+                "day": v.bench.ts.date().isoformat(),
+                "mit_visit": v.bench.mit_visit and v.bench.url.startswith("/") and v.bench.url.endswith("/"),
+                "mit_label": mit_label(school, v.bench.url)}
+
+
+TEACHING = ("Teacher", "Teacher Educator", "Faculty")
+
+
+def mit_label(school: School, url: str) -> str | None:
+    """The name the MIT script gives a visit (None where the script would stop: no CSV at all)."""
+    try:
+        return mit.visit_label(school, url)
+    except mit.MitAborted:
+        return None
+
+
+def role(superuser: bool, staff: bool, agency: str | None) -> str | None:
+    if superuser:
+        return "admin"
+    if agency in TEACHING or staff:
+        return "teacher"
+    if agency == "Student":
+        return "student"
+    return "other" if agency else None
+
+
+class PagePlaces:
+    """The unit, lesson and activity of the page that embeds an offering (School.embedded_offerings):
+    a lesson is the node whose collection_set holds the activity, the unit the Group holding the lesson."""
+
+    def __init__(self, school: School | None) -> None:
+        self.school = school
+        self.parent: dict[Any, Any] = {}
+        for node_id in school.node_order if school is not None else []:
+            for child in school.nodes[node_id].get("collection_set") or []:
+                self.parent.setdefault(child, node_id)
+
+    def of(self, offered: str) -> dict:
+        page = self.school.embedded_offerings.get(offered) if self.school is not None else None
+        lesson = self.parent.get(page) if page is not None else None
+        unit = self.parent.get(lesson) if lesson is not None else None
+        nodes = self.school.nodes if self.school is not None else {}
+        return {"unit_id": _text(unit), "unit_name": name_of(nodes.get(unit), prefer_altnames=True) or None,
+                "lesson_id": _text(lesson), "lesson_name": name_of(nodes.get(lesson), prefer_altnames=False) or None,
+                "activity_id": _text(page), "activity_name": name_of(nodes.get(page), prefer_altnames=True) or None}
+
+
+class _Text(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def plain(markup: Any) -> str | None:
+    """Markup as its text (what BeautifulSoup's get_text gives gStudio's report)."""
+    if not isinstance(markup, str):
+        return None
+    parser = _Text()
+    parser.feed(markup)
+    parser.close()
+    return "".join(parser.parts).strip()
+
+
+ENGLISH, TELUGU, HINDI = "639-2%3AENG%40ISO", "639-2%3ATEL%40ISO", "639-2%3AHIN%40ISO"
+
+
+def text_of(value: Any) -> str | None:
+    """A qbank text: ``{text}``, or ``texts`` in several languages (English, else Telugu, else Hindi,
+    else the first, as gStudio's report takes them)."""
+    if isinstance(value, dict) and isinstance(value.get("texts"), list):
+        texts = [t for t in value["texts"] if isinstance(t, dict)]
+        for language in (ENGLISH, TELUGU, HINDI):
+            found = [t.get("text") for t in texts if t.get("languageTypeId") == language]
+            if found:
+                return plain(found[0])
+        return plain(texts[0].get("text")) if texts else None
+    if isinstance(value, dict) and isinstance(value.get("text"), dict):
+        return plain(value["text"].get("text"))
+    if isinstance(value, dict):
+        return plain(value.get("text"))
+    return plain(value)
+
+
+def item_row(doc: dict) -> dict:
+    question = doc.get("question") if isinstance(doc.get("question"), dict) else {}
+    choices = [{"id": _text(c.get("id")), "text": text_of(c)} for c in question.get("choices") or []
+               if isinstance(c, dict)]
+    right = [str(i) for a in doc.get("answers") or [] if isinstance(a, dict)
+             and "right-answer" in str(a.get("genusTypeId")) for i in a.get("choiceIds") or []]
+    return {"item_id": _object_id_of(str(doc.get("_id"))) or str(doc.get("_id")), "name": _display(doc),
+            "genus_type": _text(doc.get("genusTypeId")), "question_text": text_of(question), "choices": choices,
+            "answer_choice_ids": right, "bank_ids": _ids(doc.get("assignedBankIds"))}
+
+
+def response_kind(response: dict) -> str:
+    if "choiceIds" in response:
+        return "choice"
+    if "text" in response:
+        return "text"
+    if "fileIds" in response or "fileId" in response:
+        return "file"
+    return "none"
+
+
+def _display(doc: dict) -> str | None:
+    name = doc.get("displayName")
+    return _text(name.get("text")) if isinstance(name, dict) else _text(name)
+
+
+def _ids(value: Any) -> list[str] | None:
+    return [_object_id_of(v) or str(v) for v in value] if isinstance(value, list) else None
+
+
+COLLECTOR_MARGIN = dt.timedelta(minutes=15)
+
+
+def collector_visits(manifest: dict) -> list[tuple[dt.datetime, dt.datetime]]:
+    """When the collector was at the server, by its manifest: the last run, and the time each item
+    was collected (the collector has gStudio write its exports just before pulling them), widened
+    by a margin."""
+    def when(value: Any) -> dt.datetime | None:
+        try:
+            t = dt.datetime.fromisoformat(value) if isinstance(value, str) else None
+        except ValueError:
+            return None
+        return None if t is None else t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)
+
+    spans = []
+    run = manifest.get("run") if isinstance(manifest.get("run"), dict) else {}
+    start, end = when(run.get("started")), when(run.get("ended"))
+    if start and end:
+        spans.append((start - COLLECTOR_MARGIN, end + COLLECTOR_MARGIN))
+    for item in (manifest.get("items") or {}).values():
+        t = when(item.get("collected_at")) if isinstance(item, dict) else None
+        if t:
+            spans.append((t - COLLECTOR_MARGIN, t + COLLECTOR_MARGIN))
+    return spans
 
 
 def lab_user_key(school_code: str, server_id: str, pc: str, session: unplatform.Session, name: str) -> str:
@@ -654,34 +843,6 @@ def _pg_time(value: str) -> str | None:
         return dt.datetime.fromisoformat(text).isoformat()
     except ValueError:
         return None
-
-
-TOOL_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S.%f",
-                "%d/%m/%Y %H:%M:%S")
-
-
-def _tool_time(value: Any) -> dt.datetime | None:
-    """A tool log time as naive IST: gStudio's ``%Y-%m-%d %H:%M:%S`` (not zero-padded), ISO, or epoch
-    milliseconds/seconds from the browser; None when missing or unreadable."""
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, (int, float)):
-        seconds = value / 1000 if value > 1e11 else value
-        try:
-            return dt.datetime.fromtimestamp(seconds, IST).replace(tzinfo=None)
-        except (OverflowError, OSError, ValueError):
-            return None
-    text = str(value).strip().replace("Z", "+00:00")
-    for fmt in TOOL_FORMATS:
-        try:
-            return dt.datetime.strptime(text, fmt)
-        except ValueError:
-            continue
-    try:
-        parsed = dt.datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return parsed.astimezone(IST).replace(tzinfo=None) if parsed.tzinfo else parsed
 
 
 def _agent(agent_id: Any) -> str | None:

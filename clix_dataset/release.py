@@ -40,6 +40,7 @@ from .build import (
     sql_str,
     table_folders,
     update_database,
+    write_analyses,
     write_parquet,
     write_text,
 )
@@ -170,6 +171,7 @@ def release(root: str, key_file: str | None, out: str | None = None, log: Callab
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     write_text(os.path.join(out, "CODEBOOK.md"), codebook(release=True, key_id=kid))
+    write_analyses(out, release=True)
     log(f"release: {out} (key id {kid}; {len(partitions)} partitions written)")
     return {"release": out, "key_id": kid, "dataset": source, "rebuilt": built["rebuilt"], "failed": built["failed"],
             "partitions_written": len(partitions), "counts": row_counts(os.path.join(out, DATABASE))}

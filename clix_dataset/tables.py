@@ -151,6 +151,18 @@ TABLES: tuple[Table, ...] = (
                      "computed from username"),
               Column("username_matches_server", "BOOLEAN", "The username ends in `-<server_id>` of its server.",
                      "", "computed from username"),
+              Column("is_staff", "BOOLEAN", "Django staff flag (gStudio gives it to teachers and administrators).",
+                     "", AUTH_USER + " is_staff"),
+              Column("is_superuser", "BOOLEAN", "Django superuser flag (the server's administrators).", "",
+                     AUTH_USER + " is_superuser"),
+              Column("agency_type", "VARCHAR", "The role gStudio records on the user's Author node: Student, Teacher, "
+                     "Teacher Educator, Faculty, Researcher or Other.", "",
+                     "`Nodes.bson`: the Author whose created_by is the user id, agency_type", QUASI),
+              Column("mit_listed", "BOOLEAN", "The MIT script lists the user: last_login differs from date_joined as "
+                     "the dump writes them (so an empty last_login counts).", "", "computed (clix_derive/mit.py)"),
+              Column("role", "VARCHAR", "admin (superuser), teacher (agency_type Teacher, Teacher Educator or "
+                     "Faculty, or staff), student (agency_type Student), other (another agency_type), NULL (none "
+                     "known).", "", "computed from is_superuser, agency_type, is_staff", QUASI),
            *PROVENANCE)),
     Table("units", "One row per announced unit (course) of a server.",
           "`gstudio/db/gstudio-mongodb/Nodes.bson`: Groups that are members of GSystemType `announced_unit`",
@@ -196,6 +208,11 @@ TABLES: tuple[Table, ...] = (
               Column("buddy_keys", "VARCHAR[]", "The buddies' user_keys, in the order of buddies.", "",
                      USER_KEY_SOURCE, PSEUDONYMISED),
               Column("day", "DATE", "Calendar day of started_at in IST.", "date (IST)", "computed"),
+              Column("mit_visit", "BOOLEAN", "The MIT script's MongoDB text search (`activity_player`) takes the "
+                     "page, and its URL starts and ends with `/`: a blob of activity-data.csv.", "",
+                     "computed (clix_derive/textsearch.py)"),
+              Column("mit_label", "VARCHAR", "The name activity-data.csv shows: `unit / lesson / activity`, each "
+                     "python-slugified (transliterated) as the MIT script does.", "", "computed (clix_derive/mit.py)"),
            *PROVENANCE)),
     Table("progress", "Every row of every progress CSV in the archive (collected, and the latest recomputation "
           "under `derived/`).",
@@ -236,23 +253,44 @@ TABLES: tuple[Table, ...] = (
               Column("cells", "MAP(VARCHAR, VARCHAR)", "Every cell of the row as text, by header.", "",
                      "the CSV row", FREE_TEXT),
            *PROVENANCE)),
-    Table("tool_events", "One row per record of a tool's JSON log.",
+    Table("tool_events", "One row per record of a tool's JSON log, its times read where each CLIx tool writes "
+          "them (see `tool_family`).",
           "`gstudio/gstudio_tools_logs/<tool>/<user id>-<tool>.json`", ("source_name", "record_index", "record_sha256"),
           (*USER_KEYS,
               Column("tool", "VARCHAR", "Tool folder name (gStudio's appName).", "", "folder `<tool>/`"),
+              Column("tool_family", "VARCHAR", "The tool as the research team names it (the file name's part after "
+                     "`<user id>-` up to its first `-`, lower case: `ice`, `policesquad`, `food_sharing_tool`, ...), "
+                     "which says where its times are: ice, astroamer_moon_track and astroamer_planet_trek_activity "
+                     "in appData.tool_startTime/tool_endTime; rationpatterns in appData.gameOverallStartTime/EndTime "
+                     "(JavaScript's 0-based month, corrected); policesquad a TimeSpentStage; the others "
+                     "created_at only.", "", "file name"),
               Column("app_name", "VARCHAR", "appName/app_name of the record.", "", "record appName"),
-              Column("session_id", "VARCHAR", "Tool session of the record, when it has one.", "",
-                     "record session_id/sessionId/session", PSEUDONYMISED),
-              Column("event_type", "VARCHAR", "Kind of event, when given.", "", "record event_type/eventType"),
-              Column("event_at", "TIMESTAMPTZ", "When the record was written.", IST, "record created_at/createdAt"),
-              Column("started_at", "TIMESTAMPTZ", "Start of the tool session, when given.", IST,
-                     "record start_time/startTime"),
-              Column("ended_at", "TIMESTAMPTZ", "End of the tool session, when given.", IST,
-                     "record end_time/endTime"),
+              Column("language", "VARCHAR", "Language of the tool's interface, when given.", "",
+                     "record language, appData.language, params.language"),
+              Column("session_id", "VARCHAR", "Tool session of the record, when it has one (some tools log the Django "
+                     "session key).", "", "record sessionId/session_id/sessionid", PSEUDONYMISED),
+              Column("event_type", "VARCHAR", "Kind of event, when given (top level, else appData's or params').",
+                     "", "record event_type/eventType, appData.eventType"),
+              Column("event_at", "TIMESTAMPTZ", "When the record was written.", IST,
+                     "record created_at/createdAt, else appData.createdAt"),
+              Column("started_at", "TIMESTAMPTZ", "Start of the tool session, where the tool logs one.", IST,
+                     "appData.tool_startTime, appData.gameOverallStartTime"),
+              Column("ended_at", "TIMESTAMPTZ", "End of the tool session, where the tool logs one.", IST,
+                     "appData.tool_endTime, appData.gameOverallEndTime"),
               Column("seconds", "DOUBLE", "ended_at - started_at, when both are there and in order.", "seconds",
                      "computed"),
-              Column("missing_time", "BOOLEAN", "The record has no parseable event, start or end time.", "",
-                     "computed"),
+              Column("time_spent_seconds", "DOUBLE", "Time the tool itself counted (policesquad's TimeSpentStage, "
+                     "`H:M:S`; a bare number is hours, as the team's scripts read it).", "seconds",
+                     "params.TimeSpentStage"),
+              Column("current_mission", "VARCHAR", "policesquad's mission.", "", "params.CurrentMission"),
+              Column("logged_by_user_key", "VARCHAR", "user_key of the user id the record itself names (a buddy's "
+                     "copy names the logged-in user).", "", "record userId/user_id", PSEUDONYMISED),
+              Column("logged_by_user_id", "INTEGER", "The user id the record itself names.", "",
+                     "record userId/user_id", DIRECT),
+              Column("buddy_keys", "VARCHAR[]", "user_keys of the buddies the record names (besides its own user).",
+                     "", "record buddyIds/buddy_details", PSEUDONYMISED),
+              Column("missing_time", "BOOLEAN", "No time anywhere in the record (top level, appData, params, data "
+                     "logs).", "", "computed"),
               Column("impossible_time", "BOOLEAN", "A time before 2015, after the collection, or an end before "
                      "its start.", "", "computed"),
               Column("anonymous", "BOOLEAN", "Written for user id 0 (nobody logged in).", "", "file name"),
@@ -261,28 +299,85 @@ TABLES: tuple[Table, ...] = (
               Column("record_index", "INTEGER", "Position of the record in its file (0-based).", "", "file"),
               Column("record_sha256", "VARCHAR", "sha256 of the record's JSON: a file rewritten after a reinstall "
                      "keeps its old records apart from the new.", "", "computed", PSEUDONYMISED),
+              Column("mit_file", "BOOLEAN", "The MIT script reads this file for the user: per tool folder "
+                     "`<id>.json`, else the first `<id>-*.json` by name.", "", "computed"),
+              Column("mit_at", "TIMESTAMPTZ", "The time the MIT script gives the record: created_at/createdAt at "
+                     "the top level as `%Y-%m-%d %H:%M:%S`; NULL where it dates the record 5000 years after its run.",
+                     IST, "record created_at/createdAt"),
+              Column("mit_label", "VARCHAR", "The name the MIT script shows for the record: appName, else app_name, "
+                     "else `Unknown Tool??`.", "", "record appName/app_name"),
               Column("raw", "JSON", "The record exactly as logged.", "", "the JSON record", FREE_TEXT),
            *PROVENANCE)),
-    Table("assessment_responses", "One row per question attempt in qbank (every attempt, oldest first).",
-          "`gstudio/db/assessment/{AssessmentTaken,AssessmentSection,Item}.bson` (dlkit JSON records)",
+    Table("assessment_items", "One row per qbank question (Item): its text, choices and answer key.",
+          "`gstudio/db/assessment/Item.bson`", ("item_id",),
+          (*SCHOOL_KEYS,
+              Column("item_id", "VARCHAR", "Item ObjectId (hex).", "", "Item._id"),
+              Column("name", "VARCHAR", "Display name.", "", "Item.displayName.text"),
+              Column("genus_type", "VARCHAR", "Kind of question (e.g. `qti-choice-interaction`, "
+                     "`qti-extended-text-interaction`).", "", "Item.genusTypeId"),
+              Column("question_text", "VARCHAR", "The question as shown (markup removed; English, else Telugu, "
+                     "else Hindi, else the first text, as gStudio's assessment report takes it).", "",
+                     "Item.question.texts[] or .text"),
+              Column("choices", "STRUCT(id VARCHAR, text VARCHAR)[]", "The choices, in stored order.", "",
+                     "Item.question.choices[]"),
+              Column("answer_choice_ids", "VARCHAR[]", "The choices of the right answer.", "",
+                     "Item.answers[] of genus right-answer, choiceIds"),
+              Column("bank_ids", "VARCHAR[]", "qbank banks the item is in.", "", "Item.assignedBankIds"),
+           *PROVENANCE)),
+    Table("assessment_offerings", "One row per assessment offered, with the unit, lesson and activity whose page "
+          "embeds it.",
+          "`gstudio/db/assessment/AssessmentOffered.bson`; the activity pages' iframe in `Nodes.bson` content",
+          ("offered_id",),
+          (*SCHOOL_KEYS,
+              Column("offered_id", "VARCHAR", "AssessmentOffered ObjectId (hex).", "", "AssessmentOffered._id"),
+              Column("name", "VARCHAR", "The offering's display name.", "", "AssessmentOffered.displayName.text"),
+              Column("assessment_id", "VARCHAR", "The Assessment offered (hex).", "", "AssessmentOffered.assessmentId"),
+              Column("bank_ids", "VARCHAR[]", "qbank banks of the offering.", "", "AssessmentOffered.assignedBankIds"),
+              Column("unit_id", "VARCHAR", "The unit whose lesson holds the activity embedding it; NULL when no page "
+                     "embeds it.", "", "Nodes: Group collection_set -> lesson collection_set -> activity"),
+              Column("unit_name", "VARCHAR", "Unit display name (altnames, else name).", "", "Nodes"),
+              Column("lesson_id", "VARCHAR", "The lesson.", "", "Nodes"),
+              Column("lesson_name", "VARCHAR", "Lesson name.", "", "Nodes.name"),
+              Column("activity_id", "VARCHAR", "The activity page whose iframe names the offering "
+                     "(`assessment_offered_id=...`, as gStudio's own assessment report finds it).", "",
+                     "Nodes.content"),
+              Column("activity_name", "VARCHAR", "Activity display name.", "", "Nodes"),
+           *PROVENANCE)),
+    Table("assessment_responses", "One row per question attempt in qbank (every attempt, oldest first), with "
+          "the context of its assessment: join assessment_items on item_id, assessment_offerings on "
+          "assessment_offered_id.",
+          "`gstudio/db/assessment/{AssessmentTaken,AssessmentSection}.bson`, "
+          "`gstudio/db/assessment_authoring/AssessmentPart.bson` (dlkit JSON records)",
           ("section_id", "question_key", "attempt", "submitted_at"),
           (*USER_KEYS,
               Column("username", "VARCHAR", "Taker, from the taking agent id.", "", "AssessmentTaken.takingAgentId",
                      DIRECT),
               Column("assessment_taken_id", "VARCHAR", "AssessmentTaken ObjectId.", "", "AssessmentTaken._id"),
-              Column("assessment_offered_id", "VARCHAR", "Offering taken.", "", "AssessmentTaken.assessmentOfferedId"),
+              Column("assessment_offered_id", "VARCHAR", "Offering taken (hex).", "",
+                     "AssessmentTaken.assessmentOfferedId"),
+              Column("taken_started_at", "TIMESTAMPTZ", "When the taker started the assessment.",
+                     "timestamp with time zone (dlkit stores UTC)", "AssessmentTaken.actualStartTime"),
+              Column("taken_completed_at", "TIMESTAMPTZ", "When the taker finished it; NULL if never.",
+                     "timestamp with time zone (dlkit stores UTC)", "AssessmentTaken.completionTime"),
               Column("section_id", "VARCHAR", "AssessmentSection ObjectId.", "", "AssessmentSection._id"),
+              Column("part_id", "VARCHAR", "The assessment part (section) of the question (hex).", "",
+                     "AssessmentSection.assessmentPartId"),
+              Column("part_name", "VARCHAR", "The part's display name.", "", "AssessmentPart.displayName.text"),
               Column("question_key", "VARCHAR", "The question's id inside the section.", "",
                      "AssessmentSection.questions[]._id"),
-              Column("item_id", "VARCHAR", "The qbank Item answered.", "", "AssessmentSection.questions[].itemId"),
+              Column("question_number", "INTEGER", "Position of the question in its section (1-based).", "",
+                     "AssessmentSection.questions[]"),
+              Column("item_id", "VARCHAR", "The qbank Item answered (hex).", "", "AssessmentSection.questions[].itemId"),
               Column("item_name", "VARCHAR", "Item display name.", "", "Item.displayName.text"),
               Column("attempt", "INTEGER", "1 for the first attempt at the question, 2 for the next, ...", "",
                      "position in questions[].responses (stored newest first)"),
               Column("submitted_at", "TIMESTAMPTZ", "When the answer was submitted.",
                      "timestamp with time zone (dlkit stores UTC)", "responses[].submissionTime"),
+              Column("response_kind", "VARCHAR", "choice, text, file or none (cleared).", "", "responses[]"),
               Column("choice_ids", "VARCHAR[]", "Choices picked, for choice questions.", "", "responses[].choiceIds"),
-              Column("answer", "JSON", "The whole response as stored (typed answers included).", "", "responses[]",
+              Column("answer_text", "VARCHAR", "The text typed, for text questions.", "", "responses[].text.text",
                      FREE_TEXT),
+              Column("answer", "JSON", "The whole response as stored.", "", "responses[]", FREE_TEXT),
               Column("is_correct", "BOOLEAN", "qbank's verdict; NULL when qbank could not judge.", "",
                      "responses[].isCorrect"),
               Column("cleared", "BOOLEAN", "The attempt cleared or skipped the answer (missingResponse).", "",
@@ -300,13 +395,18 @@ TABLES: tuple[Table, ...] = (
               Column("text", "VARCHAR", "The logged text (often JSON).", "", "LogEntry.text.text", FREE_TEXT),
               Column("raw", "JSON", "The whole entry.", "", "LogEntry", FREE_TEXT),
            *PROVENANCE)),
-    Table("server_days", "Days a server was in use.",
-          "`gstudio/db/gstudio-mongodb/Benchmarks.bson` and `gstudio/system-heartbeat/` file names",
+    Table("server_days", "Days a server was used or on, by its own evidence, each in IST (the stamp's own zone: "
+          "Benchmarks and the gStudio container's clock are India's wall clock).",
+          "`gstudio/db/gstudio-mongodb/Benchmarks.bson`, `gstudio/system-heartbeat/` and "
+          "`gstudio/gstudio-exported-users-analytics-csvs/` file names",
           ("source", "day"),
           (*SCHOOL_KEYS,
               Column("day", "DATE", "Calendar day.", "date (IST)", "Benchmarks.last_update, heartbeat file name"),
-              Column("source", "VARCHAR", "benchmarks or heartbeat.", "", "computed"),
-              Column("events", "INTEGER", "Benchmarks (page requests) or heartbeat files that day.", "events",
+              Column("source", "VARCHAR", "benchmarks (pages served: the lab was used), heartbeat (the server's own "
+                     "hourly heartbeat: it was on) or export (gStudio's hourly analytics export: it was on). The "
+                     "collector's heartbeat (a UTC-stamped file with a JSON twin) and the exports it had gStudio "
+                     "write during a collection are its visit, never a day.", "", "computed"),
+              Column("events", "INTEGER", "Benchmarks, heartbeat files or export files that day.", "events",
                      "computed"),
               Column("users", "INTEGER", "Distinct Benchmark users that day (0 for heartbeats).", "users",
                      "Benchmarks.user"),

@@ -325,6 +325,12 @@ def test_server_days_come_from_the_server_s_own_evidence_in_ist(tmp_path):
     # The collector's own heartbeat: a UTC stamp with a JSON twin, written when it visited.
     (beats / "system-heartbeat-20261101-043000.log").write_text("Captured at: 2026-11-01T04:30:00+00:00\n")
     (beats / "system-heartbeat-20261101-043000.json").write_text('{"captured_at": "2026-11-01T04:30:00+00:00"}')
+    # The export the collector had gStudio write during its run (10:00 IST, in the run of 04:25-04:40 UTC).
+    (top / "gstudio" / "gstudio-exported-users-analytics-csvs" / "2031001-mz1-sound-20261101-10h00m.csv").write_text(
+        PROGRESS_HEADER)
+    manifest = json.loads((top / "MANIFEST.json").read_text())
+    manifest["run"] = {"started": "2026-11-01T04:25:00+00:00", "ended": "2026-11-01T04:40:00+00:00"}
+    (top / "MANIFEST.json").write_text(json.dumps(manifest))
     build(str(tmp_path), log=lambda _: None)
     assert query(tmp_path, "SELECT strftime(day, '%Y-%m-%d'), source, events, users FROM server_days ORDER BY day") == [
         ("2018-06-04", "benchmarks", 1, 1), ("2018-06-05", "export", 1, 0), ("2018-06-06", "heartbeat", 1, 0)]

@@ -151,9 +151,9 @@ TABLES: tuple[Table, ...] = (
                      "computed from username"),
               Column("username_matches_server", "BOOLEAN", "The username ends in `-<server_id>` of its server.",
                      "", "computed from username"),
-              Column("is_staff", "BOOLEAN", "Django staff flag (gStudio gives it to teachers and administrators).",
+              Column("is_staff", "BOOLEAN", "Django staff flag (gStudio gives it to teachers and admins).",
                      "", AUTH_USER + " is_staff"),
-              Column("is_superuser", "BOOLEAN", "Django superuser flag (the server's administrators).", "",
+              Column("is_superuser", "BOOLEAN", "Django superuser flag (the server's admins).", "",
                      AUTH_USER + " is_superuser"),
               Column("agency_type", "VARCHAR", "The role gStudio records on the user's Author node: Student, Teacher, "
                      "Teacher Educator, Faculty, Researcher or Other.", "",

@@ -12,9 +12,11 @@ from pathlib import Path
 import duckdb
 import pytest
 from bson import ObjectId
+from mit_csv import long_form, sql_long_form
 from test_dataset_units import ACT, GST, LESSON, MODULE, PLAYER, T0, UNIT, bench, school, write_bson
 
-from clix_dataset.build import build
+from clix_dataset.build import analyses, build
+from clix_derive import __main__ as cli
 
 USERS = [(1, "administrator", "2018-05-01 09:00:00+05:30", "2018-05-01 09:00:00+05:30"),
          (5, "red-fox-mz1", "2018-06-04 09:55:00+05:30", "2018-05-01 09:00:00+05:30"),
@@ -182,3 +184,51 @@ def test_assessments_carry_their_context(dataset):
          ["three"], None, True),
         ("red-fox-mz1", "Sound: check your understanding", "10:30", "10:39", "Part A", 2, "Why?", 1, "text",
          [], "because of echoes", None)]
+
+
+def analysis(con: duckdb.DuckDBPyConnection, name: str) -> list[tuple]:
+    return con.execute(analyses()[name]).fetchall()
+
+
+def test_the_team_s_analyses_answer_as_counted_by_hand(dataset):
+    name = dict(dataset.execute("SELECT user_key, username FROM users").fetchall())
+
+    def named(rows: list[tuple], at: int) -> list[tuple]:
+        return [(*r[:at], name.get(r[at], r[at]), *r[at + 1:]) for r in rows]
+
+    # red-fox: coins and food sharing one record a day (0 s), policesquad 4 min 30 s by its own count,
+    # rationpatterns 10:30:00-10:41:15; blue-owl's copy of the Ice-cubes session 10:05:00-10:12:30; the
+    # ages_puzzle records have no time of their own to count.
+    assert named(analysis(dataset, "tool_time.sql"), 3) == [
+        ("mz", "mz1", "2031001", "blue-owl-mz1", "ice", "Mathematics", 1, 450.0),
+        ("mz", "mz1", "2031001", "red-fox-mz1", "coins_puzzle", "Mathematics", 1, 0.0),
+        ("mz", "mz1", "2031001", "red-fox-mz1", "food_sharing_tool", "Mathematics", 1, 0.0),
+        ("mz", "mz1", "2031001", "red-fox-mz1", "policesquad", "Mathematics", 1, 270.0),
+        ("mz", "mz1", "2031001", "red-fox-mz1", "rationpatterns", "Mathematics", 1, 675.0)]
+    # admin (never logged in), two students (both logged in, red-fox visited on one day), a teacher.
+    assert analysis(dataset, "logins_by_role.sql") == [
+        ("mz", "mz1", "2031001", "admin", 1, 0, 0, 0), ("mz", "mz1", "2031001", "student", 2, 2, 1, 1),
+        ("mz", "mz1", "2031001", "teacher", 1, 1, 0, 0)]
+    # 4 June 2018: the server on (a visit), modules and tools used.
+    assert analysis(dataset, "lab_days.sql") == [("mz", "mz1", "2031001", "2018-06", "2018-19", 1, 1, 1, 1, 0)]
+    # Both students present on 4 June (red-fox's visit and tools, blue-owl's Ice-cubes copy).
+    assert analysis(dataset, "attendance.sql") == [("mz", "mz1", "2031001", "2018-06", 1, 2.0, 2)]
+    # Q1 wrong, then right; Q2 typed (qbank does not judge it).
+    assert named(analysis(dataset, "assessment_scores_by_unit.sql"), 5) == [
+        ("mz", "mz1", "2031001", "Sound Unit", "Sound: check your understanding", "red-fox-mz1", 2, 0, 1)]
+    assert [(r[3], r[4], r[5], r[7], r[8], r[9], r[11], r[12], r[13])
+            for r in analysis(dataset, "assessment_results.sql")] == [
+        ("Sound Unit", "Sound: check your understanding", "Part A", 1, "How many?", 1, "choice", ["two"], False),
+        ("Sound Unit", "Sound: check your understanding", "Part A", 1, "How many?", 2, "choice", ["three"], True),
+        ("Sound Unit", "Sound: check your understanding", "Part A", 2, "Why?", 1, "text", [], None)]
+    assert dataset.execute("SELECT academic_year(DATE '2019-03-31'), academic_year(DATE '2019-04-01')").fetchall() \
+        == [("2018-19", "2019-20")]
+
+
+def test_the_mit_analysis_is_the_mit_script_s_csv(dataset, tmp_path):
+    """clix_derive writes the MIT script's CSV from the same collection: the analysis gives its cells."""
+    out = tmp_path / "derived"
+    assert cli.main(["archive", str(tmp_path / "2026" / "mz" / "2031001-mz1"), "--out", str(out), "--only", "mit",
+                     "--now", "2026-11-25T09:07"]) == 0
+    expected = long_form(out / "qbank" / "student-activities" / "activity-data.csv")
+    assert expected and sql_long_form(analysis(dataset, "mit_activity_data.sql")) == expected

@@ -23,7 +23,7 @@ PROGRESS = ("server_id,school_name,school_code,module_name,unit_name,username,us
 USERS = [(1, "administrator", "2018-05-01 09:00:00+05:30", "2018-05-01 09:00:00+05:30"),
          (2, "red-fox-mz1", "2018-06-04 09:55:00+05:30", "2018-05-01 09:00:00+05:30")]
 # What must never be in a release: usernames, names, roll numbers, session keys, typed text.
-SECRETS = ["red-fox-mz1", "blue-owl-mz2", "Sunaina", "Verghese", "2031001042", "sess-7f3a9c",
+SECRETS = ["red-fox-mz1", "blue-owl-mz2", "administrator", "Sunaina", "Verghese", "2031001042", "sess-7f3a9c",
            "my secret reason"]
 
 

@@ -29,7 +29,7 @@ from clix_derive.activity import visits
 from clix_derive.formats import name_of, slugify
 from clix_derive.school import School
 from clix_derive.source import ArchiveSource, AuthUser, SourceError, open_regular, parse_auth_users, read_identity
-from module_utils import clix_layout
+from module_utils import clix_identity, clix_layout
 from module_utils.clix_unplatform import ARCHIVE_TOP
 
 from . import tools
@@ -38,13 +38,14 @@ from .tables import BY_NAME
 IST = dt.timezone(dt.timedelta(hours=5, minutes=30))
 _CODEC = CodecOptions(tz_aware=False)
 PROGRESS_FOLDER = "gstudio-exported-users-analytics-csvs"
-PROGRESS_NAME = re.compile(r"^(?P<code>\d{7,8}|NA)-(?P<server_id>[a-z]+\d+)-(?P<slug>.*)-"
-                           r"(?P<stamp>\d{8}-\d{2}h\d{2}m)\.csv$")
+# Every pattern is matched whole and ASCII only (clix_identity's rule); the school is clix_identity's.
+PROGRESS_NAME = re.compile(r"(?P<folder>%s)-(?P<slug>.*)-(?P<stamp>[0-9]{8}-[0-9]{2}h[0-9]{2}m)\.csv"
+                           % re.sub(r"\?P<\w+>", "?:", clix_identity.SCHOOL_FOLDER.pattern), re.ASCII)
 ACTIVITY_COLUMN = re.compile(r"^(?P<name>.*) \[(?P<id>[0-9a-f]{24})\]$")
-TOOL_FILE = re.compile(r"^(?P<uid>\d+)(?:-.*)?\.json$")
-HEARTBEAT_FILE = re.compile(r"^system-heartbeat-(?P<day>\d{8})-\d{6}\.")
+TOOL_FILE = re.compile(r"(?P<uid>[0-9]+)(?:-.*)?\.json", re.ASCII)
+HEARTBEAT_FILE = re.compile(r"system-heartbeat-(?P<day>[0-9]{8})-[0-9]{6}\..*", re.ASCII)
 # A special server id at the end of a username (gStudio's default sp100): a shared class account.
-SHARED_ACCOUNT = re.compile(r"-sp\d+$")
+SHARED_ACCOUNT = re.compile(r"-%s[0-9]+\Z" % clix_identity.SPECIAL, re.ASCII)
 AGENT = re.compile(r"^osid\.agent\.Agent:(?P<name>.*)@")
 EARLIEST = dt.datetime(2015, 1, 1)
 # Progress CSV headers holding text (names, ids, lists): every other cell is a number or empty.
@@ -276,7 +277,7 @@ class SchoolReader:
             "district": district(code), "school_name": identity.get("school_name"),
             "inventory_name": _text(school.get("school_name")) if isinstance(school, dict) else None,
             "settings_server_id": identity.get("server_id"), "settings_school_code": identity.get("school_code"),
-            "settings_match": identity.get("server_id") == sid and identity.get("school_code") == code})
+            "settings_match": identity.get("server_id") == sid and clix_identity.same_code(identity.get("school_code"), code)})
 
     def auth_users(self) -> list[AuthUser]:
         dump = os.path.join(self.gstudio, "postgres-dump", "pg_dump_all.sql")
@@ -327,7 +328,7 @@ class SchoolReader:
             # The MIT script reads, per folder and user, <id>.json, else the first <id>-*.json.
             chosen: dict[str, str] = {}
             for name in names:
-                m = TOOL_FILE.match(name)
+                m = TOOL_FILE.fullmatch(name)
                 if m and (name == f"{m.group('uid')}.json" or m.group("uid") not in chosen):
                     chosen[m.group("uid")] = name
             for name in names:
@@ -336,7 +337,7 @@ class SchoolReader:
 
     def _tool_file(self, path: str, source_name: str, mit_file: bool) -> None:
         rel = self.rel(path)
-        m = TOOL_FILE.match(os.path.basename(path))
+        m = TOOL_FILE.fullmatch(os.path.basename(path))
         if not m:
             self.rows.reject("tool_events", rel, "", "file name is not <user id>-<tool>.json")
             return
@@ -402,7 +403,7 @@ class SchoolReader:
 
     def _progress_file(self, path: str, name: str, origin: str) -> None:
         rel = self.rel(path)
-        m = PROGRESS_NAME.match(name)
+        m = PROGRESS_NAME.fullmatch(name)
         if not m:
             self.rows.reject("progress", rel, "", "file name is not <code>-<server id>-<unit>-<%Y%m%d-%Hh%Mm>.csv")
             return
@@ -569,7 +570,7 @@ class SchoolReader:
         except OSError:
             names = set()
         for name in sorted(names):
-            m = HEARTBEAT_FILE.match(name)
+            m = HEARTBEAT_FILE.fullmatch(name)
             if m and name.endswith(".log") and f"{name[:-4]}.json" not in names:
                 day = _day(m.group("day"))  # the gStudio container's clock: Asia/Kolkata
                 if day is not None:
@@ -580,7 +581,7 @@ class SchoolReader:
             exports = []
         visits = collector_visits(self.manifest[1])
         for name in sorted(exports):
-            m = PROGRESS_NAME.match(name)
+            m = PROGRESS_NAME.fullmatch(name)
             if m:  # gStudio's datetime.now() in the container: IST
                 stamp = dt.datetime.strptime(m.group("stamp"), "%Y%m%d-%Hh%Mm").replace(tzinfo=IST)
                 if not any(start <= stamp <= end for start, end in visits):
@@ -779,7 +780,7 @@ def lab_user_key(school_code: str, server_id: str, pc: str, session: unplatform.
 
 def latest_run(names: list[str]) -> list[str]:
     """The progress files of the latest recomputation (the newest stamp) of a derived folder."""
-    stamps = {n: m.group("stamp") for n in names if (m := PROGRESS_NAME.match(n))}
+    stamps = {n: m.group("stamp") for n in names if (m := PROGRESS_NAME.fullmatch(n))}
     newest = max(stamps.values(), default=None)
     return [n for n in names if stamps.get(n, newest) == newest]
 

@@ -447,3 +447,21 @@ def test_a_fifo_in_the_archive_is_a_reject_never_a_hang(archive):
         signal.signal(signal.SIGALRM, previous)
     rejected = {f.rsplit("/", 1)[1] for (f,) in query(archive, "SELECT source_file FROM rejects")}
     assert "4-coins-puzzle.json" in rejected
+
+
+def test_the_conventions_follow_the_team_s_rules(archive):
+    """progress_monthly keeps, per unit and month, the rows of the month's latest progress CSV (the
+    team's filter_out_latest); the reference tables are the team's maps."""
+    folder = archive / "2026" / "mz" / "2031002-mz2" / "gstudio" / "gstudio-exported-users-analytics-csvs"
+    for stamp, visited in (("20180620-10h00m", 2), ("20180620-09h00m", 5), ("20180701-09h00m", 3)):
+        (folder / f"2031002-mz2-sound-{stamp}.csv").write_text(
+            PROGRESS_HEADER + f"mz2,School mz2,2031002,[],sound,blue-owl-mz2,2,{visited},3\r\n")
+    build(str(archive), log=lambda _: None)
+    assert query(archive, "SELECT month, source_name, activities_visited FROM progress_monthly ORDER BY month") == [
+        ("2018-06", "2031002-mz2-sound-20180620-10h00m.csv", 2), ("2018-07", "2031002-mz2-sound-20180701-09h00m.csv", 3)]
+    assert query(archive, "SELECT domain FROM ref_tool_domain WHERE tool_family IN ('ice', 'astroamer_moon_track') "
+                 "ORDER BY tool_family") == [("Science",), ("Mathematics",)]
+    assert query(archive, "SELECT count(*), count(DISTINCT domain) FROM ref_module_domain") == [(14, 3)]
+    assert query(archive, "SELECT module_name FROM ref_tool_module WHERE tool_family = 'policesquad' ORDER BY 1") == [
+        ("Geometric Reasoning Part I",), ("Geometric Reasoning Part II",)]
+    assert query(archive, "SELECT unit_code FROM ref_unit_code WHERE unit_slug = 'sound'") == [("36",)]

@@ -157,7 +157,7 @@ def write_parquet(con: duckdb.DuckDBPyConnection, query: str, target: str) -> No
 
 
 def extract(root: str, c: Collection, workdir: str) -> dict[str, str | None]:
-    """One collection read into a staged Parquet file per table (None: no rows)."""
+    """One collection read into a JSON-lines spool per table (None: no rows), for compact()."""
     manifest = read_manifest(c.path)
     collected_at = manifest[2].isoformat() if manifest[2] else None
     rows = Rows(workdir, {"server_id": c.server_id, "school_code": c.school_code}, c.name, collected_at)
@@ -167,38 +167,31 @@ def extract(root: str, c: Collection, workdir: str) -> dict[str, str | None]:
                      rows, workdir, manifest).read()
     finally:
         rows.close()
-    staged: dict[str, str | None] = {}
-    con = connect(workdir)
-    try:
-        for table in TABLES:
-            spool = rows.path(table.name)
-            if spool is None:
-                staged[table.name] = None
-                continue
-            types = ", ".join(f"{sql_str(c.name)}: {sql_str(c.type)}" for c in table.stored)
-            source = f"read_json({sql_str(spool)}, format = 'newline_delimited', columns = {{{types}}})"
-            target = os.path.join(workdir, f"{table.name}.parquet")
-            write_parquet(con, f"SELECT {casts(table)} FROM {source}", target)
-            os.unlink(spool)
-            staged[table.name] = target
-    finally:
-        con.close()
-    return staged
+    return {table.name: rows.path(table.name) for table in TABLES}
+
+
+def spooled(table: Table, spools: list[str]) -> str:
+    """The rows of JSON-lines spools, typed as the table's columns."""
+    types = ", ".join(f"{sql_str(c.name)}: {sql_str(c.type)}" for c in table.stored)
+    files = ", ".join(sql_str(s) for s in spools)
+    return (f"SELECT {casts(table)} FROM read_json([{files}], format = 'newline_delimited', "
+            f"columns = {{{types}}})")
 
 
 def compact(con: duckdb.DuckDBPyConnection, table: Table, target: str, drop: set[str], add: list[str]) -> None:
-    """Rewrite one partition file: its rows less those of the collections in drop, with the staged
-    files in add. No rows left: no file."""
+    """Rewrite one partition file: its rows less those of the collections in drop, with the spooled
+    rows in add (extract). No rows left: no file."""
     parts = []
     if os.path.exists(target):
         keep = f" WHERE collection NOT IN ({', '.join(sql_str(d) for d in sorted(drop))})" if drop else ""
         parts.append(f"SELECT {casts(table)} FROM read_parquet({sql_str(target)}, hive_partitioning = false){keep}")
     if add:
-        parts.append(f"SELECT {casts(table)} FROM read_parquet([{', '.join(sql_str(a) for a in add)}])")
+        parts.append(spooled(table, add))
     if not parts:
         return
     query = " UNION ALL ".join(parts)
-    if con.execute(f"SELECT count(*) FROM ({query})").fetchone()[0] == 0:
+    # A spool holds at least one row: only a partition that loses rows and gains none may end empty.
+    if not add and con.execute(f"SELECT count(*) FROM ({query})").fetchone()[0] == 0:
         if os.path.exists(target):
             os.unlink(target)
             _remove_empty_parents(target, levels=2)

@@ -617,8 +617,10 @@ class SchoolReader:
         buddies = None if v.buddies is None else [a.get("name") for a in v.buddies]
         return {"user_key": self.people.key_of(username if isinstance(username, str) else None), "user_id": uid,
                 "username": username, "session_key": v.bench.session, "url": v.bench.url,
-                "unit_id": parts[1] if v.nodes else None,
-                "unit_name": name_of(unit, prefer_altnames=True) or None,
+                # A URL may name a user's own group (their Author, named after them) where a unit goes.
+                "unit_id": str(unit["_id"]) if unit is not None and unit.get("_type") == "Group" else None,
+                "unit_name": (name_of(unit, prefer_altnames=True) or None)
+                if unit is not None and unit.get("_type") == "Group" else None,
                 "lesson_id": parts[4] if v.nodes else None,
                 "lesson_name": name_of(lesson, prefer_altnames=False) or None,
                 "activity_id": parts[5] if v.nodes else None,

@@ -186,11 +186,12 @@ TABLES: tuple[Table, ...] = (
               Column("username", "VARCHAR", "Who visited.", "", "Benchmarks.user", DIRECT),
               Column("session_key", "VARCHAR", "Django session of the visit (the release: its pseudonym, never the "
                      "key itself).", "", "Benchmarks.session_key", PSEUDONYMISED),
-              Column("url", "VARCHAR", "The activity-player URL.", "", "Benchmarks.calling_url"),
-              Column("unit_id", "VARCHAR", "Unit in the URL (ObjectId hex or, as gStudio allows, the unit name).",
-                     "", "calling_url part 1"),
-              Column("unit_name", "VARCHAR", "Unit display name (altnames, else name); NULL when unknown.", "",
-                     "Nodes"),
+              Column("url", "VARCHAR", "The activity-player URL (its group part may be a user's own group, named "
+                     "after the user).", "", "Benchmarks.calling_url", DIRECT),
+              Column("unit_id", "VARCHAR", "The unit's ObjectId (hex): the group the URL names (by id or, as gStudio "
+                     "allows, by name) when it is a unit; NULL otherwise.", "", "calling_url part 1, Nodes"),
+              Column("unit_name", "VARCHAR", "Unit display name (altnames, else name); NULL when the URL names no "
+                     "unit.", "", "Nodes"),
               Column("lesson_id", "VARCHAR", "Lesson ObjectId from the URL.", "", "calling_url part 4"),
               Column("lesson_name", "VARCHAR", "Lesson name.", "", "Nodes.name"),
               Column("activity_id", "VARCHAR", "Activity ObjectId from the URL.", "", "calling_url part 5"),
@@ -212,7 +213,8 @@ TABLES: tuple[Table, ...] = (
                      "page, and its URL starts and ends with `/`: a blob of activity-data.csv.", "",
                      "computed (clix_derive/textsearch.py)"),
               Column("mit_label", "VARCHAR", "The name activity-data.csv shows: `unit / lesson / activity`, each "
-                     "python-slugified (transliterated) as the MIT script does.", "", "computed (clix_derive/mit.py)"),
+                     "python-slugified (transliterated) as the MIT script does (its unit part may be a user's own "
+                     "group, named after the user).", "", "computed (clix_derive/mit.py)", DIRECT),
            *PROVENANCE)),
     Table("progress", "Every row of every progress CSV in the archive (collected, and the latest recomputation "
           "under `derived/`).",

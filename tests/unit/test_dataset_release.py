@@ -11,7 +11,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from test_dataset_units import FIRST_VISITS, LATER_VISITS, PROGRESS_HEADER, bench, school
+from test_dataset_units import ACT, FIRST_VISITS, LATER_VISITS, LESSON, PROGRESS_HEADER, bench, school
 
 from clix_dataset.release import ReleaseError, release
 from clix_dataset.tables import PSEUDONYMISED, TABLES
@@ -34,7 +34,10 @@ def archive(tmp_path: Path) -> Path:
              '[{"created_at": "2018-6-4 10:0:05", "params": {"TextReason": "my secret reason"}}]'}
     school(root, "2025", "2031001-mz1", USERS, FIRST_VISITS, tools=tools,
            progress={"2031001-mz1-sound-20180604-18h30m.csv": PROGRESS})
-    school(root, "2026", "2031001-mz1", USERS, FIRST_VISITS + LATER_VISITS, tools=tools)
+    # A page of the activity player reached through the child's own group (named after the child).
+    own_group = bench("red-fox-mz1", f"/red-fox-mz1/course/activity_player/{LESSON}/{ACT}/",
+                      FIRST_VISITS[0]["last_update"], "activity_player_detail", "s5")
+    school(root, "2026", "2031001-mz1", USERS, [*FIRST_VISITS, *LATER_VISITS, own_group], tools=tools)
     school(root, "2026", "2031002-mz2", [(2, "blue-owl-mz2", "\\N", "2018-05-01 09:00:00+05:30")],
            [bench("blue-owl-mz2", "/x/course/activity_player/a/b/", FIRST_VISITS[0]["last_update"],
                   "activity_player_detail", "sess-7f3a9c")],
@@ -105,7 +108,7 @@ def test_the_release_holds_no_direct_identifier_or_free_text(archive, tmp_path):
                 duckdb.connect(str(archive / "dataset" / "clix.duckdb"), read_only=True).execute(
                     f"SELECT count(*) FROM {table.name}").fetchone(), table.name
         # Schools stay named; the views work on the release as on the restricted tier.
-        assert con.execute("SELECT count(*) FROM student_visits").fetchone() == (3,)
+        assert con.execute("SELECT count(*) FROM student_visits").fetchone() == (4,)
         assert con.execute("SELECT value FROM dataset_info WHERE name = 'tier'").fetchone() == ("release",)
     finally:
         con.close()

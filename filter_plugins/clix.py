@@ -185,7 +185,8 @@ def clix_results(hostvars_list: list) -> list:
 
 # What the clix-derive image carries (containers/derive/Dockerfile copies the same), relative to
 # the checkout: its digest labels the image, so a stale image is told from a current one.
-DERIVE_SOURCES = ("clix_derive", "module_utils/clix_layout.py", "module_utils/clix_unplatform.py")
+DERIVE_SOURCES = ("clix_derive", "module_utils/clix_identity.py", "module_utils/clix_layout.py",
+                  "module_utils/clix_unplatform.py", "containers/derive/requirements.txt")
 
 
 def clix_source_digest(paths) -> str:

@@ -65,7 +65,7 @@ import stat
 import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
-from urllib.parse import quote, unquote
+from urllib.parse import unquote
 
 from module_utils import clix_layout
 from module_utils import clix_unplatform as U
@@ -153,32 +153,53 @@ def _json_files(pc: Pc, root: str, folder: str):
             pc.rejects.append((path, str(exc)))
 
 
-def _sqlite(pc: Pc, root: str, path: str) -> sqlite3.Connection | None:
-    """A collected SQLite file opened read-only and immutable, only if it is a regular file."""
+def _regular_db(pc: Pc, root: str, path: str) -> bool:
+    """Whether path is a collected SQLite file that may be read: a regular file inside the install."""
     if not _inside(pc, root, os.path.dirname(path)):
-        return None
+        return False
     try:
         if not stat.S_ISREG(os.lstat(path).st_mode):
             pc.rejects.append((path, "not a regular file (a link, FIFO or device): not read"))
-            return None
+            return False
     except FileNotFoundError:
+        return False
+    return True
+
+
+def _sqlite(pc: Pc, root: str, path: str) -> sqlite3.Connection | None:
+    """A collected SQLite file opened as untrusted data (clix_unplatform.open_untrusted: read-only,
+    immutable, trusted_schema off, values bounded); one with a view or trigger is rejected unread."""
+    if not _regular_db(pc, root, path):
         return None
-    con = sqlite3.connect("file:%s?mode=ro&immutable=1" % quote(path), uri=True)
     try:
-        con.execute("SELECT count(*) FROM sqlite_master").fetchone()
-    except sqlite3.DatabaseError as exc:
-        con.close()
+        con = U.open_untrusted(path)
+    except sqlite3.Error as exc:
         pc.rejects.append((path, str(exc)))
+        return None
+    try:
+        extras = U.schema_extras(con)
+    except sqlite3.DatabaseError as exc:
+        extras = None
+        pc.rejects.append((path, str(exc)))
+    if extras:
+        pc.rejects.append((path, "it holds %s, which unplatform's own database never has: not read" % ", ".join(extras[:5])))
+    if extras or extras is None:
+        con.close()
         return None
     return con
 
 
-def _rows(pc: Pc, con: sqlite3.Connection, path: str, sql: str) -> list[tuple]:
+def _rows(pc: Pc, con: sqlite3.Connection, path: str, sql: str):
+    """The query's rows, read in batches (a table is never held whole by SQLite's cursor)."""
     try:
-        return con.execute(sql).fetchall()
+        cursor = con.execute(sql)
+        while True:
+            chunk = cursor.fetchmany(U.SESSIONS_BATCH)
+            if not chunk:
+                return
+            yield from chunk
     except sqlite3.DatabaseError as exc:
         pc.rejects.append((path, str(exc)))
-        return []
 
 
 def _utc_dict(value) -> dt.datetime:
@@ -222,11 +243,14 @@ def _event(text) -> dict:
 
 
 def read_v2(pc: Pc, root: str) -> None:
-    con = _sqlite(pc, root, os.path.join(root, U.V2_SESSIONS_DB))
-    if con is not None:
-        for (sid,) in _rows(pc, con, root, "SELECT session_id FROM sessions"):
-            pc.session(str(sid))
-        con.close()
+    db = os.path.join(root, U.V2_SESSIONS_DB)
+    if _regular_db(pc, root, db):
+        try:
+            for chunk in U.read_sessions(db):
+                for sid, _atime, _data in chunk:
+                    pc.session(str(sid))
+        except (sqlite3.Error, U.UntrustedDatabaseError) as exc:
+            pc.rejects.append((db, str(exc)))
     for name, doc in _json_files(pc, root, os.path.join(root, U.V2_USER_DATA)):
         sid = doc.get("sessionId") if isinstance(doc, dict) else None
         if not isinstance(sid, str) or not sid:

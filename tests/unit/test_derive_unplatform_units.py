@@ -207,3 +207,27 @@ def test_a_v1_install_without_research_tables_is_a_reported_reject(tmp_path):
     sqlite3.connect(db).execute("CREATE TABLE django_session (session_key text)").connection.commit()
     pc = up.read_pc("pc", str(tmp_path / "pc"))
     assert pc.sessions == {} and "no research_uuid table" in pc.rejects[0][1]
+
+
+def test_an_archived_database_that_could_run_or_never_end_is_rejected_unread(tmp_path):
+    """clix_derive (and so the dataset) reads a lab PC's databases as untrusted data, by clix_unplatform:
+    a sessions 'table' that is an endless recursive view, or a v1 database with a trigger, is a reject."""
+    v2 = tmp_path / "pc" / "opt-clix" / "unplatform.sqlite3"
+    v2.parent.mkdir(parents=True)
+    con = sqlite3.connect(v2)
+    con.execute("CREATE VIEW sessions(session_id, atime, data) AS WITH RECURSIVE n(i) AS "
+                "(SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT i, i, i FROM n")
+    con.commit()
+    con.close()
+    v1 = tmp_path / "pc" / "old" / "unplatform" / "db.sqlite3"
+    v1.parent.mkdir(parents=True)
+    con = sqlite3.connect(v1)
+    con.execute("CREATE TABLE research_uuid (session_id text, creation_time text)")
+    con.execute("INSERT INTO research_uuid VALUES ('s1', '2018-07-09 10:00:00')")
+    con.execute("CREATE TRIGGER t AFTER INSERT ON research_uuid BEGIN DELETE FROM research_uuid; END")
+    con.commit()
+    con.close()
+    pc = up.read_pc("pc", str(tmp_path / "pc"))
+    assert pc.sessions == {}
+    reasons = {Path(path).name: reason for path, reason in pc.rejects}
+    assert "view 'sessions'" in reasons["unplatform.sqlite3"] and "trigger 't'" in reasons["db.sqlite3"]

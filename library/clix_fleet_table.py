@@ -18,8 +18,11 @@ description:
     no collection at all is C(never collected). Times written without a zone (manifests sealed before
     times carried theirs) are UTC, and read as UTC.
   - Rows with a problem (thresholds in O(thresholds)) come first and are marked. Returns the table
-    as text lines and writes C(heartbeat-<time>.csv), C(.json) and a self-contained C(.html)
-    (no external assets) into O(dest).
+    as text lines and writes C(heartbeat-<time>.csv) (numbers as numbers; cells that a spreadsheet would run
+    as a formula start with C(')), C(.json) and a self-contained C(.html) into O(dest)
+    (module_utils/clix_templates/fleet.html.j2, autoescaped; short columns explained in a legend, the
+    reasons numbered under the table; no script, a Content-Security-Policy that allows only its own
+    style sheet).
   - Appends every row to C(heartbeat-history-<state>.jsonl) in O(dest), so trends can be seen; the
     HTML page shows each school's last O(history) values of disk use, load and skew.
   - An unplatform lab PC (C(platform=unplatform) in its entry) gets its own row below its school's
@@ -126,10 +129,7 @@ files:
   elements: str
 """
 
-import csv
 import datetime
-import html
-import io
 import json
 import os
 
@@ -137,6 +137,8 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.clix_files import human_bytes, write_text_files
 from ansible.module_utils.clix_layout import MANIFEST, school_roots
 from ansible.module_utils.clix_manifest import load, recorded_time
+from ansible.module_utils.clix_pages import Notes, minute, render
+from ansible.module_utils.clix_pages import csv_text as people_csv
 from ansible.module_utils.clix_unplatform import ARCHIVE_TOP, UnplatformError, pc_relpath
 
 COLUMNS = ["server_id", "school_code", "school_name", "reachable", "uptime", "load", "ram_used", "worst_disk",
@@ -301,13 +303,8 @@ def cells(row: dict) -> dict:
                 "" if all(i["complete"] for i in row["installs"]) else "at least ",
                 human_bytes(row["data_bytes"] or 0), len(row["installs"]))),
             "clock_skew": fmt(row.get("clock_skew_seconds"), "%+.0fs"),
-            "last_collected": when(row["last_collected"]) or "never", "lacked": lacked_text(row["lacked"]),
+            "last_collected": minute(row["last_collected"]) or "never", "lacked": lacked_text(row["lacked"]),
             "problems": "; ".join(row["problems"])}
-
-
-def when(stamp: str | None) -> str:
-    """An ISO 8601 time of the row (UTC) to the minute, as the table shows it."""
-    return recorded_time(stamp).strftime("%Y-%m-%d %H:%M") if stamp else ""
 
 
 def lacked_text(lacked: list) -> str:
@@ -339,50 +336,69 @@ def text_table(rows: list) -> list:
     return out
 
 
+CSV_COLUMNS = ["server_id", "school_code", "school_name", "reachable", "uptime_days", "load", "ram_used_percent",
+               "worst_disk_percent", "container", "mongodb", "postgresql", "app", "data_bytes", "clock_skew_seconds",
+               "last_collected", "lacked", "problems"]
+
+
 def csv_text(rows: list) -> str:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=COLUMNS)
-    writer.writeheader()
+    """The table for a spreadsheet: numbers as numbers, times in ISO 8601 (UTC)."""
+    lines = []
     for r in rows:
-        writer.writerow(cells(r))
-    return buf.getvalue()
+        shown = cells(r)
+        lines.append([shown["server_id"], r["school_code"], r["school_name"], r["reachable"], r.get("uptime_days"),
+                      r.get("load"), r.get("ram_used_percent"), r.get("worst_disk_percent"), r.get("container"),
+                      r.get("mongodb"), r.get("postgresql"), shown["app"] if "app" in r else None, r.get("data_bytes"),
+                      r.get("clock_skew_seconds"), r["last_collected"], shown["lacked"], shown["problems"]])
+    return people_csv(CSV_COLUMNS, lines)
+
+
+# The page's columns: (key of cells(), short header, what it is); the legend explains the short ones.
+PAGE_COLUMNS = [("server_id", "id", "server id (a lab PC: id/pc)"), ("school_code", "code", "school code"),
+                ("school_name", "name", "school name"), ("reachable", "reach", "reachable over SSH"),
+                ("uptime", "up", "uptime"), ("load", "load", "load (1 min)"), ("ram_used", "RAM", "RAM used"),
+                ("worst_disk", "disk", "fullest disk"), ("container", "ctr", "gStudio's container"),
+                ("mongodb", "mongo", "MongoDB answers"), ("postgresql", "pg", "PostgreSQL answers"),
+                ("app", "app", "a lab PC's unplatform app (qbank-lite, UI)"),
+                ("data", "data", "a lab PC's unplatform data"), ("clock_skew", "skew", "clock skew"),
+                ("last_collected", "last", "last collected (UTC)"), ("lacked", "lacked", "what that collection lacked"),
+                ("problems", "problems", "problems"), ("history", "history", "past heartbeats (UTC): disk, load, skew")]
+DOWN = ("DOWN", "no")
+
+
+def page_rows(rows: list, history: dict, notes: Notes) -> list:
+    """The rows as the page shows them: each cell's text, the reasons as numbers of the notes."""
+    out = []
+    for r in rows:
+        shown = {k: ("" if v == "-" else v) for k, v in cells(r).items()}
+        reach = r["reachable"]
+        shown["reachable"] = "yes" if reach == "yes" else "no"
+        shown["last_collected"] = minute(r["last_collected"]) or "never"
+        out.append(dict(row=r, cells=shown, problem=bool(r["problems"]),
+                        reach_note=None if reach == "yes" else notes.number(reach.split(": ", 1)[-1]),
+                        lacked=[dict(e, note=notes.number(e["reason"])) for e in r["lacked"]],
+                        history=[past_line(h) for h in history.get(r["host"], [])]))
+    return out
 
 
 def html_page(title: str, rows: list, history: dict) -> str:
-    head = "".join("<th>%s</th>" % html.escape(c) for c in [*COLUMNS, "history (disk, load, skew)"])
-    body = []
-    for r in rows:
-        c = cells(r)
-        past = history.get(r["host"], [])
-        trend = "<br>".join(html.escape(past_text(h)) for h in past)
-        cls = ' class="problem"' if r["problems"] else ""
-        c["lacked"] = "; ".join("%(item)s %(status)s%(sep)s%(reason)s" % dict(e, sep=": " if e["reason"] else "")
-                                for e in r["lacked"])  # with the reasons, which the terminal leaves out
-        tds = "".join("<td class=\"%s\">%s</td>" % (k, html.escape(str(c[k]))) for k in COLUMNS)
-        body.append("<tr%s>%s<td>%s</td></tr>" % (cls, tds, trend))
-    return ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>%s</title><style>"
-            "body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse;font-size:90%%}"
-            "td,th{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top}"
-            "tr.problem{background:#fdd}tr.problem td.problems{color:#a00;font-weight:bold}"
-            "</style></head><body><h1>%s</h1><p>%s (listed first).</p>"
-            "<table><tr>%s</tr>%s</table></body></html>\n"
-            % (html.escape(title), html.escape(title), html.escape(summary(rows)),
-               head, "".join(body)))
+    notes = Notes()
+    columns = [key for key, _, _ in PAGE_COLUMNS]
+    return render("fleet.html.j2", title=title, summary=summary(rows), rows=page_rows(rows, history, notes),
+                  notes=notes, columns=columns, short={k: s for k, s, _ in PAGE_COLUMNS},
+                  explain={k: e for k, _, e in PAGE_COLUMNS}, down=DOWN)
 
 
-def past_text(entry: dict) -> str:
-    """One past heartbeat of a history cell: '2026-11-24 10:00: disk 50%, load 0.5, skew +2s'."""
-    try:
-        at = when(entry.get("at"))
-    except ValueError:
-        at = str(entry.get("at"))[:16]
+def past_line(entry: dict) -> dict:
+    """One past heartbeat of a history cell: its time (UTC, '11-24 10:00') and values ('50%, 0.50, +2s')."""
+    at = minute(entry.get("at"), "%m-%d %H:%M")
     if entry.get("reachable") is False:
-        return "%s: unreachable" % at
+        return dict(at=at, shown="unreachable")
 
     def shown(key, pattern):
         value = entry.get(key)
-        return "-" if not isinstance(value, (int, float)) else pattern % value
-    return "%s: disk %s, load %s, skew %s" % (at, shown("disk", "%.0f%%"), shown("load", "%.2f"), shown("skew", "%+.0fs"))
+        return "-" if not isinstance(value, (int, float)) or isinstance(value, bool) else pattern % value
+    return dict(at=at, shown="%s, %s, %s" % (shown("disk", "%.0f%%"), shown("load", "%.2f"), shown("skew", "%+.0fs")))
 
 
 def append_history(dest: str, rows: list, stamp: str, keep: int) -> dict:

@@ -4,7 +4,6 @@ each school was last collected, read from manifests as clix_manifest writes them
 from __future__ import annotations
 
 import datetime
-import html.parser
 import json
 import os
 import re
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from library_module import library_module, run_module
+from page_parse import checked
 
 clix_fleet_table = library_module("clix_fleet_table")
 clix_manifest = library_module("clix_manifest")
@@ -166,40 +166,15 @@ def test_text_and_html_mark_problem_rows_and_colour_the_problems_column():
     rows[1]["problems"] = []
     lines = text_table(rows)
     assert lines[2].startswith("!! ") and lines[3].startswith("   ")
-    page = html_page("t", rows, {"x-mz2": [{"at": "2026-11-24T10:00:00+00:00", "disk": 97.0, "load": 1.0, "skew": 0},
-                                           {"at": "2026-11-24T11:00:00+00:00", "disk": None, "load": None,
-                                            "skew": None, "reachable": False}]})
-    assert page.count('class="problem"') == 1
-    assert "2026-11-24 10:00: disk 97%, load 1.00, skew +0s" in page and "2026-11-24 11:00: unreachable" in page
-    assert "None" not in page
-    parsed = PageParser()
-    parsed.feed(page)
-    assert parsed.red == ["disk 99%; never collected"]  # the problems column, and only it
-
-
-class PageParser(html.parser.HTMLParser):
-    """The tags and the text a browser would see, and the text of the cells coloured as problems."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.tags: set[str] = set()
-        self.attributes: list = []
-        self.text: list[str] = []
-        self.red: list[str] = []
-        self._red = False
-
-    def handle_starttag(self, tag, attrs):
-        self.tags.add(tag)
-        self.attributes += attrs
-        self._red = tag == "td" and ("class", "problems") in attrs
-
-    def handle_data(self, data):
-        self.text.append(data)
-        if self._red and data.strip():
-            self.red.append(data)
-
-    def handle_endtag(self, tag):
-        self._red = False
+    source = html_page("t", rows, {"x-mz2": [{"at": "2026-11-24T10:00:00+00:00", "disk": 97.0, "load": 1.0, "skew": 0},
+                                             {"at": "2026-11-24T11:00:00+00:00", "disk": None, "load": None,
+                                              "skew": None, "reachable": False}]})
+    page = checked(source)
+    assert source.count('<tr class="problem">') == 1
+    assert "11-24 10:00 97%, 1.00, +0s" in page.text and "11-24 11:00 unreachable" in page.text
+    assert "None" not in page.text
+    assert '<td class="problems">disk 99%; never collected</td>' in source  # the problems column is the red one
+    assert source.count('class="problems"') == 2
 
 
 HOSTILE = ["<script>alert('name')</script>", '"><img src=x onerror=alert(1)>', "a & b </td></tr><b>x"]
@@ -210,15 +185,10 @@ def test_hostile_values_are_text_on_the_page_never_markup():
                  "school_name": HOSTILE[0], "school_code": HOSTILE[2]}, "/nonexistent")
     history = {"x-mz1": [{"at": "<svg onload=x>", "disk": "<i>", "load": "'", "skew": '"'},
                          {"at": "2026-11-24T10:00", "disk": 1.0, "load": 1.0, "skew": 0}]}
-    page = html_page("<u>t</u>'\"", [entry], history)
-    parsed = PageParser()
-    parsed.feed(page)
-    assert parsed.tags == {"html", "head", "meta", "title", "style", "body", "h1", "p", "table", "tr", "th", "td", "br"}
-    assert {a for a in parsed.attributes if a[0] != "class"} == {("charset", "utf-8")}
-    text = "".join(parsed.text)
-    for value in [*HOSTILE, "<svg onload=x>: disk -, load -, skew -"]:
-        assert value in text  # shown as written, escaped rather than dropped
-    assert text.count("<u>t</u>'\"") == 2  # the title, in <title> and <h1>
+    page = checked(html_page("<u>t</u>'\"", [entry], history))
+    for value in [*HOSTILE, "<svg onload=x> -, -, -", "11-24 10:00 1%, 1.00, +0s"]:
+        assert value in page.text  # shown as written, escaped rather than dropped
+    assert page.text.count("<u>t</u>'\"") == 2  # the title, in <title> and <h1>
 
 
 def lab_pc(sid, pc, hb, problem=None):

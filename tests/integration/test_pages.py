@@ -84,7 +84,7 @@ def seen(browser: Chromium, page: Path, name: str, tmp_path: Path) -> str:
     loaded = browser.load(page, width=WIDTH)
     assert loaded.errors == [], loaded.errors
     assert loaded.overflow <= 0, f"{page.name} reaches {loaded.overflow} px past a {WIDTH} px window ({loaded.widest})"
-    shot = browser.screenshot(tmp_path / SCREENSHOTS[name], width=WIDTH, max_height=1600)
+    shot = browser.screenshot(tmp_path / SCREENSHOTS[name], width=WIDTH, max_height=1200)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     docs = os.environ.get("CLIX_DOCS_SCREENSHOTS")
     if docs:

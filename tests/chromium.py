@@ -135,6 +135,10 @@ class Chromium:
         return Loaded(errors=self._errors(), overflow=max(measured["scroll"], measured["widest"]) - measured["view"],
                       widest=measured["what"], text=measured["text"], height=measured["height"])
 
+    def evaluate(self, expression: str) -> Any:
+        """The value of a JavaScript expression in the loaded page (the page itself runs no script)."""
+        return self.call("Runtime.evaluate", session=True, expression=expression, returnByValue=True)["result"].get("value")
+
     def _errors(self) -> list:
         errors = []
         for event in self._events:

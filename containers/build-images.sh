@@ -2,8 +2,8 @@
 # Build the project's container images with podman, without any registry:
 #   localhost/clix-base:bookworm         Debian bookworm from debootstrap (python3, pymongo, snowballstemmer, psql)
 #   localhost/clix-derive:latest         containers/derive/Dockerfile on that base (clix_derive and the
-#                                        module_utils it imports: clix_layout, clix_unplatform);
-#                                        CLIX_DERIVE_IMAGE=<tag> names it otherwise (a checkout's own tests)
+#                                        module_utils it imports: clix_identity, clix_layout,
+#                                        clix_unplatform); CLIX_DERIVE_IMAGE=<tag> names it otherwise (a checkout's own tests)
 #   localhost/clix-gstudio-standin:latest  the test fleet's stand-in gStudio container
 # The base is built once (its rootfs tar is cached in .cache/rootfs); the others in seconds.
 set -euo pipefail
@@ -25,6 +25,14 @@ if [ "$(podman image inspect --format '{{index .Labels "clix.base.packages"}}' "
     rm -rf "$tarball.d"
   fi
   podman import -q --change 'CMD ["/bin/bash"]' --change "LABEL clix.base.packages=$packages" "$tarball" "$base" >/dev/null
+fi
+# The Python packages Debian does not give in the versions clix_derive needs (containers/derive/requirements.txt).
+wheels=containers/derive/wheels
+if ! ls "$wheels"/Unidecode-1.0.22-*.whl >/dev/null 2>&1; then
+  mkdir -p "$wheels"
+  .venv/bin/pip download -q --disable-pip-version-check --no-deps --only-binary=:all: --require-hashes \
+    -r containers/derive/requirements.txt -d "$wheels" \
+    || { echo "images: cannot download containers/derive/requirements.txt's wheels: connect to PyPI once" >&2; exit 1; }
 fi
 # The image is labelled with the digest of the code it carries; derive.yml refuses a stale image.
 # (The filter plugin imports Ansible: the project's venv runs it.)

@@ -9,18 +9,30 @@ short_description: The fleet's health at a glance - one row per school server an
 description:
   - Runs on the control node at the end of C(heartbeat.yml). One row per school - server id,
     school code and name, reachable or why not, uptime, load, RAM used, worst disk use, whether
-    gStudio's container, MongoDB and PostgreSQL answer, clock skew, and the date of the last
-    successful collection read from the archive's C(MANIFEST.json) files.
+    gStudio's container, MongoDB and PostgreSQL answer, clock skew, and when the school was last
+    collected and what that collection lacked, read from the archive's C(MANIFEST.json) files.
+  - The last collection is the newest time stamped on the school's own items in any year's manifest,
+    whatever their statuses (a heartbeat run refreshes only O(heartbeat_items), and is no collection).
+    What it lacked is each of its items that is not C(ok) (C(failed), C(skipped), C(absent), with the
+    reason) and each item it did not collect (a C(--tags) run). A failed item is a problem; a school with
+    no collection at all is C(never collected). Times written without a zone (manifests sealed before
+    times carried theirs) are UTC, and read as UTC.
   - Rows with a problem (thresholds in O(thresholds)) come first and are marked. Returns the table
-    as text lines and writes C(heartbeat-<time>.csv), C(.json) and a self-contained C(.html)
-    (no external assets) into O(dest).
+    as text lines and writes C(heartbeat-<time>.csv) (numbers as numbers; cells that a spreadsheet would run
+    as a formula start with C(')), C(.json) and a self-contained C(.html) into O(dest)
+    (module_utils/clix_templates/fleet.html.j2, autoescaped; short columns explained in a legend, the
+    reasons numbered under the table; no script, a Content-Security-Policy that allows only its own
+    style sheet).
   - Appends every row to C(heartbeat-history-<state>.jsonl) in O(dest), so trends can be seen; the
     HTML page shows each school's last O(history) values of disk use, load and skew.
   - An unplatform lab PC (C(platform=unplatform) in its entry) gets its own row below its school's
     (server id shown as C(<server id>/<pc>)) - reachable, whether its app answers (C(app) - qbank-lite
     on 8080 and the unplatform UI on 8888; a closed app is not a problem), the data size of its
     installs (C(data); no install found is a problem), and when it was last collected (the
-    C(collected_at) of the C(unplatform/<pc>) item, status C(ok), in the school's C(MANIFEST.json)).
+    C(collected_at) of the C(unplatform/<pc>) item in the school's C(MANIFEST.json), with its status
+    when not C(ok)).
+  - A manifest that cannot be read (not a regular file, not JSON, a time that is not ISO 8601) is a
+    problem of its school's row, never the end of the table.
 version_added: "0.1.0"
 options:
   dest:
@@ -52,7 +64,7 @@ options:
         type: float
         default: 300
       collected_days:
-        description: No successful collection for more than this many days.
+        description: No collection for more than this many days.
         type: int
         default: 180
   history:
@@ -60,8 +72,15 @@ options:
     type: int
     default: 5
   now:
-    description: The time of this run (ISO 8601, UTC); defaults to the control node's clock.
+    description: The time of this run (ISO 8601; without a zone, UTC); defaults to the control node's clock.
     type: str
+  heartbeat_items:
+    description: >-
+      The items a heartbeat run collects (the role's items of C(heartbeat.yml)'s C(clix_item_tags)): an
+      entry of only these is a heartbeat, not a collection.
+    type: list
+    elements: str
+    required: true
 attributes:
   check_mode:
     description: >-
@@ -81,6 +100,7 @@ EXAMPLES = r"""
     dest: /srv/archive/reports
     archive_root: /srv/archive
     schools: "{{ ansible_play_hosts_all | map('extract', hostvars, 'clix_result') | list }}"
+    heartbeat_items: [system-heartbeat, "system-heartbeat (server's own)"]
   delegate_to: localhost
   run_once: true
 """
@@ -92,7 +112,9 @@ table:
   type: list
   elements: str
 rows:
-  description: The rows as dicts.
+  description: >-
+    The rows as dicts; C(last_collected) is the last collection's time (ISO 8601, UTC) or null, C(lacked) what
+    it lacked (C(item), C(status), C(reason)), C(problems) the row's problems.
   returned: always
   type: list
   elements: dict
@@ -107,57 +129,89 @@ files:
   elements: str
 """
 
-import csv
 import datetime
-import glob
-import html
-import io
 import json
 import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.clix_files import human_bytes, write_text_files
-from ansible.module_utils.clix_unplatform import UnplatformError, pc_relpath
+from ansible.module_utils.clix_layout import MANIFEST, school_roots
+from ansible.module_utils.clix_manifest import load, recorded_time
+from ansible.module_utils.clix_pages import Notes, minute, render
+from ansible.module_utils.clix_pages import csv_text as people_csv
+from ansible.module_utils.clix_unplatform import ARCHIVE_TOP, UnplatformError, pc_relpath
 
 COLUMNS = ["server_id", "school_code", "school_name", "reachable", "uptime", "load", "ram_used", "worst_disk",
-           "container", "mongodb", "postgresql", "app", "data", "clock_skew", "last_collected", "problems"]
+           "container", "mongodb", "postgresql", "app", "data", "clock_skew", "last_collected", "lacked", "problems"]
 
 
-def last_collected(archive_root: str, state: str, folder: str) -> str | None:
-    """End time of the newest complete collection (every item asked for, every item ok or absent
-    on the server), as the manifests record it; heartbeat runs and --tags runs do not count."""
-    best = None
-    for manifest in manifests(archive_root, state, folder):
-        ended = manifest.get("last_complete")
-        if ended and (best is None or ended > best):
-            best = ended
-    return best
+def school_manifests(archive_root: str) -> dict:
+    """{(state, folder): [(year, path of its MANIFEST.json)]} of every collected school folder."""
+    found = {}
+    for path, parsed in school_roots(archive_root):
+        found.setdefault((parsed["state"], parsed["folder"]), []).append((parsed["year"], os.path.join(path, MANIFEST)))
+    return found
 
 
-def manifests(archive_root: str, state: str, folder: str):
-    for path in glob.glob(os.path.join(archive_root, "[0-9][0-9][0-9][0-9]", state, folder, "MANIFEST.json")):
+def read_manifests(paths: list) -> tuple:
+    """([(year, manifest)], [problem]) of a school's manifests: one that cannot be read is a problem
+    of its row, never the end of the table (a FIFO or a link is never opened)."""
+    manifests, problems = [], []
+    for year, path in paths:
         try:
-            with open(path) as f:
-                manifest = json.load(f)
-        except (OSError, ValueError):
+            manifest = load(os.path.dirname(path))
+        except (OSError, ValueError) as exc:
+            problems.append("%s's %s unreadable (%s)" % (year, MANIFEST, exc))
             continue
-        if isinstance(manifest, dict):
-            yield manifest
+        if isinstance(manifest, dict) and isinstance(manifest.get("items") or {}, dict):
+            manifests.append((year, manifest))
+        elif manifest is not None:
+            problems.append("%s's %s holds no items table" % (year, MANIFEST))
+    return manifests, problems
 
 
-def lab_pc_collected(archive_root: str, state: str, folder: str, pc: str) -> str | None:
-    """When the lab PC's item was last collected whole (status ok), in any year's manifest."""
-    try:
-        name = pc_relpath(pc)  # the PC's one item in its school's manifest
-    except UnplatformError:
-        return None
-    best = None
-    for manifest in manifests(archive_root, state, folder):
-        item = (manifest.get("items") or {}).get(name)
-        at = item.get("collected_at") if isinstance(item, dict) and item.get("status") == "ok" else None
-        if isinstance(at, str) and (best is None or at > best):
-            best = at
-    return best
+def last_collection(manifests: list, picks) -> dict:
+    """The newest collection of the items that `picks` (a test of an item's name) keeps, whatever their
+    statuses: {at (ISO 8601, UTC) or None, lacked [{item, status, reason}], problems [str]}. Its items
+    are those stamped with its time; what it lacked is each of them not ok, and each item it did not
+    collect (a --tags run), with when that one was last collected."""
+    stamped, problems = [], []
+    for year, manifest in manifests:
+        for name, entry in sorted((manifest.get("items") or {}).items()):
+            if not picks(name) or not isinstance(entry, dict):
+                continue
+            try:
+                stamped.append((recorded_time(entry.get("collected_at")), year, name, entry))
+            except ValueError as exc:
+                problems.append("%s's %s: %s's collected_at %s" % (year, MANIFEST, name, exc))
+    if not stamped:
+        return dict(at=None, lacked=[], problems=problems)
+    at, year = max((moment, y) for moment, y, _, _ in stamped)
+    lacked = []
+    for moment, y, name, entry in stamped:
+        if y != year:
+            continue
+        if moment != at:
+            lacked.append(dict(item=name, status="not in this run", reason="last collected %s" % moment.isoformat()))
+        elif entry.get("status") != "ok":
+            lacked.append(dict(item=name, status=str(entry.get("status") or "unknown"), reason=str(entry.get("reason") or "")))
+    return dict(at=at.isoformat(), lacked=lacked, problems=problems)
+
+
+def is_lab_pc_item(name: str) -> bool:
+    return name.startswith(ARCHIVE_TOP + "/")
+
+
+def collection_of(school: dict, manifests: list, heartbeat_items: list) -> dict:
+    """The last collection of a school server's own items (a heartbeat run refreshes its heartbeat items
+    and is no collection), or of a lab PC's one item."""
+    if school.get("platform") == "unplatform":
+        try:
+            name = pc_relpath(school.get("pc") or "")  # the PC's one item in its school's manifest
+        except UnplatformError:
+            return dict(at=None, lacked=[], problems=[])
+        return last_collection(manifests, lambda n: n == name)
+    return last_collection(manifests, lambda n: not is_lab_pc_item(n) and n not in heartbeat_items)
 
 
 def lab_pc_row(row: dict, hb: dict) -> None:
@@ -173,7 +227,24 @@ def lab_pc_row(row: dict, hb: dict) -> None:
         row["problems"].append("no unplatform install found")
 
 
-def row_of(school: dict, archive_root: str, limits: dict, now: datetime.datetime) -> dict:
+def collection_facts(row: dict, collection: dict, read_problems: list, limits: dict, now: datetime.datetime) -> None:
+    """When the row's school or lab PC was last collected, what that collection lacked, and its problems."""
+    row.update(last_collected=collection["at"], lacked=collection["lacked"])
+    row["problems"] += read_problems + collection["problems"]
+    if collection["at"] is None:
+        row["problems"].append("never collected")
+        return
+    failed = [e["item"] for e in collection["lacked"] if e["status"] == "failed"]
+    if failed:
+        row["problems"].append("last collection failed: %s" % ", ".join(failed))
+    age = now - recorded_time(collection["at"])
+    if age.days > limits["collected_days"]:
+        row["problems"].append("not collected for %d days" % age.days)
+
+
+def row_of(school: dict, manifests: list, read_problems: list, limits: dict, now: datetime.datetime,
+           heartbeat_items: list) -> dict:
+    """One row of the table from a school's (or lab PC's) heartbeat and its school folder's manifests."""
     hb = school.get("heartbeat") or {}
     row = {"host": school.get("host"), "state": school.get("state"), "server_id": school.get("server_id"),
            "school_code": school.get("school_code"), "school_name": school.get("school_name"), "problems": []}
@@ -208,17 +279,7 @@ def row_of(school: dict, archive_root: str, limits: dict, now: datetime.datetime
         skew = row["clock_skew_seconds"]
         if skew is not None and abs(skew) > limits["skew_seconds"]:
             row["problems"].append("clock skew %+.0fs" % skew)
-    if lab_pc:
-        row["last_collected"] = lab_pc_collected(archive_root, row["state"] or "", school.get("folder") or "",
-                                                 row["pc"] or "")
-    else:
-        row["last_collected"] = last_collected(archive_root, row["state"] or "", school.get("folder") or "")
-    if row["last_collected"] is None:
-        row["problems"].append("never collected")
-    else:
-        age = now - datetime.datetime.fromisoformat(row["last_collected"])
-        if age.days > limits["collected_days"]:
-            row["problems"].append("not collected for %d days" % age.days)
+    collection_facts(row, collection_of(school, manifests, heartbeat_items), read_problems, limits, now)
     return row
 
 
@@ -242,7 +303,16 @@ def cells(row: dict) -> dict:
                 "" if all(i["complete"] for i in row["installs"]) else "at least ",
                 human_bytes(row["data_bytes"] or 0), len(row["installs"]))),
             "clock_skew": fmt(row.get("clock_skew_seconds"), "%+.0fs"),
-            "last_collected": (row["last_collected"] or "never")[:10], "problems": "; ".join(row["problems"])}
+            "last_collected": minute(row["last_collected"]) or "never", "lacked": lacked_text(row["lacked"]),
+            "problems": "; ".join(row["problems"])}
+
+
+def lacked_text(lacked: list) -> str:
+    """What a collection lacked, by status: 'skipped: derived (gStudio container); absent: unplatform'."""
+    by_status = {}
+    for entry in lacked:
+        by_status.setdefault(entry["status"], []).append(entry["item"])
+    return "; ".join("%s: %s" % (status, ", ".join(items)) for status, items in by_status.items())
 
 
 def summary(rows: list) -> str:
@@ -266,34 +336,69 @@ def text_table(rows: list) -> list:
     return out
 
 
+CSV_COLUMNS = ["server_id", "school_code", "school_name", "reachable", "uptime_days", "load", "ram_used_percent",
+               "worst_disk_percent", "container", "mongodb", "postgresql", "app", "data_bytes", "clock_skew_seconds",
+               "last_collected", "lacked", "problems"]
+
+
 def csv_text(rows: list) -> str:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=COLUMNS)
-    writer.writeheader()
+    """The table for a spreadsheet: numbers as numbers, times in ISO 8601 (UTC)."""
+    lines = []
     for r in rows:
-        writer.writerow(cells(r))
-    return buf.getvalue()
+        shown = cells(r)
+        lines.append([shown["server_id"], r["school_code"], r["school_name"], r["reachable"], r.get("uptime_days"),
+                      r.get("load"), r.get("ram_used_percent"), r.get("worst_disk_percent"), r.get("container"),
+                      r.get("mongodb"), r.get("postgresql"), shown["app"] if "app" in r else None, r.get("data_bytes"),
+                      r.get("clock_skew_seconds"), r["last_collected"], shown["lacked"], shown["problems"]])
+    return people_csv(CSV_COLUMNS, lines)
+
+
+# The page's columns: (key of cells(), short header, what it is); the legend explains the short ones.
+PAGE_COLUMNS = [("server_id", "id", "server id (a lab PC: id/pc)"), ("school_code", "code", "school code"),
+                ("school_name", "name", "school name"), ("reachable", "reach", "reachable over SSH"),
+                ("uptime", "up", "uptime"), ("load", "load", "load (1 min)"), ("ram_used", "RAM", "RAM used"),
+                ("worst_disk", "disk", "fullest disk"), ("container", "ctr", "gStudio's container"),
+                ("mongodb", "mongo", "MongoDB answers"), ("postgresql", "pg", "PostgreSQL answers"),
+                ("app", "app", "a lab PC's unplatform app (qbank-lite, UI)"),
+                ("data", "data", "a lab PC's unplatform data"), ("clock_skew", "skew", "clock skew"),
+                ("last_collected", "last", "last collected (UTC)"), ("lacked", "lacked", "what that collection lacked"),
+                ("problems", "problems", "problems"), ("history", "history", "past heartbeats (UTC): disk, load, skew")]
+DOWN = ("DOWN", "no")
+
+
+def page_rows(rows: list, history: dict, notes: Notes) -> list:
+    """The rows as the page shows them: each cell's text, the reasons as numbers of the notes."""
+    out = []
+    for r in rows:
+        shown = {k: ("" if v == "-" else v) for k, v in cells(r).items()}
+        reach = r["reachable"]
+        shown["reachable"] = "yes" if reach == "yes" else "no"
+        shown["last_collected"] = minute(r["last_collected"]) or "never"
+        out.append(dict(row=r, cells=shown, problem=bool(r["problems"]),
+                        reach_note=None if reach == "yes" else notes.number(reach.split(": ", 1)[-1]),
+                        lacked=[dict(e, note=notes.number(e["reason"])) for e in r["lacked"]],
+                        history=[past_line(h) for h in history.get(r["host"], [])]))
+    return out
 
 
 def html_page(title: str, rows: list, history: dict) -> str:
-    head = "".join("<th>%s</th>" % html.escape(c) for c in [*COLUMNS, "history (disk, load, skew)"])
-    body = []
-    for r in rows:
-        c = cells(r)
-        past = history.get(r["host"], [])
-        trend = "<br>".join(html.escape("%s: %s, %s, %s" % (h["at"][:16], h.get("disk"), h.get("load"), h.get("skew")))
-                            for h in past)
-        cls = ' class="problem"' if r["problems"] else ""
-        tds = "".join("<td>%s</td>" % html.escape(str(c[k])) for k in COLUMNS)
-        body.append("<tr%s>%s<td>%s</td></tr>" % (cls, tds, trend))
-    return ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>%s</title><style>"
-            "body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse;font-size:90%%}"
-            "td,th{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top}"
-            "tr.problem{background:#fdd}tr.problem td:last-child,tr.problem td:nth-child(%d){color:#a00;font-weight:bold}"
-            "</style></head><body><h1>%s</h1><p>%s (listed first).</p>"
-            "<table><tr>%s</tr>%s</table></body></html>\n"
-            % (html.escape(title), COLUMNS.index("problems") + 1, html.escape(title), html.escape(summary(rows)),
-               head, "".join(body)))
+    notes = Notes()
+    columns = [key for key, _, _ in PAGE_COLUMNS]
+    return render("fleet.html.j2", title=title, summary=summary(rows), rows=page_rows(rows, history, notes),
+                  notes=notes, columns=columns, short={k: s for k, s, _ in PAGE_COLUMNS},
+                  explain={k: e for k, _, e in PAGE_COLUMNS}, down=DOWN)
+
+
+def past_line(entry: dict) -> dict:
+    """One past heartbeat of a history cell: its time (UTC, '11-24 10:00') and values ('50%, 0.50, +2s')."""
+    at = minute(entry.get("at"), "%m-%d %H:%M")
+    if entry.get("reachable") is False:
+        return dict(at=at, shown="unreachable")
+
+    def shown(key, pattern):
+        value = entry.get(key)
+        return "-" if not isinstance(value, (int, float)) or isinstance(value, bool) else pattern % value
+    return dict(at=at, shown="%s, %s, %s" % (shown("disk", "%.0f%%"), shown("load", "%.2f"), shown("skew", "%+.0fs")))
 
 
 def append_history(dest: str, rows: list, stamp: str, keep: int) -> dict:
@@ -312,8 +417,12 @@ def append_history(dest: str, rows: list, stamp: str, keep: int) -> dict:
             os.fsync(f.fileno())
         with open(path) as f:
             for line in f:
-                e = json.loads(line)
-                by_host.setdefault(e["host"], []).append(e)
+                try:
+                    e = json.loads(line)
+                except ValueError:
+                    continue  # a line torn by a crash is one lost value, never a lost table
+                if isinstance(e, dict):
+                    by_host.setdefault(e.get("host"), []).append(e)
     return {host: entries[-keep:] for host, entries in by_host.items()}
 
 
@@ -330,13 +439,23 @@ def main() -> None:
             )),
             history=dict(type="int", default=5),
             now=dict(type="str"),
+            heartbeat_items=dict(type="list", elements="str", required=True),
         ),
         supports_check_mode=True,
     )
     os.umask(0o077)
     p = module.params
-    now = datetime.datetime.fromisoformat(p["now"]) if p["now"] else datetime.datetime.now(datetime.timezone.utc)
-    rows = [row_of(s, p["archive_root"], p["thresholds"], now) for s in p["schools"]]
+    try:
+        now = recorded_time(p["now"]) if p["now"] else datetime.datetime.now(datetime.timezone.utc)
+    except ValueError as exc:
+        module.fail_json(msg="now: %s; give the time of the run as 2026-11-25T10:00:00+00:00" % exc)
+    index, read = school_manifests(p["archive_root"]), {}
+    rows = []
+    for school in p["schools"]:
+        key = (school.get("state"), school.get("folder"))
+        if key not in read:
+            read[key] = read_manifests(index.get(key, []))
+        rows.append(row_of(school, *read[key], p["thresholds"], now, p["heartbeat_items"]))
     rows.sort(key=lambda r: (not r["problems"], r["state"] or "", int("".join(filter(str.isdigit, r["server_id"] or "0")) or 0),
                              r.get("pc") or ""))
     problems = sum(1 for r in rows if r["problems"])
@@ -344,8 +463,7 @@ def main() -> None:
                   table=[*text_table(rows), "", summary(rows)])
     if not module.check_mode:
         os.makedirs(p["dest"], mode=0o700, exist_ok=True)
-        stamp = now.isoformat()
-        history = append_history(p["dest"], rows, stamp, p["history"])
+        history = append_history(p["dest"], rows, now.isoformat(), p["history"])
         base = os.path.join(p["dest"], "heartbeat-%s" % now.strftime("%Y%m%d-%H%M%S"))
         title = "clix-collect heartbeat %s" % now.strftime("%Y-%m-%d %H:%M UTC")
         contents = {".csv": csv_text(rows), ".json": json.dumps(dict(title=title, rows=rows), indent=1, sort_keys=True),

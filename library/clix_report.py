@@ -11,8 +11,14 @@ description:
     school's results - schools with a problem first, one column per item - and returns it as text
     lines for the terminal (at most 30 schools, then a count per status for the rest, then the
     reason of each problem shown). Writes C(collect-<time>.json) (every item's detail - status,
-    reason, bytes received, size, time), and the matrix as C(.md) and a self-contained C(.html)
-    (cells coloured by status, each titled with its reason and sizes; no external assets) into O(dest).
+    reason, bytes received, size, time; the run's start, end and length), and the matrix as C(.md) and
+    a self-contained C(.html) into O(dest), both with the run's date and length.
+  - The HTML page (module_utils/clix_templates/report.html.j2, autoescaped) lists the problems first with
+    their reasons in full, then the matrix - a row per school with its name, bytes received and size, a
+    short column per item (explained below it; a lab PC's item in one column), each cell coloured by status
+    with the size received and the number of its reason - then the other reasons (why an item was skipped
+    or absent), each once. Nothing is only in a tooltip; it fits a 1400 px window; no script, no request
+    out of the page (a Content-Security-Policy allows only its own style sheet).
   - Statuses - C(ok) (new data arrived), C(unchanged) (nothing new), C(failed), C(absent) (not on
     the server), C(skipped) (not asked for), and for whole schools C(unreachable) and
     C(identity mismatch).
@@ -31,6 +37,9 @@ options:
     description: Heading of the report.
     type: str
     default: clix-collect run
+  started:
+    description: When the run started (ISO 8601; without a zone, UTC); the report's time is its end.
+    type: str
 attributes:
   check_mode:
     description: >-
@@ -82,6 +91,9 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.clix_files import human_bytes, write_text_files
+from ansible.module_utils.clix_manifest import recorded_time
+from ansible.module_utils.clix_pages import Notes, duration, minute, render, short_names, short_size
+from ansible.module_utils.clix_unplatform import ARCHIVE_TOP
 
 PROBLEMS = {"failed", "unreachable", "identity mismatch"}
 
@@ -96,11 +108,12 @@ def rows(schools: list) -> list:
     out = []
     for s in sorted(schools, key=lambda s: s.get("host", "")):
         label = s.get("row") or s.get("folder") or s.get("host")
+        name = s.get("school_name") or ""
         if s.get("problem"):
-            out.append(dict(school=label, item="(school)", status=s.get("problem_status", "failed"),
+            out.append(dict(school=label, name=name, item=SCHOOL, status=s.get("problem_status", "failed"),
                             received=None, total=None, seconds=None, reason=s["problem"]))
         for item in s.get("items") or []:
-            out.append(dict(school=label, item=item["name"], status=item_status(item),
+            out.append(dict(school=label, name=name, item=item["name"], status=item_status(item),
                             received=item.get("bytes_received"), total=item.get("total_bytes"),
                             seconds=item.get("seconds"), reason=item.get("reason")))
     return out
@@ -116,18 +129,35 @@ def fmt_seconds(n) -> str:
 
 TERMINAL_SCHOOLS = 30
 SCHOOL = "(school)"
+LAB_PC = "lab PC"
 SHORT = {"unchanged": "=", "failed": "FAIL", "absent": "-", "skipped": "skip", "unreachable": "UNREACH",
          "identity mismatch": "IDENT"}
+# The page's cells: a word or sign per status (colours say the same), and what each means.
+PAGE_WORDS = [("ok", "2.0M", "new data arrived (its size)"), ("unchanged", "=", "nothing new"),
+              ("absent", "abs", "not on the server"), ("skipped", "skip", "not asked for, or not possible there"),
+              ("failed", "FAIL", "failed"), ("unreachable", "UNREACH", "school unreachable"),
+              ("identity mismatch", "IDENT", "another school's server (quarantined)")]
+
+
+EXPLAIN = {SCHOOL: "the school as a whole (unreachable, or another school's server)",
+           LAB_PC: "the lab PC of the row (its unplatform/<pc> item)"}
+
+
+def column_of(item: str) -> str:
+    """A lab PC's item (unplatform/<pc>) is its row's one item: all of them share one column."""
+    return LAB_PC if item.startswith(ARCHIVE_TOP + "/") else item
 
 
 def matrix(table: list) -> tuple[list, list]:
     """(columns, [(school, {column: row})]): one row per school, problems first, one column per item
-    in the order the items were collected (the school's own problem in a first column)."""
+    in the order the items were collected (the school's own problem in a first column, the lab PCs'
+    items in one column)."""
     columns, by_school = [], {}
     for r in table:
-        if r["item"] not in columns:
-            columns.append(r["item"])
-        by_school.setdefault(r["school"], {})[r["item"]] = r
+        column = column_of(r["item"])
+        if column not in columns:
+            columns.append(column)
+        by_school.setdefault(r["school"], {})[column] = r
     if SCHOOL in columns:
         columns = [SCHOOL] + [c for c in columns if c != SCHOOL]
 
@@ -143,18 +173,10 @@ def cell_text(r: dict | None, sizes: bool = False) -> str:
     if r is None:
         return ""
     if sizes and r["status"] in ("ok", "unchanged") and r.get("total"):
-        return human_short(r["total"])
+        return short_size(r["total"])
     if r["status"] == "ok" and r.get("received"):
-        return human_short(r["received"])
+        return short_size(r["received"])
     return SHORT.get(r["status"], r["status"])
-
-
-def human_short(n: int) -> str:
-    for unit in ("B", "K", "M", "G", "T"):
-        if n < 1024 or unit == "T":
-            return ("%d%s" % (n, unit)) if unit == "B" or n >= 10 else ("%.1f%s" % (n, unit))
-        n /= 1024.0
-    return str(n)
 
 
 def text_table(table: list, sizes: bool = False) -> list:
@@ -186,19 +208,13 @@ def text_table(table: list, sizes: bool = False) -> list:
     return lines
 
 
-def cell_title(r: dict) -> str:
-    reason = (" (%s)" % r["reason"]) if r["reason"] else ""
-    return "%s: %s%s - received %s of %s in %s" % (
-        r["item"], r["status"], reason, fmt_bytes(r["received"]), fmt_bytes(r["total"]), fmt_seconds(r["seconds"]))
-
-
 def md_escape(text: str) -> str:
     return html.escape(str(text), quote=False).replace("|", "\\|").replace("\n", " ")
 
 
-def markdown(title: str, table: list, summary: str) -> str:
+def markdown(title: str, table: list, summary: str, run: dict) -> str:
     columns, schools = matrix(table)
-    out = ["# %s" % md_escape(title), "", md_escape(summary), "",
+    out = ["# %s" % md_escape(title), "", md_escape(run_line(run, summary)), "",
            "| school | %s |" % " | ".join(md_escape(c) for c in columns), "|---|%s" % ("---|" * len(columns))]
     problems = []
     for school, cells in schools:
@@ -209,7 +225,7 @@ def markdown(title: str, table: list, summary: str) -> str:
                 row.append("")
             elif r["status"] in PROBLEMS:
                 row.append("**%s**" % md_escape(r["status"]))
-                problems.append("- %s, %s: %s" % (md_escape(school), md_escape(c), md_escape(r["reason"] or r["status"])))
+                problems.append("- %s, %s: %s" % (md_escape(school), md_escape(r["item"]), md_escape(r["reason"] or r["status"])))
             else:
                 row.append(md_escape(r["status"]))
         out.append("| %s | %s |" % (md_escape(school), " | ".join(row)))
@@ -218,39 +234,68 @@ def markdown(title: str, table: list, summary: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def html_page(title: str, table: list, summary: str) -> str:
-    esc = html.escape
+def run_line(run: dict, summary: str) -> str:
+    """'Run 2026-11-24 10:00 to 10:15 UTC (15 min 03 s): 5 school(s), ...'."""
+    if not run.get("started"):
+        return "Run ended %s UTC: %s" % (minute(run["ended"]), summary)
+    start, end = minute(run["started"]), minute(run["ended"])
+    end = end[11:] if end[:10] == start[:10] else end
+    return "Run %s to %s UTC (%s): %s" % (start, end, duration(run["seconds"]), summary)
+
+
+def page_view(table: list) -> dict:
+    """What the page shows: the problems (numbered, their reasons in full), the matrix of cells (each a
+    word, a size and the number of its reason) and the other reasons, each once."""
     columns, schools = matrix(table)
-    body = []
+    problems = [r for _, cells in schools for c in columns for r in [cells.get(c)] if r and r["status"] in PROBLEMS]
+    number = {id(r): n for n, r in enumerate(problems, 1)}
+    notes = Notes(start=len(problems) + 1)
+    words = {status: word for status, word, _ in PAGE_WORDS}
+    lines = []
     for school, cells in schools:
-        tds = []
+        shown = []
         for c in columns:
             r = cells.get(c)
             if r is None:
-                tds.append("<td></td>")
-            else:
-                tds.append('<td class="cell %s" title="%s">%s</td>' % (
-                    esc(r["status"].replace(" ", "-")), esc(cell_title(r)), esc(r["status"])))
-        problem = any(r["status"] in PROBLEMS for r in cells.values())
-        body.append('<tr%s><th>%s</th>%s</tr>' % (' class="problem"' if problem else "", esc(school), "".join(tds)))
-    colours = {"ok": "#cfc", "unchanged": "#e8f5e8", "failed": "#f99", "unreachable": "#f99",
-               "identity-mismatch": "#f9c", "absent": "#ddd", "skipped": "#eee"}
-    return ("<!DOCTYPE html><html><head><meta charset='utf-8'>"
-            '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; style-src \'unsafe-inline\'">'
-            "<title>%s</title><style>"
-            "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-            "td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left;font-size:13px}"
-            "tr>th:first-child{white-space:nowrap}tr.problem th{color:#a00}%s</style></head><body><h1>%s</h1><p>%s</p>"
-            "<table class=\"matrix\"><tr><th>school</th>%s</tr>%s</table></body></html>\n"
-            % (esc(title), "".join("td.%s{background:%s}" % kv for kv in colours.items()), esc(title), esc(summary),
-               "".join("<th>%s</th>" % esc(c) for c in columns), "".join(body)))
+                shown.append(None)
+                continue
+            word = short_size(r["received"]) if r["status"] == "ok" and r["received"] else words.get(r["status"], r["status"])
+            shown.append(dict(status=r["status"], word=word, item=r["item"],
+                              note=number.get(id(r)) or notes.number(r["reason"])))
+        first = next(iter(cells.values()))
+        lines.append(dict(school=school, name=first.get("name") or "", cells=shown,
+                          problem=any(r["status"] in PROBLEMS for r in cells.values()),
+                          received=total_of(r["received"] for r in cells.values()),
+                          total=total_of(r["total"] for r in cells.values())))
+    return dict(columns=columns, short=short_names(columns), explain=EXPLAIN, lines=lines, notes=notes,
+                problems=[dict(r, number=number[id(r)]) for r in problems], words=PAGE_WORDS)
+
+
+def total_of(sizes) -> int | None:
+    """The sum of the sizes known (None when none is)."""
+    known = [n for n in sizes if n is not None]
+    return sum(known) if known else None
+
+
+def html_page(title: str, table: list, summary: str, run: dict) -> str:
+    return render("report.html.j2", title=title, summary=summary, run=run, **page_view(table))
+
+
+def run_times(started: str | None, ended: datetime.datetime) -> dict:
+    """The run's start (as the role recorded it), end and length, in UTC."""
+    run = dict(started=None, ended=ended.isoformat(), seconds=None)
+    if started:
+        begun = recorded_time(started)
+        run.update(started=begun.isoformat(), seconds=(ended - begun).total_seconds())
+    return run
 
 
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(dest=dict(type="path", required=True),
                            schools=dict(type="list", elements="dict", required=True),
-                           title=dict(type="str", default="clix-collect run")),
+                           title=dict(type="str", default="clix-collect run"),
+                           started=dict(type="str")),
         supports_check_mode=True,
     )
     os.umask(0o077)  # archive and staging hold private data
@@ -260,13 +305,18 @@ def main() -> None:
     received = sum(r["received"] or 0 for r in table)
     summary = "%d school(s), %d problem(s), %s received" % (len(p["schools"]), problems, human_bytes(received))
     lines = [*text_table(table, sizes=module.check_mode), "", summary]
+    ended = datetime.datetime.now(datetime.timezone.utc)
+    try:
+        run = run_times(p["started"], ended)
+    except ValueError as exc:
+        module.fail_json(msg="started: %s; give the run's start as 2026-11-25T10:00:00+00:00" % exc)
     result = dict(changed=False, table=lines, problems=problems, summary=summary)
     if not module.check_mode:
         os.makedirs(p["dest"], mode=0o700, exist_ok=True)
-        base = os.path.join(p["dest"], "collect-%s" % datetime.datetime.now().strftime("%Y%m%d-%H%M%S"))
-        contents = {".json": json.dumps(dict(title=p["title"], summary=summary, rows=table, schools=p["schools"]),
-                                        indent=1, sort_keys=True),
-                    ".md": markdown(p["title"], table, summary), ".html": html_page(p["title"], table, summary)}
+        base = os.path.join(p["dest"], "collect-%s" % ended.strftime("%Y%m%d-%H%M%S"))
+        contents = {".json": json.dumps(dict(title=p["title"], summary=summary, run=run, rows=table,
+                                             schools=p["schools"]), indent=1, sort_keys=True),
+                    ".md": markdown(p["title"], table, summary, run), ".html": html_page(p["title"], table, summary, run)}
         result.update(changed=True, files=write_text_files(base, contents))
     module.exit_json(**result)
 

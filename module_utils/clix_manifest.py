@@ -11,6 +11,7 @@ is never opened and is listed apart, as a problem (the pull never creates one).
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import os
@@ -143,6 +144,23 @@ def load(root: str) -> dict | None:
     except FileNotFoundError:
         return None
     return json.loads(data.decode("utf-8"))
+
+
+def recorded_time(value) -> datetime.datetime:
+    """A time as a manifest records it (collected_at, last_complete, run's started and ended), aware, in UTC.
+
+    collect.yml stamped its manifests with Ansible's now(utc=true), a time in UTC written without its
+    zone: archives full of such stamps exist, so a time without a zone is read as UTC (which it is),
+    never refused. Anything that is not an ISO 8601 time raises ValueError saying what it is."""
+    if not isinstance(value, str):
+        raise ValueError("%r is not a time (ISO 8601 text expected)" % (value,))
+    try:
+        moment = datetime.datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=datetime.timezone.utc)
+        return moment.astimezone(datetime.timezone.utc)
+    except (ValueError, OverflowError):
+        raise ValueError("%r is not an ISO 8601 time" % (value[:40],)) from None
 
 
 HEARTBEAT_KEYS = ("captured_at", "uptime_seconds", "load", "memory", "worst_disk_percent", "clock_skew_seconds",

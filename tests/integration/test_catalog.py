@@ -11,11 +11,17 @@ import sys
 from pathlib import Path
 
 import pytest
+from chromium import Chromium
 from conftest import REPO, ansible_env
 
 from bench.archives import generate_archive
 
 CHROMIUM = shutil.which("chromium")
+STICKY = """(() => {
+  const table = document.querySelector("table.matrix"), box = table.getBoundingClientRect();
+  window.scrollTo(0, window.scrollY + box.top + box.height / 2);
+  return table.querySelector("thead th").getBoundingClientRect().top;
+})()"""
 
 
 @pytest.fixture(scope="module")
@@ -52,12 +58,20 @@ def test_the_page_shows_the_matrix_and_charts_in_chromium_and_asks_for_nothing_o
             "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}"]
     dom = subprocess.run([*argv, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=300).stdout
     cat = json.loads((root / "reports/catalogue.json").read_text())
-    cells = sum(len(r["cells"]) for s in cat["sections"] for r in s["rows"])
-    assert len(re.findall(r'<td class="cell (ok|partial|failed|absent|never)" title="', dom)) == cells
-    assert dom.count("<svg") == 2 and dom.count('class="series"') == 2 * len(cat["growth"])
+    collected = [r for s in cat["sections"] for r in s["rows"] if r.get("collected")]
+    cells = sum(len(r["cells"]) for r in collected)
+    assert len(re.findall(r'<td class="cell (ok|partial|failed|absent|never)">', dom)) == cells
+    never = sum(1 for s in cat["sections"] for r in s["rows"] if not r.get("collected"))
+    assert dom.count("<li>") >= never  # each school never collected named
+    states, years = len(cat["growth"]), len(cat["years"])
+    assert dom.count("<svg") == 2 and dom.count('<rect class="y') == 2 * (states * years + years)  # bars and keys
     assert 'http-equiv="Content-Security-Policy" content="default-src \'none\'' in dom
     assert not re.search(r"""(src|href|url)\s*[=(]\s*["']?\s*(https?:)?//""", dom)
-    shot = tmp_path / "catalogue.png"
-    subprocess.run([*argv, f"--screenshot={shot}", "--window-size=1400,1000", page.as_uri()], capture_output=True,
-                   timeout=300)
+    with Chromium(tmp_path) as browser:
+        loaded = browser.load(page, width=1400)
+        # halfway down a state's table, its header is still at the top of the window
+        header_top = browser.evaluate(STICKY)
+        shot = browser.screenshot(tmp_path / "catalogue.png")
+    assert loaded.errors == [] and loaded.overflow <= 0, (loaded.errors, loaded.overflow, loaded.widest)
+    assert abs(header_top) < 1, header_top
     assert shot.stat().st_size > 10000

@@ -6,9 +6,9 @@ import csv
 import io
 import json
 import os
-import re
 
-from library_module import library_module
+from library_module import library_module, run_module
+from page_parse import checked
 
 catalog = library_module("clix_catalog")
 TABLE = [dict(name="db", dest="gstudio/db"), dict(name="media", dest="gstudio/media"),
@@ -91,7 +91,34 @@ def test_the_page_escapes_names_and_reasons_and_asks_for_nothing_on_the_network(
            {"db": dict(status="failed", collected_at="2026-06-01", reason='<script>alert("x")</script> & \'q\'')},
            {}, name='<img src="http://evil.example/x.png">')
     page = catalog.html_page(catalog.catalogue(root, [], TABLE))
-    assert "<script>" not in page and "<img" not in page
-    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#x27;q&#x27;" in page
-    assert "default-src 'none'" in page
-    assert page.count("<svg") == 2 and not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page)
+    parsed = checked(page)  # no tag, attribute, script or link but the template's
+    assert "<script>alert(\"x\")</script> & 'q'" in parsed.text and '<img src="http://evil.example/x.png">' in parsed.text
+    assert page.count("<svg") == 2
+
+
+def test_the_module_names_the_inventorys_schools_from_its_hosts_and_refuses_a_bad_inventory(tmp_path, monkeypatch,
+                                                                                             capsys):
+    root, _ = archive(tmp_path)
+    hosts = [dict(host="2031002-mz2", groups=["mz", "mz2"], school_code="2031002", school_name="NEVER SEEN"),
+             dict(host="2031001-mz1-pc01", groups=["mz", "mz1"], school_code="2031001", school_name="GOVT. MIZO",
+                  platform="unplatform", pc="pc01")]
+    result = run_module(catalog, {"root": root, "schools": hosts, "items": TABLE}, monkeypatch, capsys)
+    with open(os.path.join(root, "reports", "catalogue.json")) as f:
+        cat = json.load(f)
+    names = {r["folder"]: r["school_name"] for s in cat["sections"] if s["year"] == "2026" for r in s["rows"]}
+    assert names["2031002-mz2"] == "NEVER SEEN" and result["changed"]
+    bad = run_module(catalog, {"root": root, "schools": [dict(hosts[0], school_code=2031002)]}, monkeypatch, capsys)
+    assert bad["failed"] and "school_code 2031002 is a number" in bad["msg"]
+
+
+def test_a_year_of_heartbeats_only_is_no_collection_and_no_shrinking(tmp_path):
+    """heartbeat.yml seals its heartbeats into the year's folder of a school not collected that year."""
+    root, inventory = archive(tmp_path)
+    school(root, 2027, "mz", "2031001-mz1", {"system-heartbeat": ok("2027-01-02T10:00:00")},
+           {"gstudio/system-heartbeat/a.log": 5})
+    table = [*TABLE, dict(name="system-heartbeat", dest="gstudio/system-heartbeat", tag="heartbeat")]
+    cat = catalog.catalogue(root, inventory, table)
+    row = next(r for s in cat["sections"] if s["year"] == "2027" for r in s["rows"] if r["folder"] == "2031001-mz1")
+    assert row["collected"] is None and cat["growth"]["mz"]["2027"] == dict(bytes=5, schools=0)
+    assert [s["year_to"] for s in cat["shrank"]] == ["2026"]  # 2026 < 2025 only, never 2027's heartbeats
+    assert "2027 mz: 0 of the inventory's 2 school(s) collected" in catalog.summary(cat)[2]

@@ -11,7 +11,16 @@ import clix
 import pytest
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils import clix_identity
-from clix_report import PROBLEMS, html_page, markdown, rows, text_table
+from library_module import library_module
+from page_parse import checked
+
+clix_report = library_module("clix_report")
+PROBLEMS, markdown, rows, text_table = clix_report.PROBLEMS, clix_report.markdown, clix_report.rows, clix_report.text_table
+RUN = {"started": "2026-11-24T10:00:00+00:00", "ended": "2026-11-24T10:02:00+00:00", "seconds": 120.0}
+
+
+def html_page(title, table, summary):
+    return clix_report.html_page(title, table, summary, RUN)
 
 ITEMS = [{"name": "db", "tag": "db", "kind": "snapshot", "producer": "db", "src": "/s/db/", "dest": "gstudio/db"},
          {"name": "media", "tag": "media", "src": "/d/media/", "dest": "gstudio/media"}]
@@ -53,6 +62,7 @@ def test_report_marks_problems_and_unchanged_items():
     page = html_page("t", table, "s")
     assert page.count('class="problem"') == sum(1 for r in table if r["status"] in PROBLEMS) == 2
     assert "<script" not in page and "http:" not in page and "https:" not in page
+    assert '<td class="cell unchanged">=</td>' in page
 
 
 def test_a_school_without_a_result_still_gets_a_row():
@@ -86,11 +96,13 @@ def test_report_is_a_school_by_item_matrix_problems_first():
     assert "columns: 1 media  2 db" in text and "2031002-mz2 db: cannot reach MongoDB" in text
     schools[0]["items"][0]["total_bytes"] = 5 * 1024 * 1024  # check mode: the size on the server
     assert text_table(rows(schools), sizes=True)[3].split() == ["2031001-mz1", "5.0M", "3.0M"]
-    md = markdown("t", rows(schools), "s")
+    md = markdown("t", rows(schools), "s", RUN)
     assert "| school | media | db |" in md and "| 2031002-mz2 | unchanged | **failed** |" in md
+    assert "Run 2026-11-24 10:00 to 10:02 UTC (2 min 00 s): s" in md
     page = html_page("t", rows(schools), "s")
-    assert page.index("2031002-mz2") < page.index("2031001-mz1")
-    assert '<td class="cell failed" title="db: failed (cannot reach MongoDB)' in page
+    assert page.index("<th>2031002-mz2</th>") < page.index("<th>2031001-mz1</th>")
+    assert '<td class="cell failed">FAIL<sup><a href="#r1">1</a></sup></td>' in page
+    assert '<td class="cell ok">3.0M</td>' in page
 
 
 def test_terminal_shows_30_schools_then_a_count_per_status():
@@ -108,11 +120,9 @@ def test_report_escapes_school_names_and_reasons_in_html_and_markdown():
     schools = [{"host": "a", "folder": evil + "-'q'", "items": [
         {"name": "db", "status": "failed", "reason": 'pg said "<b onmouseover=x>"'}]}]
     table = rows(schools)
-    page = html_page(evil, table, evil)
-    assert "<script" not in page and "<b " not in page
-    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;-&#x27;q&#x27;" in page
-    assert 'title="db: failed (pg said &quot;&lt;b onmouseover=x&gt;&quot;)' in page
-    md = markdown(evil, table, evil)
+    page = checked(html_page(evil, table, evil))
+    assert evil + "-'q'" in page.text and 'pg said "<b onmouseover=x>"' in page.text
+    md = markdown(evil, table, evil, RUN)
     assert "<script" not in md and "<b " not in md and "&lt;script&gt;" in md
 
 

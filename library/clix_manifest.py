@@ -66,6 +66,8 @@ options:
     description: This run asked for every item. When every item then ended C(ok) or C(absent) its end time is recorded as C(last_complete).
     type: bool
     default: false
+extends_documentation_fragment:
+  - clix_progress
 attributes:
   check_mode:
     description: >-
@@ -116,13 +118,16 @@ from ansible.module_utils.clix_layout import HISTORY
 from ansible.module_utils.clix_manifest import (
     FORMAT,
     MANIFEST,
+    Tree,
     count_copy_rows,
     heartbeat_summary,
     load,
     scan,
+    scanned_so_far,
     take_known,
     write,
 )
+from ansible.module_utils.clix_progress import module_progress
 
 ITEM_KEYS = ("status", "reason", "source", "bytes_received", "total_bytes", "seconds", "skipped_links")
 
@@ -177,6 +182,7 @@ def main() -> None:
             counts=dict(type="dict", default={}),
             postgres_dump=dict(type="str"),
             heartbeat=dict(type="dict"),
+            progress_seconds=dict(type="int", default=60),
         ),
         supports_check_mode=True,
     )
@@ -193,7 +199,9 @@ def main() -> None:
     stamp = p["run"].get("ended") or datetime.datetime.now(datetime.timezone.utc).isoformat()
     tops = p["top_folders"] + ([HISTORY] if os.path.isdir(os.path.join(root, HISTORY)) else [])
     hashed, left = take_known(root)
-    tree = scan(root, tops, previous, hashed)
+    tree = Tree()
+    with module_progress(module, lambda: "sealing %s: %s" % (os.path.basename(root), scanned_so_far(tree))):
+        scan(root, tops, previous, hashed, tree)
     files = tree.files
     for rel, kind in sorted(tree.special.items()):
         module.warn("%s/%s is a %s: not data, never read; remove it" % (root, rel, kind))

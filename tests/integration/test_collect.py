@@ -408,6 +408,34 @@ def test_a_long_pull_shows_its_progress_while_it_runs(fleet, target_python, tmp_
     assert proc.stdout.index(lines[0][0]) < proc.stdout.index("TASK [clix : Keep the item results]")
 
 
+def test_a_dump_on_the_school_server_shows_its_progress_while_it_runs(fleet, target_python, tmp_path):
+    """The dump runs on the server, in a process of its own that cannot print: its lines come over SSH
+    (action_plugins/clix_watched.py), here while MongoDB stalls for a few seconds."""
+    mongod = int((fleet.lab.host_dir(fleet.school("mz2")) / "mongo.pid").read_text())
+    cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(fleet.inventory), str(REPO / "collect.yml"),
+           "-l", "mz2", "--tags", "db", "-e", f"clix_archive_root={tmp_path / 'a'}", "-e", "clix_progress_seconds=1"]
+    play = subprocess.Popen(cmd, cwd=REPO, env=ansible_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out = []
+    try:
+        for line in play.stdout:
+            out.append(line)
+            if line.startswith("TASK [clix : Dump MongoDB into the staging folder]"):
+                os.kill(mongod, signal.SIGSTOP)
+                time.sleep(4)
+                os.kill(mongod, signal.SIGCONT)
+    finally:
+        os.kill(mongod, signal.SIGCONT)
+        play.wait(timeout=300)
+    stdout = "".join(out)
+    assert play.returncode == 0, stdout[-6000:]
+    task = stdout[stdout.index("TASK [clix : Dump MongoDB"):]
+    task = task[:task.index("TASK [", 1)]  # the lines came while the task ran, before its result
+    lines = re.findall(r"^2031002-mz2: dumping MongoDB: ([\d,]+) documents, .* (\d+) s so far$", task, re.M)
+    assert len(lines) >= 2, task
+    assert [int(s) for _, s in lines] == sorted(int(s) for _, s in lines)
+    assert (school_dir(tmp_path / "a", "mz", "2031002-mz2") / "db" / "gstudio-mongodb").is_dir()
+
+
 @pytest.mark.parametrize("hosts_yml,expected", [
     ("mz:\n  children:\n    mz1:\n      hosts:\n        a: {school_code: '2031001', ansible_host: 10.231.0.250}\n"
      "    mz2:\n      hosts:\n        b: {school_code: '2031002', ansible_host: 10.231.0.251}\n"

@@ -388,6 +388,44 @@ def test_interrupted_transfer_resumes_and_verifies(fleet, target_python, tmp_pat
     assert run_playbook(fleet, "verify.yml", "-e", f"clix_archive_root={archive}").returncode == 0
 
 
+def test_a_pull_cut_off_by_a_dropped_link_is_tried_again_within_the_run(fleet, target_python, tmp_path):
+    """The school's link goes down mid-file for longer than rsync's timeout, then comes back: the
+    same run pulls the item again (clix_pull_retries), resuming from the part it had."""
+    school = fleet.school("mz3")
+    big = fleet.core("mz3") / "data/media/big/lecture.mp4"
+    big.parent.mkdir(exist_ok=True)
+    big.write_bytes(os.urandom(16 * 2**20))
+    archive = tmp_path / "a"
+    partial = school_dir(archive, "mz", "2031003-mz3") / "media" / "big"
+    hosts.limit_rate(school, "16mbit")
+    try:
+        cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(fleet.inventory),
+               str(REPO / "collect.yml"), "-l", "mz3", "--tags", "media", "-e", f"clix_archive_root={archive}",
+               "-e", "clix_rsync_timeout=3", "-e", "clix_pull_retry_seconds=4"]
+        play = subprocess.Popen(cmd, cwd=REPO, env=ansible_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and sum(p.stat().st_size for p in partial.rglob("*lecture*")) < 2**20:
+            time.sleep(0.1)
+        hosts.set_link(school, False)
+        time.sleep(5)  # rsync gives up after 3 s; the retry starts at 7 s
+        hosts.set_link(school, True)
+        stdout, _ = play.communicate(timeout=300)
+    finally:
+        hosts.set_link(school, True)
+        hosts.limit_rate(school, None)
+    data = big.read_bytes()
+    big.unlink()
+    big.parent.rmdir()
+    assert play.returncode == 0, stdout[-6000:]
+    assert (partial / "lecture.mp4").read_bytes() == data
+    media = next(r for r in latest_report(archive)["rows"] if r["item"] == "media")
+    assert media["status"] == "ok" and "after 2 tries, the first failed: rsync exit 30" in media["reason"], media
+    assert media["received"] < len(data) - 2**20 // 2, media  # resumed from the part it had, not started again
+    assert re.search(r"^2031003-mz3: pulling media: rsync exit 30 .*; trying again in 4 s \(1 of 2\)$", stdout, re.M)
+    assert run_playbook(fleet, "verify.yml", "-e", f"clix_archive_root={archive}").returncode == 0
+
+
 def test_a_long_pull_shows_its_progress_while_it_runs(fleet, target_python, tmp_path):
     school = fleet.school("mz2")
     big = fleet.core("mz2") / "data/media/big/lecture.mp4"

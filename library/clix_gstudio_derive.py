@@ -195,7 +195,7 @@ def run_one(p: dict, log_dir: str, name: str, argv: list[str]) -> dict:
         rc, output = -9, exc.stdout or b""
     seconds = round(time.monotonic() - started, 3)
     status = "ok" if rc == 0 else ("timeout" if rc in (137, -9) else "failed")
-    log_name = "%s-%s.log" % (name.replace(" ", "-").replace("/", "_"), time.strftime("%Y%m%d-%H%M%S"))
+    log_name = "%s-%s.log" % (name.replace(" ", "-").replace("/", "_"), time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
     log = os.path.join(p["log_dir"], log_name)
     with atomic_output(os.path.join(log_dir, log_name)) as f:
         f.write(("$ %s\n# exit status %d after %.1f s\n" % (shlex.join(argv), rc, seconds)).encode() + output)

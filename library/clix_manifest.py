@@ -39,7 +39,10 @@ options:
     elements: dict
     required: true
   run:
-    description: Run facts - started, ended, tools (versions).
+    description:
+      - Run facts - started, ended, tools (versions).
+      - C(started) and C(ended) are ISO 8601 times with their zone; one without (or that is no time) fails
+        the task before anything is written.
     type: dict
     default: {}
   top_folders:
@@ -170,6 +173,20 @@ def kept_origins(previous: dict | None, files: dict) -> dict:
             if rel in files and old_files.get(rel, {}).get("sha256") == files[rel]["sha256"]}
 
 
+def refuse_zoneless_times(module) -> None:
+    """Every time a manifest records carries its zone (its readers compare them with the time now):
+    a run time without one, or that is no time, stops the seal before anything is written."""
+    for key in ("started", "ended"):
+        when = module.params["run"].get(key)
+        try:
+            zoned = not when or datetime.datetime.fromisoformat(str(when).replace("Z", "+00:00")).tzinfo is not None
+        except ValueError:
+            zoned = False
+        if not zoned:
+            module.fail_json(msg="run.%s %r is not an ISO 8601 time with its zone (YYYY-MM-DDTHH:MM:SS+00:00, as the "
+                             "role's clix_now writes it): nothing was written" % (key, when))
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
@@ -196,6 +213,7 @@ def main() -> None:
         previous = load(root)
     except (OSError, ValueError) as exc:
         module.fail_json(msg="%s cannot be read (%s); move it aside and run again" % (path, exc))
+    refuse_zoneless_times(module)
     stamp = p["run"].get("ended") or datetime.datetime.now(datetime.timezone.utc).isoformat()
     tops = p["top_folders"] + ([HISTORY] if os.path.isdir(os.path.join(root, HISTORY)) else [])
     hashed, left = take_known(root)

@@ -78,6 +78,9 @@ def test_mz_fills_the_tree_for_every_mz_school_and_nothing_else(fleet, mz_archiv
         assert all(item["status"] == "ok" for name, item in manifest["items"].items() if name != "unplatform")
         assert manifest["items"]["unplatform"]["status"] == "absent"
         assert f"gstudio/media/{media[0]}" in manifest["files"]
+        stamps = [manifest["run"]["started"], manifest["run"]["ended"], manifest["last_complete"],
+                  manifest["heartbeat"]["captured_at"], *(item["collected_at"] for item in manifest["items"].values())]
+        assert all(datetime.datetime.fromisoformat(s).utcoffset() == datetime.timedelta(0) for s in stamps), stamps
         assert not (core / "clix-collect-staging").exists()  # staging removed after a good pull
     assert "3 school(s), 0 problem(s)" in proc.stdout
 

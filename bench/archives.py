@@ -7,7 +7,9 @@ import json
 import os
 import random
 
-STATES = ("mz", "rj", "ct", "tg")
+from module_utils import clix_identity
+
+STATES = tuple(clix_identity.STATES)
 ITEMS = [("db", "gstudio/db"), ("media", "gstudio/media"), ("rcs-repo", "gstudio/rcs-repo"),
          ("postgres-dump", "gstudio/postgres-dump"), ("system-heartbeat", "gstudio/system-heartbeat"),
          ("gstudio-logs", "gstudio/gstudio-logs"), ("nginx-logs", "gstudio/nginx-logs"),

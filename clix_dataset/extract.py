@@ -28,7 +28,7 @@ from clix_derive.activity import visits
 from clix_derive.formats import name_of, slugify
 from clix_derive.school import School
 from clix_derive.source import ArchiveSource, AuthUser, SourceError, open_regular, parse_auth_users, read_identity
-from module_utils import clix_layout
+from module_utils import clix_identity, clix_layout
 from module_utils.clix_unplatform import ARCHIVE_TOP
 
 from .tables import BY_NAME
@@ -36,13 +36,14 @@ from .tables import BY_NAME
 IST = dt.timezone(dt.timedelta(hours=5, minutes=30))
 _CODEC = CodecOptions(tz_aware=False)
 PROGRESS_FOLDER = "gstudio-exported-users-analytics-csvs"
-PROGRESS_NAME = re.compile(r"^(?P<code>\d{7,8}|NA)-(?P<server_id>[a-z]+\d+)-(?P<slug>.*)-"
-                           r"(?P<stamp>\d{8}-\d{2}h\d{2}m)\.csv$")
+# Every pattern is matched whole and ASCII only (clix_identity's rule); the school is clix_identity's.
+PROGRESS_NAME = re.compile(r"(?P<folder>%s)-(?P<slug>.*)-(?P<stamp>[0-9]{8}-[0-9]{2}h[0-9]{2}m)\.csv"
+                           % re.sub(r"\?P<\w+>", "?:", clix_identity.SCHOOL_FOLDER.pattern), re.ASCII)
 ACTIVITY_COLUMN = re.compile(r"^(?P<name>.*) \[(?P<id>[0-9a-f]{24})\]$")
-TOOL_FILE = re.compile(r"^(?P<uid>\d+)(?:-.*)?\.json$")
-HEARTBEAT_FILE = re.compile(r"^system-heartbeat-(?P<day>\d{8})-\d{6}\.")
+TOOL_FILE = re.compile(r"(?P<uid>[0-9]+)(?:-.*)?\.json", re.ASCII)
+HEARTBEAT_FILE = re.compile(r"system-heartbeat-(?P<day>[0-9]{8})-[0-9]{6}\..*", re.ASCII)
 # A special server id at the end of a username (gStudio's default sp100): a shared class account.
-SHARED_ACCOUNT = re.compile(r"-sp\d+$")
+SHARED_ACCOUNT = re.compile(r"-%s[0-9]+\Z" % clix_identity.SPECIAL, re.ASCII)
 AGENT = re.compile(r"^osid\.agent\.Agent:(?P<name>.*)@")
 EARLIEST = dt.datetime(2015, 1, 1)
 RAW_LIMIT = 2000
@@ -209,7 +210,7 @@ class SchoolReader:
             "district": district(code), "school_name": identity.get("school_name"),
             "inventory_name": getattr(self, "manifest_school", {}).get("school_name"),
             "settings_server_id": identity.get("server_id"), "settings_school_code": identity.get("school_code"),
-            "settings_match": identity.get("server_id") == sid and identity.get("school_code") == code})
+            "settings_match": identity.get("server_id") == sid and clix_identity.same_code(identity.get("school_code"), code)})
 
     def user_rows(self) -> list[AuthUser]:
         dump = os.path.join(self.gstudio, "postgres-dump", "pg_dump_all.sql")
@@ -244,7 +245,7 @@ class SchoolReader:
 
     def _tool_file(self, path: str, source_name: str) -> None:
         rel = self.rel(path)
-        m = TOOL_FILE.match(os.path.basename(path))
+        m = TOOL_FILE.fullmatch(os.path.basename(path))
         if not m:
             self.rows.reject("tool_events", rel, "", "file name is not <user id>-<tool>.json")
             return
@@ -301,7 +302,7 @@ class SchoolReader:
 
     def _progress_file(self, path: str, name: str, origin: str) -> None:
         rel = self.rel(path)
-        m = PROGRESS_NAME.match(name)
+        m = PROGRESS_NAME.fullmatch(name)
         if not m:
             self.rows.reject("progress", rel, "", "file name is not <code>-<server id>-<unit>-<%Y%m%d-%Hh%Mm>.csv")
             return
@@ -430,7 +431,7 @@ class SchoolReader:
         except OSError:
             names = []
         for name in names:
-            m = HEARTBEAT_FILE.match(name)
+            m = HEARTBEAT_FILE.fullmatch(name)
             if m and name.endswith(".log"):
                 beats[m.group("day")] = beats.get(m.group("day"), 0) + 1
         for day, count in sorted(beats.items()):

@@ -2,8 +2,8 @@
 # Build the project's container images with podman, without any registry:
 #   localhost/clix-base:bookworm         Debian bookworm from debootstrap (python3, pymongo, snowballstemmer, psql)
 #   localhost/clix-derive:latest         containers/derive/Dockerfile on that base (clix_derive and the
-#                                        module_utils it imports: clix_layout, clix_unplatform);
-#                                        CLIX_DERIVE_IMAGE=<tag> names it otherwise (a checkout's own tests)
+#                                        module_utils it imports: clix_identity, clix_layout,
+#                                        clix_unplatform); CLIX_DERIVE_IMAGE=<tag> names it otherwise (a checkout's own tests)
 #   localhost/clix-gstudio-standin:latest  the test fleet's stand-in gStudio container
 # The base is built once (its rootfs tar is cached in .cache/rootfs); the others in seconds.
 set -euo pipefail

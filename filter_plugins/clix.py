@@ -4,9 +4,7 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import re
 
 import ansible.module_utils
 from ansible import constants as C
@@ -17,12 +15,7 @@ from ansible.errors import AnsibleFilterError
 for _folder in C.DEFAULT_MODULE_UTILS_PATH:
     if _folder not in ansible.module_utils.__path__:
         ansible.module_utils.__path__.append(_folder)
-from ansible.module_utils import clix_inventory, clix_layout, clix_unplatform  # noqa: E402
-
-# What the inventory allows (clix_inventory): a server's claimed values are checked against it.
-SERVER_ID = re.compile(r"[a-z]{2}[0-9]+")  # a state code and a number; sp<N> too (fullmatch)
-SCHOOL_CODE = re.compile(r"[0-9]{7,8}|NA")
-CLAIM_CHARS = 120
+from ansible.module_utils import clix_identity, clix_inventory, clix_layout, clix_unplatform  # noqa: E402
 
 
 def clix_school_entry(hostvars: dict) -> dict:
@@ -80,83 +73,6 @@ def clix_pull_items(items: list, host_vars: dict, lab_pcs=()) -> list:
     return out
 
 
-def literal(value) -> str | None:
-    """A value a school server or lab PC gave, as a JSON string literal for reports (escaped, cut)."""
-    if value is None:
-        return None
-    text = json.dumps(str(value), ensure_ascii=True)
-    return text if len(text) <= CLAIM_CHARS else text[:CLAIM_CHARS - 4] + '..."'
-
-
-def same_code(theirs, ours) -> bool:
-    """School codes compare without leading zeros: the field team writes 2031001 and 02031001."""
-    return str(theirs or "").lstrip("0") == str(ours or "").lstrip("0")
-
-
-def clix_server_claims(facts: dict) -> dict:
-    """What the server's server_settings.py claims, as data for the manifest and the report: each
-    value as a JSON string literal (quotes, control characters and non-ASCII escaped), cut to
-    CLAIM_CHARS, and whether it passes the inventory's rules. None when the server gave none."""
-    facts = facts or {}
-    server_id, code = facts.get("server_id"), facts.get("school_code")
-    return {
-        "server_id": literal(server_id),
-        "school_code": literal(code),
-        "school_name": literal(facts.get("school_name")),
-        "server_id_valid": isinstance(server_id, str) and bool(SERVER_ID.fullmatch(server_id)),
-        "school_code_valid": isinstance(code, str) and bool(SCHOOL_CODE.fullmatch(code)),
-    }
-
-
-def clix_identity_problem(facts: dict, server_id: str, school_code: str) -> str:
-    """Why the server's own server_settings.py does not match the inventory ('' when it does).
-    The server's values are data: they are checked against the inventory's rules, compared, and
-    quoted (escaped) in the reason, never used to name anything. School codes compare without
-    leading zeros: the field team writes 2031001 and 02031001."""
-    if not facts or facts.get("settings_error"):
-        return "identity unknown: %s" % ((facts or {}).get("settings_error") or "no heartbeat")
-    claims = clix_server_claims(facts)
-    invalid = [name for name, key in (("server id", "server_id"), ("school code", "school_code"))
-               if not claims[key + "_valid"]]
-    if not invalid and facts.get("server_id") == server_id and same_code(facts.get("school_code"), school_code):
-        return ""
-    what = ("identity invalid: the server's server_settings.py holds a %s that is not one (the inventory "
-            "allows a server id like mz1 or sp3 and a school code of 7-8 digits or NA)" % " and a ".join(invalid)
-            if invalid else "identity mismatch")
-    return ("%s: the inventory says %s-%s but the server's server_settings.py says server id %s, school code %s, "
-            "name %s; collected into quarantine" % (what, school_code, server_id, claims["server_id"],
-                                                    claims["school_code"], claims["school_name"]))
-
-
-def unset(value) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
-
-
-def clix_labpc_claims(config: dict | None) -> dict | None:
-    """What a lab PC's config.json says of itself, as data for the manifest and the report (each
-    value a JSON string literal, cut); None when it has no config.json."""
-    if not isinstance(config, dict):
-        return None
-    return {key: literal(config.get(key)) for key in (clix_unplatform.CONFIG_SCHOOL, clix_unplatform.CONFIG_TERMINAL,
-                                                      "state", "district")}
-
-
-def clix_labpc_identity_problem(config: dict | None, school_code: str, pc: str) -> str:
-    """Why a lab PC's config.json does not match the inventory ('' when it does, or when it says
-    nothing: a missing config.json or unset values are notes, not a mismatch). Its values are data:
-    compared and quoted, never used to name anything."""
-    if not isinstance(config, dict):
-        return ""
-    school, terminal = config.get(clix_unplatform.CONFIG_SCHOOL), config.get(clix_unplatform.CONFIG_TERMINAL)
-    wrong_school = not unset(school) and not same_code(school, school_code)
-    wrong_pc = not unset(terminal) and str(terminal).strip().lower() != pc
-    if not (wrong_school or wrong_pc):
-        return ""
-    return ("identity mismatch: the inventory says school %s, lab PC %s but the PC's config.json says %s %s, %s %s; "
-            "collected into quarantine" % (school_code, pc, clix_unplatform.CONFIG_SCHOOL, literal(school),
-                                           clix_unplatform.CONFIG_TERMINAL, literal(terminal)))
-
-
 def clix_labpc_pull_items(installs: list, pc: str) -> list:
     """clix_pull items of a lab PC's installs (clix_unplatform's installs[].pull), each going to
     unplatform/<pc>/<install>/<its path in the install> (clix_unplatform.pc_relpath checks every part
@@ -207,7 +123,7 @@ def clix_lab_pcs(hostvars_list: list) -> list:
     given a school's server-id group from the inventory, that school's lab PCs, in the play or not
     (a value that can name no lab PC's folder names none)."""
     return sorted({hv["clix_pc"] for hv in hostvars_list if hv.get("clix_platform") == clix_inventory.UNPLATFORM
-                   and isinstance(hv.get("clix_pc"), str) and clix_unplatform.PC.match(hv["clix_pc"])})
+                   and isinstance(hv.get("clix_pc"), str) and clix_unplatform.PC.fullmatch(hv["clix_pc"])})
 
 
 def clix_folder_writers(hostvars_list: list, root: str) -> list:
@@ -287,16 +203,16 @@ class FilterModule:
             "clix_selected": clix_selected,
             "clix_pull_items": clix_pull_items,
             "clix_produced_at": clix_produced_at,
-            "clix_identity_problem": clix_identity_problem,
-            "clix_server_claims": clix_server_claims,
+            "clix_identity_problem": clix_identity.server_identity_problem,
+            "clix_server_claims": clix_identity.server_claims,
             "clix_school_root": clix_school_root,
             "clix_quarantine_root": clix_quarantine_root,
             "clix_derived_root": clix_derived_root,
             "clix_year_root": clix_year_root,
             "clix_reports_dir": clix_reports_dir,
             "clix_results": clix_results,
-            "clix_labpc_claims": clix_labpc_claims,
-            "clix_labpc_identity_problem": clix_labpc_identity_problem,
+            "clix_labpc_claims": clix_identity.labpc_claims,
+            "clix_labpc_identity_problem": clix_identity.labpc_identity_problem,
             "clix_labpc_pull_items": clix_labpc_pull_items,
             "clix_labpc_item": clix_labpc_item,
             "clix_labpc_item_name": clix_unplatform.pc_relpath,

@@ -39,9 +39,10 @@ import yaml
 
 from fleet import data, hostile, hosts, unplatform
 from fleet.hosts import Lab, School
+from module_utils import clix_identity
 
 DEFAULT_DIR = Path(os.environ.get("CLIX_FLEET_DIR", "/var/tmp/clix-fleet"))
-STATE_DIGIT = {"ct": "1", "mz": "2", "rj": "3", "tg": "4"}
+STATE_DIGIT = {state: digit for digit, state in clix_identity.STATE_DIGIT.items()}
 DISTRICT = {"ct": "01", "mz": "03", "rj": "05", "tg": "22"}
 SCHOOL_NAMES = {"mz": "GOVT. MIZO HIGH SCHOOL", "ct": "Govt. H.S. School Dhamtari",
                 "rj": "Govt. Adarsh Sr. Sec. School", "tg": "ZPHS ASHOKNAGAR"}

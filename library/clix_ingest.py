@@ -202,7 +202,8 @@ from ansible.module_utils.clix_files import (
     sha256_file,
     write_text_files,
 )
-from ansible.module_utils.clix_inventory import SCHOOL_CODE, check_schools, identity_of
+from ansible.module_utils.clix_identity import CONFIG_SCHOOL, CONFIG_TERMINAL, SCHOOL_CODE, same_code, shown
+from ansible.module_utils.clix_inventory import check_schools, identity_of
 from ansible.module_utils.clix_layout import (
     LayoutError,
     check_part,
@@ -211,8 +212,6 @@ from ansible.module_utils.clix_layout import (
 )
 from ansible.module_utils.clix_manifest import load as load_manifest
 from ansible.module_utils.clix_unplatform import (
-    CONFIG_SCHOOL,
-    CONFIG_TERMINAL,
     EXTRACTION_CHECKSUM_SUFFIX,
     EXTRACTION_ZIP_SUFFIX,
     PC,
@@ -499,8 +498,9 @@ def said(config: dict, key: str, rule, notes: list) -> str | None:
     value = config.get(key)
     if value in (None, ""):
         return None
-    if not isinstance(value, (str, int)) or isinstance(value, bool) or not rule.match(str(value)):
-        notes.append("config.json's %s %r is not of the inventory's form: the PC is named by -e values" % (key, value))
+    if not isinstance(value, (str, int)) or isinstance(value, bool) or not rule.fullmatch(str(value)):
+        notes.append("config.json's %s %s is not of the inventory's form: the PC is named by -e values"
+                     % (key, shown(value)))
         return None
     return str(value)
 
@@ -508,7 +508,7 @@ def said(config: dict, key: str, rule, notes: list) -> str | None:
 def identify(config: dict, p: dict, index: dict, notes: list) -> dict:
     said_school = said(config, CONFIG_SCHOOL, SCHOOL_CODE, notes)
     said_pc = said(config, CONFIG_TERMINAL, PC, notes)
-    if p["school"] and said_school and not p["school"].startswith(said_school + "-"):
+    if p["school"] and said_school and not same_code(said_school, p["school"].split("-", 1)[0]):
         raise Refused("its config.json says school %r, not %s as given with clix_ingest_school" % (said_school, p["school"]))
     if p["pc"] and said_pc and said_pc != p["pc"]:
         raise Refused("its config.json says terminal %r, not %s as given with clix_ingest_pc" % (said_pc, p["pc"]))
@@ -517,7 +517,7 @@ def identify(config: dict, p: dict, index: dict, notes: list) -> dict:
         raise Refused("its config.json names no school or terminal: name the PC with -e clix_ingest_school=<code>-<id> "
                       "-e clix_ingest_pc=<pc>")
     matches = [v for (folder, name), v in index.items()
-               if name == pc and (folder == p["school"] if p["school"] else v["school_code"] == said_school)]
+               if name == pc and (folder == p["school"] if p["school"] else same_code(v["school_code"], said_school))]
     if len(matches) != 1:
         what = "no lab PC" if not matches else "%d lab PCs" % len(matches)
         raise Refused("the inventory has %s %s of school %s (clix_platform: unplatform, clix_pc: %s): add the PC to "

@@ -161,7 +161,7 @@ from ansible.module_utils.clix_manifest import FORMAT, is_internal, load, write
 
 CHUNK = 1024 * 1024
 COPY_THREADS = 3
-SHA256 = re.compile(r"^[0-9a-f]{64}$")
+SHA256 = re.compile(r"[0-9a-f]{64}", re.ASCII)  # fullmatch
 STAGE_SUFFIX = ".clix-merge"
 KINDS = ("collected", "quarantine", "derived")
 THIS_ARCHIVE = "(collected here)"
@@ -267,7 +267,7 @@ def source_problems(manifest: dict | None, kind: str, files: dict) -> list:
     for rel, entry in sorted(listed.items()):
         if rel not in files:
             problems.append("%s: missing (or not a regular file)" % rel)
-        elif not isinstance(entry, dict) or not SHA256.match(str(entry.get("sha256"))):
+        elif not isinstance(entry, dict) or not SHA256.fullmatch(str(entry.get("sha256"))):
             problems.append("%s: the manifest records no sha256 for it" % rel)
         elif files[rel].st_size != entry.get("size"):
             problems.append("%s: size %d, manifest says %s" % (rel, files[rel].st_size, entry.get("size")))

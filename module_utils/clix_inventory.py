@@ -8,19 +8,14 @@ school may have lab PCs and no server."""
 
 from __future__ import annotations
 
-import re
-
 try:
-    from ansible.module_utils import clix_layout, clix_unplatform
+    from ansible.module_utils import clix_identity, clix_layout, clix_unplatform
 except ImportError:  # bin/clix-inventory imports these rules straight from module_utils/
+    import clix_identity  # type: ignore[no-redef]
     import clix_layout  # type: ignore[no-redef]
     import clix_unplatform  # type: ignore[no-redef]
 
-STATES = {"mz": "Mizoram", "rj": "Rajasthan", "ct": "Chhattisgarh", "tg": "Telangana"}
-# First digit of a CLIx school code (after any leading zero) names the state.
-STATE_DIGIT = {"1": "ct", "2": "mz", "3": "rj", "4": "tg"}
-SERVER_ID = re.compile(r"^([a-z]+)(\d+)$")
-SCHOOL_CODE = re.compile(r"^\d{7,8}$")
+# States, server ids and school codes, and their rules, are clix_identity's.
 GSTUDIO, UNPLATFORM = "gstudio", "unplatform"
 
 
@@ -30,39 +25,10 @@ def school_folder(school_code: str, server_id: str) -> str:
     return clix_layout.school_folder(school_code, server_id)
 
 
-def code_error(code) -> str | None:
-    """Why a school code is unusable, or None. 'NA' is allowed: real servers have it."""
-    if code is None or code == "":
-        return "school_code is missing"
-    if not isinstance(code, str):
-        return ("school_code %r is a number, not a string: quote it in the inventory "
-                "(school_code: \"%s\") so leading zeros are kept" % (code, code))
-    if code == "NA":
-        return None
-    if not SCHOOL_CODE.match(code):
-        return "school_code %r is not 7-8 digits (or NA)" % code
-    return None
-
-
-def code_state_error(code: str, state: str) -> str | None:
-    if code == "NA":
-        return None
-    digit = code.lstrip("0")[:1]
-    if STATE_DIGIT.get(digit) != state:
-        return ("school_code %s starts with %s, which is the code of %s, but the school is listed under %s"
-                % (code, digit, STATE_DIGIT.get(digit, "no state"), state))
-    return None
-
-
-def server_id_error(server_id: str, state: str | None) -> str | None:
-    m = SERVER_ID.match(server_id or "")
-    if not m:
-        return "server id %r is not a state code followed by a number (like mz1)" % server_id
-    if m.group(1) not in STATES:
-        return "server id %s has unknown state code %r (known: %s)" % (server_id, m.group(1), ", ".join(STATES))
-    if state is not None and m.group(1) != state:
-        return "server id %s belongs to state %s but is listed under %s" % (server_id, m.group(1), state)
-    return None
+def server_id_groups(groups) -> list:
+    """The groups of a host that are meant as server ids (any letters and a number, not a state)."""
+    return sorted(g for g in groups if isinstance(g, str) and clix_identity.SERVER_ID_SHAPE.fullmatch(g)
+                  and g not in clix_identity.STATES)
 
 
 def platform_of(entry: dict) -> str:
@@ -79,7 +45,7 @@ def lab_pc_errors(entry: dict, server_id: str) -> list:
         return ["clix_pc: %s" % exc if pc not in (None, "") else
                 "clix_pc is missing: a lab PC (clix_platform: unplatform) names its folder below unplatform/ "
                 "with clix_pc (like pc01)"]
-    if code_error(code):
+    if clix_identity.code_error(code):
         return []  # reported with the school code
     expected = "%s-%s" % (school_folder(code, server_id), pc)  # both parts checked: no pattern of its own
     if host != expected:
@@ -89,9 +55,9 @@ def lab_pc_errors(entry: dict, server_id: str) -> list:
 
 def host_errors(entry: dict, state: str, server_id: str) -> list:
     """The problems of one host once its state and server-id groups are known."""
-    problems = [server_id_error(server_id, state), code_error(entry.get("school_code"))]
+    problems = [clix_identity.server_id_error(server_id, state), clix_identity.code_error(entry.get("school_code"))]
     if not problems[1]:
-        problems.append(code_state_error(entry["school_code"], state))
+        problems.append(clix_identity.code_state_error(entry["school_code"], state))
     platform = platform_of(entry)
     if platform == UNPLATFORM:
         problems += lab_pc_errors(entry, server_id)
@@ -127,16 +93,16 @@ def check_schools(schools: list) -> list:
     owners = {}
     for s in schools:
         host, groups = s["host"], set(s.get("groups") or [])
-        states = sorted(groups & set(STATES))
-        ids = sorted(g for g in groups if SERVER_ID.match(g) and g not in STATES)
-        unknown = sorted(g for g in groups if SERVER_ID.match(g) and SERVER_ID.match(g).group(1) not in STATES)
+        states = sorted(groups & set(clix_identity.STATES))
+        ids = server_id_groups(groups)
+        unknown = [g for g in ids if clix_identity.state_of_server_id(g) is None]
         if unknown:
-            errors.append("%s: group %s has an unknown state code; use one of %s"
-                          % (host, ", ".join(unknown), ", ".join(STATES)))
+            errors.append("%s: group %s: %s" % (host, ", ".join(unknown), "; ".join(
+                clix_identity.server_id_error(g) or "" for g in unknown)))
             continue
         if len(states) != 1:
             errors.append("%s: must be in exactly one state group (%s), found %s"
-                          % (host, ", ".join(STATES), ", ".join(states) or "none"))
+                          % (host, ", ".join(clix_identity.STATES), ", ".join(states) or "none"))
             continue
         if len(ids) != 1:
             errors.append("%s: must be in exactly one server-id group (like %s1) under %s, found %s"
@@ -155,8 +121,8 @@ def identity_of(school: dict) -> dict:
     """state, server_id, folder (the school's LEVEL 2 name) and platform of a host that passed
     check_schools; a lab PC's also pc (its folder below the school's unplatform/)."""
     groups = set(school["groups"])
-    state = sorted(groups & set(STATES))[0]
-    server_id = sorted(g for g in groups if SERVER_ID.match(g) and g not in STATES)[0]
+    state = sorted(groups & set(clix_identity.STATES))[0]
+    server_id = server_id_groups(groups)[0]
     identity = dict(state=state, server_id=server_id, folder=school_folder(school["school_code"], server_id),
                     platform=platform_of(school))
     if identity["platform"] == UNPLATFORM:

@@ -19,17 +19,26 @@ import datetime
 import os
 import re
 
-YEAR = re.compile(r"^\d{4}$")
-STATE = re.compile(r"^(mz|rj|ct|tg)$")
+try:
+    from ansible.module_utils import clix_identity
+except ImportError:  # clix_derive, clix_dataset and bin/clix-inventory import module_utils/ without Ansible
+    try:
+        from module_utils import clix_identity  # type: ignore[no-redef]
+    except ImportError:
+        import clix_identity  # type: ignore[no-redef]
+
+# Every pattern is matched whole (fullmatch) and ASCII only (clix_identity).
+YEAR = clix_identity.YEAR
+STATE = clix_identity.STATE
 # <school code>-<server id>: 7-8 digits or NA, then a state code and a number (or sp<N>).
-SCHOOL_FOLDER = re.compile(r"^(?P<code>\d{7,8}|NA)-(?P<server_id>(?:mz|rj|ct|tg|sp)\d+)$")
+SCHOOL_FOLDER = clix_identity.SCHOOL_FOLDER
 QUARANTINE = "quarantine"
 DERIVED = "derived"
 REPORTS = "reports"
 MANIFEST = "MANIFEST.json"
 PLATFORMS = ("gstudio", "unplatform")
 HISTORY = "history"
-STAMP = re.compile(r"^\d{8}T\d{6}Z$")
+STAMP = re.compile(r"[0-9]{8}T[0-9]{6}Z", re.ASCII)
 CATALOGUE = "catalogue"
 
 
@@ -38,19 +47,21 @@ class LayoutError(ValueError):
 
 
 def check_part(part) -> str:
-    """One path component: a non-empty string with no separator, NUL or control character, and
-    neither '.' nor '..'. Returns it unchanged, or raises LayoutError."""
+    """One path component: a non-empty string with no separator, neither '.' nor '..', and nothing
+    the name rule refuses (clix_identity: control, invisible or bidi characters, bytes that are not
+    UTF-8). Returns it unchanged, or raises LayoutError."""
     if not isinstance(part, str) or part in ("", ".", ".."):
-        raise LayoutError("%r cannot name a folder of the archive" % (part,))
-    if "/" in part or "\\" in part or any(ord(c) < 32 or ord(c) == 127 for c in part):
-        raise LayoutError("%r holds a path separator or a control character" % (part,))
+        raise LayoutError("%s cannot name a folder of the archive" % clix_identity.shown(part))
+    if "/" in part or "\\" in part or clix_identity.unsafe_chars(part):
+        raise LayoutError("%s holds a path separator, or a control, invisible or bidi character"
+                          % clix_identity.shown(part))
     return part
 
 
 def check_relpath(relpath: str) -> list:
     """The components of a relative path made of checked parts (no '.', '..', empty or absolute)."""
     if not isinstance(relpath, str) or relpath.startswith("/"):
-        raise LayoutError("%r is not a relative path" % (relpath,))
+        raise LayoutError("%s is not a relative path" % clix_identity.shown(relpath))
     return [check_part(p) for p in relpath.split("/")]
 
 
@@ -87,20 +98,21 @@ def under(root: str, *parts: str) -> str:
 
 def check_year(year) -> str:
     year = str(year)
-    if not YEAR.match(year):
-        raise LayoutError("year %r is not four digits" % (year,))
+    if not YEAR.fullmatch(year):
+        raise LayoutError("year %s is not four digits" % clix_identity.shown(year))
     return year
 
 
 def check_state(state: str) -> str:
-    if not isinstance(state, str) or not STATE.match(state):
-        raise LayoutError("state %r is not one of mz, rj, ct, tg" % (state,))
+    if not isinstance(state, str) or not STATE.fullmatch(state):
+        raise LayoutError("state %s is not one of %s" % (clix_identity.shown(state), ", ".join(clix_identity.STATES)))
     return state
 
 
 def check_school_folder(folder: str) -> str:
-    if not isinstance(folder, str) or not SCHOOL_FOLDER.match(folder):
-        raise LayoutError("school folder %r is not <school code>-<server id> (like 2031001-mz1)" % (folder,))
+    if not isinstance(folder, str) or not SCHOOL_FOLDER.fullmatch(folder):
+        raise LayoutError("school folder %s is not <school code>-<server id> (like 2031001-mz1)"
+                          % clix_identity.shown(folder))
     return folder
 
 
@@ -160,8 +172,8 @@ def history_stamp(when: str) -> str:
 
 def history_path(school: str, stamp: str, relpath: str) -> str:
     """<school folder>/history/<stamp>/<relpath>: where an older version of relpath is kept."""
-    if not STAMP.match(str(stamp)):
-        raise LayoutError("history stamp %r is not YYYYMMDDTHHMMSSZ" % (stamp,))
+    if not STAMP.fullmatch(str(stamp)):
+        raise LayoutError("history stamp %s is not YYYYMMDDTHHMMSSZ" % clix_identity.shown(stamp))
     return under(school, HISTORY, stamp, relpath)
 
 
@@ -174,9 +186,9 @@ def parse_school_path(root: str, path: str):
     if parts and parts[0] in (QUARANTINE, DERIVED):
         kind = parts[0]
         parts = parts[1:]
-    if len(parts) != 3 or not YEAR.match(parts[0]) or not STATE.match(parts[1]):
+    if len(parts) != 3 or not YEAR.fullmatch(parts[0]) or not STATE.fullmatch(parts[1]):
         return None
-    match = SCHOOL_FOLDER.match(parts[2])
+    match = SCHOOL_FOLDER.fullmatch(parts[2])
     if not match:
         return None
     return dict(kind=kind, year=parts[0], state=parts[1], folder=parts[2],
@@ -204,4 +216,4 @@ def _subdirs(folder: str, pattern) -> list:
         entries = list(os.scandir(folder))
     except OSError:
         return []
-    return sorted(e.name for e in entries if pattern.match(e.name) and e.is_dir(follow_symlinks=False))
+    return sorted(e.name for e in entries if pattern.fullmatch(e.name) and e.is_dir(follow_symlinks=False))

@@ -22,9 +22,17 @@ import sqlite3
 import stat
 from urllib.parse import quote
 
+try:
+    from ansible.module_utils import clix_identity
+except ImportError:  # clix_derive, clix_dataset and bin/clix-inventory import module_utils/ without Ansible
+    try:
+        from module_utils import clix_identity  # type: ignore[no-redef]
+    except ImportError:
+        import clix_identity  # type: ignore[no-redef]
+
 # The PC's folder below unplatform/ (inventory host var clix_pc); its host name is <code>-<id>-<pc>
 # (clix_inventory.lab_pc_errors).
-PC = re.compile(r"^[a-z0-9][a-z0-9_]{0,31}$")
+PC = re.compile(r"[a-z0-9][a-z0-9_]{0,31}", re.ASCII)  # fullmatch, as every pattern here
 
 # Version 2, relative to the install root.
 V2_SESSIONS_DB = "unplatform.sqlite3"
@@ -50,20 +58,21 @@ V1_SEARCH = ("/home", "/opt", "/root", "/srv")
 V1_SEARCH_DEPTH = 3
 SEARCH_FOLDERS = 20000
 
-# config.json keys that identify the PC: schoolId is the school code, terminalId the PC's name.
-CONFIG_SCHOOL = "schoolId"
-CONFIG_TERMINAL = "terminalId"
+# config.json keys that identify the PC (schoolId, terminalId): clix_identity's, with the claims check.
+CONFIG_SCHOOL = clix_identity.CONFIG_SCHOOL
+CONFIG_TERMINAL = clix_identity.CONFIG_TERMINAL
 
 # The field team's DataExtractionScript.bat: <install path without drive and backslashes>-QBank-<stamp>
 # (" (2)"... on a clash), zipped as <name>.zip with the MD5 in <name>checksum.txt. The stamp is cut
 # from %DATE% and %TIME%, whose hour is space-padded before 10:00 ("2018-03-02- 9-05-33").
 EXTRACTION = re.compile(
-    r"^(?P<install>.+)-QBank-(?P<stamp>\d{4}-\d{2}-\d{2}-[ \d]\d-\d{2}-\d{2})(?: \((?P<copy>\d+)\))?$")
+    r"(?P<install>.+)-QBank-(?P<stamp>[0-9]{4}-[0-9]{2}-[0-9]{2}-[ 0-9][0-9]-[0-9]{2}-[0-9]{2})(?: \((?P<copy>[0-9]+)\))?",
+    re.ASCII)
 EXTRACTION_CHECKSUM_SUFFIX = "checksum.txt"
 EXTRACTION_ZIP_SUFFIX = ".zip"
 # md5.exe (Fourmilab MD5 2.2) -o<file> writes "<32 upper-case hex digits>  <zip name as given>" and a
 # line end (CRLF on Windows).
-CHECKSUM_LINE = re.compile(r"^(?P<md5>[0-9A-Fa-f]{32})(?:[ \t]+\*?(?P<name>[^\r\n]*?))?[ \t]*$")
+CHECKSUM_LINE = re.compile(r"(?P<md5>[0-9A-Fa-f]{32})(?:[ \t]+\*?(?P<name>[^\r\n]*?))?[ \t]*", re.ASCII)
 # Folder of an extraction -> path in the install's own layout. Each was copied without recursion.
 EXTRACTION_MAP = (
     ("assessment/AssessmentSection", V2_DATASTORE + "/assessment/AssessmentSection"),
@@ -81,7 +90,7 @@ EXTRACTION_MAP = (
 # repository/ come from the script's non-recursive copies of the datastore's parent folders).
 EXTRACTION_SESSIONS = "unplatform/sessions/" + V2_SESSIONS_DB
 
-INSTALL_LABEL = re.compile(r"^[^./\\\x00-\x1f\x7f][^/\\\x00-\x1f\x7f]{0,199}$")
+INSTALL_LABEL_CHARS = 200
 
 
 class UnplatformError(ValueError):
@@ -90,8 +99,9 @@ class UnplatformError(ValueError):
 
 def check_pc(pc) -> str:
     """A lab PC's folder name below unplatform/: lower-case letters, digits and _, at most 32."""
-    if not isinstance(pc, str) or not PC.match(pc):
-        raise UnplatformError("lab PC name %r: use 1-32 lower-case letters, digits or _ (e.g. pc01)" % (pc,))
+    if not isinstance(pc, str) or not PC.fullmatch(pc):
+        raise UnplatformError("lab PC name %s: use 1-32 lower-case letters, digits or _ (e.g. pc01)"
+                              % clix_identity.shown(pc))
     return pc
 
 
@@ -100,15 +110,17 @@ def install_label(path: str) -> str:
     with '-' (/opt/clix -> opt-clix)."""
     parts = [p for p in path.split("/") if p]
     if not path.startswith("/") or not parts or any(p in (".", "..") for p in parts):
-        raise UnplatformError("install path %r is not an absolute, normalised path" % (path,))
+        raise UnplatformError("install path %s is not an absolute, normalised path" % clix_identity.shown(path))
     return check_install_label("-".join(parts))
 
 
 def check_install_label(label) -> str:
     """An install's folder name (made by install_label, or an extraction's <install> part): one
-    path component of at most 200 characters, not hidden, without separators or control characters."""
-    if not isinstance(label, str) or not INSTALL_LABEL.match(label) or label.strip() != label:
-        raise UnplatformError("install name %r cannot name a folder of the archive" % (label,))
+    path component of at most INSTALL_LABEL_CHARS characters, not hidden, without separators, blanks
+    at its ends, or anything the name rule refuses (clix_identity.check_name)."""
+    if (not isinstance(label, str) or not 0 < len(label) <= INSTALL_LABEL_CHARS or label.startswith(".")
+            or "/" in label or "\\" in label or label.strip() != label or clix_identity.unsafe_chars(label)):
+        raise UnplatformError("install name %s cannot name a folder of the archive" % clix_identity.shown(label))
     return label
 
 
@@ -186,7 +198,7 @@ def find_installs(roots, search=V1_SEARCH, depth: int = V1_SEARCH_DEPTH, skip=()
 def parse_extraction(name: str):
     """(install label, 'YYYY-MM-DDTHH:MM:SS', copy number or 0) of an extraction folder or zip name
     (without .zip), or None when the name is not the field team's."""
-    match = EXTRACTION.match(name)
+    match = EXTRACTION.fullmatch(name)
     if not match:
         return None
     try:
@@ -275,7 +287,7 @@ def parse_checksum(text: bytes, zip_name: str) -> str:
     case, CRLF or LF, a BOM, and a line without the file name are accepted; a line naming another
     file (Windows compares names without case) raises UnplatformError."""
     lines = text.decode("utf-8-sig", "replace").strip().splitlines()
-    match = CHECKSUM_LINE.match(lines[0].strip()) if len(lines) == 1 else None
+    match = CHECKSUM_LINE.fullmatch(lines[0].strip()) if len(lines) == 1 else None
     if not match:
         raise UnplatformError("the checksum file does not hold one line '<32 hex digits>  <zip name>' as md5.exe writes it")
     named = (match.group("name") or "").strip()

@@ -137,6 +137,21 @@ MUTATIONS = [
                '    return start + len(line.encode("utf-8")[:col].decode("utf-8", "replace"))\n',
                "    return start + col\n"),),
              ("tests/unit/test_redaction.py::test_everything_else_stays_byte_for_byte",)),
+    Mutation("identity-unicode-digits", "an identity pattern accepts any Unicode digit",
+             (("module_utils/clix_identity.py",
+               'SCHOOL_CODE = re.compile(r"[0-9]{7,8}|%s" % NA, re.ASCII)\n',
+               'SCHOOL_CODE = re.compile(r"\\d{7,8}|%s" % NA)\n'),),
+             ("tests/unit/test_identity.py::test_a_unicode_digit_is_never_a_digit_of_an_identity",)),
+    Mutation("names-c0-only", "the name rule refuses C0 controls only (C1, bidi and invisible characters pass)",
+             (("module_utils/clix_identity.py",
+               '    return unicodedata.category(char) in UNSAFE_CATEGORIES and char not in JOINERS\n',
+               '    return ord(char) < 32 or ord(char) == 127\n'),),
+             ("tests/unit/test_identity.py::test_the_name_rule_refuses_control_invisible_and_bidi_characters",)),
+    Mutation("codes-by-prefix", "ingest compares a config.json's school code with the operator's school by prefix",
+             (("library/clix_ingest.py",
+               'not same_code(said_school, p["school"].split("-", 1)[0]):\n',
+               'not p["school"].startswith(said_school + "-"):\n'),),
+             ("tests/unit/test_identity.py::test_ingest_compares_a_config_code_with_the_operators_school_as_collect_does",)),
 ]
 
 

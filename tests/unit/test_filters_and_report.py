@@ -10,6 +10,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "filter_plugins"))
 import clix
 import pytest
 from ansible.errors import AnsibleFilterError
+from ansible.module_utils import clix_identity
 from clix_report import PROBLEMS, html_page, markdown, rows, text_table
 
 ITEMS = [{"name": "db", "tag": "db", "kind": "snapshot", "producer": "db", "src": "/s/db/", "dest": "gstudio/db"},
@@ -32,11 +33,11 @@ def test_snapshot_carries_checksums_and_failed_producer_carries_its_error():
 
 def test_identity_check_compares_id_and_code_without_leading_zeros():
     facts = {"server_id": "mz1", "school_code": "2031001", "school_name": "A", "settings_error": None}
-    assert clix.clix_identity_problem(facts, "mz1", "02031001") == ""
+    assert clix_identity.server_identity_problem(facts, "mz1", "02031001") == ""
     # Each value alone decides: another id with the same code, the same id with another code.
-    assert clix.clix_identity_problem(facts, "mz2", "2031001").startswith("identity mismatch")
-    assert clix.clix_identity_problem(facts, "mz1", "2031002").startswith("identity mismatch")
-    assert "identity unknown" in clix.clix_identity_problem({"settings_error": "cannot read"}, "mz1", "2031001")
+    assert clix_identity.server_identity_problem(facts, "mz2", "2031001").startswith("identity mismatch")
+    assert clix_identity.server_identity_problem(facts, "mz1", "2031002").startswith("identity mismatch")
+    assert "identity unknown" in clix_identity.server_identity_problem({"settings_error": "cannot read"}, "mz1", "2031001")
 
 
 def test_report_marks_problems_and_unchanged_items():

@@ -12,7 +12,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "filter_plugins"))
 
 import clix
-from ansible.module_utils import clix_layout
+from ansible.module_utils import clix_identity, clix_layout
 
 HOSTILE = "x/../../../2026/mz/2031002-mz2"
 
@@ -25,26 +25,26 @@ def facts(server_id="mz1", code="2031001", name="GOVT. MIZO HIGH SCHOOL") -> dic
     (HOSTILE, "2031001"), ("mz1", "2031001/../x"), ("mz1\n", "2031001"), ("mz1", "NA\n"), ("MZ1", "2031001"),
     ("mz", "2031001"), ("mz1", "203100"), ("mz1", "\u0662031001"), ("", ""), (None, None)])
 def test_a_value_the_inventory_would_refuse_is_reported_invalid(server_id, code):
-    problem = clix.clix_identity_problem(facts(server_id, code), "mz1", "2031001")
+    problem = clix_identity.server_identity_problem(facts(server_id, code), "mz1", "2031001")
     assert problem.startswith("identity invalid") and "collected into quarantine" in problem
 
 
 def test_the_claims_are_quoted_escaped_and_cut_in_the_reason_and_the_manifest():
     hostile = facts(HOSTILE, '2031001"; <script>\x1b[31m', "A" * 500)
-    problem = clix.clix_identity_problem(hostile, "mz1", "2031001")
+    problem = clix_identity.server_identity_problem(hostile, "mz1", "2031001")
     assert json.dumps(HOSTILE) in problem
     assert "\x1b" not in problem and "\\u001b" in problem and '\\"' in problem
-    claims = clix.clix_server_claims(hostile)
+    claims = clix_identity.server_claims(hostile)
     assert claims["server_id"] == json.dumps(HOSTILE) and not claims["server_id_valid"]
-    assert not claims["school_code_valid"] and len(claims["school_name"]) <= clix.CLAIM_CHARS
-    assert clix.clix_server_claims(facts("sp3", "NA")) == {
+    assert not claims["school_code_valid"] and len(claims["school_name"]) <= clix_identity.CLAIM_CHARS
+    assert clix_identity.server_claims(facts("sp3", "NA")) == {
         "server_id": '"sp3"', "school_code": '"NA"', "school_name": json.dumps("GOVT. MIZO HIGH SCHOOL"),
         "server_id_valid": True, "school_code_valid": True}
 
 
 def test_the_quarantine_folder_is_the_inventory_school_never_the_server_string(tmp_path):
     root = str(tmp_path)
-    assert clix.clix_identity_problem(facts(HOSTILE), "mz1", "2031001")
+    assert clix_identity.server_identity_problem(facts(HOSTILE), "mz1", "2031001")
     # The role builds it from the inventory's state and folder; the server's string cannot name one.
     assert clix.clix_quarantine_root(root, 2026, "mz", "2031001-mz1") == f"{root}/quarantine/2026/mz/2031001-mz1"
     with pytest.raises(clix_layout.LayoutError):

@@ -13,6 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "filter_plugins"))
 
 import clix
+from ansible.module_utils import clix_identity
 from ansible.module_utils.clix_unplatform import UnplatformError
 
 
@@ -20,7 +21,7 @@ from ansible.module_utils.clix_unplatform import UnplatformError
     None, {}, {"schoolId": "1011001", "terminalId": "pc01"}, {"schoolId": "01011001", "terminalId": "PC01"},
     {"schoolId": "", "terminalId": None}, {"schoolId": "1011001"}, {"terminalId": " pc01 "}])
 def test_a_config_that_matches_or_says_nothing_is_no_mismatch(config):
-    assert clix.clix_labpc_identity_problem(config, "1011001", "pc01") == ""
+    assert clix_identity.labpc_identity_problem(config, "1011001", "pc01") == ""
 
 
 @pytest.mark.parametrize(("config", "quoted"), [
@@ -28,9 +29,9 @@ def test_a_config_that_matches_or_says_nothing_is_no_mismatch(config):
     ({"schoolId": "1011001", "terminalId": "pc02"}, 'schoolId "1011001", terminalId "pc02"'),
     ({"schoolId": "../../x\n", "terminalId": None}, 'schoolId "../../x\\n", terminalId None')])
 def test_a_config_naming_another_school_or_pc_is_quoted_and_quarantined(config, quoted):
-    problem = clix.clix_labpc_identity_problem(config, "1011001", "pc01")
+    problem = clix_identity.labpc_identity_problem(config, "1011001", "pc01")
     assert problem.startswith("identity mismatch") and quoted in problem and "quarantine" in problem
-    assert clix.clix_labpc_claims(config)["schoolId"] == clix.literal(config["schoolId"])
+    assert clix_identity.labpc_claims(config)["schoolId"] == clix_identity.literal(config["schoolId"])
 
 
 def installs(label="opt-clix") -> list:

@@ -516,9 +516,9 @@ def rsync_failed(rc: int, err: str, src: str) -> dict:
     """status and reason for an rsync that exited with rc (and TRANSIENT when a retry may get past it)."""
     if ABSENT.search(err):
         return dict(status="absent", reason="not on the server: %s" % src)
+    last = err.strip().splitlines()[-1] if err.strip() else ""
     return {"status": "failed", TRANSIENT: rc in TRANSIENT_EXITS and not LASTING.search(err),
-            "reason": "rsync exit %d (%s): %s" % (rc, RSYNC_EXIT.get(rc, "error"),
-                                                   err.strip().splitlines()[-1] if err.strip() else "")}
+            "reason": "rsync exit %d (%s): %s" % (rc, RSYNC_EXIT.get(rc, "error"), last)}
 
 
 # Folders an item leaves empty are removed once every item is done: removed while another item of

@@ -78,6 +78,8 @@ options:
     description: Most an entry larger than 1 MiB may expand, as a multiple of its compressed size.
     type: int
     default: 200
+extends_documentation_fragment:
+  - clix_progress
 attributes:
   check_mode:
     description: Verifies every source and says what would be ingested, unchanged or refused; writes nothing.
@@ -211,6 +213,7 @@ from ansible.module_utils.clix_layout import (
     under,
 )
 from ansible.module_utils.clix_manifest import load as load_manifest
+from ansible.module_utils.clix_progress import module_progress
 from ansible.module_utils.clix_unplatform import (
     EXTRACTION_CHECKSUM_SUFFIX,
     EXTRACTION_ZIP_SUFFIX,
@@ -882,6 +885,20 @@ def remove_stale_work(root: str) -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 
+def ingest_source(kind: str, path: str, p: dict, index: dict, done: list, check: bool) -> dict:
+    """One extraction's result (refused with the reason, or placed: its seal entry then added to done)."""
+    result = dict(source=os.path.relpath(path, p["source"]), kind=kind, status="refused", reason=None, skipped=[], notes=[],
+                  counts=dict.fromkeys(("added", "replaced", "kept", "identical", "sessions_added",
+                                        "sessions_updated"), 0))
+    try:
+        done.append(ingest_one(kind, path, p, index, result, check))
+    except Refused as exc:
+        result.update(status="refused", reason=str(exc))
+    except (LayoutError, UnplatformError, DiskFullError, OSError, sqlite3.Error) as exc:
+        result.update(status="refused", reason="%s (nothing more of it was placed)" % exc)
+    return result
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
@@ -893,6 +910,7 @@ def main() -> None:
             reports_dir=dict(type="path"),
             max_bytes=dict(type="int", default=16 << 30),
             max_ratio=dict(type="int", default=200),
+            progress_seconds=dict(type="int", default=60),
         ),
         supports_check_mode=True,
     )
@@ -907,18 +925,10 @@ def main() -> None:
         remove_stale_work(p["archive_root"])
     index = lab_pc_index(p["lab_pcs"])
     results, done = [], []
-    for kind, path in find_sources(p["source"]):
-        result = dict(source=os.path.relpath(path, p["source"]), kind=kind, status="refused", reason=None, skipped=[], notes=[],
-                      counts=dict.fromkeys(("added", "replaced", "kept", "identical", "sessions_added",
-                                            "sessions_updated"), 0))
-        try:
-            d = ingest_one(kind, path, p, index, result, module.check_mode)
-            done.append(d)
-        except Refused as exc:
-            result.update(status="refused", reason=str(exc))
-        except (LayoutError, UnplatformError, DiskFullError, OSError, sqlite3.Error) as exc:
-            result.update(status="refused", reason="%s (nothing more of it was placed)" % exc)
-        results.append(result)
+    with module_progress(module, lambda: "ingesting: %d extractions done (%d ingested, %d refused)" % (
+            len(results), sum(r["status"] == "ingested" for r in results), sum(r["status"] == "refused" for r in results))):
+        for kind, path in find_sources(p["source"]):
+            results.append(ingest_source(kind, path, p, index, done, module.check_mode))
     seal = [] if module.check_mode else seal_entries(done)
     lines = [line for r in results for line in lines_of(r)] \
         or ["no extraction zip, extraction folder or install folder below %s" % p["source"]]

@@ -138,3 +138,38 @@ def test_verify_says_which_school_it_checks_and_how_far_it_got(tmp_path, monkeyp
     hashing_waits_for_its_line(shown, monkeypatch, "verifying school 1 of 1")
     result = run_in_process(clix_verify, dict(path=str(tmp_path / "2026")), shown, monkeypatch)
     assert result["problems"] == 0 and not result.get("failed"), result
+
+
+def test_a_merge_says_how_many_school_folders_it_has_done(tmp_path, monkeypatch):
+    clix_merge = library_module("clix_merge")
+    for folder in ("2031001-mz1", "2031002-mz2", "2031003-mz3"):
+        (tmp_path / "field" / "2026" / "mz" / folder).mkdir(parents=True)
+    shown, merged = Lines(), []
+
+    def merge_school(*args, **kwargs):
+        shown.wait_for("merging: %d school folders done, 0 refused, %s copied" % (
+            len(merged), human_bytes(1000 * len(merged))))
+        merged.append(1)
+        return dict(added=1, identical=0, replaced=0, kept_older=0, bytes_copied=1000, problems=[], skipped=[])
+    monkeypatch.setattr(clix_merge, "merge_school", merge_school)
+    result = run_in_process(clix_merge, dict(source=str(tmp_path / "field"), dest=str(tmp_path / "central")),
+                            shown, monkeypatch)
+    assert len(result["schools"]) == 3 and not result.get("failed"), result
+
+
+def test_an_ingest_says_how_many_extractions_it_has_done(tmp_path, monkeypatch):
+    clix_ingest = library_module("clix_ingest")
+    (tmp_path / "usb").mkdir()
+    sources = [("zip", str(tmp_path / "usb" / name)) for name in ("a.zip", "b.zip", "c.zip")]
+    monkeypatch.setattr(clix_ingest, "find_sources", lambda source: sources)
+    shown, placed = Lines(), []
+
+    def ingest_one(kind, path, p, index, result, check):
+        shown.wait_for("ingesting: %d extractions done (%d ingested, 0 refused)" % (len(placed), len(placed)))
+        placed.append(path)
+        result["status"] = "ingested"
+    monkeypatch.setattr(clix_ingest, "ingest_one", ingest_one)
+    monkeypatch.setattr(clix_ingest, "seal_entries", lambda done: [])
+    result = run_in_process(clix_ingest, dict(source=str(tmp_path / "usb"), archive_root=str(tmp_path / "archive"),
+                                              lab_pcs=[]), shown, monkeypatch)
+    assert placed == [path for _, path in sources] and not result.get("failed"), result

@@ -21,10 +21,13 @@ a baseline measured in the same run, and prints tables with ratios:
   11. a lab PC's unplatform install with 100k datastore JSON files (fleet/unplatform.py): its pull
       (rsync into .incoming, every JSON parsed, moved in) and the whole collect.yml of the PC, vs
       `rsync -a` of the same install over the same SSH (goal >= 0.8x)
+  12. the research dataset of 300 generated schools (bench/archives.py, no fleet): the full build, files
+      per table, peak memory, the re-run after one school changed, the release
 
     python -m bench [--skip-big] [--link-mb 40] [--keep]
     python -m bench --archive-only      (9 and 10 alone: no fleet)
     python -m bench --labpc-only        (11 alone, on a fleet of one school and its lab PCs)
+    python -m bench --dataset-only      (12 alone: no fleet)
 """
 
 from __future__ import annotations
@@ -523,6 +526,50 @@ def bench_catalog(schools: int = 700, years: int = 5) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def bench_dataset_scale(schools: int = 300) -> None:
+    """The research dataset of a generated archive of small schools (bench/archives.py): the full
+    build, the files per table, peak memory, a re-run with nothing changed, one after one school
+    changed, and the release of it all."""
+    from bench.archives import dataset_archive
+    work = Path(tempfile.mkdtemp(prefix="clix-bench-dataset-scale-", dir="/var/tmp"))
+    try:
+        started = time.monotonic()
+        folders = dataset_archive(str(work / "archive"), schools=schools)
+        made_s = time.monotonic() - started
+        root = work / "archive"
+        full_s, full = dataset_build(root)
+        tables = sorted(p for p in (root / "dataset").iterdir() if p.name.endswith("_history"))
+        files = {t.name: len(list(t.rglob("*.parquet"))) for t in tables}
+        again_s, again = dataset_build(root)
+        before = {p: p.stat().st_mtime_ns for p in (root / "dataset").rglob("*.parquet")}
+        manifest = root / folders[len(folders) // 2] / "MANIFEST.json"
+        manifest.write_text(manifest.read_text().replace("10:00:00", "11:00:00"))
+        one_s, one = dataset_build(root)
+        rewritten = sum(1 for p, t in before.items() if p.exists() and p.stat().st_mtime_ns != t)
+        key = work / "release.key"
+        key.write_bytes(os.urandom(32))
+        key.chmod(0o600)
+        release_s, release = timed([sys.executable, "-m", "clix_dataset", "release", str(root), "--key-file", str(key)],
+                                   cwd=REPO, env=env(), timeout=7200)
+        if release.returncode != 0:
+            raise SystemExit(f"bench: the release failed:\n{release.stderr[-3000:]}")
+        mb = sum(p.stat().st_size for p in (root / "dataset").rglob("*") if p.is_file()) / 2**20
+        table(f"Research dataset of {len(folders)} generated schools in {len({f.split('/')[1] for f in folders})} "
+              f"states ({full['counts']['activity_visits']:,} visits, {full['counts']['users']:,} users; generated in "
+              f"{made_s:.0f} s; the dataset {mb:.0f} MiB)",
+              ["run", "seconds", "peak RSS", "collections read"],
+              [["full build", f"{full_s:.1f}", f"{full['peak_rss_bytes'] / 2**20:.0f} MiB", len(full["rebuilt"])],
+               ["re-run, nothing changed", f"{again_s:.1f}", f"{again['peak_rss_bytes'] / 2**20:.0f} MiB",
+                len(again["rebuilt"])],
+               [f"re-run after one school changed ({rewritten} partition files rewritten)", f"{one_s:.1f}",
+                f"{one['peak_rss_bytes'] / 2**20:.0f} MiB", len(one["rebuilt"])],
+               ["release of it all (pseudonymised, first time)", f"{release_s:.1f}", "-", "-"]])
+        table("Parquet files per table (goal: at most one per table per year and state)", ["table", "files"],
+              [[name, n] for name, n in files.items()])
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 LABPC_DATASTORE_FILES = 100_000
 LABPC_FILES_PER_SESSION = 8.7  # datastore JSON files fleet/unplatform.py writes per session, on average
 
@@ -706,6 +753,8 @@ def main() -> int:
     p.add_argument("--skip-link", action="store_true", help="skip collect vs rsync over the slow link")
     p.add_argument("--skip-derive", action="store_true", help="skip derived data (native vs container)")
     p.add_argument("--skip-dataset", action="store_true", help="skip the research dataset")
+    p.add_argument("--dataset-only", action="store_true",
+                   help="only the research dataset of 300 generated schools (no fleet)")
     p.add_argument("--skip-archive", action="store_true", help="skip merge vs rsync and the catalogue")
     p.add_argument("--archive-only", action="store_true", help="only merge vs rsync and the catalogue (no fleet)")
     p.add_argument("--skip-labpc", action="store_true", help="skip the lab PC with 100k datastore files")
@@ -716,9 +765,14 @@ def main() -> int:
     args = p.parse_args()
     if args.labpc_only:
         return labpc_only()
+    if args.dataset_only:
+        bench_dataset_scale()
+        return 0
     if not args.skip_archive:
         bench_merge()
         bench_catalog()
+    if not args.skip_dataset:
+        bench_dataset_scale()
     if args.archive_only:
         return 0
     lab = hosts.Lab(LAB)

@@ -69,3 +69,62 @@ def generate_archive(root: str, schools: int = 700, years: int = 5, files_per_sc
                 f.write(json.dumps(manifest(state, folder, year, rng, files_per_school, rng.random() < 0.01)))
             written += 1
     return written
+
+
+def dataset_archive(root: str, schools: int = 300, year: int = 2025, seed: int = 22) -> list[str]:
+    """Collected school folders for the research dataset's benchmark, without a fleet: each school's
+    records from fleet/data.py (small schools: users, Benchmarks, Buddies, Counters, qbank, tool logs)
+    written as a collection leaves them (BSON dumps, the pg_dumpall text, settings, a manifest).
+    Returns the school folders, relative to root."""
+    import bson
+
+    from fleet.data import BASE_TIME, SchoolData, tool_records
+
+    written = []
+    for state, folder in school_folders(schools):
+        code, server_id = folder.split("-")
+        data = SchoolData(seed, server_id, code, "School %s" % folder, False)
+        top = os.path.join(root, str(year), state, folder)
+        g = os.path.join(top, "gstudio")
+        benchmarks, buddies = [], []
+        for events, buddy in data.sessions():
+            benchmarks += events
+            if buddy:
+                buddies.append(buddy)
+        dumps = {("gstudio-mongodb", "Nodes"): data.nodes, ("gstudio-mongodb", "Triples"): data.triples(),
+                 ("gstudio-mongodb", "Counters"): data.counters(), ("gstudio-mongodb", "Benchmarks"): benchmarks,
+                 ("gstudio-mongodb", "Buddies"): buddies}
+        for db, collections in data.qbank_records().items():
+            for collection, docs in collections.items():
+                dumps[(db, collection)] = docs
+        for (db, collection), docs in dumps.items():
+            os.makedirs(os.path.join(g, "db", db), exist_ok=True)
+            with open(os.path.join(g, "db", db, collection + ".bson"), "wb") as f:
+                f.write(b"".join(bson.encode(d) for d in docs))
+        os.makedirs(os.path.join(g, "postgres-dump"))
+        with open(os.path.join(g, "postgres-dump", "pg_dump_all.sql"), "w") as f:
+            f.write("COPY public.auth_user (id, password, last_login, is_superuser, username, first_name, last_name, "
+                    "email, is_staff, is_active, date_joined) FROM stdin;\n")
+            for row in data.django_users():
+                f.write("\t".join(v.strftime("%Y-%m-%d %H:%M:%S+05:30") if hasattr(v, "strftime") else
+                                  ("t" if v else "f") if isinstance(v, bool) else str(v) for v in row) + "\n")
+            f.write("\\.\n")
+        with open(os.path.join(g, "server_settings.py"), "w") as f:
+            f.write("GSTUDIO_INSTITUTE_ID = '%s'\nGSTUDIO_INSTITUTE_ID_SECONDARY = '%s'\n"
+                    "GSTUDIO_INSTITUTE_NAME = 'School %s'\n" % (server_id, code, folder))
+        for n, uid in enumerate(data.user_ids[:5]):
+            app = ("policesquad", "Ice-cubes-in-lemonade", "Food_sharing_tool", "coins_puzzle")[n % 4]
+            os.makedirs(os.path.join(g, "gstudio_tools_logs", app), exist_ok=True)
+            with open(os.path.join(g, "gstudio_tools_logs", app, "%d-%s.json" % (uid, app)), "w") as f:
+                f.write(json.dumps(tool_records(app, uid, data.user_ids[-1])))
+        os.makedirs(os.path.join(g, "system-heartbeat"))
+        open(os.path.join(g, "system-heartbeat", "system-heartbeat-20180603-010101.log"), "w").close()
+        when = "%d-11-01T10:00:00+00:00" % year
+        with open(os.path.join(top, "MANIFEST.json"), "w") as f:
+            f.write(json.dumps(dict(format=1, school=dict(state=state, server_id=server_id, school_code=code,
+                                                          school_name="School %s" % folder),
+                                    run=dict(started=when, ended=when), last_complete=when,
+                                    items=dict(db=dict(status="ok", collected_at=when)),
+                                    totals=dict(files=len(dumps), bytes=0), base=str(BASE_TIME))))
+        written.append(os.path.relpath(top, root))
+    return written

@@ -2,4 +2,4 @@
 views over it, a generated codebook), built from the collected files only: never a live server,
 never a running mongod."""
 
-__version__ = "3"  # 3: unplatform_sessions, unplatform_visits
+__version__ = "4"  # 4: histories, user keys, privacy classes

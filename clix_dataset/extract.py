@@ -17,13 +17,14 @@ import json
 import os
 import re
 from collections.abc import Iterator
+from html.parser import HTMLParser
 from typing import IO, Any
 from urllib.parse import unquote
 
 import bson
 from bson.codec_options import CodecOptions
 
-from clix_derive import unplatform
+from clix_derive import mit, unplatform
 from clix_derive.activity import visits
 from clix_derive.formats import name_of, slugify
 from clix_derive.school import School
@@ -31,6 +32,7 @@ from clix_derive.source import ArchiveSource, AuthUser, SourceError, open_regula
 from module_utils import clix_identity, clix_layout
 from module_utils.clix_unplatform import ARCHIVE_TOP
 
+from . import tools
 from .tables import BY_NAME
 
 IST = dt.timezone(dt.timedelta(hours=5, minutes=30))
@@ -46,6 +48,10 @@ HEARTBEAT_FILE = re.compile(r"system-heartbeat-(?P<day>[0-9]{8})-[0-9]{6}\..*", 
 SHARED_ACCOUNT = re.compile(r"-%s[0-9]+\Z" % clix_identity.SPECIAL, re.ASCII)
 AGENT = re.compile(r"^osid\.agent\.Agent:(?P<name>.*)@")
 EARLIEST = dt.datetime(2015, 1, 1)
+# Progress CSV headers holding text (names, ids, lists): every other cell is a number or empty.
+PROGRESS_TEXT = {"server_id", "school_name", "school_code", "module_name", "unit_name", "username", "user_id",
+                 "first_name", "last_name", "roll_no", "grade", "enrollment_status", "buddy_userids",
+                 "buddy_usernames"}
 RAW_LIMIT = 2000
 
 
@@ -62,14 +68,22 @@ def _json(value: Any) -> str:
     return json.dumps(value, default=str, ensure_ascii=False, sort_keys=True)
 
 
-class Rows:
-    """Where one school's rows go: one JSON-lines spool file per table, each row completed with the
-    school's keys, the collection and the record key (sha256 of the table's identity columns)."""
+def person_key(*parts: Any) -> str:
+    """A person's key in the restricted tier: sha256 of what identifies the person (never keyed; the
+    release replaces it with an HMAC, release.py)."""
+    return hashlib.sha256(_json(["clix-person", *parts]).encode()).hexdigest()[:32]
 
-    def __init__(self, folder: str, keys: dict[str, Any], collection: str) -> None:
+
+class Rows:
+    """Where one collection's rows go: one JSON-lines spool file per table, each row completed with the
+    school's keys, the collection, its time and the record key (sha256 of the table, the school and
+    the table's identity columns: unique across the archive, the same in every collection)."""
+
+    def __init__(self, folder: str, keys: dict[str, Any], collection: str, collected_at: str | None) -> None:
         self.folder = folder
         self.keys = keys
         self.collection = collection
+        self.collected_at = collected_at
         self.counts: dict[str, int] = {}
         self._files: dict[str, IO[str]] = {}
         self._seen: dict[str, set[int]] = {}
@@ -77,7 +91,9 @@ class Rows:
     def add(self, table: str, row: dict[str, Any]) -> None:
         full = {**self.keys, **row}
         ident = [full.get(c) for c in BY_NAME[table].identity]
-        digest = hashlib.sha256(_json([table, *ident]).encode()).digest()
+        if table.startswith("unplatform_"):
+            ident.insert(0, full.get("pc"))
+        digest = hashlib.sha256(_json([table, full["school_code"], full["server_id"], *ident]).encode()).digest()
         # The same record twice in one collection (a progress CSV collected and recomputed alike, a
         # record repeated in a file) is written once: 8 bytes of its key remembered per record.
         seen = self._seen.setdefault(table, set())
@@ -87,6 +103,7 @@ class Rows:
         seen.add(short)
         full["record_key"] = digest.hex()
         full["collection"] = self.collection
+        full["collected_at"] = self.collected_at
         f = self._files.get(table)
         if f is None:
             path = os.path.join(self.folder, f"{table}.jsonl")
@@ -105,6 +122,38 @@ class Rows:
     def close(self) -> None:
         for f in self._files.values():
             f.close()
+
+
+class People:
+    """The user keys of one collection's gStudio users: an account is (server, username, date_joined),
+    so a user id or username that a reinstalled server gives to someone else is another person."""
+
+    def __init__(self, school_code: str, server_id: str) -> None:
+        self.school = (school_code, server_id)
+        self.by_name: dict[str, tuple[int, str]] = {}
+        self.by_id: dict[int, str] = {}
+
+    def add(self, user: AuthUser) -> str:
+        key = person_key("gstudio", *self.school, user.username, _pg_time(user.date_joined))
+        self.by_name.setdefault(user.username, (user.id, key))
+        self.by_id.setdefault(user.id, key)
+        return key
+
+    def id_of(self, username: str | None) -> int | None:
+        found = self.by_name.get(username or "")
+        return found[0] if found else None
+
+    def key_of(self, username: str | None) -> str | None:
+        """A username's key; a name without an auth_user row still gets one (its own)."""
+        if username is None:
+            return None
+        found = self.by_name.get(username)
+        return found[1] if found else person_key("gstudio", *self.school, username, None)
+
+    def key_of_id(self, user_id: int | None) -> str | None:
+        if user_id is None or user_id == 0:
+            return None
+        return self.by_id.get(user_id) or person_key("gstudio-user-id", *self.school, user_id)
 
 
 def district(code: str) -> str | None:
@@ -137,18 +186,40 @@ def dump_file(gstudio: str, db: str, collection: str) -> str:
     return os.path.join(gstudio, "db", db, f"{collection}.bson")
 
 
+def read_manifest(path: str) -> tuple[bytes | None, dict, dt.datetime | None, str | None]:
+    """(bytes, parsed, collected_at, error) of a school folder's MANIFEST.json."""
+    try:
+        with open_regular(os.path.join(path, clix_layout.MANIFEST)) as f:
+            data = f.read()
+        manifest = json.loads(data)
+        if not isinstance(manifest, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError, SourceError) as exc:
+        return None, {}, None, f"no readable manifest: {exc}"
+    when = manifest.get("last_complete") or (manifest.get("run") or {}).get("ended")
+    try:
+        stamp = dt.datetime.fromisoformat(when) if isinstance(when, str) else None
+    except ValueError:
+        stamp = None
+    if stamp is not None and stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=dt.timezone.utc)
+    return data, manifest, stamp, None
+
+
 class SchoolReader:
     """One collection: ``<root>/<YYYY>/<state>/<code>-<id>/``, read into ``rows``."""
 
-    def __init__(self, root: str, path: str, parsed: dict, rows: Rows, workdir: str) -> None:
+    def __init__(self, root: str, path: str, parsed: dict, rows: Rows, workdir: str,
+                 manifest: tuple[bytes | None, dict, dt.datetime | None, str | None]) -> None:
         self.root = root
         self.path = path
         self.parsed = parsed
         self.rows = rows
         self.workdir = workdir
         self.gstudio = os.path.join(path, "gstudio")
-        self.collected_at: dt.datetime | None = None
-        self.users_by_name: dict[str, int] = {}
+        self.manifest = manifest
+        self.collected_at = manifest[2]
+        self.people = People(parsed["school_code"], parsed["server_id"])
 
     def rel(self, path: str) -> str:
         return os.path.relpath(path, self.root)
@@ -161,42 +232,37 @@ class SchoolReader:
         if lab_only:
             self.unplatform_rows()
             return
-        users = self.user_rows()
-        self.users_by_name = {u.username: u.id for u in users}
-        self.tool_rows()
-        self.progress_rows()
-        self.assessment_rows()
-        self.log_entry_rows()
-        self.server_day_rows()
-        self.unplatform_rows()
-        self.gstudio_rows(users)
+        users = self.auth_users()
+        school = self.open_school()
+        try:
+            self.user_rows(users, school)
+            self.tool_rows()
+            self.progress_rows()
+            self.assessment_rows(school)
+            self.log_entry_rows()
+            self.server_day_rows()
+            self.unplatform_rows()
+            if school is not None:
+                self.unit_rows(school)
+                self.visit_rows(school)
+        finally:
+            if school is not None:
+                school.close()
 
     # -- reference -----------------------------------------------------------------------------
     def collection_row(self) -> None:
-        manifest_path = os.path.join(self.path, clix_layout.MANIFEST)
-        try:
-            with open_regular(manifest_path) as f:
-                data = f.read()
-            manifest = json.loads(data)
-        except (OSError, ValueError, SourceError) as exc:
-            self.rows.reject("collections", self.rel(manifest_path), "", f"no readable manifest: {exc}")
+        data, manifest, _, error = self.manifest
+        if error is not None:
+            self.rows.reject("collections", self.rel(os.path.join(self.path, clix_layout.MANIFEST)), "", error)
             return
-        when = manifest.get("last_complete") or (manifest.get("run") or {}).get("ended")
-        try:
-            stamp = dt.datetime.fromisoformat(when) if when else None
-        except ValueError:
-            stamp = None
-        if stamp is not None and stamp.tzinfo is None:
-            stamp = stamp.replace(tzinfo=dt.timezone.utc)
-        self.collected_at = stamp
-        items = [{"name": name, "status": item.get("status"), "collected_at": item.get("collected_at"),
-                  "reason": item.get("reason")} for name, item in sorted((manifest.get("items") or {}).items())]
+        items = [{"name": name, "status": _text(item.get("status")), "collected_at": _text(item.get("collected_at")),
+                  "reason": _text(item.get("reason"))}
+                 for name, item in sorted((manifest.get("items") or {}).items()) if isinstance(item, dict)]
         totals = manifest.get("totals") or {}
-        self.manifest_school = manifest.get("school") or {}
         self.rows.add("collections", {
-            "path": self.rel(self.path), "collected_at": stamp.isoformat() if stamp else None,
-            "manifest_sha256": hashlib.sha256(data).hexdigest(), "files": totals.get("files"),
-            "bytes": totals.get("bytes"), "items": items})
+            "path": self.rel(self.path), "manifest_sha256": hashlib.sha256(data or b"").hexdigest(),
+            "files": _int(totals.get("files")), "bytes": _int(totals.get("bytes")),
+            "item_status": {i["name"]: i["status"] for i in items}, "items": items})
 
     def school_row(self, lab_only: bool = False) -> None:
         settings = os.path.join(self.gstudio, "server_settings.py")
@@ -206,13 +272,14 @@ class SchoolReader:
             identity = {}
             self.rows.reject("schools", self.rel(settings), "", str(exc))
         code, sid = self.parsed["school_code"], self.parsed["server_id"]
+        school = self.manifest[1].get("school") or {}
         self.rows.add("schools", {
             "district": district(code), "school_name": identity.get("school_name"),
-            "inventory_name": getattr(self, "manifest_school", {}).get("school_name"),
+            "inventory_name": _text(school.get("school_name")) if isinstance(school, dict) else None,
             "settings_server_id": identity.get("server_id"), "settings_school_code": identity.get("school_code"),
             "settings_match": identity.get("server_id") == sid and clix_identity.same_code(identity.get("school_code"), code)})
 
-    def user_rows(self) -> list[AuthUser]:
+    def auth_users(self) -> list[AuthUser]:
         dump = os.path.join(self.gstudio, "postgres-dump", "pg_dump_all.sql")
         dump = dump if os.path.exists(dump) or not os.path.exists(dump + ".gz") else dump + ".gz"
         try:
@@ -222,28 +289,53 @@ class SchoolReader:
         except (OSError, SourceError) as exc:
             self.rows.reject("users", self.rel(dump), "", f"no auth_user rows: {exc}")
             return []
+        for u in users:
+            self.people.add(u)
+        return users
+
+    def user_rows(self, users: list[AuthUser], school: School | None) -> None:
         sid = self.parsed["server_id"]
         for u in users:
             joined, last = _pg_time(u.date_joined), _pg_time(u.last_login)
+            authors = school.authors_by_user_id.get(u.id, []) if school is not None else []
+            agency = _text(authors[0].get("agency_type")) if authors else None
+            staff, superuser = u.cell("is_staff") == "t", u.cell("is_superuser") == "t"
             self.rows.add("users", {
-                "user_id": u.id, "username": u.username, "date_joined": joined, "last_login": last,
+                "user_key": self.people.key_of(u.username), "user_id": u.id, "username": u.username,
+                "date_joined": joined, "last_login": last,
                 "never_logged_in": last is None or u.last_login.strip() == u.date_joined.strip(),
                 "shared_account": bool(SHARED_ACCOUNT.search(u.username)),
-                "username_matches_server": u.username.endswith(f"-{sid}")})
-        return users
+                "username_matches_server": u.username.endswith(f"-{sid}"),
+                "is_staff": staff, "is_superuser": superuser, "agency_type": agency,
+                "mit_listed": len(u.fields) > 10 and u.fields[2] != u.fields[10].strip(),
+                "role": role(superuser, staff, agency)})
+
+    def open_school(self) -> School | None:
+        try:
+            return School(ArchiveSource(self.path), workdir=self.workdir)
+        except (SourceError, bson.errors.BSONError, OSError, EOFError) as exc:
+            self.rows.reject("activity_visits", self.rel(os.path.join(self.gstudio, "db", "gstudio-mongodb")), "",
+                             f"gStudio's dump cannot be read, no visits or units: {exc}")
+            return None
 
     # -- files ---------------------------------------------------------------------------------
     def tool_rows(self) -> None:
         base = os.path.join(self.gstudio, "gstudio_tools_logs")
         for folder, dirs, files in os.walk(base):
             dirs.sort()
-            for name in sorted(files):
+            names = sorted(n for n in files if not n.startswith(".") and n.endswith(".json")
+                           and not os.path.islink(os.path.join(folder, n)))
+            # The MIT script reads, per folder and user, <id>.json, else the first <id>-*.json.
+            chosen: dict[str, str] = {}
+            for name in names:
+                m = TOOL_FILE.fullmatch(name)
+                if m and (name == f"{m.group('uid')}.json" or m.group("uid") not in chosen):
+                    chosen[m.group("uid")] = name
+            for name in names:
                 path = os.path.join(folder, name)
-                if name.startswith(".") or not name.endswith(".json") or os.path.islink(path):
-                    continue
-                self._tool_file(path, os.path.relpath(path, base))
+                self._tool_file(path, os.path.relpath(path, base), name in chosen.values())
 
-    def _tool_file(self, path: str, source_name: str) -> None:
+    def _tool_file(self, path: str, source_name: str, mit_file: bool) -> None:
         rel = self.rel(path)
         m = TOOL_FILE.fullmatch(os.path.basename(path))
         if not m:
@@ -262,29 +354,36 @@ class SchoolReader:
             return
         uid = int(m.group("uid"))
         tool = source_name.split(os.sep)[0] if os.sep in source_name else ""
+        name = os.path.basename(path)
+        family = tools.family(name if "-" in name else f"{uid}-{tool}.json")
         for i, rec in enumerate(records):
             if not isinstance(rec, dict):
                 self.rows.reject("tool_events", rel, f"record {i}", "record is not a JSON object", rec)
                 continue
-            self.rows.add("tool_events", self._tool_event(rec, uid, tool, source_name, i))
+            self.rows.add("tool_events", self._tool_event(rec, uid, tool, family, source_name, i, mit_file))
 
-    def _tool_event(self, rec: dict, uid: int, tool: str, source_name: str, index: int) -> dict:
-        event = _tool_time(_first(rec, "created_at", "createdAt", "timestamp"))
-        start = _tool_time(_first(rec, "start_time", "startTime", "started_at"))
-        end = _tool_time(_first(rec, "end_time", "endTime", "ended_at"))
+    def _tool_event(self, rec: dict, uid: int, tool: str, family: str, source_name: str, index: int,
+                    mit_file: bool) -> dict:
+        got = tools.read(rec, family)
+        event, start, end = got["event"], got["start"], got["end"]
         times = [t for t in (event, start, end) if t is not None]
         latest = (self.collected_at.astimezone(IST).replace(tzinfo=None) + dt.timedelta(days=1)
                   if self.collected_at else None)
         impossible = any(t < EARLIEST or (latest is not None and t > latest) for t in times) or \
             (start is not None and end is not None and end < start)
         seconds = (end - start).total_seconds() if start and end and end >= start else None
-        session = _first(rec, "session_id", "sessionId", "session")
-        return {"user_id": uid, "tool": tool, "app_name": _first(rec, "appName", "app_name"),
-                "session_id": None if session is None else str(session),
-                "event_type": _text(_first(rec, "event_type", "eventType")),
+        _, mit_at = tools.mit_time(rec)
+        return {"user_key": self.people.key_of_id(uid), "user_id": uid, "tool": tool, "tool_family": family,
+                "app_name": _text(_first(rec, "appName", "app_name")), "language": got["language"],
+                "session_id": got["session"], "event_type": got["event_type"],
                 "event_at": ist(event), "started_at": ist(start), "ended_at": ist(end), "seconds": seconds,
-                "missing_time": not times, "impossible_time": impossible, "anonymous": uid == 0,
-                "source_name": source_name, "record_index": index, "raw": rec}
+                "time_spent_seconds": got["spent"], "current_mission": got["mission"],
+                "logged_by_user_key": self.people.key_of_id(got["user_id"]), "logged_by_user_id": got["user_id"],
+                "buddy_keys": [self.people.key_of_id(b) for b in got["buddy_ids"]],
+                "missing_time": not got["any_time"], "impossible_time": impossible, "anonymous": uid == 0,
+                "source_name": source_name, "record_index": index,
+                "record_sha256": hashlib.sha256(_json(rec).encode()).hexdigest(),
+                "mit_file": mit_file, "mit_at": ist(mit_at), "mit_label": tools.mit_label(rec), "raw": rec}
 
     def progress_rows(self) -> None:
         p = self.parsed
@@ -295,6 +394,8 @@ class SchoolReader:
                 names = sorted(n for n in os.listdir(folder) if n.endswith(".csv") and not n.startswith("."))
             except OSError:
                 continue
+            if origin == "derived":  # each recomputation writes a new set: only the latest one counts
+                names = latest_run(names)
             for name in names:
                 path = os.path.join(folder, name)
                 if not os.path.islink(path) and os.path.isfile(path):
@@ -328,56 +429,85 @@ class SchoolReader:
         username = row.get("username", "")
         uid = _int(row.get("user_id"))
         if uid is None:
-            uid = self.users_by_name.get(username)
-        counts = []
+            uid = self.people.id_of(username)
+        counts, numbers = [], {}
         for head, cell in row.items():
             m = ACTIVITY_COLUMN.match(head)
             if m:
                 counts.append({"activity": m.group("name"), "activity_id": m.group("id"), "visits": _int(cell)})
+            elif head not in PROGRESS_TEXT:
+                number = _float(cell)
+                if number is not None:
+                    numbers[head] = number
+        buddies = [_int(b) for b in _py_list(row.get("buddy_userids")) or []]
         self.rows.add("progress", {
-            "user_id": uid, "username": username, "unit_slug": slug, "snapshot_at": ist(snapshot),
-            "origin": origin, "source_name": name, "source_file": rel,
+            "user_key": self.people.key_of(username), "user_id": uid, "username": username,
+            "cell_user_id": row.get("user_id"), "first_name": row.get("first_name"), "last_name": row.get("last_name"),
+            "roll_no": row.get("roll_no"), "grade": row.get("grade"), "enrollment_status": row.get("enrollment_status"),
+            "buddy_keys": [self.people.key_of_id(b) for b in buddies if b is not None],
+            "unit_slug": slug, "snapshot_at": ist(snapshot), "origin": origin, "source_name": name,
             "module_names": _py_list(row.get("module_name")), "total_activities": _int(row.get("total_activities")),
             "activities_visited": _int(row.get("activities_visited")),
             "total_lessons": _int(row.get("total_lessons")), "lessons_visited": _int(row.get("lessons_visited")),
-            "activity_counts": counts, "cells": row})
+            "activity_counts": counts, "counts": numbers, "cells": row})
 
     # -- qbank ---------------------------------------------------------------------------------
-    def assessment_rows(self) -> None:
-        path = dump_file(self.gstudio, "assessment", "Item")
-        items = {str(d.get("_id")): _text((d.get("displayName") or {}).get("text"))
-                 for d in bson_docs(path, self.rows, "assessment_responses", self.rel(path))}
-        path = dump_file(self.gstudio, "assessment", "AssessmentTaken")
-        takens = {str(d.get("_id")): d for d in bson_docs(path, self.rows, "assessment_responses", self.rel(path))}
+    def qbank(self, db: str, collection: str, table: str) -> Iterator[dict]:
+        path = dump_file(self.gstudio, db, collection)
+        return bson_docs(path, self.rows, table, self.rel(path))
+
+    def assessment_rows(self, school: School | None) -> None:
+        items: dict[str, str | None] = {}
+        for doc in self.qbank("assessment", "Item", "assessment_items"):
+            row = item_row(doc)
+            items[row["item_id"]] = row["name"]
+            self.rows.add("assessment_items", row)
+        parts = {_object_id_of(str(d.get("_id"))) or "": _display(d)
+                 for d in self.qbank("assessment_authoring", "AssessmentPart", "assessment_responses")}
+        places = PagePlaces(school)
+        for doc in self.qbank("assessment", "AssessmentOffered", "assessment_offerings"):
+            offered = _object_id_of(str(doc.get("_id"))) or ""
+            self.rows.add("assessment_offerings", {
+                "offered_id": offered, "name": _display(doc), "assessment_id": _object_id_of(doc.get("assessmentId")),
+                "bank_ids": _ids(doc.get("assignedBankIds")), **places.of(offered)})
+        takens = {str(d.get("_id")): d for d in self.qbank("assessment", "AssessmentTaken", "assessment_responses")}
         path = dump_file(self.gstudio, "assessment", "AssessmentSection")
         for n, section in enumerate(bson_docs(path, self.rows, "assessment_responses", self.rel(path))):
-            taken = takens.get(str(section.get("assessmentTakenId")))
+            taken = takens.get(str(section.get("assessmentTakenId"))) or \
+                takens.get(_object_id_of(section.get("assessmentTakenId")) or "")
             if taken is None:
                 self.rows.reject("assessment_responses", self.rel(path), f"document {n}",
                                  "section of an AssessmentTaken that is not in the dump", section)
                 continue
             username = _agent(taken.get("takingAgentId"))
-            for question in section.get("questions") or []:
-                self._attempts(section, taken, username, question, items)
+            part = _object_id_of(section.get("assessmentPartId"))
+            context = {
+                "user_key": self.people.key_of(username), "user_id": self.people.id_of(username),
+                "username": username, "assessment_taken_id": str(taken.get("_id")),
+                "assessment_offered_id": _object_id_of(taken.get("assessmentOfferedId")),
+                "taken_started_at": utc(taken.get("actualStartTime")),
+                "taken_completed_at": utc(taken.get("completionTime")), "section_id": str(section.get("_id")),
+                "part_id": part, "part_name": parts.get(part or "")}
+            for number, question in enumerate(section.get("questions") or [], 1):
+                if isinstance(question, dict):
+                    self._attempts(context, number, question, items)
 
-    def _attempts(self, section: dict, taken: dict, username: str | None, question: dict,
-                  items: dict[str, str | None]) -> None:
+    def _attempts(self, context: dict, number: int, question: dict, items: dict[str, str | None]) -> None:
         responses = [r for r in question.get("responses") or [] if isinstance(r, dict)]
         # dlkit inserts each new response at the front; an UNANSWERED (0) placeholder is no attempt.
         attempts = [r for r in reversed(responses) if not (r.get("missingResponse") == 0 and
                                                             r.get("submissionTime") is None)]
-        item_id = question.get("itemId")
-        item_key = _object_id_of(item_id)
-        for number, response in enumerate(attempts, 1):
+        item_id = _object_id_of(question.get("itemId"))
+        for attempt, response in enumerate(attempts, 1):
             choices = response.get("choiceIds")
             correct = response.get("isCorrect")
+            text = response.get("text")
             self.rows.add("assessment_responses", {
-                "user_id": self.users_by_name.get(username or ""), "username": username,
-                "assessment_taken_id": str(taken.get("_id")), "assessment_offered_id": taken.get("assessmentOfferedId"),
-                "section_id": str(section.get("_id")), "question_key": str(question.get("_id")),
-                "item_id": item_id, "item_name": items.get(item_key or ""), "attempt": number,
-                "submitted_at": utc(response.get("submissionTime")),
+                **context, "question_key": str(question.get("_id")), "question_number": number,
+                "item_id": item_id, "item_name": items.get(item_id or ""), "attempt": attempt,
+                "submitted_at": utc(response.get("submissionTime")), "response_kind": response_kind(response),
                 "choice_ids": [str(c) for c in choices] if isinstance(choices, list) else None,
+                "answer_text": _text(text.get("text")) if isinstance(text, dict) else _text(text),
                 "answer": response, "is_correct": correct if isinstance(correct, bool) else None,
                 "cleared": "missingResponse" in response})
 
@@ -387,73 +517,80 @@ class SchoolReader:
             username = _agent(doc.get("agentId"))
             text = doc.get("text")
             self.rows.add("qbank_log_entries", {
-                "user_id": self.users_by_name.get(username or ""), "username": username,
-                "log_entry_id": str(doc.get("_id")), "logged_at": utc(doc.get("timestamp")),
+                "user_key": self.people.key_of(username), "user_id": self.people.id_of(username),
+                "username": username, "log_entry_id": str(doc.get("_id")), "logged_at": utc(doc.get("timestamp")),
                 "priority": _text(doc.get("priority")), "genus_type": _text(doc.get("genusTypeId")),
                 "text": _text(text.get("text") if isinstance(text, dict) else text), "raw": doc})
 
     # -- lab PCs (unplatform) ------------------------------------------------------------------
     def unplatform_rows(self) -> None:
         """Each lab PC's sessions and visits, by clix_derive's rules (clix_derive/unplatform.py)."""
+        code, sid = self.parsed["school_code"], self.parsed["server_id"]
         for name, folder in unplatform.lab_pcs(self.path):
             pc = unplatform.read_pc(name, folder)
             for path, reason in pc.rejects:
                 self.rows.reject("unplatform_sessions", self.rel(path), "", reason)
             for f in unplatform.sessions(pc):
+                session = pc.sessions[f.session]
                 self.rows.add("unplatform_sessions", {
                     "pc": name, "session_id": f.session, "user_type": f.user_type or None,
-                    "user_count": f.user_count or None, "username": f.username or None, "started_at": utc(f.start),
-                    "ended_at": utc(f.end), "last_entry_at": utc(f.last_entry), "log_entries": f.log_entries})
+                    "user_count": f.user_count or None, "username": f.username or None,
+                    "user_keys": [lab_user_key(code, sid, name, session, u) for u in unplatform.users_of(session)],
+                    "started_at": utc(f.start), "ended_at": utc(f.end), "last_entry_at": utc(f.last_entry),
+                    "log_entries": f.log_entries})
             for session in pc.sessions.values():
                 blobs = unplatform.visits(session)
                 for username in unplatform.users_of(session):
+                    key = lab_user_key(code, sid, name, session, username)
                     for when, label in blobs:
                         self.rows.add("unplatform_visits", {
-                            "pc": name, "session_id": session.sid, "username": username,
+                            "pc": name, "session_id": session.sid, "username": username, "user_key": key,
                             "visited_at": ist(when), "name": label, "day": when.date().isoformat()})
 
-    # -- gStudio's MongoDB ---------------------------------------------------------------------
+    # -- the server's own evidence of days -----------------------------------------------------
     def server_day_rows(self) -> None:
-        days: dict[dt.date, list] = {}
+        """Days the server was used (its Benchmarks) or on (its own hourly heartbeat and analytics
+        export), each in IST as the stamp's own zone gives it. The collector's heartbeat, written
+        into the same folder with a JSON twin and a UTC stamp, is the collector's visit: left out."""
+        days: dict[tuple[str, dt.date], list] = {}
+
+        def count(source: str, day: dt.date, user: Any = None) -> None:
+            entry = days.setdefault((source, day), [0, set()])
+            entry[0] += 1
+            if user is not None:
+                entry[1].add(user)
+
         path = dump_file(self.gstudio, "gstudio-mongodb", "Benchmarks")
         for doc in bson_docs(path, self.rows, "server_days", self.rel(path)):
             when = doc.get("last_update")
-            if isinstance(when, dt.datetime):
-                entry = days.setdefault(when.date(), [0, set()])
-                entry[0] += 1
-                entry[1].add(doc.get("user"))
-        for day, (events, users) in sorted(days.items()):
-            self.rows.add("server_days", {"day": day.isoformat(), "source": "benchmarks", "events": events,
-                                          "users": len(users)})
-        beats: dict[str, int] = {}
+            if isinstance(when, dt.datetime):  # gStudio's IST wall clock
+                count("benchmarks", when.date(), str(doc.get("user")))
         try:
-            names = os.listdir(os.path.join(self.gstudio, "system-heartbeat"))
+            names = set(os.listdir(os.path.join(self.gstudio, "system-heartbeat")))
         except OSError:
-            names = []
-        for name in names:
+            names = set()
+        for name in sorted(names):
             m = HEARTBEAT_FILE.fullmatch(name)
-            if m and name.endswith(".log"):
-                beats[m.group("day")] = beats.get(m.group("day"), 0) + 1
-        for day, count in sorted(beats.items()):
-            try:
-                iso = dt.datetime.strptime(day, "%Y%m%d").date().isoformat()
-            except ValueError:
-                continue
-            self.rows.add("server_days", {"day": iso, "source": "heartbeat", "events": count, "users": 0})
-
-    def gstudio_rows(self, users: list[AuthUser]) -> None:
+            if m and name.endswith(".log") and f"{name[:-4]}.json" not in names:
+                day = _day(m.group("day"))  # the gStudio container's clock: Asia/Kolkata
+                if day is not None:
+                    count("heartbeat", day)
         try:
-            school = School(ArchiveSource(self.path), workdir=self.workdir)
-        except (SourceError, bson.errors.BSONError, OSError, EOFError) as exc:
-            self.rows.reject("activity_visits", self.rel(os.path.join(self.gstudio, "db", "gstudio-mongodb")), "",
-                             f"gStudio's dump cannot be read, no visits or units: {exc}")
-            return
-        try:
-            self.unit_rows(school)
-            self.visit_rows(school)
-        finally:
-            school.close()
+            exports = os.listdir(os.path.join(self.gstudio, PROGRESS_FOLDER))
+        except OSError:
+            exports = []
+        visits = collector_visits(self.manifest[1])
+        for name in sorted(exports):
+            m = PROGRESS_NAME.fullmatch(name)
+            if m:  # gStudio's datetime.now() in the container: IST
+                stamp = dt.datetime.strptime(m.group("stamp"), "%Y%m%d-%Hh%Mm").replace(tzinfo=IST)
+                if not any(start <= stamp <= end for start, end in visits):
+                    count("export", stamp.date())
+        for (source, day), (events, users) in sorted(days.items()):
+            self.rows.add("server_days", {"day": day.isoformat(), "source": source, "events": events,
+                                          "users": len(users)})
 
+    # -- gStudio's MongoDB ---------------------------------------------------------------------
     def unit_rows(self, school: School) -> None:
         gst = school.gst_id("announced_unit")
         module_gst = school.gst_id("Module")
@@ -469,26 +606,192 @@ class SchoolReader:
     def visit_rows(self, school: School) -> None:
         usernames = [r[0] for r in school.spool.execute("SELECT DISTINCT user FROM b WHERE visit ORDER BY user")]
         for username in usernames:
-            uid = self.users_by_name.get(username) if isinstance(username, str) else None
+            uid = self.people.id_of(username) if isinstance(username, str) else None
             for v in visits(school, uid, school.user_benchmarks(username)):
-                self.rows.add("activity_visits", self._visit(v, username, uid))
+                self.rows.add("activity_visits", self._visit(school, v, username, uid))
 
-    def _visit(self, v, username: str, uid: int | None) -> dict:
+    def _visit(self, school: School, v, username: str, uid: int | None) -> dict:
         parts = v.bench.url.split("/")
         unit, lesson, activity = v.nodes or (None, None, None)
         seconds = (v.out.ts - v.bench.ts).total_seconds() if v.out is not None else None
-        return {"user_id": uid, "username": username, "session_key": v.bench.session, "url": v.bench.url,
-                "unit_id": parts[1] if v.nodes else None,
-                "unit_name": name_of(unit, prefer_altnames=True) or None,
+        buddies = None if v.buddies is None else [a.get("name") for a in v.buddies]
+        return {"user_key": self.people.key_of(username if isinstance(username, str) else None), "user_id": uid,
+                "username": username, "session_key": v.bench.session, "url": v.bench.url,
+                # A URL may name a user's own group (their Author, named after them) where a unit goes.
+                "unit_id": str(unit["_id"]) if unit is not None and unit.get("_type") == "Group" else None,
+                "unit_name": (name_of(unit, prefer_altnames=True) or None)
+                if unit is not None and unit.get("_type") == "Group" else None,
                 "lesson_id": parts[4] if v.nodes else None,
                 "lesson_name": name_of(lesson, prefer_altnames=False) or None,
                 "activity_id": parts[5] if v.nodes else None,
                 "activity_name": name_of(activity, prefer_altnames=True) or None,
                 "language": v.bench.locale or "en", "started_at": ist(v.bench.ts),
                 "ended_at": ist(v.out.ts) if v.out is not None else None, "seconds": seconds,
-                "out_action": v.out.name if v.out is not None else None,
-                "buddies": None if v.buddies is None else [a.get("name") for a in v.buddies],
-                "day": v.bench.ts.date().isoformat()}
+                "out_action": v.out.name if v.out is not None else None, "buddies": buddies,
+                "buddy_keys": None if buddies is None else [self.people.key_of(_text(b)) for b in buddies],
+                "day": v.bench.ts.date().isoformat(),
+                "mit_visit": v.bench.mit_visit and v.bench.url.startswith("/") and v.bench.url.endswith("/"),
+                "mit_label": mit_label(school, v.bench.url)}
+
+
+TEACHING = ("Teacher", "Teacher Educator", "Faculty")
+
+
+def mit_label(school: School, url: str) -> str | None:
+    """The name the MIT script gives a visit (None where the script would stop: no CSV at all)."""
+    try:
+        return mit.visit_label(school, url)
+    except mit.MitAborted:
+        return None
+
+
+def role(superuser: bool, staff: bool, agency: str | None) -> str | None:
+    if superuser:
+        return "admin"
+    if agency in TEACHING or staff:
+        return "teacher"
+    if agency == "Student":
+        return "student"
+    return "other" if agency else None
+
+
+class PagePlaces:
+    """The unit, lesson and activity of the page that embeds an offering (School.embedded_offerings):
+    a lesson is the node whose collection_set holds the activity, the unit the Group holding the lesson."""
+
+    def __init__(self, school: School | None) -> None:
+        self.school = school
+        self.parent: dict[Any, Any] = {}
+        for node_id in school.node_order if school is not None else []:
+            for child in school.nodes[node_id].get("collection_set") or []:
+                self.parent.setdefault(child, node_id)
+
+    def of(self, offered: str) -> dict:
+        page = self.school.embedded_offerings.get(offered) if self.school is not None else None
+        lesson = self.parent.get(page) if page is not None else None
+        unit = self.parent.get(lesson) if lesson is not None else None
+        nodes = self.school.nodes if self.school is not None else {}
+        return {"unit_id": _text(unit), "unit_name": name_of(nodes.get(unit), prefer_altnames=True) or None,
+                "lesson_id": _text(lesson), "lesson_name": name_of(nodes.get(lesson), prefer_altnames=False) or None,
+                "activity_id": _text(page), "activity_name": name_of(nodes.get(page), prefer_altnames=True) or None}
+
+
+class _Text(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def plain(markup: Any) -> str | None:
+    """Markup as its text (what BeautifulSoup's get_text gives gStudio's report)."""
+    if not isinstance(markup, str):
+        return None
+    parser = _Text()
+    parser.feed(markup)
+    parser.close()
+    return "".join(parser.parts).strip()
+
+
+ENGLISH, TELUGU, HINDI = "639-2%3AENG%40ISO", "639-2%3ATEL%40ISO", "639-2%3AHIN%40ISO"
+
+
+def text_of(value: Any) -> str | None:
+    """A qbank text: ``{text}``, or ``texts`` in several languages (English, else Telugu, else Hindi,
+    else the first, as gStudio's report takes them)."""
+    if isinstance(value, dict) and isinstance(value.get("texts"), list):
+        texts = [t for t in value["texts"] if isinstance(t, dict)]
+        for language in (ENGLISH, TELUGU, HINDI):
+            found = [t.get("text") for t in texts if t.get("languageTypeId") == language]
+            if found:
+                return plain(found[0])
+        return plain(texts[0].get("text")) if texts else None
+    if isinstance(value, dict) and isinstance(value.get("text"), dict):
+        return plain(value["text"].get("text"))
+    if isinstance(value, dict):
+        return plain(value.get("text"))
+    return plain(value)
+
+
+def item_row(doc: dict) -> dict:
+    question = doc.get("question") if isinstance(doc.get("question"), dict) else {}
+    choices = [{"id": _text(c.get("id")), "text": text_of(c)} for c in question.get("choices") or []
+               if isinstance(c, dict)]
+    right = [str(i) for a in doc.get("answers") or [] if isinstance(a, dict)
+             and "right-answer" in str(a.get("genusTypeId")) for i in a.get("choiceIds") or []]
+    return {"item_id": _object_id_of(str(doc.get("_id"))) or str(doc.get("_id")), "name": _display(doc),
+            "genus_type": _text(doc.get("genusTypeId")), "question_text": text_of(question), "choices": choices,
+            "answer_choice_ids": right, "bank_ids": _ids(doc.get("assignedBankIds"))}
+
+
+def response_kind(response: dict) -> str:
+    if "choiceIds" in response:
+        return "choice"
+    if "text" in response:
+        return "text"
+    if "fileIds" in response or "fileId" in response:
+        return "file"
+    return "none"
+
+
+def _display(doc: dict) -> str | None:
+    name = doc.get("displayName")
+    return _text(name.get("text")) if isinstance(name, dict) else _text(name)
+
+
+def _ids(value: Any) -> list[str] | None:
+    return [_object_id_of(v) or str(v) for v in value] if isinstance(value, list) else None
+
+
+COLLECTOR_MARGIN = dt.timedelta(minutes=15)
+
+
+def collector_visits(manifest: dict) -> list[tuple[dt.datetime, dt.datetime]]:
+    """When the collector was at the server, by its manifest: the last run, and the time each item
+    was collected (the collector has gStudio write its exports just before pulling them), widened
+    by a margin."""
+    def when(value: Any) -> dt.datetime | None:
+        try:
+            t = dt.datetime.fromisoformat(value) if isinstance(value, str) else None
+        except ValueError:
+            return None
+        return None if t is None else t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)
+
+    spans = []
+    run = manifest.get("run") if isinstance(manifest.get("run"), dict) else {}
+    start, end = when(run.get("started")), when(run.get("ended"))
+    if start and end:
+        spans.append((start - COLLECTOR_MARGIN, end + COLLECTOR_MARGIN))
+    for item in (manifest.get("items") or {}).values():
+        t = when(item.get("collected_at")) if isinstance(item, dict) else None
+        if t:
+            spans.append((t - COLLECTOR_MARGIN, t + COLLECTOR_MARGIN))
+    return spans
+
+
+def lab_user_key(school_code: str, server_id: str, pc: str, session: unplatform.Session, name: str) -> str:
+    """A student id typed on a lab PC is the same student on every PC of the school, every year; a
+    session without one stands for its own user."""
+    typed = session.user.get("username")
+    if isinstance(typed, str) and typed.strip():
+        return person_key("unplatform", school_code, server_id, name)
+    return person_key("unplatform-session", school_code, server_id, pc, name)
+
+
+def latest_run(names: list[str]) -> list[str]:
+    """The progress files of the latest recomputation (the newest stamp) of a derived folder."""
+    stamps = {n: m.group("stamp") for n in names if (m := PROGRESS_NAME.fullmatch(n))}
+    newest = max(stamps.values(), default=None)
+    return [n for n in names if stamps.get(n, newest) == newest]
+
+
+def _day(text: str) -> dt.date | None:
+    try:
+        return dt.datetime.strptime(text, "%Y%m%d").date()
+    except ValueError:
+        return None
 
 
 def _first(rec: dict, *keys: str) -> Any:
@@ -508,6 +811,14 @@ def _int(value: Any) -> int | None:
         except (TypeError, ValueError):
             return None
         return int(f) if f.is_integer() else None
+
+
+def _float(value: Any) -> float | None:
+    try:
+        number = float(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+    return number if number == number and abs(number) != float("inf") else None
 
 
 def _py_list(value: str | None) -> list[str] | None:
@@ -535,34 +846,6 @@ def _pg_time(value: str) -> str | None:
         return dt.datetime.fromisoformat(text).isoformat()
     except ValueError:
         return None
-
-
-TOOL_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S.%f",
-                "%d/%m/%Y %H:%M:%S")
-
-
-def _tool_time(value: Any) -> dt.datetime | None:
-    """A tool log time as naive IST: gStudio's ``%Y-%m-%d %H:%M:%S`` (not zero-padded), ISO, or epoch
-    milliseconds/seconds from the browser; None when missing or unreadable."""
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, (int, float)):
-        seconds = value / 1000 if value > 1e11 else value
-        try:
-            return dt.datetime.fromtimestamp(seconds, IST).replace(tzinfo=None)
-        except (OverflowError, OSError, ValueError):
-            return None
-    text = str(value).strip().replace("Z", "+00:00")
-    for fmt in TOOL_FORMATS:
-        try:
-            return dt.datetime.strptime(text, fmt)
-        except ValueError:
-            continue
-    try:
-        parsed = dt.datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return parsed.astimezone(IST).replace(tzinfo=None) if parsed.tzinfo else parsed
 
 
 def _agent(agent_id: Any) -> str | None:

@@ -12,6 +12,8 @@ import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
+from unidecode import unidecode
+
 from module_utils import clix_layout
 
 NAME_MAX = 255  # bytes in one file name (ext4, xfs)
@@ -34,15 +36,14 @@ _HEX = re.compile(r"&#x([\da-fA-F]+);")
 
 
 def python_slugify(value: str) -> str:
-    """python-slugify 1.2.5 as the MIT script calls it (``slugify(text)``): quotes to ``-``,
-    Unidecode, HTML entities and character references, NFKD, lower, ``[^-a-z0-9]+`` -> ``-``.
-
-    Unidecode transliterates non-Latin letters (Devanagari ``परमाणु`` gives Latin letters); this
-    keeps only what NFKD leaves in ASCII, as Django's slugify does, so such a name gives fewer
-    letters or none (README, Known limits).
+    """python-slugify 1.2.5 as the MIT script calls it (``slugify(text)``) under Python 2: quotes to
+    ``-``, Unidecode 1.0.22 (which transliterates: ``ध्वनि (Sound)`` gives ``dhvni (Sound)``), HTML
+    entities and character references, NFKD and, as Python 2 does, only its ASCII kept, lower,
+    ``[^-a-z0-9]+`` -> ``-``. (The package itself, under Python 3, keeps a character reference's
+    accent as a ``-``: tests/unit/test_derive_mit.py compares both.)
     """
     text = _QUOTES.sub("-", value)
-    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")  # for Unidecode
+    text = unidecode(text)
     text = _ENTITY.sub(lambda m: chr(html.entities.name2codepoint[m.group(1)]), text)
     text = _references(_DECIMAL, 10, text)
     text = _references(_HEX, 16, text)

@@ -79,7 +79,7 @@ def _unit_label(school: School, part: str) -> str:
     return unit["altnames"] if unit.get("altnames") else _field(unit, "name")
 
 
-def _visit_label(school: School, url: str) -> str:
+def visit_label(school: School, url: str) -> str:
     """``unit / lesson / activity``, each by python-slugify; ``NA`` for a URL of other than 7 parts."""
     parts = url.split("/")
     if len(parts) != 7:
@@ -207,7 +207,7 @@ def _collect(school: School, blobs: _Blobs, now: dt.datetime) -> dict[str, str]:
         for visit, no_session in school.mit_visits(username):
             if not (visit.url.startswith("/") and visit.url.endswith("/")):
                 continue  # only such URLs give a blob
-            blob = (visit.ts, _visit_label(school, visit.url))
+            blob = (visit.ts, visit_label(school, visit.url))
             if len(visit.url.split("/")) == 7:
                 if no_session or visit.session not in sessions:  # find_next_nav_out_action's KeyError
                     raise MitAborted(f"visit of {username} without an out-record session")

@@ -23,7 +23,10 @@ from . import textsearch
 from .source import AuthUser
 
 NODE_FIELDS = ("_id", "_type", "name", "altnames", "member_of", "collection_set", "author_set", "created_by",
-               "language", "object_cardinality")
+               "language", "object_cardinality", "agency_type")
+# An activity page embeds a qbank assessment as an iframe whose src names the offering
+# (gStudio's gcourse.get_offered_id reads it the same way): the research dataset maps offerings to units.
+EMBEDDED_OFFERING = re.compile(r"assessment_offered_id=assessment\.AssessmentOffered%3A([0-9a-fA-F]{24})%40")
 # The AttributeTypes whose GAttribute triples the progress CSVs read.
 ATTRIBUTES = ("first_name", "last_name", "enrollment_code", "educationallevel", "total_assessment_items")
 
@@ -66,11 +69,16 @@ class School:
         self.tools_dir: str = source.tools_dir
         self.nodes: dict[ObjectId, dict] = {}
         self.node_order: list[ObjectId] = []
+        self.embedded_offerings: dict[str, ObjectId] = {}  # offering (hex) -> the first page embedding it
         for doc in source.documents("Nodes"):
             slim = {k: doc[k] for k in NODE_FIELDS if k in doc}
             if "_id" in slim and slim["_id"] not in self.nodes:
                 self.nodes[slim["_id"]] = slim
                 self.node_order.append(slim["_id"])
+                content = doc.get("content")
+                if isinstance(content, str) and "assessment_offered_id=" in content:
+                    for offered in EMBEDDED_OFFERING.findall(content):
+                        self.embedded_offerings.setdefault(offered.lower(), slim["_id"])
         self.counters = list(source.documents("Counters"))
         self.buddies = [{k: b[k] for k in ("loggedin_userid", "session_key", "starts_at", "ends_at") if k in b}
                         | {"buddy_in_out": b.get("buddy_in_out") or {}}

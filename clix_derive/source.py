@@ -38,6 +38,15 @@ class AuthUser:
     last_login: str
     date_joined: str
     fields: tuple[str, ...] = ()  # the row's COPY text fields as they are, for the MIT script
+    columns: tuple[str, ...] = ()  # the COPY block's column names, in the order of fields
+
+    def cell(self, name: str) -> str | None:
+        """A column's value, unescaped; None for SQL NULL or a column the block does not have."""
+        try:
+            raw = self.fields[self.columns.index(name)]
+        except (ValueError, IndexError):
+            return None
+        return None if raw == "\\N" else _copy_unescape(raw)
 
 
 def open_regular(path: str) -> IO[bytes]:
@@ -112,7 +121,8 @@ def parse_auth_users(lines: Iterator[str], columns: list[str] | None = None) -> 
         cells = dict(zip(columns, line.split("\t")))
         users.append(AuthUser(int(cells["id"]), _copy_unescape(cells["username"]),
                               _copy_unescape(cells.get("last_login", "\\N")),
-                              _copy_unescape(cells.get("date_joined", "\\N")), tuple(line.split("\t"))))
+                              _copy_unescape(cells.get("date_joined", "\\N")), tuple(line.split("\t")),
+                              tuple(columns)))
     if columns is None:
         raise SourceError("the PostgreSQL dump holds no auth_user table (COPY auth_user block)")
     return users

@@ -26,6 +26,14 @@ if [ "$(podman image inspect --format '{{index .Labels "clix.base.packages"}}' "
   fi
   podman import -q --change 'CMD ["/bin/bash"]' --change "LABEL clix.base.packages=$packages" "$tarball" "$base" >/dev/null
 fi
+# The Python packages Debian does not give in the versions clix_derive needs (containers/derive/requirements.txt).
+wheels=containers/derive/wheels
+if ! ls "$wheels"/Unidecode-1.0.22-*.whl >/dev/null 2>&1; then
+  mkdir -p "$wheels"
+  .venv/bin/pip download -q --disable-pip-version-check --no-deps --only-binary=:all: --require-hashes \
+    -r containers/derive/requirements.txt -d "$wheels" \
+    || { echo "images: cannot download containers/derive/requirements.txt's wheels: connect to PyPI once" >&2; exit 1; }
+fi
 # The image is labelled with the digest of the code it carries; derive.yml refuses a stale image.
 # (The filter plugin imports Ansible: the project's venv runs it.)
 python=.venv/bin/python

@@ -126,6 +126,16 @@ def clix_lab_pcs(hostvars_list: list) -> list:
                    and isinstance(hv.get("clix_pc"), str) and clix_unplatform.PC.fullmatch(hv["clix_pc"])})
 
 
+def clix_ingest_schools(lab_pcs: list) -> dict:
+    """{school folder: {state, school_name, pcs}} of the lab PCs ({host, groups, school_code, school_name,
+    pc}) that pass the inventory's rules: the schools an ingest may name."""
+    schools: dict = {}
+    for pc in clix_inventory.lab_pc_identities(lab_pcs):
+        school = schools.setdefault(pc["folder"], {"state": pc["state"], "school_name": pc["school_name"], "pcs": []})
+        school["pcs"] = sorted(school["pcs"] + [pc["pc"]])
+    return dict(sorted(schools.items()))
+
+
 def clix_folder_writers(hostvars_list: list, root: str) -> list:
     """The hosts that collected into the school folder root (a server and its lab PCs, or the lab
     PCs of a school without one): the server first, then the lab PCs by name. The first one seals
@@ -175,7 +185,8 @@ def clix_results(hostvars_list: list) -> list:
 
 # What the clix-derive image carries (containers/derive/Dockerfile copies the same), relative to
 # the checkout: its digest labels the image, so a stale image is told from a current one.
-DERIVE_SOURCES = ("clix_derive", "module_utils/clix_layout.py", "module_utils/clix_unplatform.py")
+DERIVE_SOURCES = ("clix_derive", "module_utils/clix_identity.py", "module_utils/clix_layout.py",
+                  "module_utils/clix_unplatform.py", "containers/derive/requirements.txt")
 
 
 def clix_source_digest(paths) -> str:
@@ -218,6 +229,7 @@ class FilterModule:
             "clix_labpc_item_name": clix_unplatform.pc_relpath,
             "clix_lab_pcs": clix_lab_pcs,
             "clix_folder_writers": clix_folder_writers,
+            "clix_ingest_schools": clix_ingest_schools,
             "clix_source_digest": clix_source_digest,
             "clix_derive_digest": clix_derive_digest,
         }

@@ -25,10 +25,22 @@ NAMES = ["ant", "apple", "banana", "bat", "bear", "beetle", "bulbul", "bull", "b
          "hippo", "horse", "kangaroo", "kiwi", "lion", "llama", "lotus", "monkey", "mouse", "owl",
          "panda", "parrot", "peacock", "pigeon", "rabbit", "rhino", "rose", "seal", "shark", "swan",
          "tiger", "turtle", "whale", "wolf", "zebra"]
+# Children's names and roll numbers as teachers typed them into gStudio (GAttributes of each Author):
+# what the release tier must never carry (tests/integration/test_dataset.py looks for them).
+FIRST_NAMES = ["Aarushi", "Bhavesh", "Chandrika", "Devyani", "Farhana", "Gurpreet", "Harshita", "Ishaan", "Jasleen",
+               "Kavitha", "Lalmuanpuii", "Manpreet", "Nandini", "Omkarnath", "Pranjali", "Rukhsana"]
+LAST_NAMES = ["Agarwal", "Bhattacharya", "Chaudhary", "Deshmukh", "Fernandes", "Hmingthanzuali", "Iyengar",
+              "Jadhav", "Kulkarni", "Lalthlamuana", "Mukherjee", "Nongrum", "Pachuau", "Raghavan"]
 # The third unit is named only in Hindi: its progress CSV is named '<code>-<id>--<time>.csv'.
 UNITS = [("English Elementary", "English Elementary"), ("Geometric Reasoning", "Geometric Reasoning"),
          ("परमाणु संरचना", "परमाणु संरचना")]
-TOOLS = ["policesquad", "ice-cubes-in-lemonade", "food-sharing-tool", "coins-puzzle"]
+# Tool folders as gStudio names them (the tool's appName); each tool logs its own record shape
+# (tool_records below, after clix_dashboard_backend_AF's public test data and the tools' sources).
+TOOLS = ["policesquad", "Ice-cubes-in-lemonade", "Food_sharing_tool", "coins_puzzle"]
+# A reason a child typed into a tool (Food_sharing_tool's third screen): free text.
+TYPED_REASON = "because every friend gets the same number of rotis"
+# A child's typed answer to qbank's text question.
+TYPED_ANSWER = "the echo comes back from the far wall"
 QBANK_DBS = ["assessment", "assessment_authoring", "hierarchy", "id", "logging", "relationship",
              "repository", "resource"]
 STANDIN = Path(__file__).resolve().parent / "standin"
@@ -86,6 +98,10 @@ class SchoolData:
         self.size = Size.of(big)
         self.users = usernames(self.rng, server_id, self.size.users)
         self.user_ids = list(range(2, 2 + len(self.users)))  # 1 is the Django admin
+        # The last user is a teacher (Author agency_type Teacher, Django staff).
+        self.teacher_id = self.user_ids[-1]
+        # The assessment offered on the first activity page (qbank_records); from its own stream.
+        self.offered_id = ObjectId(random.Random(f"{seed}-{server_id}-offered").randbytes(12))
         self._build_nodes()
 
     def _node(self, _type: str, name: str, rng: random.Random | None = None, **extra) -> dict:
@@ -115,11 +131,18 @@ class SchoolData:
                 unit["collection_set"].append(lesson["_id"])
                 self.lessons.append(lesson)
             self.units.append(unit)
+        # The first activity's page embeds the assessment, as gStudio's pages do: an iframe of the
+        # assessment player naming the bank and the offering.
+        self.activities[0][2]["content"] = (
+            '<p>Try these questions.</p><iframe src="/oac/?unlock_next=ON_CORRECT&api_url=/api/v1&bank='
+            'assessment.Bank%3A5a0b1c2d3e4f5a6b7c8d9e0f%40ODL.MIT.EDU&assessment_offered_id='
+            f'assessment.AssessmentOffered%3A{self.offered_id}%40ODL.MIT.EDU#/assessment"></iframe>')
         module = self._node("GSystem", "English Module", member_of=[gst["Module"]["_id"]],
                             collection_set=[u["_id"] for u in self.units[:2]])
         self.authors = []
         for uid, uname in zip(self.user_ids, self.users):
-            author = self._node("Author", uname, created_by=uid, agency_type="Student", group_type="PUBLIC")
+            author = self._node("Author", uname, created_by=uid, group_type="PUBLIC",
+                                agency_type="Teacher" if uid == self.teacher_id else "Student")
             self.authors.append(author)
             for unit in self.units:
                 if self.rng.random() < 0.7:
@@ -136,8 +159,7 @@ class SchoolData:
     def triples(self) -> list[dict]:
         out = []
         for i, author in enumerate(self.authors):
-            values = {"first_name": author["name"].split("-")[0].title(),
-                      "last_name": author["name"].split("-")[1].title(),
+            values = {"first_name": FIRST_NAMES[i % len(FIRST_NAMES)], "last_name": LAST_NAMES[i % len(LAST_NAMES)],
                       "enrollment_code": f"{self.school_code}{i:03d}", "educationallevel": "Class 9"}
             for name, value in values.items():
                 out.append({"_id": oid(self.rng), "_type": "GAttribute", "name": name,
@@ -230,42 +252,56 @@ class SchoolData:
 
     def qbank_records(self) -> dict[str, dict[str, list[dict]]]:
         """dlkit's JSON records (its own random stream, so the rest of the school stays as it was):
-        Items, and for a few users an AssessmentTaken whose AssessmentSection holds every attempt
-        per question, newest first, as ``submit_response`` stores them; qbank's LogEntries."""
+        Items (the first with its texts in two languages, the last a text question), the offering
+        and its part, and for a few users an AssessmentTaken whose AssessmentSection holds every
+        attempt per question, newest first, as ``submit_response`` stores them; qbank's LogEntries."""
         rng = random.Random(f"{self.seed}-{self.server_id}-qbank")
         bank = "assessment.Bank%3A5a0b1c2d3e4f5a6b7c8d9e0f%40ODL.MIT.EDU"
+        assessment, part = oid(rng), oid(rng)
         items = []
         for i in range(3):
             choices = [{"id": f"{oid(rng)}", "text": f"<p>choice {c}</p>"} for c in range(3)]
+            question = {"choices": choices, "text": {"text": f"<p>Question {i + 1}?</p>"}}
+            if i == 0:
+                question["texts"] = [{"text": "<p>प्रश्न 1?</p>", "languageTypeId": "639-2%3AHIN%40ISO"},
+                                     {"text": "<p>Question 1?</p>", "languageTypeId": "639-2%3AENG%40ISO"}]
+                del question["text"]
             items.append({"_id": oid(rng), "displayName": {"text": f"Question {i + 1}"}, "assignedBankIds": [bank],
                           "genusTypeId": "item-genus-type%3Aqti-choice-interaction%40ODL.MIT.EDU",
-                          "question": {"choices": choices, "text": {"text": f"<p>Question {i + 1}?</p>"}},
+                          "question": question,
                           "answers": [{"choiceIds": [choices[0]["id"]],
                                        "genusTypeId": "answer-type%3Aright-answer%40ODL.MIT.EDU"}],
                           "recordTypeIds": []})
+        items.append({"_id": oid(rng), "displayName": {"text": "Explain"}, "assignedBankIds": [bank],
+                      "genusTypeId": "item-genus-type%3Aqti-extended-text-interaction%40ODL.MIT.EDU",
+                      "question": {"text": {"text": "<p>Why do we hear an echo?</p>"}}, "answers": [],
+                      "recordTypeIds": []})
+        part_id = f"assessment_authoring.AssessmentPart%3A{part}%40ODL.MIT.EDU"
         takens, sections, logs = [], [], []
-        offered = f"assessment.AssessmentOffered%3A{oid(rng)}%40ODL.MIT.EDU"
+        offered = f"assessment.AssessmentOffered%3A{self.offered_id}%40ODL.MIT.EDU"
         for uname in self.users[:4]:
             taken_id, section_id = oid(rng), oid(rng)
             start = BASE_TIME + dt.timedelta(days=rng.randint(0, 5), hours=1)
             questions = []
             for item in items:
+                item_ref = f"assessment.Item%3A{item['_id']}%40ODL.MIT.EDU"
                 responses = []
                 for attempt in range(rng.randint(0, 2)):
+                    when = start + dt.timedelta(minutes=2 * attempt + 1)
+                    if not item["answers"]:  # the text question: what the child typed
+                        responses.insert(0, {"text": {"text": TYPED_ANSWER}, "itemId": item_ref,
+                                             "submissionTime": when, "isCorrect": None, "recordTypeIds": []})
+                        continue
                     pick = rng.choice(item["question"]["choices"])["id"]
-                    responses.insert(0, {"choiceIds": [pick], "itemId": f"assessment.Item%3A{item['_id']}%40ODL.MIT.EDU",
-                                         "submissionTime": start + dt.timedelta(minutes=2 * attempt + 1),
+                    responses.insert(0, {"choiceIds": [pick], "itemId": item_ref, "submissionTime": when,
                                          "isCorrect": pick in item["answers"][0]["choiceIds"],
                                          "recordTypeIds": []})
-                questions.append({"_id": oid(rng), "itemId": f"assessment.Item%3A{item['_id']}%40ODL.MIT.EDU",
-                                  "questionId": f"assessment.Item%3A{item['_id']}%40ODL.MIT.EDU",
-                                  "assessmentPartId": "assessment_authoring.AssessmentPart%3A1%40ODL.MIT.EDU",
-                                  "displayElements": [len(questions) + 1],
+                questions.append({"_id": oid(rng), "itemId": item_ref, "questionId": item_ref,
+                                  "assessmentPartId": part_id, "displayElements": [len(questions) + 1],
                                   "responses": responses or [{"missingResponse": 0, "submissionTime": None,
                                                               "itemId": str(item["_id"])}]})
             sections.append({"_id": section_id, "assessmentTakenId": str(taken_id), "actualStartTime": start,
-                             "assessmentPartId": "assessment_authoring.AssessmentPart%3A1%40ODL.MIT.EDU",
-                             "assessmentParts": [], "questions": questions})
+                             "assessmentPartId": part_id, "assessmentParts": [], "questions": questions})
             takens.append({"_id": taken_id, "assessmentOfferedId": offered, "assignedBankIds": [bank],
                            "takingAgentId": f"osid.agent.Agent%3A{uname}%40MIT-ODL", "actualStartTime": start,
                            "completionTime": start + dt.timedelta(minutes=10), "sections": [str(section_id)],
@@ -275,8 +311,14 @@ class SchoolData:
                          "genusTypeId": "log-entry-genus%3Adefault%40ODL.MIT.EDU",
                          "priority": "log-entry-priority%3Ainfo%40ODL.MIT.EDU",
                          "text": {"text": json.dumps({"action": "start assessment", "assessmentTakenId": str(taken_id)})}})
-        return {"assessment": {"Item": items, "AssessmentTaken": takens, "AssessmentSection": sections},
-                "logging": {"LogEntry": logs}}
+        offering = {"_id": self.offered_id, "displayName": {"text": "English: check your understanding"},
+                    "assessmentId": f"assessment.Assessment%3A{assessment}%40ODL.MIT.EDU",
+                    "assignedBankIds": [bank], "recordTypeIds": []}
+        parts = [{"_id": part, "displayName": {"text": "Part 1"}, "recordTypeIds": [],
+                  "assessmentId": f"assessment.Assessment%3A{assessment}%40ODL.MIT.EDU"}]
+        return {"assessment": {"Item": items, "AssessmentOffered": [offering], "AssessmentTaken": takens,
+                               "AssessmentSection": sections},
+                "assessment_authoring": {"AssessmentPart": parts}, "logging": {"LogEntry": logs}}
 
     def django_users(self) -> list[tuple]:
         rows = [(1, "pbkdf2_sha256$admin", BASE_TIME, True, "administrator", "", "", "admin@example.org",
@@ -285,8 +327,42 @@ class SchoolData:
             joined = BASE_TIME - dt.timedelta(days=30)
             # One user in five never logged in (last_login == date_joined), as on real servers.
             last = joined if uid % 5 == 0 else BASE_TIME + dt.timedelta(days=self.rng.randint(0, 20))
-            rows.append((uid, "pbkdf2_sha256$x", last, False, uname, "", "", "", False, True, joined))
+            rows.append((uid, "pbkdf2_sha256$x", last, False, uname, "", "", "", uid == self.teacher_id, True,
+                         joined))
         return rows
+
+
+def tool_records(app: str, uid: int, buddy: int) -> list[dict]:
+    """Three records of a tool in the shape that tool posts them."""
+    session = f"{uid:08x}" * 4
+    out = []
+    for i in range(3):
+        when = f"2018-6-{4 + i} 10:{i}:05"
+        if app == "policesquad":  # gStudio's gameReporter wraps the tool's stage_end
+            out.append({"user_id": str(uid), "created_at": when, "buddy_details": str(uid), "sessionid": session,
+                        "app_name": "policesquadv2", "event_type": "stage_end",
+                        "params": {"CurrentMission": i + 1, "TimeSpentStage": f"0:{3 + i}:{10 * i}", "language": "en"}})
+        elif app == "Ice-cubes-in-lemonade":  # only nested times
+            out.append({"appName": app, "language": "en", "userId": str(uid), "buddyIds": f"{uid},{buddy}",
+                        "sessionId": session,
+                        "appData": {"eventType": "tool_start", "tool_startTime": f"2018-6-{4 + i} 11:{i}:0",
+                                    "language": "en", "attempt": [], "eventType1": "tool_end",
+                                    "tool_endTime": f"2018-6-{4 + i} 11:{7 + i}:30", "totalScore": str(i),
+                                    "createdAt": f"2018-6-{4 + i} 11:{7 + i}:30"}})
+        elif app == "Food_sharing_tool":
+            params = {"language": "en", "Lesson": "2", "Activity": "Compare the share: Unequal groups - I"}
+            if i == 2:
+                params["TextReasonforfirstchoice"] = TYPED_REASON
+            out.append({"user_id": str(uid), "created_at": when, "buddy_details": str(uid), "app_name": app,
+                        "event_type": ("game_start", "second_screen_end", "thirdscreenend")[i], "params": params,
+                        "sessionId": session})
+        else:  # coins_puzzle: per-step times in epoch milliseconds
+            stamp = int(dt.datetime(2018, 6, 4 + i, 4, 30 + i, tzinfo=dt.timezone.utc).timestamp() * 1000)
+            out.append({"appData": {"data_log": [{"coin_1_number": 5, "coin_2_number": 5 + i, "timeStamp": stamp,
+                                                  "total": 15 + 2 * i}]},
+                        "language": "en", "appName": app, "userId": str(uid), "sessionId": session, "buddyIds": "",
+                        "createdAt": when})
+    return out
 
 
 def load_mongo(data: SchoolData, address: str, port: int) -> int:
@@ -464,10 +540,9 @@ def write_files(data: SchoolData, core: Path, unplatform: bool, code_template: P
         write_bytes(d / "rcs-repo" / "Nodes" / h[-1] / h[-2] / h[-3] / f"{h}.json,v", rcs.encode())
     write_bytes(d / "gstudio-logs" / "export_users_analytics.log", b"2018-06-03 20:05 export done\n")
     write_bytes(d / "gstudio-logs" / "update-2018-06.log", b"patch-r5 applied\n")
-    for uid in data.user_ids[:5]:
+    for n, uid in enumerate(data.user_ids[:5]):
         app = rng.choice(TOOLS)
-        events = [{"appName": app, "created_at": f"2018-6-{4 + i} 10:{i}:05", "event_type": "click",
-                   "params": {"level": i}} for i in range(3)]
+        events = tool_records(app, uid, data.user_ids[(n + 1) % len(data.user_ids)])
         if uid == data.user_ids[0]:  # a tool that logs no time: the MIT script dates it far in the future
             events.append({"appName": app, "event_type": "end", "params": {}})
         write_bytes(d / "gstudio_tools_logs" / app / f"{uid}-{app}.json", json.dumps(events).encode())

@@ -183,7 +183,8 @@ def cgroup_mounts() -> str:
             " mkdir -p /sys/fs/cgroup/systemd; mount -t cgroup -o none,name=systemd cgroup /sys/fs/cgroup/systemd;")
 
 
-STANDIN_IMAGE = "localhost/clix-gstudio-standin:latest"
+# A checkout testing its own clix_derive builds a stand-in of its own (CLIX_TEST_STANDIN_IMAGE).
+STANDIN_IMAGE = os.environ.get("CLIX_TEST_STANDIN_IMAGE", "localhost/clix-gstudio-standin:latest")
 SHARED_IMAGE_STORE = "/var/lib/containers/storage"  # where containers/build-images.sh builds
 
 

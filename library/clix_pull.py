@@ -85,9 +85,12 @@ options:
             its previous version), then the files are moved into place (a folder new to the archive in one rename).
             Each JSON file is hashed from the bytes parsed, and its size, mtime, inode and sha256 are left for
             C(clix_manifest) (hidden C(.clix-known-*.json) in O(root)), which then does not read it again.
-          - C(sessions) (a staged unplatform sessions database) - pulled, checked against O(items[].expect), and
-            folded into the archived copy (a session only in the archive is kept); a database without a
-            C(sessions) table (version 1) replaces the archived copy when its bytes differ.
+          - C(sessions) (a staged database) - pulled and checked against O(items[].expect). unplatform's
+            C(unplatform.sqlite3) is read as data (read-only, its schema never run, a view or trigger refused)
+            and folded with the archived copy, row by row, into a database of the project's own schema that
+            replaces it (a session only in the archive is kept); one that is not a plain sessions database
+            (no C(sessions) table, a view, a trigger) fails the item and the archived copy stays as it was.
+            Version 1's database replaces the archived copy when its bytes differ.
         type: str
         choices: [folder, file, snapshot, json, sessions]
         default: folder
@@ -241,7 +244,9 @@ items:
       description: C(json) items - the regular files of the item on the server.
       type: int
     sessions:
-      description: C(sessions) items - C(added), C(updated), C(kept) (archived sessions the copy did not change).
+      description: >-
+        C(sessions) items - C(added), C(updated), C(kept) (archived sessions the copy did not change), C(skipped)
+        (rows without a session id or atime), C(dropped) (views and triggers of an archived copy not made by clix-collect).
       type: dict
 bytes_received:
   description: Sum over the items.
@@ -284,7 +289,7 @@ from ansible.module_utils.clix_files import (
 from ansible.module_utils.clix_manifest import entry as manifest_entry
 from ansible.module_utils.clix_manifest import leave_known
 from ansible.module_utils.clix_settings import SettingsError, redact_settings
-from ansible.module_utils.clix_unplatform import connect_ro, merge_sessions
+from ansible.module_utils.clix_unplatform import V2_SESSIONS_DB, UntrustedDatabaseError, fold_sessions
 
 PARTIAL_DIR = ".rsync-partial"
 INCOMING = ".incoming"
@@ -825,17 +830,9 @@ def pull_json(p: dict, item: dict, result: dict, progress: Callable | None) -> d
     return result
 
 
-def has_sessions(path: str) -> bool:
-    con = connect_ro(path)
-    try:
-        return con.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='sessions'").fetchone() is not None
-    finally:
-        con.close()
-
-
 def standalone(path: str) -> None:
-    """A database copied in WAL mode (an extraction's) made one self-contained file, so opening the
-    archived copy never creates -wal and -shm beside it."""
+    """A database copied in WAL mode made one self-contained file before it is read (the staged copy is
+    this run's private file; switching its journal mode runs nothing of its schema)."""
     con = sqlite3.connect(path)
     try:
         con.execute("PRAGMA journal_mode=DELETE")
@@ -844,8 +841,11 @@ def standalone(path: str) -> None:
 
 
 def pull_sessions(p: dict, item: dict, check: bool, result: dict) -> dict:
-    """A staged sessions database: pulled, verified, and folded into the archived copy (a private
-    copy is merged and renamed in, so the archived file is never half-merged)."""
+    """A staged database: pulled and verified. unplatform's sessions database is folded with the archived
+    one into a database of the project's own schema (fold_sessions: read as data, never run; an archived
+    session never lost), which replaces the archived copy whole; a copy that is not a plain sessions
+    database fails the item and the archived copy stays as it was. Version 1's database replaces the
+    archived copy when its bytes differ."""
     final = os.path.join(p["root"], item["dest"])
     with fetched_file(p, item, check, result) as got:
         if not got:
@@ -855,21 +855,17 @@ def pull_sessions(p: dict, item: dict, check: bool, result: dict) -> dict:
         if digest and sha256_file(pulled) != digest:
             result.update(status="failed", reason="%s differs from what the lab PC staged; archived copy kept" % item["src"])
             return result
-        merged = pulled
         try:
             standalone(pulled)
-            if os.path.isfile(final) and has_sessions(pulled) and has_sessions(final):
-                merged = os.path.join(work, "merged")
-                shutil.copyfile(final, merged)
-                result["sessions"] = merge_sessions(merged, pulled)
-                changed = bool(result["sessions"]["added"] or result["sessions"]["updated"])
+            if os.path.basename(item["dest"]) == V2_SESSIONS_DB:
+                result["sessions"], merged = fold_sessions(final, pulled, work)
             else:
-                changed = not same_bytes(pulled, final)
-        except sqlite3.Error as exc:
-            result.update(status="failed", reason="%s: SQLite refused it (%s); archived copy kept" % (item["src"], exc))
+                merged = None if same_bytes(pulled, final) else pulled
+        except (sqlite3.Error, UntrustedDatabaseError) as exc:
+            result.update(status="failed", reason="%s: %s; the archived copy is kept as it was" % (item["src"], exc))
             return result
-        result["files_transferred"] = int(changed)
-        if changed and not check:
+        result["files_transferred"] = int(merged is not None)
+        if merged and not check:
             install(merged, final)
     return result
 

@@ -128,3 +128,16 @@ def identity_of(school: dict) -> dict:
     if identity["platform"] == UNPLATFORM:
         identity["pc"] = school["pc"]
     return identity
+
+
+def lab_pc_identities(lab_pcs: list) -> list:
+    """identity_of (with school_code, school_name and host) of each lab PC {host, groups, school_code,
+    school_name, pc} that passes the inventory's rules; the others are left out."""
+    found = []
+    for pc in lab_pcs:
+        entry = dict(host=pc.get("host"), groups=pc.get("groups") or [], school_code=pc.get("school_code"),
+                     school_name=pc.get("school_name"), platform=UNPLATFORM, pc=pc.get("pc"))
+        if not check_schools([entry]):
+            found.append(dict(identity_of(entry), school_code=entry["school_code"], school_name=entry["school_name"],
+                              host=entry["host"]))
+    return found

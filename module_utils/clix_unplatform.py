@@ -215,57 +215,207 @@ def read_only(path: str) -> str:
 
 
 def connect_ro(path: str, timeout: float = 5.0) -> sqlite3.Connection:
-    """A read-only connection: it never writes the database, nor creates a file beside one at rest."""
+    """A read-only connection to a live database (an install's, which its app may be writing): it never
+    writes the database. A file at rest from a lab PC, a stick or the archive is opened by open_untrusted."""
     return sqlite3.connect(read_only(path), uri=True, timeout=timeout)
 
 
+# A sessions database from a lab PC, a USB stick or the archive is data. It is opened read-only and
+# immutable (no lock taken, no -wal or -shm made beside it), its schema runs no function with side
+# effects (trusted_schema=OFF), no value longer than SESSION_VALUE_BYTES is read (SQLite refuses it),
+# and only the rows of a plain sessions table are read, SESSIONS_BATCH at a time, with a full scan
+# (which runs no trigger, view or index expression). A database from a lab PC or a stick whose schema
+# holds a view or a trigger is not unplatform's (web.py's schema, SESSIONS_SCHEMA, has neither): it is
+# refused. What the project archives is a database it made itself with SESSIONS_SCHEMA, the rows copied
+# one by one (merge_sessions); an archived one made otherwise (by an older clix-collect, which placed the
+# stick's file as it was) gives its rows and is made anew without its views and triggers.
+SESSIONS_SCHEMA = ("CREATE TABLE sessions (session_id char(128) UNIQUE NOT NULL, "
+                   "atime timestamp NOT NULL default current_timestamp, data text)")  # unplatform_v2 sql/session_schema.sql
+SESSION_COLUMNS = ("session_id", "atime", "data")
+SESSIONS_BATCH = 64
+SESSION_VALUE_BYTES = 1 << 20
+
+
+class UntrustedDatabaseError(ValueError):
+    """An SQLite file that is not a plain unplatform sessions database; nothing of it is read."""
+
+
+def open_untrusted(path: str) -> sqlite3.Connection:
+    """A read-only, immutable connection to an SQLite file at rest that nobody trusts (see above)."""
+    con = sqlite3.connect("file:%s?mode=ro&immutable=1" % quote(path), uri=True)
+    try:
+        for pragma in ("trusted_schema=OFF", "cell_size_check=ON", "mmap_size=0"):
+            con.execute("PRAGMA " + pragma)
+        if hasattr(con, "setlimit"):  # Python 3.11 on: the control node; a lab PC reads its own files
+            con.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, SESSION_VALUE_BYTES)
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def schema_extras(con: sqlite3.Connection) -> list:
+    """The views and triggers of the database's schema, as 'view v', 'trigger t' (names as data)."""
+    return ["%s %s" % (kind, clix_identity.shown(name)) for kind, name in
+            con.execute("SELECT type, name FROM sqlite_master WHERE type IN ('view', 'trigger') ORDER BY type, name")]
+
+
+def sessions_problem(con: sqlite3.Connection, strict: bool = True):
+    """Why the database is not a plain sessions database (no sessions table, a virtual table, a column
+    missing or computed; strict: a view or trigger anywhere in its schema), or None."""
+    extras = schema_extras(con)
+    if strict and extras:
+        return "it holds %s, which unplatform's own database never has: refused, never run" % ", ".join(extras[:5])
+    sql = con.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'sessions'").fetchone()
+    if sql is None:
+        return "it has no sessions table"
+    if str(sql[0]).lstrip().upper().startswith("CREATE VIRTUAL"):
+        return "its sessions table is a virtual table"
+    columns = {row[1]: row[6] for row in con.execute("PRAGMA table_xinfo(sessions)")}
+    missing = [c for c in SESSION_COLUMNS if c not in columns]
+    if missing:
+        return "its sessions table has no column %s" % ", ".join(missing)
+    if any(columns[c] for c in SESSION_COLUMNS):
+        return "a column of its sessions table is computed"
+    return None
+
+
+def check_sessions(path: str, strict: bool = True) -> None:
+    """Raise UntrustedDatabaseError when the SQLite file at path is not a plain sessions database
+    (sessions_problem), sqlite3.Error when SQLite cannot open it."""
+    con = open_untrusted(path)
+    try:
+        problem = sessions_problem(con, strict)
+    finally:
+        con.close()
+    if problem:
+        raise UntrustedDatabaseError(problem)
+
+
+def read_sessions(path: str, batch: int = SESSIONS_BATCH, strict: bool = True):
+    """The rows (session_id, atime, data) of the sessions table of the SQLite file at path, as lists of at
+    most batch rows (never the whole table at once). Raises UntrustedDatabaseError when the file is not a
+    plain sessions database (sessions_problem), sqlite3.Error when SQLite cannot read it (damaged, a value
+    longer than SESSION_VALUE_BYTES). The one way the project reads a sessions table at rest."""
+    con = open_untrusted(path)
+    try:
+        problem = sessions_problem(con, strict)
+        if problem:
+            raise UntrustedDatabaseError(problem)
+        rows = con.execute("SELECT session_id, atime, data FROM sessions")
+        while True:
+            chunk = rows.fetchmany(batch)
+            if not chunk:
+                return
+            yield chunk
+    finally:
+        con.close()
+
+
+def session_count(path: str):
+    """Rows of the sessions table of the SQLite file at path (at rest), or None when it has none, is not a
+    plain sessions database or does not open."""
+    try:
+        con = open_untrusted(path)
+    except sqlite3.Error:
+        return None
+    try:
+        return None if sessions_problem(con) else con.execute("SELECT count(*) FROM sessions").fetchone()[0]
+    except sqlite3.Error:
+        return None
+    finally:
+        con.close()
+
+
 def count_sessions(con: sqlite3.Connection):
-    """Rows of the connection's sessions table, or None when it has none (version 1, not unplatform's)."""
+    """Rows of the connection's sessions table, or None when it has none (version 1, not unplatform's).
+    For the lab PC's own copy, just made by SQLite's backup API (files at rest: session_count)."""
     try:
         return con.execute("SELECT count(*) FROM sessions").fetchone()[0]
     except sqlite3.Error:
         return None
 
 
-def session_count(path: str):
-    """Rows of the sessions table of the SQLite file at path, or None when it has none or does not open."""
+def merge_sessions(archived, incoming: str, out: str) -> dict:
+    """Write into out (a new file) a database of the project's own schema (SESSIONS_SCHEMA) holding the
+    sessions of archived (None: none archived yet) and of incoming, both unplatform.sqlite3 copies of one
+    install, read as data (read_sessions): a session only in archived is kept, one only in incoming is
+    added, and one in both takes the row with the later atime. So a re-installed PC (whose database
+    started empty) or an older extraction never loses a session already archived. A row without a
+    session id or atime cannot be a session and is skipped. Returns {'added', 'updated', 'kept',
+    'skipped', 'dropped'} (kept: archived sessions incoming did not change; dropped: the views and
+    triggers of an archived database not made by the project, never run and left out). Raises
+    UntrustedDatabaseError when incoming is not a plain sessions database, or the archived one has no
+    plain sessions table."""
+    counts = dict(added=0, updated=0, kept=0, skipped=0, dropped=0)
+    con = sqlite3.connect(out, isolation_level=None)
     try:
-        con = connect_ro(path)
-    except sqlite3.Error:
-        return None
-    try:
-        return count_sessions(con)
-    finally:
-        con.close()
-
-
-def merge_sessions(archived: str, incoming: str) -> dict:
-    """Fold the sessions of the SQLite database `incoming` into `archived` (both unplatform.sqlite3
-    copies of one install): a session only in `archived` is kept, one only in `incoming` is added,
-    and one in both takes the row with the later atime. So a re-installed PC (whose database
-    started empty) or an older extraction never loses a session already archived.
-    Returns {'added': n, 'updated': n, 'kept': n}. Both files must be private copies: `incoming`
-    is attached read-only, `archived` is written in one transaction."""
-    con = sqlite3.connect("file:%s" % quote(archived), isolation_level=None, uri=True)
-    try:
-        con.execute("ATTACH DATABASE ? AS incoming", (read_only(incoming),))
-        before = {r[0]: r[1] for r in con.execute("SELECT session_id, atime FROM main.sessions")}
-        rows = list(con.execute("SELECT session_id, atime, data FROM incoming.sessions"))
-        added = updated = 0
-        con.execute("BEGIN IMMEDIATE")
-        for session_id, atime, data in rows:
-            if session_id not in before:
-                added += 1
-            elif str(atime) > str(before[session_id]):
-                updated += 1
-            else:
-                continue
-            con.execute("INSERT OR REPLACE INTO main.sessions (session_id, atime, data) VALUES (?, ?, ?)",
-                        (session_id, atime, data))
+        con.execute("PRAGMA journal_mode=OFF")  # a new private file: renamed into place only when complete
+        con.execute(SESSIONS_SCHEMA)
+        con.execute("BEGIN")
+        if archived:
+            try:
+                check = open_untrusted(archived)
+                try:
+                    counts["dropped"] = len(schema_extras(check))
+                finally:
+                    check.close()
+                _fold_rows(con, read_sessions(archived, strict=False), counts, False)
+            except UntrustedDatabaseError as exc:
+                raise UntrustedDatabaseError("the archived %s: %s" % (os.path.basename(archived), exc)) from None
+        _fold_rows(con, read_sessions(incoming), counts, True)
         con.execute("COMMIT")
-        return {"added": added, "updated": updated, "kept": len(before) - updated}
+        counts["kept"] = con.execute("SELECT count(*) FROM sessions").fetchone()[0] - counts["added"] - counts["updated"]
     finally:
         con.close()
+    return counts
+
+
+def _fold_rows(con: sqlite3.Connection, batches, counts: dict, incoming: bool) -> None:
+    for chunk in batches:
+        for row in chunk:
+            _fold_row(con, row, counts, incoming)
+
+
+def _fold_row(con: sqlite3.Connection, row: tuple, counts: dict, incoming: bool) -> None:
+    session_id, atime, data = row
+    if not isinstance(session_id, (str, int)) or isinstance(session_id, bool) or session_id == "" or atime is None:
+        counts["skipped"] += 1
+        return
+    known = con.execute("SELECT atime FROM sessions WHERE session_id = ?", (session_id,)).fetchone()
+    if known is None:
+        con.execute("INSERT INTO sessions (session_id, atime, data) VALUES (?, ?, ?)", row)
+        counts["added"] += incoming
+    elif str(atime) > str(known[0]):
+        con.execute("UPDATE sessions SET atime = ?, data = ? WHERE session_id = ?", (atime, data, session_id))
+        counts["updated"] += incoming
+
+
+def fold_sessions(archived: str, incoming: str, work: str):
+    """(counts, path): incoming folded with the archived database at archived (absent: none yet) into a new
+    database of the project's schema in the folder work (merge_sessions), fsynced, at path - or path None
+    when the archive already holds every session as incoming has it and nothing to drop (nothing to
+    write). The caller moves path into place. The one fold of the pull (over SSH) and the ingest (USB)."""
+    if os.path.lexists(archived) and not stat.S_ISREG(os.lstat(archived).st_mode):
+        raise UntrustedDatabaseError("the archived %s is not a regular file: move it aside" % os.path.basename(archived))
+    out = os.path.join(work, "folded-" + os.path.basename(archived))
+    if os.path.lexists(out):
+        os.unlink(out)
+    try:
+        counts = merge_sessions(archived if os.path.lexists(archived) else None, incoming, out)
+    except BaseException:
+        if os.path.lexists(out):
+            os.unlink(out)
+        raise
+    if os.path.lexists(archived) and not (counts["added"] or counts["updated"] or counts["dropped"]):
+        os.unlink(out)
+        return counts, None
+    fd = os.open(out, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return counts, out
 
 
 def extraction_target(relpath: str):

@@ -149,9 +149,52 @@ MUTATIONS = [
              ("tests/unit/test_identity.py::test_the_name_rule_refuses_control_invisible_and_bidi_characters",)),
     Mutation("codes-by-prefix", "ingest compares a config.json's school code with the operator's school by prefix",
              (("library/clix_ingest.py",
-               'not same_code(said_school, p["school"].split("-", 1)[0]):\n',
-               'not p["school"].startswith(said_school + "-"):\n'),),
+               '    if not unset(claim) and not same_code(claim, school["school_code"]):\n',
+               '    if not unset(claim) and not p["school"].startswith(str(claim) + "-"):\n'),),
              ("tests/unit/test_identity.py::test_ingest_compares_a_config_code_with_the_operators_school_as_collect_does",)),
+    Mutation("open-regular-no-recheck", "open_regular trusts its check before the open (a file swapped in between "
+             "is read)",
+             (("module_utils/clix_files.py",
+               "    if not stat.S_ISREG(st.st_mode) or (st.st_dev, st.st_ino) != (before.st_dev, before.st_ino):\n",
+               "    if not stat.S_ISREG(st.st_mode):\n"),),
+             ("tests/unit/test_files_and_settings.py::"
+              "test_open_regular_refuses_a_file_swapped_in_between_its_check_and_its_open",)),
+    Mutation("ingest-entry-grows", "ingest copies an entry past the size it declared",
+             (("library/clix_ingest.py", "            if copied > e.size:\n", "            if False:\n"),),
+             ("tests/unit/test_ingest_hostile.py::test_an_entry_that_holds_more_than_it_declared_refuses_its_source",)),
+    Mutation("ingest-trusts-config-school", "ingest files an extraction whose config.json names another school under "
+             "the operator's school",
+             (("library/clix_ingest.py",
+               '    if not unset(claim) and not same_code(claim, school["school_code"]):\n', "    if False:\n"),),
+             ("tests/unit/test_ingest_hostile.py::"
+              "test_a_config_json_that_contradicts_the_operators_school_or_pc_is_quarantined",)),
+    Mutation("ingest-trusts-config-pc", "ingest files an extraction whose config.json contradicts -e clix_ingest_pc",
+             (("library/clix_ingest.py",
+               '    elif p["pc"] and terminal and terminal != p["pc"]:\n', "    elif False:\n"),),
+             ("tests/unit/test_ingest_hostile.py::"
+              "test_a_config_json_that_contradicts_the_operators_school_or_pc_is_quarantined",)),
+    Mutation("ingest-no-json-limit", "ingest reads a JSON file of any size",
+             (("library/clix_ingest.py", '    if e.size > p["max_json_bytes"]:\n', "    if False:\n"),),
+             ("tests/unit/test_ingest_hostile.py::test_a_json_file_over_the_limit_is_skipped_naming_the_limit",)),
+    Mutation("ingest-follows-links", "ingest's walk follows links to folders",
+             (("library/clix_ingest.py", "            if entry.is_symlink():\n", "            if False:\n"),
+              ("library/clix_ingest.py", "            elif entry.is_dir(follow_symlinks=False):\n",
+               "            elif entry.is_dir():\n")),
+             ("tests/unit/test_ingest_hostile.py::test_a_link_on_the_stick_is_never_followed",)),
+    Mutation("ingest-md5-unchecked", "ingest never compares a zip's MD5 with its checksum file",
+             (("library/clix_ingest.py", "        if digest.hexdigest() != expected:\n", "        if False:\n"),),
+             ("tests/unit/test_ingest_hostile.py::test_the_md5_is_compared_with_the_checksum_file",)),
+    Mutation("zip-ratio-large-only", "the zip-bomb ratio is checked only for entries over 1 MiB, never in total",
+             (("library/clix_ingest.py", '        if i.file_size > p["max_ratio"] * max(i.compress_size, 1):\n',
+               '        if i.file_size > 1 << 20 and i.file_size > p["max_ratio"] * max(i.compress_size, 1):\n'),
+              ("library/clix_ingest.py", '    if total > p["max_ratio"] * max(packed, 1):\n', "    if False:\n")),
+             ("tests/unit/test_ingest_units.py::test_a_zip_bomb_is_caught_by_its_total_or_by_any_entrys_ratio",)),
+    Mutation("sessions-schema-trusted", "a sessions database with views and triggers is read and archived",
+             (("module_utils/clix_unplatform.py", "    if strict and extras:\n", "    if False:\n"),),
+             ("tests/unit/test_sessions_db.py::"
+              "test_a_database_that_is_not_a_plain_sessions_database_is_refused_before_a_row_is_read",
+              "tests/unit/test_unplatform_collect.py::"
+              "test_a_staged_copy_that_is_not_a_plain_sessions_database_fails_the_item_and_the_archive_stays")),
 ]
 
 

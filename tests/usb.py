@@ -21,6 +21,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import shutil
 import sqlite3
 import stat
 import warnings
@@ -151,20 +152,35 @@ def truncated(zip_path: Path) -> Path:
     return zip_path
 
 
-def set_flag(zip_path: Path, name_end: str, bit: int) -> None:
-    """Set a general purpose flag bit of the entry whose name ends with name_end, in its local header and
-    its central directory record."""
+def patch_entry(zip_path: Path, name_end: str, edit) -> None:
+    """edit(data, central, local) the bytes of the zip at the central directory record (central) and local
+    header (local) offsets of the entry whose name ends with name_end."""
     data = bytearray(zip_path.read_bytes())
     eocd = data.rfind(b"PK\x05\x06")
     pos = int.from_bytes(data[eocd + 16:eocd + 20], "little")
     while data[pos:pos + 4] == b"PK\x01\x02":
         name_len, extra_len, comment_len = (int.from_bytes(data[pos + o:pos + o + 2], "little") for o in (28, 30, 32))
         if data[pos + 46:pos + 46 + name_len].decode("utf-8", "replace").endswith(name_end):
-            local = int.from_bytes(data[pos + 42:pos + 46], "little")
-            for at in (pos + 8, local + 6):
-                data[at] |= bit
+            edit(data, pos, int.from_bytes(data[pos + 42:pos + 46], "little"))
         pos += 46 + name_len + extra_len + comment_len
     zip_path.write_bytes(bytes(data))
+
+
+def set_flag(zip_path: Path, name_end: str, bit: int) -> None:
+    """Set a general purpose flag bit of the entry whose name ends with name_end, in its local header and
+    its central directory record."""
+    def edit(data: bytearray, central: int, local: int) -> None:
+        for at in (central + 8, local + 6):
+            data[at] |= bit
+    patch_entry(zip_path, name_end, edit)
+
+
+def set_field(zip_path: Path, name_end: str, central_at: int, local_at: int, value: int) -> None:
+    """Set a two-byte field of an entry (its compression method: 10 and 8; its MS-DOS date: 14 and 12)."""
+    def edit(data: bytearray, central: int, local: int) -> None:
+        for at in (central + central_at, local + local_at):
+            data[at:at + 2] = value.to_bytes(2, "little")
+    patch_entry(zip_path, name_end, edit)
 
 
 def unix_info(name: str, mode: int) -> zipfile.ZipInfo:
@@ -216,3 +232,168 @@ def hostile_zips(out: Path, when: dt.datetime, config: dict) -> dict:
     for zip_path in cases.values():
         write_checksum(zip_path)
     return cases
+
+
+# -- a hostile stick ---------------------------------------------------------------------------------
+
+# A terminal's clear-screen and red, a right-to-left override, a C1 control sequence introducer.
+ESCAPES = {"ansi": "\x1b[2J\x1b[31m", "bidi": "\u202e", "c1": "\x9b31m"}
+DEEP_FOLDERS = 1200
+
+
+def sqlite_statements(db: Path, *statements: str) -> None:
+    con = sqlite3.connect(db)
+    for statement in statements:
+        con.execute(statement)
+    con.commit()
+    con.close()
+
+
+def hostile_stick(stick: Path, work: Path, when: dt.datetime, ours: dict, victim: dict) -> dict[str, Path]:
+    """{case: source} of a stick whose extractions are of our school (config ours: its pc01; pc02 the same
+    with terminalId pc02) but for its attacks on another school's PC (config victim). Each case is a source
+    of its own; 'good' and 'good-folder' are honest and must be ingested whatever else the stick holds.
+    work: a folder beside the stick (installs made there; 'outside' is reached only through a link)."""
+    pc02 = dict(ours, terminalId="pc02")
+    later = when + dt.timedelta(days=30)
+    cases: dict[str, Path] = {}
+
+    def install(name: str, config: dict, sessions: dict | None = None, logs: dict | None = None,
+                at: dt.datetime = when) -> Path:
+        return make_install(work / name, at, sessions or {f"{name}-s1": "2025-03-02 09:00:00"},
+                            logs or {f"{name}-le1": '{"action": "start"}'}, config)
+
+    def zipped(case: str, root: Path, at: dt.datetime = when) -> Path:
+        cases[case] = extract_like_script(root, stick / case, at)
+        return cases[case]
+
+    def rechecked(zip_path: Path) -> Path:
+        write_checksum(zip_path)
+        return zip_path
+
+    # honest: a zip of pc01, and pc02's install folder copied while the app held its WAL
+    zipped("good", install("good", ours, {"g1": "2025-03-02 09:00:00", "g2": "2025-03-02 09:10:00"}))
+    folder = stick / "good-folder" / "CLIx"
+    make_install(folder, when, {"f1": "2025-03-02 09:00:00"}, {"fle1": "{}"}, pc02)
+    con = sqlite3.connect(folder / "unplatform.sqlite3")
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA wal_autocheckpoint=0")
+    con.execute("INSERT INTO sessions VALUES ('f2-in-wal', '2025-03-02 09:30:00', 'w')")
+    con.commit()
+    shutil.copyfile(folder / "unplatform.sqlite3-wal", work / "wal")  # the WAL as the app left it
+    con.close()
+    shutil.copyfile(work / "wal", folder / "unplatform.sqlite3-wal")
+    for name in ("unplatform.sqlite3", "unplatform.sqlite3-wal"):
+        os.utime(folder / name, (when.replace(tzinfo=dt.timezone.utc).timestamp(),) * 2)  # the PC's times, as copied
+    cases["good-folder"] = folder
+
+    # 1: another school's PC, later than its archived extraction, the same sessions and log entries
+    victim_install = install("other-school", victim, {"v1": "2025-12-31 23:59:59", "planted": "2025-12-31 23:59:59"},
+                             {"vle1": '{"action": "overwritten"}'}, later)
+    zipped("other-school", victim_install, later)
+    # 2, 11: sessions databases that are not unplatform's: a trigger, an endless sessions view
+    trigger = install("trigger", pc02)
+    sqlite_statements(trigger / "unplatform.sqlite3",
+                      "CREATE TRIGGER wipe AFTER INSERT ON sessions BEGIN DELETE FROM sessions; END")
+    zipped("trigger", trigger)
+    view = install("view", pc02)
+    (view / "unplatform.sqlite3").unlink()
+    sqlite_statements(view / "unplatform.sqlite3", "CREATE VIEW sessions AS WITH RECURSIVE n(x) AS (SELECT 1 "
+                      "UNION ALL SELECT x + 1 FROM n) SELECT x AS session_id, x AS atime, x AS data FROM n")
+    zipped("view", view)
+    # 4: odd inputs - a zip date with month 0, deeply nested JSON, an unknown compression method, an
+    # encrypted entry, a corrupt LZMA stream, 1,200 nested folders
+    month0 = install("month0", ours)
+    write(month0 / DATASTORE / "logging/LogEntry/month0.json", b'{"month": 0}', when)
+    set_field(rechecked(zipped("month0", month0)), "month0.json", 14, 12, ((2025 - 1980) << 9) | (0 << 5) | 2)
+    rechecked(cases["month0"])
+    nested = install("nested-json", ours)
+    keys = [hashlib.sha256(b"%d" % i).hexdigest()[:16] for i in range(3000)]  # hardly compressible: no zip bomb
+    write(nested / DATASTORE / "logging/LogEntry/nested.json",
+          "".join('{"%s": ' % k for k in keys).encode() + b"null" + b"}" * len(keys), when)
+    zipped("nested-json", nested)
+    method = install("method", ours)
+    set_field(zipped("method", method), "config.json", 10, 8, 99)
+    rechecked(cases["method"])
+    encrypted = install("encrypted", ours)
+    set_flag(zipped("encrypted", encrypted), "config.json", 0x1)
+    rechecked(cases["encrypted"])
+    cases["lzma"] = corrupt_lzma(stick / "lzma", install("lzma", ours), when)
+    folder = stick / "deep"
+    for _ in range(DEEP_FOLDERS):  # os.makedirs recurses once per folder
+        folder = folder / "d"
+        folder.mkdir(parents=True)
+    cases["deep"] = extract_like_script(install("deep", ours, {"deep-s1": "2025-03-02 09:00:00"}), folder, when)
+    # 5, 6: a sparse WAL, a JSON file over the limit, a zip bomb of small entries, too many entries
+    sparse = stick / "sparse-wal" / "CLIx"
+    make_install(sparse, when, {"w1": "2025-03-02 09:00:00"}, {"wle1": "{}"}, pc02)
+    with open(sparse / "unplatform.sqlite3-wal", "wb") as f:
+        f.truncate(4 << 30)  # 4 GiB that take no room on the stick
+    cases["sparse-wal"] = sparse
+    big = install("big-json", ours)
+    noise = "".join(hashlib.sha256(b"%d" % i).hexdigest() for i in range(2 << 14))  # 2 MiB that hardly compress
+    write(big / DATASTORE / "logging/LogEntry/big.json", json.dumps({"text": noise}).encode(), when)
+    zipped("big-json", big)
+    cases["ratio"] = many_entries(stick / "ratio", when, ours, 400, b"[" + b" " * (900 << 10) + b"]")
+    cases["many"] = many_entries(stick / "many", when, ours, 10001, b"")
+    # 3: names from the stick that move the terminal's cursor or reorder text
+    names = install("names", ours)
+    for case, escape in ESCAPES.items():
+        write(names / DATASTORE / "logging/LogEntry" / f"{escape}{case}.json", b"{}", when)
+    shutil.unpack_archive(zipped("names", names), stick / "names")
+    cases["names"].unlink()
+    cases["names"].with_name(cases["names"].name[:-4] + "checksum.txt").unlink()
+    cases["names"] = next((stick / "names").iterdir())
+    cases["escaped-folder"] = make_install(stick / "escaped-folder" / (ESCAPES["ansi"] + "CLIx" + ESCAPES["bidi"]), when,
+                                           {"e1": "2025-03-02 09:00:00"}, {"ele1": "{}"}, ours)
+    # a link on the stick to a folder outside it, holding an extraction of the victim's PC
+    outside = work / "outside"
+    extract_like_script(make_install(work / "through-link", later, {"through-link": "2025-12-31 23:59:59"},
+                                     {"lle1": "{}"}, victim), outside, later)
+    (stick / "link").symlink_to(outside, target_is_directory=True)
+    cases["link"] = stick / "link"
+    return cases
+
+
+def corrupt_lzma(out: Path, install: Path, when: dt.datetime) -> Path:
+    """The script's zip of install with one LogEntry compressed with LZMA and its stream damaged."""
+    zip_path = extract_like_script(install, out, when)
+    name = zip_path.name[:-4] + "/logging/LogEntry/lzma.json"
+    with zipfile.ZipFile(zip_path, "a") as z:
+        z.writestr(dos_info(name, when.timetuple()[:6], False), b'{"a": "' + b"1" * 5000 + b'"}',
+                   compress_type=zipfile.ZIP_LZMA)
+
+    def damage(data: bytearray, _central: int, local: int) -> None:
+        start = local + 30 + int.from_bytes(data[local + 26:local + 28], "little") + \
+            int.from_bytes(data[local + 28:local + 30], "little")
+        for i in range(start + 9, start + 40):
+            data[i] ^= 0x5A
+    patch_entry(zip_path, "lzma.json", damage)
+    write_checksum(zip_path)
+    return zip_path
+
+
+def many_entries(out: Path, when: dt.datetime, config: dict, count: int, data: bytes) -> Path:
+    """An extraction zip of config's PC holding count LogEntry files of data (deflated)."""
+    name = script_name(when)
+    out.mkdir(parents=True)
+    zip_path = out / (name + ".zip")
+    stamp = when.timetuple()[:6]
+    with zipfile.ZipFile(zip_path, "w") as z:
+        z.writestr(dos_info(name + "/unplatform/configuration/config.json", stamp, False), json.dumps(config))
+        for i in range(count):
+            z.writestr(dos_info("%s/logging/LogEntry/%06d.json" % (name, i), stamp, False), data)
+    write_checksum(zip_path)
+    return zip_path
+
+
+def remove_deep(folder: Path) -> None:
+    """Remove hostile_stick's 'deep' folder: shutil.rmtree recurses once per folder (pytest's clean-up too)."""
+    chain = [folder]
+    while True:
+        subs = [p for p in chain[-1].iterdir() if p.is_dir() and not p.is_symlink()]
+        if not subs:
+            break
+        chain.append(subs[0])
+    for path in reversed(chain):
+        shutil.rmtree(path)

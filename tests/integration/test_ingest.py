@@ -51,8 +51,12 @@ def playbook(tmp: Path, name: str, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, cwd=REPO, env=ansible_env(), capture_output=True, text=True, timeout=300)
 
 
-def ingest(tmp: Path, source: Path, archive: Path, *extra: str) -> subprocess.CompletedProcess:
-    return playbook(tmp, "ingest.yml", "-e", f"clix_ingest_from={source}", "-e", f"clix_archive_root={archive}", *extra)
+def ingest(tmp: Path, source: Path, archive: Path, *extra: str, school: str | None = "2031001-mz1"
+           ) -> subprocess.CompletedProcess:
+    """ingest.yml of source into archive, for the school (the operator's -e clix_ingest_school)."""
+    named = ("-e", f"clix_ingest_school={school}") if school else ()
+    return playbook(tmp, "ingest.yml", "-e", f"clix_ingest_from={source}", "-e", f"clix_archive_root={archive}", *named,
+                    *extra)
 
 
 def ok(proc: subprocess.CompletedProcess) -> str:
@@ -99,7 +103,7 @@ def test_a_zip_made_like_the_field_teams_is_placed_in_the_extractions_year_seale
     archive = tmp_path / "archive"
     proc = ingest(tmp_path, tmp_path / "usb", archive)
     assert proc.returncode == 0, ok(proc)
-    assert f"INGESTED   {zip_path.name} -> {PC01}" in proc.stdout, ok(proc)
+    assert f"INGESTED    '{zip_path.name}' -> {PC01}" in proc.stdout, ok(proc)
     placed = archive / PC01
     for rel in ("webapps/CLIx/datastore/logging/LogEntry/le1.json",
                 "webapps/CLIx/datastore/assessment/AssessmentSection/sec1.json",
@@ -143,6 +147,9 @@ def test_re_ingesting_the_same_zip_changes_nothing_not_even_the_manifest(tmp_pat
 def test_a_newer_extraction_adds_what_is_new_and_an_older_one_never_replaces_newer_files(tmp_path):
     install = first_install(tmp_path)
     old_zip = usb.extract_like_script(install, tmp_path / "old", T1)
+    install_v1 = tmp_path / "le1-as-first-extracted"
+    install_v1.mkdir()
+    (install_v1 / "le1.json").write_bytes((install / usb.DATASTORE / "logging/LogEntry/le1.json").read_bytes())
     old_sessions = sessions(install / "unplatform.sqlite3")
     new_zip = usb.extract_like_script(newer_install(install), tmp_path / "new", T2)
     results = {}
@@ -165,6 +172,18 @@ def test_a_newer_extraction_adds_what_is_new_and_an_older_one_never_replaces_new
         assert m["items"]["unplatform/pc01"]["details"]["extraction"]["zip"] == new_zip.name
         assert [x["zip"] for x in m["items"]["unplatform/pc01"]["details"]["extractions"]] == [old_zip.name, new_zip.name]
         results[order] = {k: v[0] for k, v in tree(archive / PC01).items() if k != "unplatform.sqlite3"}
+        history = archive / SCHOOL / "history"
+        kept = {str(p.relative_to(history)): p.read_bytes() for p in history.rglob("*") if p.is_file()} \
+            if history.exists() else {}
+        if order == ("old", "new"):  # what the newer extraction replaced is kept, under its own time
+            stamp = "20250302T090532Z"  # T1, to the two seconds a zip keeps
+            rel = f"{stamp}/unplatform/pc01/{INSTALL}/webapps/CLIx/datastore"
+            assert kept[f"{rel}/logging/LogEntry/le1.json"] == (install_v1 / "le1.json").read_bytes(), sorted(kept)
+            assert f"{rel}/assessment/AssessmentTaken/taken1.json" in kept
+            assert f"history/{rel}/logging/LogEntry/le1.json" in m["files"]  # sealed, verified as the rest
+            assert f"{stamp}/unplatform/pc01/{INSTALL}/unplatform.sqlite3" in kept  # s1's older row
+        else:
+            assert kept == {}, sorted(kept)  # an older extraction replaces nothing
     assert results[("old", "new")] == results[("new", "old")]
 
 
@@ -181,10 +200,10 @@ def test_a_bad_checksum_a_missing_checksum_and_a_truncated_zip_are_refused_and_n
     archive = tmp_path / "archive"
     proc = ingest(tmp_path, usb_dir, archive)
     assert proc.returncode != 0, ok(proc)
-    assert f"REFUSED    a/{bad.name}: MD5 " in proc.stdout and "differs from its checksum file" in proc.stdout, ok(proc)
-    assert f"REFUSED    b/{missing.name}: no checksum file" in proc.stdout, ok(proc)
-    assert f"REFUSED    c/{cut.name}: it is not a readable zip" in proc.stdout, ok(proc)
-    assert f"INGESTED   d/{fine.name}" in proc.stdout, ok(proc)  # one broken zip never stops the others
+    assert f"REFUSED     'a/{bad.name}': MD5 " in proc.stdout and "differs from its checksum file" in proc.stdout, ok(proc)
+    assert f"REFUSED     'b/{missing.name}': no checksum file" in proc.stdout, ok(proc)
+    assert f"REFUSED     'c/{cut.name}': it is not a readable zip" in proc.stdout, ok(proc)
+    assert f"INGESTED    'd/{fine.name}'" in proc.stdout, ok(proc)  # one broken zip never stops the others
     assert "3 extraction(s) refused" in proc.stdout, ok(proc)
     assert not (archive / SCHOOL / "unplatform/pc01").exists()
     assert (archive / SCHOOL / f"unplatform/pc02/{INSTALL}/unplatform.sqlite3").is_file()
@@ -214,15 +233,16 @@ def test_a_pc_is_named_by_config_json_or_by_the_operator_and_must_be_in_the_inve
     usb.extract_like_script(nameless, tmp_path / "usb", T1)
     archive = tmp_path / "archive"
     proc = ingest(tmp_path, tmp_path / "usb", archive)
-    assert proc.returncode != 0 and "names no school or terminal: name the PC with -e clix_ingest_school" in proc.stdout, ok(proc)
-    proc = ingest(tmp_path, tmp_path / "usb", archive, "-e", "clix_ingest_school=2031001-mz1", "-e", "clix_ingest_pc=pc02")
+    assert proc.returncode != 0 and "names no terminal: name the PC with -e clix_ingest_pc=<pc> (lab PCs of 2031001-mz1: " \
+        "pc01, pc02)" in proc.stdout, ok(proc)
+    proc = ingest(tmp_path, tmp_path / "usb", archive, "-e", "clix_ingest_pc=pc02")
     assert proc.returncode == 0, ok(proc)
     assert (archive / SCHOOL / f"unplatform/pc02/{INSTALL}/unplatform.sqlite3").is_file()
     stranger = usb.make_install(tmp_path / "stranger", T1, {"s1": "2025-03-02 09:00:00"}, {"le1": "{}"},
                                 dict(CONFIG, terminalId="pc09"))
     usb.extract_like_script(stranger, tmp_path / "usb2", T1)
     proc = ingest(tmp_path, tmp_path / "usb2", archive)
-    assert proc.returncode != 0 and "the inventory has no lab PC pc09 of school 2031001" in proc.stdout, ok(proc)
+    assert proc.returncode != 0 and "the inventory has no lab PC pc09 of school 2031001-mz1" in proc.stdout, ok(proc)
     assert not (archive / SCHOOL / "unplatform/pc09").exists()
 
 
@@ -255,8 +275,8 @@ def test_a_copied_install_folder_and_an_unzipped_extraction_folder_are_ingested_
     archive = tmp_path / "archive"
     proc = ingest(tmp_path, usb_dir, archive)
     assert proc.returncode == 0, ok(proc)
-    assert f"INGESTED   CLIx -> {SCHOOL}/unplatform/pc01/CLIx" in proc.stdout, ok(proc)
-    assert f"INGESTED   {zip_path.name[:-4]} -> {PC01}" in proc.stdout, ok(proc)
+    assert f"INGESTED    'CLIx' -> {SCHOOL}/unplatform/pc01/CLIx" in proc.stdout, ok(proc)
+    assert f"INGESTED    '{zip_path.name[:-4]}' -> {PC01}" in proc.stdout, ok(proc)
     assert "in-wal" in sessions(archive / SCHOOL / "unplatform/pc01/CLIx/unplatform.sqlite3")
     assert not (archive / SCHOOL / "unplatform/pc01/CLIx/webapps/CLIx/datastore/repository/AssetContent").exists()
     assert (archive / PC01 / "webapps/CLIx/datastore/logging/LogEntry/le2.json").is_file()
@@ -271,10 +291,10 @@ def test_a_torn_json_file_is_reported_and_not_placed(tmp_path, torn):
     archive = tmp_path / "archive"
     proc = ingest(tmp_path, tmp_path / "usb", archive)
     assert proc.returncode == 0, ok(proc)
-    assert "1 skipped" in proc.stdout and "le1.json: does not parse as JSON" in proc.stdout, ok(proc)
+    assert "1 skipped" in proc.stdout and "le1.json': does not parse as JSON" in proc.stdout, ok(proc)
     assert not (archive / PC01 / "webapps/CLIx/datastore/logging/LogEntry/le1.json").exists()
     report = next((archive / "reports").glob("ingest-*.md")).read_text()
-    assert "le1.json: does not parse as JSON" in report
+    assert "le1.json': does not parse as JSON" in report
 
 
 def test_a_run_killed_between_placing_and_sealing_is_sealed_by_the_next_and_its_work_folder_removed(tmp_path):
@@ -297,9 +317,9 @@ def test_a_terminal_id_that_cannot_be_a_pc_name_leaves_the_naming_to_the_operato
     usb.extract_like_script(odd, tmp_path / "usb", T1)
     archive = tmp_path / "archive"
     proc = ingest(tmp_path, tmp_path / "usb", archive)
-    assert proc.returncode != 0 and "config.json's terminalId 'Lab PC 3' is not of the inventory's form" in proc.stdout, \
+    assert proc.returncode != 0 and 'config.json\'s terminalId "Lab PC 3" is not of the inventory\'s form' in proc.stdout, \
         ok(proc)
-    proc = ingest(tmp_path, tmp_path / "usb", archive, "-e", "clix_ingest_school=2031001-mz1", "-e", "clix_ingest_pc=pc02")
+    proc = ingest(tmp_path, tmp_path / "usb", archive, "-e", "clix_ingest_pc=pc02")
     assert proc.returncode == 0, ok(proc)
     assert manifest(archive)["items"]["unplatform/pc02"]["details"]["config"]["terminalId"] == "Lab PC 3"
 
@@ -312,13 +332,13 @@ def test_a_copied_version_1_folder_is_ingested_in_its_own_layout_and_the_derive_
     (tmp_path / "usb" / "CLIx_Unplatform" / "unplatform" / "views.py").write_text("# the app's code\n")
     archive = tmp_path / "archive"
     proc = ingest(tmp_path, tmp_path / "usb", archive)
-    assert proc.returncode != 0 and "names no school or terminal" in proc.stdout, ok(proc)
-    named = ("-e", "clix_ingest_school=2031001-mz1", "-e", "clix_ingest_pc=pc02")
+    assert proc.returncode != 0 and "names no terminal" in proc.stdout, ok(proc)
+    named = ("-e", "clix_ingest_pc=pc02")
     proc = ingest(tmp_path, tmp_path / "usb", archive, *named)
     assert proc.returncode == 0, ok(proc)
     year = dt.datetime.fromtimestamp((made.root / V1_DB).stat().st_mtime, dt.timezone.utc).year
     school = f"{year}/mz/2031001-mz1"
-    assert f"INGESTED   CLIx_Unplatform -> {school}/unplatform/pc02/CLIx_Unplatform: 2 added" in proc.stdout, ok(proc)
+    assert f"INGESTED    'CLIx_Unplatform' -> {school}/unplatform/pc02/CLIx_Unplatform: 2 added" in proc.stdout, ok(proc)
     install = archive / school / "unplatform/pc02/CLIx_Unplatform"
     assert sorted(str(p.relative_to(install)) for p in install.rglob("*") if p.is_file()) == [V1_DB, V1_LOG]
     assert (install / V1_DB).read_bytes() == (made.root / V1_DB).read_bytes()
@@ -329,5 +349,36 @@ def test_a_copied_version_1_folder_is_ingested_in_its_own_layout_and_the_derive_
     assert sorted(pc.sessions) == sorted(made.sessions) and pc.entries and not pc.rejects
     before = tree(archive)
     proc = ingest(tmp_path, tmp_path / "usb", archive, *named)
-    assert proc.returncode == 0 and "UNCHANGED  CLIx_Unplatform" in proc.stdout, ok(proc)
+    assert proc.returncode == 0 and "UNCHANGED   'CLIx_Unplatform'" in proc.stdout, ok(proc)
     assert tree(archive) == before
+
+
+def test_the_school_is_the_operators_word_shown_before_anything_is_written(tmp_path):
+    usb.extract_like_script(first_install(tmp_path), tmp_path / "usb", T1)
+    archive = tmp_path / "archive"
+    proc = ingest(tmp_path, tmp_path / "usb", archive, school=None)
+    assert proc.returncode != 0 and "-e clix_ingest_school=<code>-<id>" in proc.stdout, ok(proc)
+    assert "clix_platform: unplatform: 2031001-mz1)" in proc.stdout and not archive.exists(), ok(proc)
+    proc = ingest(tmp_path, tmp_path / "usb", archive, school="2031002-mz2")  # a school without lab PCs
+    assert proc.returncode != 0 and not archive.exists(), ok(proc)
+    proc = ingest(tmp_path, tmp_path / "usb", archive)
+    assert proc.returncode == 0, ok(proc)
+    said = "Ingesting into mz/2031001-mz1 (MIZO HS), lab PCs pc01, pc02, in <archive>/<year"
+    assert said in proc.stdout and proc.stdout.index(said) < proc.stdout.index("TASK [clix : Lock the archive]"), ok(proc)
+
+
+def test_an_extraction_that_contradicts_the_operators_pc_goes_to_quarantine(tmp_path):
+    """The stick says pc02, the operator pc01: neither is believed; the data are kept apart, named after
+    the operator's school and PC, with what the stick claimed, and the run fails."""
+    usb.extract_like_script(first_install(tmp_path), tmp_path / "usb", T1)
+    archive = tmp_path / "archive"
+    proc = ingest(tmp_path, tmp_path / "usb", archive, "-e", "clix_ingest_pc=pc02")
+    assert proc.returncode != 0 and "1 placed in quarantine" in proc.stdout, ok(proc)
+    assert 'QUARANTINED' in proc.stdout and 'its config.json says terminal "pc01", not pc02' in proc.stdout, ok(proc)
+    assert not (archive / SCHOOL).exists()
+    quarantined = archive / "quarantine" / SCHOOL
+    m = manifest(archive, "quarantine/" + SCHOOL)
+    assert "says terminal" in m["school"]["identity_problem"] and m["school"]["server_says"]["terminalId"] == '"pc01"'
+    assert sessions(quarantined / f"unplatform/pc02/{INSTALL}/unplatform.sqlite3") == {
+        "s1": "2025-03-02 09:00:00", "s2": "2025-03-02 09:01:00"}
+    assert differences(str(quarantined), m) == []

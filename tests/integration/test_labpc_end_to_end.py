@@ -186,9 +186,9 @@ def test_a_newer_usb_extraction_ingested_into_the_same_archive_loses_nothing(fle
     files_before = tree(school / "unplatform")
     sessions_before = session_ids(install / V2_SESSIONS_DB)
     proc = run_playbook(fleet, "ingest.yml", "-e", f"clix_ingest_from={run['zip'].parent}",
-                        "-e", f"clix_archive_root={archive}")
+                        "-e", f"clix_ingest_school={school.name}", "-e", f"clix_archive_root={archive}")
     assert proc.returncode == 0, ok(proc)
-    assert f"INGESTED   {run['zip'].name}" in proc.stdout, ok(proc)
+    assert f"INGESTED    '{run['zip'].name}'" in proc.stdout, ok(proc)
     manifest = json.loads((school / "MANIFEST.json").read_text())
     assert manifest["items"]["unplatform/pc01"]["details"]["extraction"]["zip"] == run["zip"].name
     assert set(manifest_before["files"]) <= set(manifest["files"])

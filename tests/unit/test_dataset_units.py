@@ -18,7 +18,8 @@ import pytest
 from bson import ObjectId
 
 from clix_dataset.build import build
-from clix_dataset.tables import TABLES
+from clix_dataset.extract import SchoolReader
+from clix_dataset.tables import PRIVACY_MEANING, TABLES
 
 T0 = dt.datetime(2018, 6, 4, 10, 0, 0)  # IST wall clock, stored by gStudio as if UTC
 GST, UNIT, LESSON, ACT, MODULE = (ObjectId(f"{i:024x}") for i in range(1, 6))
@@ -117,40 +118,110 @@ def parquet_files(root: Path) -> dict[str, tuple[int, int]]:
             for p in (root / "dataset").rglob("*.parquet")}
 
 
-def test_user_ids_are_keyed_by_server_and_flags_are_set(archive):
+def test_users_are_keyed_by_account_and_flags_are_set(archive):
     build(str(archive), log=lambda _: None)
     users = query(archive, "SELECT server_id, user_id, username, never_logged_in, shared_account, "
                   "username_matches_server, collection FROM users ORDER BY server_id, user_id")
     assert users == [
-        ("mz1", 1, "administrator", True, False, False, "2025/mz/2031001-mz1"),
-        ("mz1", 2, "red-fox-mz1", False, False, True, "2025/mz/2031001-mz1"),
+        ("mz1", 1, "administrator", True, False, False, "2026/mz/2031001-mz1"),
+        ("mz1", 2, "red-fox-mz1", False, False, True, "2026/mz/2031001-mz1"),
         ("mz2", 2, "blue-owl-mz2", False, False, True, "2026/mz/2031002-mz2"),
         ("mz2", 3, "green-apple-sp100", True, True, False, "2026/mz/2031002-mz2"),
     ]
-    # User 2 exists on both servers: joined by (server_id, user_id), each visit finds its own user.
+    # User id 2 exists on both servers: joined on user_key, each visit finds its own user.
     joined = query(archive, "SELECT v.server_id, u.username FROM activity_visits v JOIN users u "
-                   "USING (server_id, user_id) WHERE v.user_id = 2 ORDER BY v.started_at, v.server_id")
+                   "USING (user_key) WHERE v.user_id = 2 ORDER BY v.started_at, v.server_id")
     assert joined == [("mz1", "red-fox-mz1"), ("mz2", "blue-owl-mz2"), ("mz1", "red-fox-mz1")]
     assert query(archive, "SELECT username FROM student_visits WHERE shared_account") == [("green-apple-sp100",)]
-    # Benchmarks of a username without an auth_user row are kept, with no user id.
-    assert query(archive, "SELECT user_id FROM activity_visits WHERE username = 'ghost-mz2'") == [(None,)]
+    # Benchmarks of a username without an auth_user row are kept, with no user id and a key of their own.
+    assert query(archive, "SELECT user_id, user_key IS NOT NULL FROM activity_visits WHERE username = 'ghost-mz2'") \
+        == [(None, True)]
 
 
-def test_a_recollected_school_holds_each_visit_once_with_the_collection_that_first_held_it(archive):
+def test_every_collection_keeps_its_rows_and_the_views_give_the_latest(archive):
     build(str(archive), log=lambda _: None)
+    history = query(archive, "SELECT collection, strftime(started_at AT TIME ZONE 'Asia/Kolkata', '%Y-%m-%d %H:%M') "
+                    "FROM activity_visits_history WHERE server_id = 'mz1' ORDER BY started_at, collection")
+    assert history == [("2025/mz/2031001-mz1", "2018-06-04 10:00"), ("2026/mz/2031001-mz1", "2018-06-04 10:00"),
+                       ("2026/mz/2031001-mz1", "2018-06-05 10:00")]
     visits = query(archive, "SELECT year, collection, unit_name, lesson_name, activity_name, "
                    "strftime(started_at AT TIME ZONE 'Asia/Kolkata', '%Y-%m-%d %H:%M:%S'), seconds, out_action "
                    "FROM activity_visits WHERE server_id = 'mz1' ORDER BY started_at")
     assert visits == [
-        (2025, "2025/mz/2031001-mz1", "Sound Unit", "Lesson 1", "Activity 1", "2018-06-04 10:00:00", 150.0, "my_desk"),
+        (2026, "2026/mz/2031001-mz1", "Sound Unit", "Lesson 1", "Activity 1", "2018-06-04 10:00:00", 150.0, "my_desk"),
         (2026, "2026/mz/2031001-mz1", "Sound Unit", "Lesson 1", "Activity 1", "2018-06-05 10:00:00", 60.0,
          "course_content"),
     ]
-    assert query(archive, "SELECT count(*) FROM users WHERE server_id = 'mz1'") == [(2,)]
+    assert query(archive, "SELECT count(*), count(DISTINCT record_key) FROM users_history WHERE server_id = 'mz1'") \
+        == [(4, 2)]
     assert query(archive, "SELECT collection, district FROM schools WHERE server_id = 'mz1'") == [
-        ("2025/mz/2031001-mz1", "03")]
+        ("2026/mz/2031001-mz1", "03")]
     assert query(archive, "SELECT year, count(*) FROM collections GROUP BY year ORDER BY year") == [(2025, 1), (2026, 2)]
     assert query(archive, "SELECT module_names FROM units WHERE server_id = 'mz2'") == [(["Science"],)]
+
+
+def test_record_keys_are_unique_across_schools(tmp_path):
+    """Two servers with the very same users, visits and files: every record twice, never merged."""
+    for folder in ("2031001-mz1", "2031002-mz2"):
+        school(tmp_path, "2026", folder, MZ1_USERS, FIRST_VISITS,
+               tools={"coins-puzzle/2-coins-puzzle.json": json.dumps([{"created_at": "2018-6-4 10:0:05"}])})
+    build(str(tmp_path), log=lambda _: None)
+    for table in ("users", "activity_visits", "tool_events", "units", "server_days"):
+        assert query(tmp_path, f"SELECT count(DISTINCT server_id), count(*), count(DISTINCT record_key) "
+                               f"FROM {table}") == [(2, *[query(tmp_path, f"SELECT count(*) FROM {table}")[0][0]] * 2)]
+        assert query(tmp_path, f"SELECT count(*) % 2 FROM {table}") == [(0,)], table
+
+
+REINSTALL_2025 = [(1, "administrator", "2018-05-01 09:00:00+05:30", "2018-05-01 09:00:00+05:30"),
+                  (2, "blue-owl-mz2", "2018-06-04 09:55:00+05:30", "2018-05-01 09:00:00+05:30")]
+# The server was reinstalled: user id 2 is now another child's account, and the old username is
+# given to a third child.
+REINSTALL_2026 = [(1, "administrator", "2026-01-10 09:00:00+05:30", "2026-01-10 09:00:00+05:30"),
+                  (2, "pink-cat-mz2", "2026-01-12 10:00:00+05:30", "2026-01-10 09:00:00+05:30"),
+                  (3, "blue-owl-mz2", "2026-01-12 10:00:00+05:30", "2026-01-11 09:00:00+05:30")]
+
+
+def test_a_recollection_shows_the_latest_truth_and_no_join_fans_out(tmp_path):
+    """mz1 collected in 2025 and again in 2026: red-fox logged in again, and the visit that was still
+    open in 2025 (no out-event yet) has its out-event. mz2 was reinstalled in between: user id 2
+    belongs to another child in 2026."""
+    open_visit = bench("red-fox-mz1", PLAYER, T0 + dt.timedelta(days=2), "activity_player_detail", "s3")
+    out_later = bench("red-fox-mz1", "/home/my-desk/", T0 + dt.timedelta(days=2, seconds=95), "my_desk", "s3")
+    school(tmp_path, "2025", "2031001-mz1", MZ1_USERS, [*FIRST_VISITS, open_visit])
+    later_login = [MZ1_USERS[0], (2, "red-fox-mz1", "2019-01-07 11:00:00+05:30", "2018-05-01 09:00:00+05:30")]
+    school(tmp_path, "2026", "2031001-mz1", later_login, [*FIRST_VISITS, open_visit, out_later])
+    school(tmp_path, "2025", "2031002-mz2", REINSTALL_2025,
+           [bench("blue-owl-mz2", PLAYER, T0, "activity_player_detail"),
+            bench("blue-owl-mz2", "/home/my-desk/", T0 + dt.timedelta(seconds=30), "my_desk")])
+    school(tmp_path, "2026", "2031002-mz2", REINSTALL_2026,
+           [bench("pink-cat-mz2", PLAYER, T0 + dt.timedelta(days=600), "activity_player_detail", "p1"),
+            bench("pink-cat-mz2", "/home/my-desk/", T0 + dt.timedelta(days=600, seconds=40), "my_desk", "p1"),
+            bench("blue-owl-mz2", PLAYER, T0 + dt.timedelta(days=601), "activity_player_detail", "p2")])
+    build(str(tmp_path), log=lambda _: None)
+    assert query(tmp_path, "SELECT strftime(last_login AT TIME ZONE 'Asia/Kolkata', '%Y-%m-%d %H:%M'), "
+                 "never_logged_in FROM users WHERE username = 'red-fox-mz1'") == [("2019-01-07 11:00", False)]
+    assert query(tmp_path, "SELECT seconds, out_action, collection FROM activity_visits WHERE session_key = 's3'") \
+        == [(95.0, "my_desk", "2026/mz/2031001-mz1")]
+    assert query(tmp_path, "SELECT ended_at IS NULL FROM activity_visits_history WHERE session_key = 's3' "
+                 "ORDER BY collection") == [(True,), (False,)]
+    # Both children with user id 2 of mz2 are there, and both children called blue-owl, each with
+    # their own key and visits.
+    assert query(tmp_path, "SELECT username, user_id, collection FROM users WHERE server_id = 'mz2' AND user_id > 1 "
+                 "ORDER BY collection, user_id") == [("blue-owl-mz2", 2, "2025/mz/2031002-mz2"),
+                                                     ("pink-cat-mz2", 2, "2026/mz/2031002-mz2"),
+                                                     ("blue-owl-mz2", 3, "2026/mz/2031002-mz2")]
+    assert query(tmp_path, "SELECT v.collection, u.user_id, strftime(u.date_joined AT TIME ZONE 'Asia/Kolkata', "
+                 "'%Y') FROM activity_visits v JOIN users u USING (user_key) WHERE v.username = 'blue-owl-mz2' "
+                 "ORDER BY v.started_at") == [("2025/mz/2031002-mz2", 2, "2018"), ("2026/mz/2031002-mz2", 3, "2026")]
+    visits = query(tmp_path, "SELECT count(*) FROM activity_visits")[0][0]
+    assert visits == 5
+    joined = query(tmp_path, "SELECT count(*), count(*) FILTER (WHERE v.username = u.username) FROM activity_visits v "
+                   "JOIN users u USING (user_key)")
+    assert joined == [(visits, visits)]
+    assert query(tmp_path, "SELECT count(*) FROM student_visits") == [(visits,)]
+    # The join on (server_id, user_id) would have matched each mz2 visit of user id 2 with both children.
+    assert query(tmp_path, "SELECT count(*) FROM activity_visits v JOIN users u USING (server_id, user_id)")[0][0] \
+        == visits + 2
 
 
 def test_tool_records_without_times_are_flagged_and_unreadable_records_are_rejected(archive):
@@ -172,43 +243,130 @@ def test_tool_records_without_times_are_flagged_and_unreadable_records_are_rejec
                                                        "visits": 3}], "2018-06-04 18:30")]
 
 
-def test_a_rerun_rewrites_only_the_school_that_changed(archive, tmp_path):
+def test_a_rerun_rewrites_only_the_partition_that_changed(archive, tmp_path):
     first = build(str(archive), log=lambda _: None)
     assert len(first["rebuilt"]) == 3
+    # One file per table and partition (year, state), whatever the number of schools.
+    files = parquet_files(archive)
+    assert all(re.fullmatch(r"dataset/\w+_history/year=\d{4}/state=mz/data\.parquet|dataset/build_status/data\.parquet",
+                            f) for f in files), files
     before = parquet_files(archive)
+    assert build(str(archive), log=lambda _: None)["rebuilt"] == [] and parquet_files(archive) == before
     school(archive, "2026", "2031003-mz3", [(2, "pink-cat-mz3", "\\N", "2018-05-01 09:00:00+05:30")], [])
     lines: list[str] = []
     second = build(str(archive), log=lines.append)
     assert second["rebuilt"] == ["2026/mz/2031003-mz3"]
     after = parquet_files(archive)
-    assert {k: v for k, v in after.items() if k in before} == before
-    assert sorted(set(after) - set(before)) == sorted(f"dataset/{t.name}/year=2026/state=mz/2031003-mz3.parquet"
-                                                      for t in TABLES)
+    old_partition = {k: v for k, v in before.items() if "/year=2025/" in k}
+    assert {k: v for k, v in after.items() if k in old_partition} == old_partition
     assert [line.split(": ")[1] for line in lines if "] 2" in line].count("unchanged") == 3
     assert second["counts"]["users"] == first["counts"]["users"] + 1
-    # An earlier collection that changes brings the later collections of the same school with it.
-    manifest = archive / "2025" / "mz" / "2031001-mz1" / "MANIFEST.json"
-    manifest.write_text(manifest.read_text().replace("10:00:00", "11:00:00"))
-    assert build(str(archive), log=lambda _: None)["rebuilt"] == ["2025/mz/2031001-mz1", "2026/mz/2031001-mz1"]
-    # A school folder taken out of the archive takes its files out of the dataset.
+    # A school folder taken out of the archive takes its rows out of the dataset.
     shutil.rmtree(archive / "2026" / "mz" / "2031003-mz3")
     assert build(str(archive), log=lambda _: None)["rebuilt"] == []
+    assert query(archive, "SELECT count(*) FROM users WHERE server_id = 'mz3'") == [(0,)]
     assert set(parquet_files(archive)) == set(before)
 
 
-def test_the_codebook_documents_every_column_of_every_table(archive):
+def test_the_dataset_folder_works_wherever_it_is_copied_and_reads_no_other_copy(archive, tmp_path):
+    build(str(archive), log=lambda _: None)
+    copy = tmp_path / "elsewhere" / "dataset"
+    shutil.copytree(archive / "dataset", copy)
+    # The original goes away: the copy answers from itself alone.
+    (archive / "dataset").rename(archive / "dataset.moved")
+    con = duckdb.connect(str(copy / "clix.duckdb"), read_only=True)
+    try:
+        assert con.execute("SELECT count(*) FROM activity_visits").fetchone() == (5,)
+        assert con.execute("SELECT count(*) FROM duckdb_views() WHERE NOT internal AND sql ILIKE '%read_%'"
+                           ).fetchone() == (0,)
+    finally:
+        con.close()
+
+
+def test_build_status_reports_failed_quarantined_and_history_folders(archive, monkeypatch):
+    quarantined = archive / "quarantine" / "2026" / "mz" / "2031004-mz4"
+    quarantined.mkdir(parents=True)
+    kept = archive / "2026" / "mz" / "2031001-mz1" / "history" / "20260101T100000Z" / "gstudio"
+    kept.mkdir(parents=True)
+    (kept / "x.json").write_text("[]")
+    build(str(archive), log=lambda _: None)
+    # mz2 changes, and cannot be read this time: it keeps the rows of its last good build, says why,
+    # and is read again by the next run.
+    manifest = archive / "2026" / "mz" / "2031002-mz2" / "MANIFEST.json"
+    manifest.write_text(manifest.read_text().replace("10:00:00", "12:00:00"))
+    read = SchoolReader.read
+
+    def broken(self):
+        if self.path.endswith("mz2"):
+            raise OSError("disk error")
+        read(self)
+    monkeypatch.setattr(SchoolReader, "read", broken)
+    result = build(str(archive), log=lambda _: None)
+    assert result["failed"] == [{"collection": "2026/mz/2031002-mz2", "error": "disk error"}]
+    status = {c: (s, r) for c, s, r in query(archive, "SELECT collection, status, reason FROM build_status")}
+    assert status["2026/mz/2031002-mz2"] == ("failed", "OSError: disk error")
+    assert status["2025/mz/2031001-mz1"] == ("built", None)
+    assert status["quarantine/2026/mz/2031004-mz4"][0] == "left out"
+    assert status["2026/mz/2031001-mz1/history/20260101T100000Z"][0] == "left out"
+    assert "1 older versions" in status["2026/mz/2031001-mz1/history/20260101T100000Z"][1]
+    assert query(archive, "SELECT count(*) FROM users WHERE server_id = 'mz2'") == [(2,)]
+    monkeypatch.setattr(SchoolReader, "read", read)
+    assert build(str(archive), log=lambda _: None)["rebuilt"] == ["2026/mz/2031002-mz2"]
+    assert query(archive, "SELECT status FROM build_status WHERE collection = '2026/mz/2031002-mz2'") == [("built",)]
+
+
+def test_server_days_come_from_the_server_s_own_evidence_in_ist(tmp_path):
+    top = school(tmp_path, "2026", "2031001-mz1", MZ1_USERS,
+                 [bench("red-fox-mz1", PLAYER, dt.datetime(2018, 6, 4, 23, 50), "activity_player_detail")],
+                 progress={"2031001-mz1-sound-20180605-01h05m.csv": PROGRESS_HEADER})
+    beats = top / "gstudio" / "system-heartbeat"
+    beats.mkdir()
+    (beats / "system-heartbeat-20180606-000101.log").write_text("clixserver\n")  # the server's own, IST
+    # The collector's own heartbeat: a UTC stamp with a JSON twin, written when it visited.
+    (beats / "system-heartbeat-20261101-043000.log").write_text("Captured at: 2026-11-01T04:30:00+00:00\n")
+    (beats / "system-heartbeat-20261101-043000.json").write_text('{"captured_at": "2026-11-01T04:30:00+00:00"}')
+    # The export the collector had gStudio write during its run (10:00 IST, in the run of 04:25-04:40 UTC).
+    (top / "gstudio" / "gstudio-exported-users-analytics-csvs" / "2031001-mz1-sound-20261101-10h00m.csv").write_text(
+        PROGRESS_HEADER)
+    manifest = json.loads((top / "MANIFEST.json").read_text())
+    manifest["run"] = {"started": "2026-11-01T04:25:00+00:00", "ended": "2026-11-01T04:40:00+00:00"}
+    (top / "MANIFEST.json").write_text(json.dumps(manifest))
+    build(str(tmp_path), log=lambda _: None)
+    assert query(tmp_path, "SELECT strftime(day, '%Y-%m-%d'), source, events, users FROM server_days ORDER BY day") == [
+        ("2018-06-04", "benchmarks", 1, 1), ("2018-06-05", "export", 1, 0), ("2018-06-06", "heartbeat", 1, 0)]
+
+
+def test_a_recomputation_run_again_adds_no_rows(archive):
+    derived = archive / "derived" / "2026" / "mz" / "2031002-mz2" / "gstudio-exported-users-analytics-csvs"
+    derived.mkdir(parents=True)
+    rows = PROGRESS_HEADER + "mz2,School mz2,2031002,[],sound,blue-owl-mz2,2,1,3\r\n"
+    for run in ("20261101-10h00m", "20261102-10h00m", "20261103-10h00m"):  # derive.yml run three times
+        (derived / f"2031002-mz2-sound-{run}.csv").write_text(rows)
+        build(str(archive), log=lambda _: None)
+        assert query(archive, "SELECT count(*) FROM progress WHERE origin = 'derived'") == [(1,)]
+    assert query(archive, "SELECT source_name FROM progress WHERE origin = 'derived'") == [
+        ("2031002-mz2-sound-20261103-10h00m.csv",)]
+
+
+def test_the_codebook_documents_every_table_view_and_column_with_its_privacy_class(archive):
     build(str(archive), log=lambda _: None)
     book = (archive / "dataset" / "CODEBOOK.md").read_text()
+    assert "SET TimeZone = 'Asia/Kolkata';" in book
     sections = dict(re.findall(r"^## (\w+)\n(.*?)(?=^## |\Z)", book, re.M | re.S))
     con = duckdb.connect(str(archive / "dataset" / "clix.duckdb"), read_only=True)
     try:
+        objects = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() UNION "
+                                             "SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
+        undocumented = {o for o in objects if o not in sections and o.removesuffix("_history") not in sections}
+        assert undocumented == {"dataset_info"}
         for table in TABLES:
             columns = [r[0] for r in con.execute(f"DESCRIBE {table.name}").fetchall()]
             documented = re.findall(r"^\| `(\w+)`", sections[table.name], re.M)
             assert documented == columns, table.name
             for line in sections[table.name].splitlines():
                 if line.startswith("| `"):
-                    assert all(cell.strip() for cell in line.split("|")[1:4]), line  # name, type, meaning
+                    cells = [c.strip() for c in line.split("|")[1:-1]]
+                    assert all(cells[:3]) and cells[5] in PRIVACY_MEANING and cells[6], line
     finally:
         con.close()
 
@@ -236,13 +394,17 @@ def test_the_readme_queries_answer_the_research_questions(archive):
         [{"appName": "policesquad", "created_at": t} for t in
          ("2018-6-4 10:0:00", "2018-6-4 10:5:00", "2018-6-5 9:0:00", "2018-6-5 9:1:00")]))
     build(str(archive), log=lambda _: None)
-    # mz1: red-fox on 4 and 5 June; mz2: blue-owl on 4 June (the shared sp100 account is left out).
+    name = dict(query(archive, "SELECT user_key, username FROM users"))
+    # mz1: red-fox on 4 and 5 June; mz2: blue-owl on 4 June (the shared sp100 account and ghost-mz2,
+    # who has no auth_user row, are left out).
     assert query(archive, readme_query("lab-usage")) == [
         ("mz", "mz1", "2031001", "2018-06", 2, 1.0), ("mz", "mz2", "2031002", "2018-06", 1, 1.0)]
-    assert query(archive, readme_query("max-activities")) == [("mz", "mz2", "2031002", 2, "blue-owl-mz2", "sound", 2)]
+    assert [(*r[:3], name[r[3]], *r[4:]) for r in query(archive, readme_query("max-activities"))] == [
+        ("mz", "mz2", "2031002", "blue-owl-mz2", "sound", 2)]
     # coins-puzzle: one timed event (0 s); policesquad: 5 min on 4 June + 1 min on 5 June.
-    assert query(archive, readme_query("tool-time")) == [
-        ("mz", "mz2", "2031002", 2, "coins-puzzle", 1, 0), ("mz", "mz2", "2031002", 2, "policesquad", 2, 360)]
+    assert [(*r[:3], name[r[3]], *r[4:]) for r in query(archive, readme_query("tool-time"))] == [
+        ("mz", "mz2", "2031002", "blue-owl-mz2", "coins-puzzle", 1, 0),
+        ("mz", "mz2", "2031002", "blue-owl-mz2", "policesquad", 2, 360)]
 
 
 def test_a_progress_csv_collected_and_recomputed_alike_gives_each_row_once(archive):
@@ -285,3 +447,21 @@ def test_a_fifo_in_the_archive_is_a_reject_never_a_hang(archive):
         signal.signal(signal.SIGALRM, previous)
     rejected = {f.rsplit("/", 1)[1] for (f,) in query(archive, "SELECT source_file FROM rejects")}
     assert "4-coins-puzzle.json" in rejected
+
+
+def test_the_conventions_follow_the_team_s_rules(archive):
+    """progress_monthly keeps, per unit and month, the rows of the month's latest progress CSV (the
+    team's filter_out_latest); the reference tables are the team's maps."""
+    folder = archive / "2026" / "mz" / "2031002-mz2" / "gstudio" / "gstudio-exported-users-analytics-csvs"
+    for stamp, visited in (("20180620-10h00m", 2), ("20180620-09h00m", 5), ("20180701-09h00m", 3)):
+        (folder / f"2031002-mz2-sound-{stamp}.csv").write_text(
+            PROGRESS_HEADER + f"mz2,School mz2,2031002,[],sound,blue-owl-mz2,2,{visited},3\r\n")
+    build(str(archive), log=lambda _: None)
+    assert query(archive, "SELECT month, source_name, activities_visited FROM progress_monthly ORDER BY month") == [
+        ("2018-06", "2031002-mz2-sound-20180620-10h00m.csv", 2), ("2018-07", "2031002-mz2-sound-20180701-09h00m.csv", 3)]
+    assert query(archive, "SELECT domain FROM ref_tool_domain WHERE tool_family IN ('ice', 'astroamer_moon_track') "
+                 "ORDER BY tool_family") == [("Science",), ("Mathematics",)]
+    assert query(archive, "SELECT count(*), count(DISTINCT domain) FROM ref_module_domain") == [(14, 3)]
+    assert query(archive, "SELECT module_name FROM ref_tool_module WHERE tool_family = 'policesquad' ORDER BY 1") == [
+        ("Geometric Reasoning Part I",), ("Geometric Reasoning Part II",)]
+    assert query(archive, "SELECT unit_code FROM ref_unit_code WHERE unit_slug = 'sound'") == [("36",)]

@@ -170,3 +170,23 @@ def test_python_2_dict_order_and_slugify() -> None:
     # is past unichr's range (then none is).
     assert python_slugify("Caf&#233; &#x41;") == "cafe-a"
     assert python_slugify("a&#233;b &#999999999; c") == "a-233-b-999999999-c"
+
+
+# Names as CLIx's units, lessons and activities are written (English, Hindi, Telugu, Mizo).
+NAMES = ["ध्वनि (Sound)", "परमाणु संरचना", "परमाणु संरचना Lesson 1", "పరమాణు నిర్మాణం", "Ṭhu leh hla: 1,000 'quotes'",
+         "Geometric Reasoning Part I", "Activity 1.1", "Café au lait", "  --Ice-cubes--in   lemonade--  ", "गतिविधि 1.1",
+         "Ecosystem &amp; health", "x&#x41;y", "", "Ελληνικά", "日本語"]
+
+
+def test_mit_labels_are_transliterated_as_python_slugify_1_2_5_with_unidecode_1_0_22() -> None:
+    from importlib.metadata import version
+
+    from slugify import slugify  # the package itself, the oracle (requirements.txt pins it)
+
+    assert (version("python-slugify"), version("Unidecode")) == ("1.2.5", "1.0.22")
+    assert python_slugify("ध्वनि (Sound)") == "dhvni-sound"  # NFKD alone kept only "sound"
+    for name in NAMES:
+        assert python_slugify(name) == slugify(name), name
+    # Where Python 3 runs the package differently from the script's Python 2: a character reference
+    # to an accented letter keeps, under Python 3, its accent as a dash; Python 2 drops it.
+    assert (slugify("caf&eacute;s"), python_slugify("caf&eacute;s")) == ("cafe-s", "cafes")

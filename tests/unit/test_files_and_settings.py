@@ -233,3 +233,18 @@ def test_settings_that_are_a_fifo_a_device_or_huge_are_refused_without_blocking(
     huge.write_bytes(b"#" * (5 * 2**20))
     with pytest.raises(SettingsError, match="larger than"):
         read_identity(str(huge))
+
+
+def test_open_regular_refuses_a_file_swapped_in_between_its_check_and_its_open(tmp_path, monkeypatch):
+    path, other = tmp_path / "settings.py", tmp_path / "planted"
+    path.write_text("mine")
+    other.write_text("someone else's")
+    real_open = os.open
+
+    def swap_first(name, *args, **kwargs):
+        if str(name) == str(path) and other.exists():
+            os.replace(other, path)  # a regular file again, but another one
+        return real_open(name, *args, **kwargs)
+    monkeypatch.setattr(clix_files.os, "open", swap_first)
+    with pytest.raises(clix_files.NotRegularFileError, match="changed while being opened"):
+        clix_files.open_regular(str(path))

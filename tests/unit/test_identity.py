@@ -95,18 +95,15 @@ def test_school_codes_compare_one_way_everywhere(theirs, ours, same):
 
 
 def test_ingest_compares_a_config_code_with_the_operators_school_as_collect_does():
-    index = {("02031001-mz1", "pc01"): {"school_code": "02031001", "folder": "02031001-mz1"}}
+    pcs = {"pc01": {"school_code": "02031001", "folder": "02031001-mz1", "pc": "pc01"}}
+    operator = {"school": "02031001-mz1", "pc": None}
     for config in ({"schoolId": "2031001", "terminalId": "pc01"}, {"schoolId": 2031001, "terminalId": "pc01"}):
-        assert clix_ingest.identify(config, {"school": "02031001-mz1", "pc": None}, index, []) is index[
-            ("02031001-mz1", "pc01")]
-        assert clix_ingest.identify(config, {"school": None, "pc": None}, index, []) is index[("02031001-mz1", "pc01")]
-    with pytest.raises(clix_ingest.Refused):
-        clix_ingest.identify({"schoolId": "2031002", "terminalId": "pc01"}, {"school": "02031001-mz1", "pc": None},
-                             index, [])
+        assert clix_ingest.identify(config, operator, pcs, [])["quarantine"] is None
+    assert "2031002" in clix_ingest.identify({"schoolId": "2031002", "terminalId": "pc01"}, operator, pcs, [])["quarantine"]
     # A code that starts like the operator's school's is another school.
-    with pytest.raises(clix_ingest.Refused):
-        clix_ingest.identify({"schoolId": "20310010", "terminalId": "pc01"}, {"school": "2031001-mz1", "pc": None},
-                             {("2031001-mz1", "pc01"): {"school_code": "2031001", "folder": "2031001-mz1"}}, [])
+    pcs = {"pc01": {"school_code": "2031001", "folder": "2031001-mz1", "pc": "pc01"}}
+    assert clix_ingest.identify({"schoolId": "20310010", "terminalId": "pc01"}, {"school": "2031001-mz1", "pc": None},
+                                pcs, [])["quarantine"]
 
 
 def test_the_identity_filters_are_clix_identity():

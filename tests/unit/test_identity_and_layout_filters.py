@@ -64,7 +64,7 @@ def test_the_layout_filters_are_clix_layout(tmp_path):
             "clix_server_claims"} <= filters.keys()
 
 
-def test_the_derive_image_digest_covers_clix_derive_and_the_layouts_it_uses(tmp_path):
+def test_the_derive_image_digest_covers_clix_derive_the_layouts_it_uses_and_its_packages(tmp_path):
     (tmp_path / "clix_derive").mkdir()
     (tmp_path / "module_utils").mkdir()
     (tmp_path / "clix_derive" / "a.py").write_text("A = 1\n")
@@ -72,7 +72,18 @@ def test_the_derive_image_digest_covers_clix_derive_and_the_layouts_it_uses(tmp_
     layout.write_text("B = 1\n")
     unplatform = tmp_path / "module_utils" / "clix_unplatform.py"
     unplatform.write_text("C = 1\n")
+    requirements = tmp_path / "containers" / "derive" / "requirements.txt"
+    requirements.parent.mkdir(parents=True)
+    requirements.write_text("Unidecode==1.0.22\n")
+    identity = tmp_path / "module_utils" / "clix_identity.py"
+    identity.write_text("D = 1\n")
     first = clix.clix_derive_digest(str(tmp_path))
+    requirements.write_text("Unidecode==1.0.23\n")
+    assert clix.clix_derive_digest(str(tmp_path)) != first
+    requirements.write_text("Unidecode==1.0.22\n")
+    identity.write_text("D = 2\n")
+    assert clix.clix_derive_digest(str(tmp_path)) != first
+    identity.write_text("D = 1\n")
     unplatform.write_text("C = 2\n")
     assert clix.clix_derive_digest(str(tmp_path)) != first
     unplatform.write_text("C = 1\n")

@@ -27,6 +27,9 @@ from fleet import unplatform
 clix_ingest = library_module("clix_ingest")
 ZIP = "UsersstudentAppDataLocalCLIxCLIx-QBank-2018-03-02- 9-05-33.zip"
 MD5 = "7d05785b7bceed1dc0696d060db5c7ab"
+# The module's limits, as its argument_spec defaults them.
+P = dict(max_bytes=16 << 30, max_ratio=200, max_entries=100000, max_json_bytes=16 << 20, max_wal_bytes=64 << 20,
+         max_run_bytes=64 << 30)
 
 
 @pytest.mark.parametrize("text", [
@@ -92,13 +95,18 @@ def test_ordinary_entries_pass(zi):
     assert clix_ingest.hostile(zi) is None
 
 
-def test_a_zip_bomb_is_caught_by_its_total_or_by_one_entrys_ratio():
+def test_a_zip_bomb_is_caught_by_its_total_or_by_any_entrys_ratio():
     small, big = info("a/s.json"), info("a/b.json")
-    small.file_size, small.compress_size = 1000, 1
+    small.file_size, small.compress_size = 1000, 10
     big.file_size, big.compress_size = 8 << 20, 8 << 10
-    assert clix_ingest.bomb([small, big], 1 << 30, 2000) is None
-    assert "zip bomb" in clix_ingest.bomb([small, big], 1 << 30, 500)
-    assert "max_bytes" in clix_ingest.bomb([small, big], 4 << 20, 2000)
+    assert clix_ingest.bomb([small, big], dict(P, max_ratio=2000)) is None
+    assert "clix_ingest_max_ratio" in clix_ingest.bomb([small, big], dict(P, max_ratio=500))
+    assert "clix_ingest_max_bytes" in clix_ingest.bomb([small, big], dict(P, max_bytes=4 << 20, max_ratio=2000))
+    many = []
+    for n in range(400):  # each under 1 MiB, each expanding 1,000 times: 360 MiB from 360 KiB
+        many.append(info("a/%d.json" % n))
+        many[-1].file_size, many[-1].compress_size = 900 << 10, 900
+    assert "expands 1024 times" in clix_ingest.bomb(many, P)
 
 
 def entry(rel: str, data: bytes, when: float) -> object:
@@ -113,8 +121,8 @@ def test_a_newer_file_replaces_an_older_one_never_the_reverse_and_identical_file
 
     def ingest(data: bytes, when: float) -> None:
         skipped = []
-        clix_ingest.place(clix_ingest.extract([entry(rel, data, when)], str(work), skipped), str(install), str(work),
-                          counts, False)
+        clix_ingest.place(clix_ingest.extract([entry(rel, data, when)], str(work), skipped, P), str(tmp_path),
+                          str(install), str(work), counts, False)
         assert skipped == []
 
     ingest(b'{"v": 2}', 2000.0)
@@ -128,13 +136,13 @@ def test_a_newer_file_replaces_an_older_one_never_the_reverse_and_identical_file
 
 def test_a_torn_json_file_is_skipped_with_its_reason(tmp_path):
     skipped = []
-    done = clix_ingest.extract([entry("webapps/unplatform/user_data/s.json", b'{"user', 1.0)], str(tmp_path), skipped)
+    done = clix_ingest.extract([entry("webapps/unplatform/user_data/s.json", b'{"user', 1.0)], str(tmp_path), skipped, P)
     assert done == [] and "does not parse as JSON" in skipped[0] and os.listdir(tmp_path) == []
 
 
 @pytest.mark.parametrize("make, why", [
     (lambda con: con.execute("CREATE TABLE other (x)"), "no sessions table"),
-    (lambda con: con.execute("CREATE VIEW sessions AS SELECT 1 AS session_id, 2 AS atime, 3 AS data"), "no sessions table"),
+    (lambda con: con.execute("CREATE VIEW sessions AS SELECT 1 AS session_id, 2 AS atime, 3 AS data"), "view 'sessions'"),
 ])
 def test_a_session_database_without_the_sessions_table_is_not_placed(tmp_path, make, why):
     db = tmp_path / "db"
@@ -144,7 +152,7 @@ def test_a_session_database_without_the_sessions_table_is_not_placed(tmp_path, m
     con.commit()
     con.close()
     skipped = []
-    done = clix_ingest.extract([entry("unplatform.sqlite3", db.read_bytes(), 1.0)], str(tmp_path / "w"), skipped)
+    done = clix_ingest.extract([entry("unplatform.sqlite3", db.read_bytes(), 1.0)], str(tmp_path / "w"), skipped, P)
     assert done == [] and why in skipped[0]
 
 
@@ -152,7 +160,7 @@ def test_a_file_that_is_not_sqlite_is_not_placed_as_the_session_database(tmp_pat
     skipped = []
     (tmp_path / "w").mkdir()
     done = clix_ingest.extract([entry("unplatform.sqlite3", b"SQLite format 2\x00" + bytes(100), 1.0)],
-                               str(tmp_path / "w"), skipped)
+                               str(tmp_path / "w"), skipped, P)
     assert done == [] and "not an SQLite database" in skipped[0]
 
 
@@ -167,12 +175,12 @@ def test_entries_that_are_not_the_extractions_data_are_skipped_each_with_its_rea
     skipped = []
     with zipfile.ZipFile(path) as archive:
         archive.infolist()[1].flag_bits &= ~0x800  # as Windows writes a name: in the OEM code page, unmarked
-        entries = clix_ingest.zip_entries(str(path), archive, dict(max_bytes=1 << 30, max_ratio=200), skipped)
+        entries = clix_ingest.zip_entries(str(path), archive, P, skipped)
     assert [e.rel for e in entries] == ["webapps/CLIx/datastore/logging/LogEntry/ok.json"]
     reasons = "\n".join(skipped)
-    for why in ("caf\u00e9.json: a name neither ASCII nor marked UTF-8", "stray.json: outside the zip's folder",
-                "Thumbs.db: not a .json file", ".hidden.json: a hidden file",
-                "deeper/x.json: not in one of the extraction's folders", "Item/item.json: not in one of the extraction's"):
+    for why in ("caf\u00e9.json': a name neither ASCII nor marked UTF-8", "stray.json': outside the zip's folder",
+                "Thumbs.db': not a .json file", ".hidden.json': a hidden file",
+                "deeper/x.json': not in one of the extraction's folders", "Item/item.json': not in one of the extraction's"):
         assert why in reasons, (why, reasons)
 
 
@@ -183,9 +191,9 @@ def test_a_version_1_database_is_placed_only_when_sqlite_passes_it(tmp_path):
     good = entry(V1_DB, db.read_bytes(), 1.0)
     work = tmp_path / "w"
     work.mkdir()
-    assert [e.rel for e, _, _ in clix_ingest.extract([good], str(work), skipped)] == [V1_DB] and skipped == []
+    assert [e.rel for e, _, _ in clix_ingest.extract([good], str(work), skipped, P)] == [V1_DB] and skipped == []
     bad = entry(V1_DB, b"SQLite format 3\x00" + bytes(200), 1.0)
-    assert clix_ingest.extract([bad], str(work), skipped) == []
+    assert clix_ingest.extract([bad], str(work), skipped, P) == []
     assert "version 1's database" in skipped[0], skipped
 
 
@@ -194,4 +202,4 @@ def test_of_a_copied_version_1_folder_its_database_and_log_are_taken_and_not_the
     skipped = []
     entries = clix_ingest.folder_entries("install folder", str(tmp_path / "CLIx_Unplatform"), skipped)
     assert sorted(e.rel for e in entries) == [V1_DB, V1_LOG] and skipped == []
-    assert clix_ingest.find_sources(str(tmp_path)) == [("install folder", str(tmp_path / "CLIx_Unplatform"))]
+    assert clix_ingest.find_sources(str(tmp_path), []) == [("install folder", str(tmp_path / "CLIx_Unplatform"))]

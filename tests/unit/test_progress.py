@@ -156,20 +156,3 @@ def test_a_merge_says_how_many_school_folders_it_has_done(tmp_path, monkeypatch)
                             shown, monkeypatch)
     assert len(result["schools"]) == 3 and not result.get("failed"), result
 
-
-def test_an_ingest_says_how_many_extractions_it_has_done(tmp_path, monkeypatch):
-    clix_ingest = library_module("clix_ingest")
-    (tmp_path / "usb").mkdir()
-    sources = [("zip", str(tmp_path / "usb" / name)) for name in ("a.zip", "b.zip", "c.zip")]
-    monkeypatch.setattr(clix_ingest, "find_sources", lambda source: sources)
-    shown, placed = Lines(), []
-
-    def ingest_one(kind, path, p, index, result, check):
-        shown.wait_for("ingesting: %d extractions done (%d ingested, 0 refused)" % (len(placed), len(placed)))
-        placed.append(path)
-        result["status"] = "ingested"
-    monkeypatch.setattr(clix_ingest, "ingest_one", ingest_one)
-    monkeypatch.setattr(clix_ingest, "seal_entries", lambda done: [])
-    result = run_in_process(clix_ingest, dict(source=str(tmp_path / "usb"), archive_root=str(tmp_path / "archive"),
-                                              lab_pcs=[]), shown, monkeypatch)
-    assert placed == [path for _, path in sources] and not result.get("failed"), result

@@ -11,7 +11,15 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from ansible.module_utils.clix_unplatform import V1_DB, V2_CONFIG, V2_DATASTORE, V2_SESSIONS_DB, V2_USER_DATA, layout_of
+from ansible.module_utils.clix_unplatform import (
+    SESSIONS_SCHEMA,
+    V1_DB,
+    V2_CONFIG,
+    V2_DATASTORE,
+    V2_SESSIONS_DB,
+    V2_USER_DATA,
+    layout_of,
+)
 from library_module import library_module, run_module
 
 LOCAL_RSH = Path(__file__).parent / "data" / "local-rsh"
@@ -260,11 +268,60 @@ def test_sessions_are_folded_into_the_archived_copy_never_lost(tmp_path):
     staged.unlink()
     new_db(staged, {"s2": "2026-01-05", "s3": "2026-01-03"}).close()  # a re-installed PC: s1 is gone
     second = pull(root, sessions_item(staged))[0]
-    assert second["sessions"] == {"added": 1, "updated": 1, "kept": 1} and second["files_transferred"] == 1
+    assert second["sessions"] == dict(added=1, updated=1, kept=1, skipped=0, dropped=0) and second["files_transferred"] == 1
     assert sessions_of(archived) == {"s1": "2026-01-01", "s2": "2026-01-05", "s3": "2026-01-03"}
     assert sorted(p.name for p in archived.parent.iterdir()) == ["unplatform.sqlite3"]
     third = pull(root, sessions_item(staged))[0]
     assert third["files_transferred"] == 0
+
+
+def db_with(path: Path, *statements: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = sqlite3.connect(path)
+    for statement in statements:
+        con.execute(statement)
+    con.commit()
+    con.close()
+    return path
+
+
+SESSIONS_TABLE = ("CREATE TABLE sessions (session_id CHAR(128) UNIQUE NOT NULL, atime TIMESTAMP NOT NULL, data TEXT)")
+EMPTIES_THE_TABLE = "CREATE TRIGGER empty AFTER INSERT ON sessions BEGIN DELETE FROM sessions; END"
+
+
+@pytest.mark.parametrize("statements, why", [
+    (("CREATE TABLE other (x)",), "no sessions table"),  # a re-installed app not yet started, a damaged file
+    (("CREATE VIEW sessions AS WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) "
+      "SELECT x AS session_id, x AS atime, x AS data FROM n",), "view 'sessions'"),  # endless, too
+    ((SESSIONS_TABLE, EMPTIES_THE_TABLE, "INSERT INTO sessions VALUES ('s9', '2026-02-01', 'x')"), "trigger 'empty'"),
+])
+def test_a_staged_copy_that_is_not_a_plain_sessions_database_fails_the_item_and_the_archive_stays(tmp_path, statements,
+                                                                                                   why):
+    root, staged = tmp_path / "school", tmp_path / "pc" / "unplatform.sqlite3"
+    new_db(staged, {"s1": "2026-01-01", "s2": "2026-01-02"}).close()
+    assert pull(root, sessions_item(staged))[0]["status"] == "ok"
+    archived = root / "unplatform/pc01/opt-clix/unplatform.sqlite3"
+    before = archived.read_bytes()
+    staged.unlink()
+    db_with(staged, *statements)
+    result = pull(root, sessions_item(staged))[0]
+    assert result["status"] == "failed" and why in result["reason"] and "archived copy is kept" in result["reason"]
+    assert archived.read_bytes() == before and sorted(p.name for p in archived.parent.iterdir()) == [archived.name]
+
+
+def test_the_archive_holds_a_database_of_the_projects_schema_and_an_archived_trigger_never_fires(tmp_path):
+    root, staged = tmp_path / "school", tmp_path / "pc" / "unplatform.sqlite3"
+    archived = root / "unplatform/pc01/opt-clix/unplatform.sqlite3"
+    # placed by an older clix-collect as a stick held it: a trigger that empties the table on any insert
+    db_with(archived, SESSIONS_TABLE, "INSERT INTO sessions VALUES ('s1', '2026-01-01', 'a')", EMPTIES_THE_TABLE)
+    new_db(staged, {"s2": "2026-01-02"}).close()
+    result = pull(root, sessions_item(staged))[0]
+    assert result["status"] == "ok" and result["sessions"] == dict(added=1, updated=0, kept=1, skipped=0, dropped=1)
+    assert sessions_of(archived) == {"s1": "2026-01-01", "s2": "2026-01-02"}
+    con = sqlite3.connect("file:%s?mode=ro" % archived, uri=True)
+    assert con.execute("SELECT type, sql FROM sqlite_master").fetchall() == [
+        ("table", SESSIONS_SCHEMA), ("index", None)]
+    con.close()
 
 
 def test_a_staged_database_that_does_not_match_is_refused(tmp_path):

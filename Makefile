@@ -12,7 +12,7 @@ TARGET_PYTHONS := 3.8 3.9 3.10 3.11 3.12 3.13
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export CONTAINERS_CONF := $(CURDIR)/containers/containers.conf
 
-.PHONY: demo test deps venv wheels mongotools images ee derive dataset fleet-up fleet-down lint sanity unit integration molecule bench clean
+.PHONY: demo test deps venv wheels mongotools images ee derive dataset rehearsal fleet-up fleet-down lint sanity unit integration molecule bench clean
 
 demo: deps fleet-up
 	$(BIN)/ansible-playbook -i $(FLEET_DIR)/inventory collect.yml -l mz -e clix_archive_root=$(ARCHIVE)
@@ -70,6 +70,11 @@ derive: venv
 # The research dataset of an archive (Parquet, clix.duckdb, CODEBOOK.md in $(ARCHIVE)/dataset/)
 dataset: venv
 	$(PY) -m clix_dataset $(ARCHIVE)
+
+# One state's year as ops live it: two field visits to a fleet of its own (10.231.0.30-38), every
+# command chained on one archive (./rehearsal/archive) and shown as it runs, then checked (tests/rehearsal.py).
+rehearsal: deps
+	$(PY) tests/rehearsal.py --work $(CURDIR)/rehearsal
 
 fleet-up: deps
 	$(PY) -m fleet up --schools $(SCHOOLS) --dir $(FLEET_DIR) --gstudio-container --lab-pcs

@@ -73,6 +73,8 @@ options:
     description: Folder on the server that keeps each command's output.
     type: path
     default: /home/core/data/gstudio-logs/clix-derive
+extends_documentation_fragment:
+  - clix_progress
 attributes:
   check_mode:
     description: >-
@@ -147,6 +149,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.clix_files import UnsafeFolderError, atomic_output, private_dir
+from ansible.module_utils.clix_progress import module_progress
 
 COMMANDS = ["export_users_analytics", "all_users_activity_timestamps", "mit_activity_data"]
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -192,12 +195,17 @@ def run_one(p: dict, log_dir: str, name: str, argv: list[str]) -> dict:
         rc, output = -9, exc.stdout or b""
     seconds = round(time.monotonic() - started, 3)
     status = "ok" if rc == 0 else ("timeout" if rc in (137, -9) else "failed")
-    log_name = "%s-%s.log" % (name.replace(" ", "-").replace("/", "_"), time.strftime("%Y%m%d-%H%M%S"))
+    log_name = "%s-%s.log" % (name.replace(" ", "-").replace("/", "_"), time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
     log = os.path.join(p["log_dir"], log_name)
     with atomic_output(os.path.join(log_dir, log_name)) as f:
         f.write(("$ %s\n# exit status %d after %.1f s\n" % (shlex.join(argv), rc, seconds)).encode() + output)
     return {"name": name, "argv": argv, "status": status, "rc": rc, "seconds": seconds, "log": log,
             "output_tail": output.decode("utf-8", "replace")[-2000:]}
+
+
+def describe_progress(planned: list, results: list) -> str:
+    running = planned[len(results)][0] if len(results) < len(planned) else "last command"
+    return "running gStudio's %s in its container, %d of %d commands done" % (running, len(results), len(planned))
 
 
 def main() -> None:
@@ -216,6 +224,7 @@ def main() -> None:
             env=dict(type="dict", default={}),
             timeout=dict(type="int", default=3600),
             log_dir=dict(type="path", default="/home/core/data/gstudio-logs/clix-derive"),
+            progress_seconds=dict(type="int", default=60),
         ),
         supports_check_mode=True,
     )
@@ -245,7 +254,10 @@ def main() -> None:
         log_dir = private_dir(p["log_dir"], setting="clix_data_dir")
     except (UnsafeFolderError, ValueError) as exc:
         module.fail_json(msg="nothing was run, the logs have no safe place: %s" % exc, container_state=state, commands=[])
-    results = [run_one(p, log_dir, name, argv) for name, argv in planned]
+    results = []
+    with module_progress(module, lambda: describe_progress(planned, results)):
+        for name, argv in planned:
+            results.append(run_one(p, log_dir, name, argv))
     bad = [r for r in results if r["status"] != "ok"]
     if bad:
         module.fail_json(msg="; ".join("%s: %s (exit %d after %.0f s, log %s)"

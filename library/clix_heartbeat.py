@@ -126,7 +126,7 @@ EXAMPLES = r"""
   clix_heartbeat:
     dest: /home/core/clix-collect-staging/system-heartbeat
     staging_dir: /home/core/clix-collect-staging
-    control_time: "{{ now(utc=true).timestamp() }}"
+    control_time: "{{ now().timestamp() }}"
 """
 
 RETURN = r"""

@@ -39,7 +39,10 @@ options:
     elements: dict
     required: true
   run:
-    description: Run facts - started, ended, tools (versions).
+    description:
+      - Run facts - started, ended, tools (versions).
+      - C(started) and C(ended) are ISO 8601 times with their zone; one without (or that is no time) fails
+        the task before anything is written.
     type: dict
     default: {}
   top_folders:
@@ -66,6 +69,8 @@ options:
     description: This run asked for every item. When every item then ended C(ok) or C(absent) its end time is recorded as C(last_complete).
     type: bool
     default: false
+extends_documentation_fragment:
+  - clix_progress
 attributes:
   check_mode:
     description: >-
@@ -116,13 +121,16 @@ from ansible.module_utils.clix_layout import HISTORY
 from ansible.module_utils.clix_manifest import (
     FORMAT,
     MANIFEST,
+    Tree,
     count_copy_rows,
     heartbeat_summary,
     load,
     scan,
+    scanned_so_far,
     take_known,
     write,
 )
+from ansible.module_utils.clix_progress import module_progress
 
 ITEM_KEYS = ("status", "reason", "source", "bytes_received", "total_bytes", "seconds", "skipped_links")
 
@@ -165,6 +173,20 @@ def kept_origins(previous: dict | None, files: dict) -> dict:
             if rel in files and old_files.get(rel, {}).get("sha256") == files[rel]["sha256"]}
 
 
+def refuse_zoneless_times(module) -> None:
+    """Every time a manifest records carries its zone (its readers compare them with the time now):
+    a run time without one, or that is no time, stops the seal before anything is written."""
+    for key in ("started", "ended"):
+        when = module.params["run"].get(key)
+        try:
+            zoned = not when or datetime.datetime.fromisoformat(str(when).replace("Z", "+00:00")).tzinfo is not None
+        except ValueError:
+            zoned = False
+        if not zoned:
+            module.fail_json(msg="run.%s %r is not an ISO 8601 time with its zone (YYYY-MM-DDTHH:MM:SS+00:00, as the "
+                             "role's clix_now writes it): nothing was written" % (key, when))
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
@@ -177,6 +199,7 @@ def main() -> None:
             counts=dict(type="dict", default={}),
             postgres_dump=dict(type="str"),
             heartbeat=dict(type="dict"),
+            progress_seconds=dict(type="int", default=60),
         ),
         supports_check_mode=True,
     )
@@ -190,10 +213,13 @@ def main() -> None:
         previous = load(root)
     except (OSError, ValueError) as exc:
         module.fail_json(msg="%s cannot be read (%s); move it aside and run again" % (path, exc))
+    refuse_zoneless_times(module)
     stamp = p["run"].get("ended") or datetime.datetime.now(datetime.timezone.utc).isoformat()
     tops = p["top_folders"] + ([HISTORY] if os.path.isdir(os.path.join(root, HISTORY)) else [])
     hashed, left = take_known(root)
-    tree = scan(root, tops, previous, hashed)
+    tree = Tree()
+    with module_progress(module, lambda: "sealing %s: %s" % (os.path.basename(root), scanned_so_far(tree))):
+        scan(root, tops, previous, hashed, tree)
     files = tree.files
     for rel, kind in sorted(tree.special.items()):
         module.warn("%s/%s is a %s: not data, never read; remove it" % (root, rel, kind))

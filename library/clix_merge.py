@@ -51,6 +51,8 @@ options:
     type: list
     elements: dict
     default: []
+extends_documentation_fragment:
+  - clix_progress
 attributes:
   check_mode:
     description: Verifies the source and reports what would be copied, kept or moved to history; writes nothing.
@@ -145,7 +147,7 @@ import stat
 import threading
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.clix_files import fsync_dir, remove_quietly, syncfs
+from ansible.module_utils.clix_files import fsync_dir, human_bytes, remove_quietly, syncfs
 from ansible.module_utils.clix_layout import (
     HISTORY,
     MANIFEST,
@@ -158,6 +160,7 @@ from ansible.module_utils.clix_layout import (
     school_roots,
 )
 from ansible.module_utils.clix_manifest import FORMAT, is_internal, load, write
+from ansible.module_utils.clix_progress import module_progress
 
 CHUNK = 1024 * 1024
 COPY_THREADS = 3
@@ -696,13 +699,15 @@ def strays(source: str, schools: list) -> list:
     return found
 
 
-def merge(source: str, dest: str, table: list, label: str, check: bool) -> list:
+def merge(source: str, dest: str, table: list, label: str, check: bool, results: list | None = None) -> list:
+    """Each school folder's result, appended to results (given: a caller shows the progress from it)."""
     os.umask(0o077)  # the archive holds private data
     schools = school_roots(source, kinds=KINDS)
-    results = [dict(path=rel, kind="unknown", status="refused",
-                    problems=["not a school folder of the archive layout (<YYYY>/<state>/<code>-<id>, or below "
-                              "quarantine/ or derived/): merge it by hand"])
-               for rel in strays(source, schools)]
+    results = [] if results is None else results
+    results += [dict(path=rel, kind="unknown", status="refused",
+                     problems=["not a school folder of the archive layout (<YYYY>/<state>/<code>-<id>, or below "
+                               "quarantine/ or derived/): merge it by hand"])
+                for rel in strays(source, schools)]
     for path, parsed in schools:
         rel = os.path.relpath(path, source)
         entry = dict(path=rel, kind=parsed["kind"], status="unchanged")
@@ -732,7 +737,8 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(source=dict(type="path", required=True), dest=dict(type="path", required=True),
                            source_name=dict(type="str"),
-                           items=dict(type="list", elements="dict", default=[])),
+                           items=dict(type="list", elements="dict", default=[]),
+                           progress_seconds=dict(type="int", default=60)),
         supports_check_mode=True,
     )
     p = module.params
@@ -746,7 +752,11 @@ def main() -> None:
                          % source)
     if not module.check_mode:
         os.makedirs(dest, mode=0o700, exist_ok=True)
-    schools = merge(source, dest, p["items"], p["source_name"] or source, module.check_mode)
+    schools = []
+    with module_progress(module, lambda: "merging: %d school folders done, %d refused, %s copied" % (
+            len(schools), sum(s["status"] == "refused" for s in schools),
+            human_bytes(sum(s.get("bytes_copied", 0) for s in schools)))):
+        merge(source, dest, p["items"], p["source_name"] or source, module.check_mode, schools)
     refused = [s["path"] for s in schools if s["status"] == "refused"]
     module.exit_json(changed=any(s["status"] == "merged" for s in schools), schools=schools, refused=refused,
                      lines=[summary_line(s) for s in schools],

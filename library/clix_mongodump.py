@@ -87,6 +87,7 @@ options:
     default: 256
 extends_documentation_fragment:
   - clix_staging
+  - clix_progress
 attributes:
   check_mode:
     description: >-
@@ -210,12 +211,14 @@ from ansible.module_utils.clix_files import (
     UnsafeFolderError,
     atomic_output,
     fsync_dir,
+    human_bytes,
     private_dir,
     remove_quietly,
     replace_dir,
     require_free_space,
 )
 from ansible.module_utils.clix_layout import LayoutError, check_part, under
+from ansible.module_utils.clix_progress import module_progress
 
 try:
     from bson import json_util
@@ -464,8 +467,10 @@ def dump_file(folder: str, name: str, compress: bool):
     os.rename(work, final)
 
 
-def dump_collection(db, spec: dict, folder: str, params: dict) -> dict:
+def dump_collection(db, spec: dict, folder: str, params: dict, done: dict) -> dict:
+    """One collection into folder; done (the dump's progress so far) counts its documents and bytes."""
     name, kind = spec["name"], spec.get("type", "collection")
+    done["collection"] = "%s.%s" % (db.name, json.dumps(name))
     started = time.time()
     suffix = ".gz" if params["gzip"] else ""
     stem = escape_collection_name(name)
@@ -482,11 +487,14 @@ def dump_collection(db, spec: dict, folder: str, params: dict) -> dict:
             checked = 0
             for batch in coll.find_raw_batches({}, batch_size=params["batch_size"]):
                 try:
-                    result["documents"] += count_bson_documents(batch)
+                    documents = count_bson_documents(batch)
                 except DumpError as exc:
                     raise DumpError("MongoDB sent %s.%s as %s; nothing was written. Check the server's database "
                                     "(mongod's log, a repair)." % (db.name, json.dumps(name), exc)) from None
                 out.write(batch)
+                result["documents"] += documents
+                done["documents"] += documents
+                done["bytes"] += len(batch)
                 if out.size - checked >= FREE_SPACE_CHECK_BYTES:  # the estimate may be wrong: keep watching
                     require_free_space(folder, 0, params["reserve_mb"] * 2**20)
                     checked = out.size
@@ -529,14 +537,25 @@ def new_dump_folder(dest: str, staging_dir: str | None) -> tuple:
     return bound, tempfile.mkdtemp(prefix=".%s.tmp-" % os.path.basename(dest), dir=os.path.dirname(bound))
 
 
-def dump_all(client, databases: list, tmp: str, params: dict) -> list:
+def new_progress() -> dict:
+    """What a dump has done so far, as dump_all counts it (read by describe_progress)."""
+    return dict(documents=0, bytes=0, collections=0, collection="")
+
+
+def describe_progress(done: dict) -> str:
+    return "dumping MongoDB: {:,} documents, {} written, {} collections done, now {}".format(
+        done["documents"], human_bytes(done["bytes"]), done["collections"], done["collection"] or "starting")
+
+
+def dump_all(client, databases: list, tmp: str, params: dict, done: dict) -> list:
     """Every collection of every database into tmp/<db>/; each path proved to stay under tmp."""
     results = []
     for name in databases:
         folder = under(tmp, name)
         os.mkdir(folder, 0o700)
         for spec in collection_specs(client[name]):
-            results.append(dump_collection(client[name], spec, folder, params))
+            results.append(dump_collection(client[name], spec, folder, params, done))
+            done["collections"] += 1
         fsync_dir(folder)  # the renames of dump_file
     return results
 
@@ -552,7 +571,7 @@ def refuse_uri_password(module: AnsibleModule) -> None:
                          "(the role's clix_mongo_user and clix_mongo_password, kept in an Ansible vault).")
 
 
-def run(params: dict, check_mode: bool) -> dict:
+def run(params: dict, check_mode: bool, done: dict | None = None) -> dict:
     """The dump (its plan in check mode) within the time limit, then the finished dump swapped in.
     On any error or the time limit the temporary folder goes and dest stays as it was."""
     dest = params["dest"]
@@ -571,7 +590,7 @@ def run(params: dict, check_mode: bool) -> dict:
             require_free_space(os.path.dirname(os.path.abspath(dest)), estimate, params["reserve_mb"] * 2**20)
             with alarm_held():
                 bound, tmp = new_dump_folder(dest, params.get("staging_dir"))
-            collections = dump_all(client, databases, tmp, params)
+            collections = dump_all(client, databases, tmp, params, done if done is not None else new_progress())
         replace_dir(tmp, bound)  # never interrupted by the time limit: a half-swapped dest would lose the old dump
         tmp = None
     finally:
@@ -602,6 +621,7 @@ def main() -> None:
             timeout=dict(type="float", default=14400),
             batch_size=dict(type="int", default=1000),
             reserve_mb=dict(type="int", default=256),
+            progress_seconds=dict(type="int", default=60),
         ),
         required_together=[("login_user", "login_password")],
         supports_check_mode=True,
@@ -613,8 +633,10 @@ def main() -> None:
                          exception=PYMONGO_IMPORT_ERROR)
     params = module.params
     dest = params["dest"]
+    done = new_progress()
     try:
-        result = run(params, module.check_mode)
+        with module_progress(module, lambda: describe_progress(done)):
+            result = run(params, module.check_mode, done)
     except DumpTimeout:
         module.fail_json(msg="MongoDB dump stopped: it ran past its time limit of %s seconds (timeout, the role's "
                          "clix_mongo_timeout); nothing was written to %s. Raise the limit for a large database, or "

@@ -68,6 +68,7 @@ options:
     default: 256
 extends_documentation_fragment:
   - clix_staging
+  - clix_progress
 attributes:
   check_mode:
     description: >-
@@ -146,9 +147,11 @@ from ansible.module_utils.clix_files import (
     DiskFullError,
     UnsafeFolderError,
     atomic_output,
+    human_bytes,
     private_dir,
     require_free_space,
 )
+from ansible.module_utils.clix_progress import module_progress
 
 COMPLETE_MARK = b"PostgreSQL database cluster dump complete"
 DATABASE_HEADER = re.compile(rb'^-- Database "(.+)" dump$', re.M)
@@ -233,15 +236,17 @@ def stream_dump(module: AnsibleModule, conn: Connection, dest: str) -> dict:
         except OSError as exc:
             raise DumpFailed("cannot run pg_dumpall (%s). Install PostgreSQL's client tools or set "
                              "pg_dumpall_path." % exc) from None
-        tail, databases = b"", set()
+        tail, databases, done = b"", set(), dict(bytes=0, database=b"")
         # A watchdog, because a hung server sends nothing and read() would block forever.
         watchdog = threading.Timer(p["timeout"], proc.kill)
         watchdog.start()
         try:
-            with atomic_output(dest, p["gzip"]) as out:
+            with atomic_output(dest, p["gzip"]) as out, module_progress(module, lambda: describe_progress(done)):
                 for block in iter(lambda: proc.stdout.read(1 << 20), b""):
                     out.write(block)
-                    databases.update(DATABASE_HEADER.findall(tail[-200:] + block))
+                    found = DATABASE_HEADER.findall(tail[-200:] + block)
+                    databases.update(found)
+                    done.update(bytes=done["bytes"] + len(block), database=found[-1] if found else done["database"])
                     tail = (tail + block)[-TAIL:]
                 rc = proc.wait()
                 if not watchdog.is_alive():
@@ -256,6 +261,12 @@ def stream_dump(module: AnsibleModule, conn: Connection, dest: str) -> dict:
                 proc.wait()
     return dict(bytes=out.size, sha256=out.sha256.hexdigest(), databases=sorted(d.decode() for d in databases),
                 seconds=round(time.time() - started, 3))
+
+
+def describe_progress(done: dict) -> str:
+    return "dumping PostgreSQL: %s written, now %s" % (
+        human_bytes(done["bytes"]), "database %s" % done["database"].decode("utf-8", "replace")
+        if done["database"] else "the roles")
 
 
 def check_outcome(rc: int, stderr: str, size: int, tail: bytes, params: dict) -> None:
@@ -298,6 +309,7 @@ def main() -> None:
             timeout=dict(type="int", default=3600),
             pg_dumpall_path=dict(type="str", default="pg_dumpall"),
             reserve_mb=dict(type="int", default=256),
+            progress_seconds=dict(type="int", default=60),
         ),
         mutually_exclusive=[("login_password", "passfile")],
         supports_check_mode=True,

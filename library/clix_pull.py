@@ -127,9 +127,21 @@ options:
     type: bool
     default: true
   timeout:
-    description: Seconds without progress before rsync gives up (the run can be resumed).
+    description: Seconds without progress before rsync gives up (the item is then tried again, see O(retries)).
     type: int
     default: 120
+  retries:
+    description:
+      - How many more times an item is pulled when its rsync failed the way a dropped or stalled link
+        fails (rsync's timeout, a broken connection, ssh exiting 255 for another reason than a refused
+        host key or login). Each try resumes what the last one left (C(--partial-dir), the snapshot's
+        and JSON's incoming folders); 0 for none.
+    type: int
+    default: 2
+  retry_seconds:
+    description: Seconds to wait before each retry (a link that dropped often comes back within them).
+    type: float
+    default: 10
   progress_seconds:
     description:
       - While items are being pulled, print a line per running item this often (bytes so far, share of the
@@ -196,8 +208,12 @@ items:
       description: C(ok), C(failed) or C(absent) (not on the server).
       type: str
     reason:
-      description: Why it failed or is absent.
+      description: Why it failed or is absent (or what it took, e.g. retries, when it is ok).
       type: str
+    retried:
+      description: Why each try before the last failed (a dropped or stalled link); empty when the first try did.
+      type: list
+      elements: str
     source:
       description: The item's path on the server (its O(items[].src)).
       type: str
@@ -493,12 +509,21 @@ def note_skipped(result: dict, skipped: list) -> None:
     result["reason"] = "%s; %s" % (result["reason"], text) if result["reason"] else text
 
 
+# rsync's exits when the link dropped or stalled (timeouts, a broken connection, ssh's 255), which a
+# retry may get past; not when ssh could never work (LASTING).
+TRANSIENT_EXITS = (10, 12, 30, 35, 255)
+LASTING = re.compile(r"Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|Permission denied|"
+                     r"command not found|Could not resolve hostname")
+TRANSIENT = "_transient"
+
+
 def rsync_failed(rc: int, err: str, src: str) -> dict:
-    """status and reason for an rsync that exited with rc."""
+    """status and reason for an rsync that exited with rc (and TRANSIENT when a retry may get past it)."""
     if ABSENT.search(err):
         return dict(status="absent", reason="not on the server: %s" % src)
-    return dict(status="failed", reason="rsync exit %d (%s): %s" % (
-        rc, RSYNC_EXIT.get(rc, "error"), err.strip().splitlines()[-1] if err.strip() else ""))
+    last = err.strip().splitlines()[-1] if err.strip() else ""
+    return {"status": "failed", TRANSIENT: rc in TRANSIENT_EXITS and not LASTING.search(err),
+            "reason": "rsync exit %d (%s): %s" % (rc, RSYNC_EXIT.get(rc, "error"), last)}
 
 
 # Folders an item leaves empty are removed once every item is done: removed while another item of
@@ -909,6 +934,26 @@ def pull_item(p: dict, item: dict, check: bool, progress: Callable | None = None
     return result
 
 
+def pull_retried(p: dict, item: dict, check: bool, progress: Callable | None, show: Callable | None) -> dict:
+    """pull_item, tried again (up to p["retries"] times) when it failed the way a dropped or stalled
+    link fails; each try resumes what the last one left, as a re-run of the play would."""
+    retried = []
+    while True:
+        result = pull_item(p, item, check, progress)
+        if not result.pop(TRANSIENT, False) or len(retried) >= p["retries"]:
+            break
+        retried.append(result["reason"])
+        if show:
+            show("pulling %s: %s; trying again in %g s (%d of %d)" % (
+                item["name"], result["reason"], p["retry_seconds"], len(retried), p["retries"]))
+        time.sleep(p["retry_seconds"])
+    result["retried"] = retried
+    if retried:
+        tries = "after %d tries, the first failed: %s" % (len(retried) + 1, retried[0])
+        result["reason"] = "%s (%s)" % (result["reason"], tries) if result["reason"] else tries
+    return result
+
+
 def pull_all(p: dict, check: bool, show: Callable | None) -> list:
     """Pull every item, a few at once (each rsync waits on round trips more than on the link or
     the disks); with show, a line per running item every progress_seconds."""
@@ -918,7 +963,7 @@ def pull_all(p: dict, check: bool, show: Callable | None) -> list:
         def note(match) -> None:
             latest[item["name"]] = "%s bytes (%s of the item), %s" % match.groups()
         try:
-            return pull_item(p, item, check, note if show else None)
+            return pull_retried(p, item, check, note if show else None, show)
         finally:
             latest.pop(item["name"], None)
 
@@ -960,6 +1005,8 @@ def main() -> None:
             bwlimit=dict(type="int", default=0),
             compress=dict(type="bool", default=True),
             timeout=dict(type="int", default=120),
+            retries=dict(type="int", default=2),
+            retry_seconds=dict(type="float", default=10),
             connect_timeout=dict(type="int", default=20),
             rsync_path=dict(type="str", default="rsync"),
             progress_seconds=dict(type="int", default=60),

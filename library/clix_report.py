@@ -313,7 +313,7 @@ def main() -> None:
     result = dict(changed=False, table=lines, problems=problems, summary=summary)
     if not module.check_mode:
         os.makedirs(p["dest"], mode=0o700, exist_ok=True)
-        base = os.path.join(p["dest"], "collect-%s" % ended.strftime("%Y%m%d-%H%M%S"))
+        base = os.path.join(p["dest"], "collect-%s" % ended.strftime("%Y%m%dT%H%M%SZ"))
         contents = {".json": json.dumps(dict(title=p["title"], summary=summary, run=run, rows=table,
                                              schools=p["schools"]), indent=1, sort_keys=True),
                     ".md": markdown(p["title"], table, summary, run), ".html": html_page(p["title"], table, summary, run)}

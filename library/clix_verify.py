@@ -19,6 +19,8 @@ options:
     description: Archive folder to check (the archive root, a year, a state or a school).
     type: path
     required: true
+extends_documentation_fragment:
+  - clix_progress
 attributes:
   check_mode:
     description: >-
@@ -63,7 +65,8 @@ problems:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.clix_manifest import MANIFEST, differences, load
+from ansible.module_utils.clix_manifest import MANIFEST, Tree, differences, load, scanned_so_far
+from ansible.module_utils.clix_progress import module_progress
 
 
 def manifests_below(path: str) -> list:
@@ -76,22 +79,31 @@ def manifests_below(path: str) -> list:
     return found
 
 
+def check_school(path: str, root: str, tree: Tree) -> dict:
+    """What differs in the school folder root from its manifest (tree: the walk's progress)."""
+    folder = os.path.relpath(root, path) if root != path else "."
+    try:
+        manifest = load(root)
+    except (OSError, ValueError) as exc:
+        return dict(folder=folder, files=0, problems=[dict(path=MANIFEST, problem="cannot be read: %s" % exc)])
+    return dict(folder=folder, files=len(manifest.get("files", {})), problems=differences(root, manifest, tree))
+
+
 def main() -> None:
-    module = AnsibleModule(argument_spec=dict(path=dict(type="path", required=True)), supports_check_mode=True)
+    module = AnsibleModule(argument_spec=dict(path=dict(type="path", required=True),
+                                              progress_seconds=dict(type="int", default=60)),
+                           supports_check_mode=True)
     path = module.params["path"]
     if not os.path.isdir(path):
         module.fail_json(msg="%s is not a folder; give the archive root, a year, a state or a school" % path)
     schools = []
-    for root in manifests_below(path):
-        try:
-            manifest = load(root)
-        except (OSError, ValueError) as exc:
-            schools.append(dict(folder=os.path.relpath(root, path), files=0,
-                                problems=[dict(path=MANIFEST, problem="cannot be read: %s" % exc)]))
-            continue
-        problems = differences(root, manifest)
-        schools.append(dict(folder=os.path.relpath(root, path) if root != path else ".",
-                            files=len(manifest.get("files", {})), problems=problems))
+    roots = manifests_below(path)
+    walk = Tree()  # the school being checked, for the progress line
+    with module_progress(module, lambda: "verifying school %d of %d: %s" % (
+            min(len(schools) + 1, len(roots)), len(roots), scanned_so_far(walk))):
+        for root in roots:
+            walk = Tree()
+            schools.append(check_school(path, root, walk))
     if not schools:
         module.fail_json(msg="no %s below %s: nothing has been collected there" % (MANIFEST, path), schools=[])
     total = sum(len(s["problems"]) for s in schools)

@@ -21,6 +21,7 @@ import uuid
 from ansible.module_utils.clix_files import (
     NotRegularFileError,
     atomic_output,
+    human_bytes,
     kind_of,
     open_regular,
     read_regular,
@@ -41,19 +42,24 @@ def is_internal(name: str) -> bool:
 
 
 class Tree:
-    """What a walk found: {relpath: entry} of files and links, {relpath: kind} of everything else."""
+    """What a walk found: {relpath: entry} of files and links, {relpath: kind} of everything else,
+    and how many files (and bytes) it read to hash them, for its progress."""
 
     def __init__(self) -> None:
         self.files: dict = {}
         self.special: dict = {}
+        self.hashed_files = 0
+        self.hashed_bytes = 0
 
 
-def scan(root: str, top_folders: list, previous: dict | None = None, hashed: dict | None = None) -> Tree:
-    """Every data file and link below root/<top folder>, never following a link.
+def scan(root: str, top_folders: list, previous: dict | None = None, hashed: dict | None = None,
+         tree: Tree | None = None) -> Tree:
+    """Every data file and link below root/<top folder>, never following a link, into tree (a new
+    one unless given: a caller that shows progress reads it while the walk fills it).
 
     A regular file whose size, mtime and inode are unchanged since the previous manifest (or since
     it was hashed as it was written: hashed, from take_known) keeps that hash instead of being read again."""
-    tree = Tree()
+    tree = Tree() if tree is None else tree
     known = dict((previous or {}).get("files", {}), **(hashed or {}))
     root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
@@ -66,6 +72,11 @@ def scan(root: str, top_folders: list, previous: dict | None = None, hashed: dic
     finally:
         os.close(root_fd)
     return tree
+
+
+def scanned_so_far(tree: Tree) -> str:
+    """A walk's progress, for a progress line."""
+    return f"{len(tree.files):,} files listed, {tree.hashed_files:,} read and hashed ({human_bytes(tree.hashed_bytes)})"
 
 
 def entry(size: int, mtime_ns: int, inode: int, sha256: str) -> dict:
@@ -132,6 +143,8 @@ def _record(dir_fd: int, name: str, rel: str, st: os.stat_result, tree: Tree, kn
             except NotRegularFileError:  # swapped for something else since it was listed
                 tree.special[rel] = "file that changed while it was read"
                 return
+            tree.hashed_files += 1
+            tree.hashed_bytes += st.st_size
         tree.files[rel] = entry(st.st_size, st.st_mtime_ns, st.st_ino, digest)
     else:
         tree.special[rel] = kind_of(st.st_mode)
@@ -217,12 +230,13 @@ def describe(entry: dict) -> str:
     return "a symbolic link to %r" % entry["target"] if entry.get("type") == LINK else "a file"
 
 
-def differences(root: str, manifest: dict) -> list:
-    """What differs between the files under root and their manifest, one dict per problem."""
+def differences(root: str, manifest: dict, tree: Tree | None = None) -> list:
+    """What differs between the files under root and their manifest, one dict per problem (tree: as
+    for scan)."""
     problems = []
     recorded = manifest.get("files", {})
     tops = sorted({rel.split("/", 1)[0] for rel in recorded} | set(manifest.get("top_folders", [])))
-    now = scan(root, tops)
+    now = scan(root, tops, tree=tree)
     for rel, entry in sorted(recorded.items()):
         found = now.files.get(rel)
         if found is None:

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CONTAINERS_CONF="${CONTAINERS_CONF:-$PWD/containers/containers.conf}"
 venv=.venv/bin
-ctx=.cache/ee
+ctx="${EE_CONTEXT:-.cache/ee}"  # another context and tag build a second image beside the first
 tag="${EE_TAG:-localhost/clix-collect-ee:latest}"
 [ -f .cache/wheels/.done ] || bin/clix-wheels .cache/wheels
 rm -rf "$ctx" && mkdir -p "$ctx"

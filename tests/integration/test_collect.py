@@ -78,6 +78,9 @@ def test_mz_fills_the_tree_for_every_mz_school_and_nothing_else(fleet, mz_archiv
         assert all(item["status"] == "ok" for name, item in manifest["items"].items() if name != "unplatform")
         assert manifest["items"]["unplatform"]["status"] == "absent"
         assert f"gstudio/media/{media[0]}" in manifest["files"]
+        stamps = [manifest["run"]["started"], manifest["run"]["ended"], manifest["last_complete"],
+                  manifest["heartbeat"]["captured_at"], *(item["collected_at"] for item in manifest["items"].values())]
+        assert all(datetime.datetime.fromisoformat(s).utcoffset() == datetime.timedelta(0) for s in stamps), stamps
         assert not (core / "clix-collect-staging").exists()  # staging removed after a good pull
     assert "3 school(s), 0 problem(s)" in proc.stdout
 
@@ -388,6 +391,44 @@ def test_interrupted_transfer_resumes_and_verifies(fleet, target_python, tmp_pat
     assert run_playbook(fleet, "verify.yml", "-e", f"clix_archive_root={archive}").returncode == 0
 
 
+def test_a_pull_cut_off_by_a_dropped_link_is_tried_again_within_the_run(fleet, target_python, tmp_path):
+    """The school's link goes down mid-file for longer than rsync's timeout, then comes back: the
+    same run pulls the item again (clix_pull_retries), resuming from the part it had."""
+    school = fleet.school("mz3")
+    big = fleet.core("mz3") / "data/media/big/lecture.mp4"
+    big.parent.mkdir(exist_ok=True)
+    big.write_bytes(os.urandom(16 * 2**20))
+    archive = tmp_path / "a"
+    partial = school_dir(archive, "mz", "2031003-mz3") / "media" / "big"
+    hosts.limit_rate(school, "16mbit")
+    try:
+        cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(fleet.inventory),
+               str(REPO / "collect.yml"), "-l", "mz3", "--tags", "media", "-e", f"clix_archive_root={archive}",
+               "-e", "clix_rsync_timeout=3", "-e", "clix_pull_retry_seconds=4"]
+        play = subprocess.Popen(cmd, cwd=REPO, env=ansible_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and sum(p.stat().st_size for p in partial.rglob("*lecture*")) < 2**20:
+            time.sleep(0.1)
+        hosts.set_link(school, False)
+        time.sleep(5)  # rsync gives up after 3 s; the retry starts at 7 s
+        hosts.set_link(school, True)
+        stdout, _ = play.communicate(timeout=300)
+    finally:
+        hosts.set_link(school, True)
+        hosts.limit_rate(school, None)
+    data = big.read_bytes()
+    big.unlink()
+    big.parent.rmdir()
+    assert play.returncode == 0, stdout[-6000:]
+    assert (partial / "lecture.mp4").read_bytes() == data
+    media = next(r for r in latest_report(archive)["rows"] if r["item"] == "media")
+    assert media["status"] == "ok" and "after 2 tries, the first failed: rsync exit 30" in media["reason"], media
+    assert media["received"] < len(data) - 2**20 // 2, media  # resumed from the part it had, not started again
+    assert re.search(r"^2031003-mz3: pulling media: rsync exit 30 .*; trying again in 4 s \(1 of 2\)$", stdout, re.M)
+    assert run_playbook(fleet, "verify.yml", "-e", f"clix_archive_root={archive}").returncode == 0
+
+
 def test_a_long_pull_shows_its_progress_while_it_runs(fleet, target_python, tmp_path):
     school = fleet.school("mz2")
     big = fleet.core("mz2") / "data/media/big/lecture.mp4"
@@ -406,6 +447,34 @@ def test_a_long_pull_shows_its_progress_while_it_runs(fleet, target_python, tmp_
     sizes = [int(size.replace(",", "")) for size, _ in lines]
     assert sizes == sorted(sizes) and sizes[-1] > sizes[0]  # it moves while the task is still running
     assert proc.stdout.index(lines[0][0]) < proc.stdout.index("TASK [clix : Keep the item results]")
+
+
+def test_a_dump_on_the_school_server_shows_its_progress_while_it_runs(fleet, target_python, tmp_path):
+    """The dump runs on the server, in a process of its own that cannot print: its lines come over SSH
+    (action_plugins/clix_watched.py), here while MongoDB stalls for a few seconds."""
+    mongod = int((fleet.lab.host_dir(fleet.school("mz2")) / "mongo.pid").read_text())
+    cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(fleet.inventory), str(REPO / "collect.yml"),
+           "-l", "mz2", "--tags", "db", "-e", f"clix_archive_root={tmp_path / 'a'}", "-e", "clix_progress_seconds=1"]
+    play = subprocess.Popen(cmd, cwd=REPO, env=ansible_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out = []
+    try:
+        for line in play.stdout:
+            out.append(line)
+            if line.startswith("TASK [clix : Dump MongoDB into the staging folder]"):
+                os.kill(mongod, signal.SIGSTOP)
+                time.sleep(4)
+                os.kill(mongod, signal.SIGCONT)
+    finally:
+        os.kill(mongod, signal.SIGCONT)
+        play.wait(timeout=300)
+    stdout = "".join(out)
+    assert play.returncode == 0, stdout[-6000:]
+    task = stdout[stdout.index("TASK [clix : Dump MongoDB"):]
+    task = task[:task.index("TASK [", 1)]  # the lines came while the task ran, before its result
+    lines = re.findall(r"^2031002-mz2: dumping MongoDB: ([\d,]+) documents, .* (\d+) s so far$", task, re.M)
+    assert len(lines) >= 2, task
+    assert [int(s) for _, s in lines] == sorted(int(s) for _, s in lines)
+    assert (school_dir(tmp_path / "a", "mz", "2031002-mz2") / "db" / "gstudio-mongodb").is_dir()
 
 
 @pytest.mark.parametrize("hosts_yml,expected", [

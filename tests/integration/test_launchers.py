@@ -3,13 +3,16 @@ refused before a school is contacted, and control-node modules refuse what they 
 
 from __future__ import annotations
 
+import datetime
 import json
+import os
 import re
 import shlex
 import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 import yaml
 from conftest import REPO, ansible_env, run_playbook
@@ -96,14 +99,20 @@ def data_files(archive: Path) -> dict:
 # pg_dumpall (15.14 and later) fences each dump with a random \restrict key of its own.
 RESTRICT_KEY = re.compile(rb"^(\\(?:un)?restrict )\S+$", re.M)
 RUN_ARGS = ("-l", "mz1,mz2", "-e", "clix_derived_on_server=false")
+YEAR = str(datetime.date.today().year)
 
 
 @pytest.fixture(scope="module")
-def plain_run(fleet, target_python, tmp_path_factory) -> dict:
+def plain_archive(fleet, target_python, tmp_path_factory) -> Path:
     archive = tmp_path_factory.mktemp("plain") / "archive"
     proc = run_playbook(fleet, "collect.yml", *RUN_ARGS, "-e", f"clix_archive_root={archive}")
     assert proc.returncode == 0, proc.stdout[-3000:]
-    files = data_files(archive)
+    return archive
+
+
+@pytest.fixture(scope="module")
+def plain_run(plain_archive) -> dict:
+    files = data_files(plain_archive)
     assert any(name.endswith("pg_dump_all.sql") for name in files) and len(files) > 50
     return files
 
@@ -124,23 +133,46 @@ def test_ansible_runner_from_the_checkout_collects_the_same_archive(fleet, plain
     assert data_files(archive) == plain_run
 
 
-def test_the_execution_environment_collects_the_same_archive(fleet, plain_run, tmp_path):
-    """The EE image (make ee) with the checkout and the archive mounted, as AWX runs a job."""
-    image = "localhost/clix-collect-ee:latest"
+# The image make ee builds (CLIX_TEST_EE_IMAGE: another one, built with EE_TAG=... containers/ee/build.sh).
+EE_IMAGE = os.environ.get("CLIX_TEST_EE_IMAGE", "localhost/clix-collect-ee:latest")
+
+
+def in_the_ee(fleet, archive: Path, *argv: str) -> subprocess.CompletedProcess:
+    """A job in the EE image with the checkout, the fleet and the archive mounted, as AWX runs one."""
     env = dict(ansible_env(), CONTAINERS_CONF=str(REPO / "containers" / "containers.conf"))
-    assert subprocess.run(["podman", "image", "exists", image], env=env).returncode == 0, "run `make ee` first"
-    archive = tmp_path / "archive"
-    archive.mkdir()
+    assert subprocess.run(["podman", "image", "exists", EE_IMAGE], env=env).returncode == 0, "run `make ee` first"
     lab = str(fleet.lab.root)
-    proc = subprocess.run(
+    return subprocess.run(
         ["podman", "run", "--rm", "--network", "host", "--user", "0",
          "-v", f"{REPO}:{REPO}:ro", "-v", f"{lab}:{lab}:ro", "-v", f"{archive}:{archive}", "-w", str(REPO),
          "-e", f"ANSIBLE_CONFIG={REPO}/ansible.cfg", "-e", "ANSIBLE_HOST_KEY_CHECKING=True",
-         image, "ansible-playbook", "-i", str(fleet.inventory), "collect.yml", *RUN_ARGS,
-         "-e", f"clix_archive_root={archive}"],
+         EE_IMAGE, "ansible-playbook", "-i", str(fleet.inventory), *argv, "-e", f"clix_archive_root={archive}"],
         env=env, capture_output=True, text=True, timeout=900)
+
+
+def test_the_execution_environment_collects_the_same_archive(fleet, plain_run, tmp_path):
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    proc = in_the_ee(fleet, archive, "collect.yml", *RUN_ARGS)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert data_files(archive) == plain_run
+
+
+def test_the_dataset_and_the_native_derive_run_in_the_execution_environment(fleet, plain_archive):
+    """Both need duckdb and the text-search stemmer, which the EE carries (containers/ee/requirements.txt)."""
+    proc = in_the_ee(fleet, plain_archive, "derive.yml", "-l", "mz1", "-e", "derive_from=archive",
+                     "-e", "clix_derive_runner=native")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    derived = plain_archive / "derived" / YEAR / "mz" / "2031001-mz1"
+    assert list(derived.rglob("*.csv")), "no derived CSV in %s" % derived
+    proc = in_the_ee(fleet, plain_archive, "dataset.yml")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    con = duckdb.connect(str(plain_archive / "dataset" / "clix.duckdb"), read_only=True)
+    try:
+        assert con.execute("SELECT count(*) FROM users").fetchone()[0] > 0
+        assert con.execute("SELECT count(DISTINCT server_id) FROM activity_visits").fetchone()[0] == 2
+    finally:
+        con.close()
 
 
 def test_a_job_of_ansible_runner_must_name_its_archive(fleet, tmp_path):

@@ -206,6 +206,26 @@ def test_the_manifest_lists_each_items_skipped_links_and_the_special_files(tmp_p
     assert sealed["files"]["gstudio/media/img/a.png"]["sha256"] == sha(b"png")
 
 
+def test_every_time_of_the_manifest_carries_its_zone(tmp_path, monkeypatch, capsys):
+    """Its readers compare them with the time now: a run time without a zone (how the role wrote them
+    before) or that is no time stops the seal before anything is written."""
+    root = school(tmp_path)
+    items = [{"name": "media", "status": "ok", "source": "/home/core/data/media/"}]
+    run = {"started": "2026-11-27T10:00:00+05:30", "ended": "2026-11-27T05:00:03.5Z"}
+    run_module(clix_manifest, {"root": str(root), "school": {}, "items": items, "run": run, "complete_run": True},
+               monkeypatch, capsys)
+    sealed = json.loads((root / manifest.MANIFEST).read_text())
+    assert sealed["run"] == run
+    assert sealed["items"]["media"]["collected_at"] == sealed["last_complete"] == "2026-11-27T05:00:03.5Z"
+    (root / manifest.MANIFEST).unlink()
+    for wrong in ({"ended": "2026-11-27T05:00:03.5"}, {"started": "late"}):
+        result = run_module(clix_manifest, {"root": str(root), "school": {}, "items": items, "run": wrong},
+                            monkeypatch, capsys)
+        key, when = next(iter(wrong.items()))
+        assert result["failed"] and "run.%s %r is not an ISO 8601 time with its zone" % (key, when) in result["msg"]
+        assert not (root / manifest.MANIFEST).exists()
+
+
 def test_verify_reports_every_school_and_fails_on_any_difference(tmp_path, monkeypatch, capsys):
     good, bad = school(tmp_path / "a"), school(tmp_path / "b")
     seal(good)

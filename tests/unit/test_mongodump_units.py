@@ -12,17 +12,17 @@ from contextlib import contextmanager
 from urllib.parse import unquote_plus
 
 import bson
-import clix_mongodump
 import pytest
 from ansible.module_utils.clix_layout import LayoutError, check_part
-from clix_mongodump import (
-    DumpError,
-    count_bson_documents,
-    database_name_problem,
-    dump_collection,
-    escape_collection_name,
-    uri_secrets,
-)
+from library_module import library_module
+
+clix_mongodump = library_module("clix_mongodump")  # action_plugins/ has a file of that name too
+DumpError = clix_mongodump.DumpError
+count_bson_documents = clix_mongodump.count_bson_documents
+database_name_problem = clix_mongodump.database_name_problem
+dump_collection = clix_mongodump.dump_collection
+escape_collection_name = clix_mongodump.escape_collection_name
+uri_secrets = clix_mongodump.uri_secrets
 
 
 def test_count_bson_documents_in_a_raw_batch():
@@ -56,7 +56,10 @@ class FakeDb(dict):
 def dump(tmp_path, coll) -> dict:
     db = FakeDb(Nodes=coll)
     params = {"gzip": False, "batch_size": 4, "reserve_mb": 0}
-    return dump_collection(db, {"name": "Nodes", "type": "collection"}, str(tmp_path), params)
+    done = clix_mongodump.new_progress()
+    result = dump_collection(db, {"name": "Nodes", "type": "collection"}, str(tmp_path), params, done)
+    assert (done["documents"], done["bytes"]) == (result["documents"], result["bytes"])
+    return result
 
 
 def test_a_collection_written_to_during_the_dump_is_flagged(tmp_path):

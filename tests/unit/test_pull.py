@@ -28,7 +28,8 @@ def params(root: Path, *items: dict) -> dict:
     full = [dict(dict(kind="folder", redact=False, error=None, expect={}), **item) for item in items]
     return dict(host="school", port=22, user=None, private_key=None, ssh_args="", connection="ssh", root=str(root),
                 items=full,
-                bwlimit=0, compress=False, timeout=30, connect_timeout=5, rsync_path="rsync", progress_seconds=0)
+                bwlimit=0, compress=False, timeout=30, connect_timeout=5, rsync_path="rsync", progress_seconds=0,
+                retries=0, retry_seconds=0)
 
 
 def pull(root: Path, item: dict, check: bool = False) -> dict:
@@ -259,3 +260,51 @@ def test_items_that_share_a_folder_never_undo_each_other(tmp_path, monkeypatch):
     assert (root / "gstudio" / "system-heartbeat" / "h.log").read_bytes() == b"x"
     assert not (root / "gstudio" / "nginx-logs").exists()  # an absent item leaves no empty folder
     assert all(clix_pull.TIDY not in r for r in results)
+
+
+def test_a_pull_cut_off_by_the_link_is_tried_again_and_resumes_what_it_had(tmp_path, monkeypatch):
+    """rsync's exit for a stalled link (30) twice, then the rest: each try starts from what the
+    last one left (here: the partial file rsync keeps), and the item says what it took."""
+    src = tmp_path / "server" / "media"
+    src.mkdir(parents=True)
+    (src / "big.mp4").write_bytes(b"v" * 100)
+    real, seen, shown = clix_pull.rsync, [], []
+
+    def cut_twice(p, src_, dest, check, extra, progress=None, received=None):
+        seen.append(sorted(str(f.relative_to(dest)) for f in Path(dest).rglob("*")))
+        if len(seen) <= 2:
+            partial = Path(dest) / clix_pull.PARTIAL_DIR
+            partial.mkdir(exist_ok=True)
+            (partial / "big.mp4").write_bytes(b"v" * 10 * len(seen))
+            return 30, "", "rsync error: timeout in data send/receive (code 30) at io.c(201)\n"
+        return real(p, src_, dest, check, extra, progress, received)
+    monkeypatch.setattr(clix_pull, "rsync", cut_twice)
+    monkeypatch.setattr(clix_pull.time, "sleep", lambda s: shown.append("slept %g" % s))
+    p = dict(params(tmp_path / "archive", dict(name="media", src=f"{src}/", dest="gstudio/media")),
+             connection="local", retries=2, retry_seconds=7)
+    result = clix_pull.pull_all(p, False, shown.append)[0]
+    assert result["status"] == "ok", result
+    assert seen == [[], [".rsync-partial", ".rsync-partial/big.mp4"], [".rsync-partial", ".rsync-partial/big.mp4"]]
+    assert (tmp_path / "archive" / "gstudio" / "media" / "big.mp4").read_bytes() == b"v" * 100
+    assert len(result["retried"]) == 2 and result["retried"][0].startswith("rsync exit 30 (timeout in data send/receive)")
+    assert result["reason"].startswith("after 3 tries, the first failed: rsync exit 30"), result["reason"]
+    assert shown == ["pulling media: %s; trying again in 7 s (1 of 2)" % result["retried"][0], "slept 7",
+                     "pulling media: %s; trying again in 7 s (2 of 2)" % result["retried"][1], "slept 7"]
+
+
+@pytest.mark.parametrize("rc,err,tries", [
+    (255, "ssh: connect to host 10.0.0.9 port 22: Connection timed out\r\nrsync: connection unexpectedly closed", 3),
+    (12, "rsync: connection unexpectedly closed (0 bytes received so far) [Receiver]", 3),
+    (255, "Host key verification failed.\r\nrsync: connection unexpectedly closed", 1),
+    (255, "root@10.0.0.9: Permission denied (publickey).", 1),
+    (23, 'rsync: [sender] send_files failed to open "/data/media/x": Permission denied (13)', 1),
+])
+def test_only_what_a_dropped_link_explains_is_tried_again(tmp_path, monkeypatch, rc, err, tries):
+    calls = []
+    monkeypatch.setattr(clix_pull, "rsync", lambda *args, **kwargs: calls.append(1) or (rc, "", err))
+    p = dict(params(tmp_path / "archive", dict(name="media", src="/data/media/", dest="gstudio/media")),
+             retries=2, retry_seconds=0)
+    result = clix_pull.pull_all(p, False, None)[0]
+    assert len(calls) == tries and result["status"] == "failed"
+    assert result["reason"].startswith("rsync exit %d" % rc) and len(result["retried"]) == tries - 1
+    assert clix_pull.TRANSIENT not in result

@@ -36,7 +36,7 @@ def pulled(tmp_path) -> Path:
     item = dict(name="ds", src=str(src) + "/", dest=DEST, kind="json", redact=False, error=None, expect={}, exclude=[])
     p = dict(host="pc", port=22, user=None, private_key=None, ssh_args="", connection="ssh", root=str(root),
              items=[item], bwlimit=0, compress=False, timeout=30, connect_timeout=5, rsync_path="rsync",
-             progress_seconds=0, json_tries=2, json_wait=0)
+             progress_seconds=0, json_tries=2, json_wait=0, retries=0, retry_seconds=0)
     assert clix_pull.pull_all(p, False, None)[0]["status"] == "ok"
     return root
 

@@ -32,13 +32,18 @@ def heartbeat(**over):
 
 
 def seal(archive: Path, folder: str, ended: str, items: dict, monkeypatch, capsys, year: str = "2026") -> None:
-    """Seal a school folder as collect.yml's seal task does: clix_manifest with the run's end time, written
-    as collect.yml writes it (Ansible's now(utc=true): no zone), and each item's result."""
+    """Seal a school folder as collect.yml's seal task does: clix_manifest with the run's end time and each
+    item's result. An end time without a zone stands for an archive sealed before times carried theirs
+    (Ansible's now(utc=true) has none): sealed with +00:00, then written back without it, as it lies on disk."""
     root = archive / year / "mz" / folder
     root.mkdir(parents=True, exist_ok=True)
     results = [{"name": name, "status": status, "reason": reason} for name, (status, reason) in items.items()]
+    zoned = ended if re.search(r"(Z|[+-][0-9]{2}:[0-9]{2})$", ended) else ended + "+00:00"
     run_module(clix_manifest, {"root": str(root), "school": {"folder": folder}, "items": results,
-                               "complete_run": True, "run": {"ended": ended}}, monkeypatch, capsys)
+                               "complete_run": True, "run": {"ended": zoned}}, monkeypatch, capsys)
+    if zoned != ended:
+        manifest = root / "MANIFEST.json"
+        manifest.write_text(manifest.read_text().replace(json.dumps(zoned), json.dumps(ended)))
 
 
 ALL_OK = {"db": ("ok", None), "media": ("ok", None), "system-heartbeat": ("ok", None)}

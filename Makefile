@@ -83,6 +83,9 @@ fleet-down:
 	$(PY) -m fleet down --dir $(FLEET_DIR)
 
 lint: venv
+	@# pytest cannot collect two test files of one name (tests/README.md): a merge of two branches can make them.
+	@dups=$$(find tests -name 'test_*.py' -printf '%f\n' | sort | uniq -d); \
+	if [ -n "$$dups" ]; then echo "make lint: test files share a name: $$dups" >&2; exit 1; fi
 	$(BIN)/ruff check .
 	$(BIN)/yamllint -s .
 	$(BIN)/ansible-lint -q

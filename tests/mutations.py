@@ -213,16 +213,16 @@ MUTATIONS = [
              ("tests/unit/test_fleet_table.py::test_a_school_is_collected_whatever_its_items_statuses_and_the_table_says_what_it_lacked",)),
     Mutation("pages-not-escaped", "the pages are rendered without autoescaping",
              (("module_utils/clix_pages.py", "autoescape=True,", "autoescape=False,"),),
-             ("tests/unit/test_pages.py::test_the_run_report_shows_every_hostile_value_as_text_and_every_reason_on_the_page",
-              "tests/unit/test_pages.py::test_the_catalogue_shows_every_hostile_value_as_text",
-              "tests/unit/test_pages.py::test_the_fleet_table_shows_every_hostile_value_as_text_and_its_reasons_on_the_page")),
+             ("tests/unit/test_pages_units.py::test_the_run_report_shows_every_hostile_value_as_text_and_every_reason_on_the_page",
+              "tests/unit/test_pages_units.py::test_the_catalogue_shows_every_hostile_value_as_text",
+              "tests/unit/test_pages_units.py::test_the_fleet_table_shows_every_hostile_value_as_text_and_its_reasons_on_the_page")),
     Mutation("csv-formulas-kept", "a CSV cell for a spreadsheet keeps a formula from the field",
              (("module_utils/clix_pages.py", "        return \"'\" + value\n", "        return value\n"),),
-             ("tests/unit/test_pages.py::test_csv_cells_from_the_field_never_run_as_formulas",)),
+             ("tests/unit/test_pages_units.py::test_csv_cells_from_the_field_never_run_as_formulas",)),
     Mutation("catalogue-plain-open", "the catalogue opens each manifest with a plain open() (a FIFO hangs it)",
              (("library/clix_catalog.py", "            manifest = load(path)\n",
                '            manifest = json.load(open(os.path.join(path, "MANIFEST.json")))  # noqa: SIM115\n'),),
-             ("tests/unit/test_pages.py::test_a_fifo_in_place_of_a_manifest_never_hangs_the_catalogue",)),
+             ("tests/unit/test_pages_units.py::test_a_fifo_in_place_of_a_manifest_never_hangs_the_catalogue",)),
 ]
 
 

@@ -118,12 +118,27 @@ def wait_port(address: str, port: int, what: str, timeout: float = 30) -> None:
     hosts.wait_for(answers, what, timeout)
 
 
+def start_sshd(lab: Lab, host: School, what: str) -> None:
+    """Start the host's sshd and wait until it answers; once more if it did not (a loaded machine)."""
+    log = lab.host_dir(host) / "log" / "sshd.log"
+    for attempt in (1, 2):
+        hosts.start_host(lab, host)
+        try:
+            wait_port(host.address, 22, f"sshd of {what}", timeout=60)
+            return
+        except RuntimeError as e:
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else "(no log)"
+            if attempt == 2:
+                raise RuntimeError(f"{e}; its log ends:\n{tail}") from None
+            print(f"fleet: {what}'s sshd did not answer, starting it again; its log ends:\n{tail}", flush=True)
+            hosts.stop_host(lab, host)
+
+
 def bring_up(lab: Lab, school: School, code_template: Path) -> str:
     t0 = time.monotonic()
-    hosts.start_host(lab, school)
+    start_sshd(lab, school, school.server_id)
     password = secrets.token_hex(12)
     (lab.host_dir(school) / "pg.password").write_text(password)
-    wait_port(school.address, 22, f"sshd of {school.server_id}")
     # The mount namespace exists once sshd listens; services start inside it.
     sshd = hosts.sshd_pid(lab, school)
     core = lab.host_dir(school) / "root" / "home" / "core"
@@ -143,8 +158,7 @@ def bring_up(lab: Lab, school: School, code_template: Path) -> str:
 
 def bring_up_lab_pc(lab: Lab, pc: School) -> str:
     t0 = time.monotonic()
-    hosts.start_host(lab, pc)
-    wait_port(pc.address, 22, f"sshd of {pc.name}")
+    start_sshd(lab, pc, pc.name)
     root = lab.host_dir(pc) / "root"
     sessions = 0
     for kind in pc.installs:

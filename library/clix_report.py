@@ -303,7 +303,9 @@ def main() -> None:
     table = rows(p["schools"])
     problems = sum(1 for r in table if r["status"] in PROBLEMS)
     received = sum(r["received"] or 0 for r in table)
-    summary = "%d school(s), %d problem(s), %s received" % (len(p["schools"]), problems, human_bytes(received))
+    summary = "%d school(s), %d problem(s), %s %s" % (
+        len(p["schools"]), problems, human_bytes(received),
+        "to receive (check mode: nothing written)" if module.check_mode else "received")
     lines = [*text_table(table, sizes=module.check_mode), "", summary]
     ended = datetime.datetime.now(datetime.timezone.utc)
     try:

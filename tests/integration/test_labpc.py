@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -184,7 +185,11 @@ def test_check_mode_says_what_would_come_and_writes_nothing(fleet, target_python
     assert not archive.exists()
     staging = fleet.pc_root("rj1-pc02") / "opt/clix-collect/staging"
     assert not staging.exists()
-    assert "3051001-rj1-pc02" in proc.stdout and "unplatform/pc02" in proc.stdout
+    # The report's matrix: the PC's row with its size on the server under the lab PC column, and the
+    # summary says nothing was written.
+    row = next(line for line in proc.stdout.splitlines() if line.strip().startswith("3051001-rj1-pc02 "))
+    assert re.search(r"\d[KMG]$", row.strip()), row
+    assert "1 lab PC" in proc.stdout and "to receive (check mode: nothing written)" in proc.stdout, ok(proc)
 
 
 def test_a_lab_pc_that_does_not_answer_is_sealed_in_with_its_item_failed(fleet, target_python, tmp_path):

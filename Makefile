@@ -20,7 +20,7 @@ demo: deps fleet-up
 
 test: deps ee lint sanity
 	@# pytest's exit code 5 (no tests collected) is a failure here, never a pass.
-	$(BIN)/pytest -p no:cacheprovider tests; rc=$$?; \
+	$(BIN)/pytest -p no:cacheprovider --durations=30 tests; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 deps: .cache/deb.stamp venv wheels mongotools images

@@ -44,9 +44,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from ansible.module_utils.clix_unplatform import pc_relpath
+
 from fleet import __main__ as fleet_cli
 from fleet import hosts, unplatform
-from module_utils.clix_unplatform import pc_relpath
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -424,12 +425,9 @@ def bench_scale(lab_root: Path, link_mb: int) -> None:
 
 
 def library_module(name: str):
-    """library/<name>.py, with the repository's module_utils importable as Ansible's."""
+    """library/<name>.py (bench/__init__.py made the repository's module_utils importable as Ansible's)."""
     import importlib.util
 
-    import ansible.module_utils
-    if str(REPO / "module_utils") not in ansible.module_utils.__path__:
-        ansible.module_utils.__path__.append(str(REPO / "module_utils"))
     spec = importlib.util.spec_from_file_location("bench_" + name, REPO / "library" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -439,8 +437,6 @@ def library_module(name: str):
 def field_archive(root: Path, schools: int, big_mb: int, small_files: int) -> int:
     """A field archive of real files with their manifests: per school one big video and many small
     files (media, logs); returns its bytes."""
-    sys.path.insert(0, str(REPO / "module_utils"))
-    library_module("clix_manifest")  # makes ansible.module_utils.clix_* importable
     from ansible.module_utils.clix_manifest import file_entries, write
     total = 0
     for n in range(schools):

@@ -7,7 +7,7 @@ import json
 import os
 import random
 
-from module_utils import clix_identity
+from ansible.module_utils import clix_identity
 
 STATES = tuple(clix_identity.STATES)
 ITEMS = [("db", "gstudio/db"), ("media", "gstudio/media"), ("rcs-repo", "gstudio/rcs-repo"),

@@ -28,10 +28,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import duckdb
+from ansible.module_utils import clix_layout
+from ansible.module_utils.clix_files import atomic_output, fsync_dir, remove_quietly, temp_sibling
 
 from clix_derive.source import SourceError, open_regular
-from module_utils import clix_layout
-from module_utils.clix_files import atomic_output, fsync_dir, remove_quietly, temp_sibling
 
 from . import __version__, views
 from .codebook import codebook

@@ -22,6 +22,8 @@ from typing import IO, Any
 from urllib.parse import unquote
 
 import bson
+from ansible.module_utils import clix_identity, clix_layout
+from ansible.module_utils.clix_unplatform import ARCHIVE_TOP
 from bson.codec_options import CodecOptions
 
 from clix_derive import mit, unplatform
@@ -29,8 +31,6 @@ from clix_derive.activity import visits
 from clix_derive.formats import name_of, slugify
 from clix_derive.school import School
 from clix_derive.source import ArchiveSource, AuthUser, SourceError, open_regular, parse_auth_users, read_identity
-from module_utils import clix_identity, clix_layout
-from module_utils.clix_unplatform import ARCHIVE_TOP
 
 from . import tools
 from .tables import BY_NAME

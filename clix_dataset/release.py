@@ -24,7 +24,7 @@ import stat
 import tempfile
 from collections.abc import Callable
 
-from module_utils import clix_layout
+from ansible.module_utils import clix_layout
 
 from . import __version__
 from .build import (

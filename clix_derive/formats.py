@@ -12,9 +12,8 @@ import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
+from ansible.module_utils import clix_layout
 from unidecode import unidecode
-
-from module_utils import clix_layout
 
 NAME_MAX = 255  # bytes in one file name (ext4, xfs)
 

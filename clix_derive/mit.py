@@ -17,10 +17,9 @@ import sys
 from collections import defaultdict
 from collections.abc import Iterator
 
+from ansible.module_utils import clix_layout
 from bson import ObjectId
 from bson.errors import InvalidId
-
-from module_utils import clix_layout
 
 from .formats import output_path, py2_dict_order, python_slugify, write_csv
 from .school import School, ts_parse, ts_text

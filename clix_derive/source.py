@@ -19,9 +19,8 @@ from dataclasses import dataclass
 from typing import IO
 
 import bson
+from ansible.module_utils import clix_layout
 from bson.codec_options import CodecOptions
-
-from module_utils import clix_layout
 
 GSTUDIO_DB = "gstudio-mongodb"
 _CODEC = CodecOptions(tz_aware=False)

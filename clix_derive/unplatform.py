@@ -67,9 +67,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
-from module_utils import clix_layout
-from module_utils import clix_unplatform as U
-from module_utils.clix_layout import LayoutError
+from ansible.module_utils import clix_layout
+from ansible.module_utils import clix_unplatform as U
+from ansible.module_utils.clix_layout import LayoutError
 
 from .formats import output_path, python_slugify, write_csv
 from .mit import Blob, day_cells, header

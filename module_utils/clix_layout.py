@@ -19,13 +19,7 @@ import datetime
 import os
 import re
 
-try:
-    from ansible.module_utils import clix_identity
-except ImportError:  # clix_derive, clix_dataset and bin/clix-inventory import module_utils/ without Ansible
-    try:
-        from module_utils import clix_identity  # type: ignore[no-redef]
-    except ImportError:
-        import clix_identity  # type: ignore[no-redef]
+from ansible.module_utils import clix_identity
 
 # Every pattern is matched whole (fullmatch) and ASCII only (clix_identity).
 YEAR = clix_identity.YEAR

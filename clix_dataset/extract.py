@@ -30,7 +30,7 @@ from clix_derive import mit, unplatform
 from clix_derive.activity import visits
 from clix_derive.formats import name_of, slugify
 from clix_derive.school import School
-from clix_derive.source import ArchiveSource, AuthUser, SourceError, open_regular, parse_auth_users, read_identity
+from clix_derive.source import ArchiveSource, AuthUser, SourceError, open_collected, parse_auth_users, read_identity
 
 from . import tools
 from .tables import BY_NAME
@@ -189,7 +189,7 @@ def dump_file(gstudio: str, db: str, collection: str) -> str:
 def read_manifest(path: str) -> tuple[bytes | None, dict, dt.datetime | None, str | None]:
     """(bytes, parsed, collected_at, error) of a school folder's MANIFEST.json."""
     try:
-        with open_regular(os.path.join(path, clix_layout.MANIFEST)) as f:
+        with open_collected(os.path.join(path, clix_layout.MANIFEST)) as f:
             data = f.read()
         manifest = json.loads(data)
         if not isinstance(manifest, dict):
@@ -342,7 +342,7 @@ class SchoolReader:
             self.rows.reject("tool_events", rel, "", "file name is not <user id>-<tool>.json")
             return
         try:
-            with open_regular(path) as f:
+            with open_collected(path) as f:
                 records = json.load(f)
         except (OSError, ValueError, SourceError) as exc:
             self.rows.reject("tool_events", rel, "", f"not JSON: {exc}", _head(path))
@@ -409,7 +409,7 @@ class SchoolReader:
             return
         snapshot = dt.datetime.strptime(m.group("stamp"), "%Y%m%d-%Hh%Mm")
         try:
-            with io.TextIOWrapper(open_regular(path), encoding="utf-8", newline="") as f:
+            with io.TextIOWrapper(open_collected(path), encoding="utf-8", newline="") as f:
                 reader = csv.reader(f)
                 header = next(reader, None)
                 if header is None:
@@ -866,7 +866,7 @@ def _object_id_of(osid_id: Any) -> str | None:
 
 def _head(path: str) -> str:
     try:
-        with open_regular(path) as f:
+        with open_collected(path) as f:
             return f.read(RAW_LIMIT).decode("utf-8", "replace")
     except (OSError, SourceError):
         return ""

@@ -187,8 +187,9 @@ def clix_results(hostvars_list: list) -> list:
 # What the clix-derive image carries (containers/derive/Dockerfile copies the same), relative to
 # the checkout: its digest labels the image, so a stale image is told from a current one.
 # What containers/derive/Dockerfile copies into the image (and .dockerignore lets through).
-DERIVE_SOURCES = ("clix_derive", "clix_imports.py", "module_utils/clix_identity.py", "module_utils/clix_layout.py",
-                  "module_utils/clix_unplatform.py", "containers/derive/requirements.txt")
+DERIVE_SOURCES = ("clix_derive", "clix_imports.py", "module_utils/clix_files.py", "module_utils/clix_identity.py",
+                  "module_utils/clix_layout.py", "module_utils/clix_settings.py", "module_utils/clix_unplatform.py",
+                  "containers/derive/requirements.txt")
 
 
 def clix_source_digest(paths) -> str:

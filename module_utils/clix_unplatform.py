@@ -22,7 +22,13 @@ import sqlite3
 import stat
 from urllib.parse import quote
 
-from ansible.module_utils import clix_identity
+try:
+    from ansible.module_utils import clix_identity
+except ImportError:  # clix_derive, clix_dataset and bin/clix-inventory import module_utils/ without Ansible
+    try:
+        from module_utils import clix_identity  # type: ignore[no-redef]
+    except ImportError:
+        import clix_identity  # type: ignore[no-redef]
 
 # The PC's folder below unplatform/ (inventory host var clix_pc); its host name is <code>-<id>-<pc>
 # (clix_inventory.lab_pc_errors).

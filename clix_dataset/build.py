@@ -38,7 +38,6 @@ from .codebook import codebook
 from .extract import Rows, SchoolReader, read_manifest
 from .tables import BUILD_STATUS, TABLES, Table
 
-DATASET = "dataset"
 DATABASE = "clix.duckdb"
 STATE = ".state.json"
 PARTITION_FILE = "data.parquet"
@@ -318,7 +317,7 @@ def build(root: str, out: str | None = None, log: Callable[[str], None] = print)
     if not found:
         raise DatasetError(f"no collected school under {root} (folders <YYYY>/<state>/<code>-<server id>/): "
                            "collect first (ansible-playbook collect.yml)")
-    out = os.path.abspath(out or clix_layout.under(root, DATASET))
+    out = os.path.abspath(out or clix_layout.dataset_dir(root))
     os.makedirs(out, mode=0o700, exist_ok=True)
     state = load_state(out)
     fresh = not state

@@ -47,7 +47,6 @@ from .build import (
 from .codebook import codebook
 from .tables import PSEUDONYMISED, TABLES, Column, Table
 
-RELEASE = "release"
 KEY_BYTES = 32
 MAKE_KEY = ("make one, once, and keep it outside the archive (the same key gives every child the same pseudonym "
             "in every release; whoever holds it can tell who a pseudonym is): "
@@ -122,7 +121,7 @@ def _signature(path: str) -> str:
 
 def release(root: str, key_file: str | None, out: str | None = None, log: Callable[[str], None] = print) -> dict:
     root = os.path.abspath(root)
-    out = os.path.abspath(out or clix_layout.under(root, RELEASE))
+    out = os.path.abspath(out or clix_layout.release_dir(root))
     key = read_key(key_file, root, out)
     built = build(root, log=log)
     source = built["dataset"]

@@ -20,7 +20,6 @@ import bson
 from ansible.module_utils import clix_files, clix_layout, clix_settings
 from bson.codec_options import CodecOptions
 
-GSTUDIO_DB = "gstudio-mongodb"
 _CODEC = CodecOptions(tz_aware=False)
 
 
@@ -119,7 +118,8 @@ def parse_auth_users(lines: Iterator[str], columns: list[str] | None = None) -> 
 
 
 @contextlib.contextmanager
-def _open_maybe_gz(path: str) -> Iterator[IO[bytes]]:
+def open_dump(path: str) -> Iterator[IO[bytes]]:
+    """A collected dump (open_collected), read through gzip when its name ends in .gz."""
     with open_collected(path) as f:
         yield gzip.GzipFile(fileobj=f, mode="rb") if path.endswith(".gz") else f
 
@@ -130,7 +130,7 @@ class ArchiveSource:
     def __init__(self, school_dir: str) -> None:
         self.school_dir = school_dir
         self.gstudio = self._inside(os.path.join(school_dir, "gstudio"))
-        self.db_dir = self._inside(os.path.join(self.gstudio, "db", GSTUDIO_DB))
+        self.db_dir = self._inside(clix_layout.mongo_dump_dir(school_dir))
         if not os.path.isdir(self.db_dir):
             raise SourceError(f"{self.db_dir} is missing: collect the school's db item first "
                               f"(ansible-playbook collect.yml --tags db)")
@@ -149,17 +149,17 @@ class ArchiveSource:
         for name in (f"{collection}.bson", f"{collection}.bson.gz"):
             path = os.path.join(self.db_dir, name)
             if os.path.lexists(path):
-                with _open_maybe_gz(path) as f:
+                with open_dump(path) as f:
                     yield from bson.decode_file_iter(f, codec_options=_CODEC)
                 return
 
     def auth_users(self) -> list[AuthUser]:
-        for name in ("pg_dump_all.sql", "pg_dump_all.sql.gz"):
-            path = self._inside(os.path.join(self.gstudio, "postgres-dump", name))
-            if os.path.lexists(path):
-                with _open_maybe_gz(path) as f:
+        dump = clix_layout.pg_dump_path(self.school_dir)
+        for path in (dump, dump + ".gz"):
+            if os.path.lexists(self._inside(path)):
+                with open_dump(path) as f:
                     return parse_auth_users(line.decode("utf-8", "replace") for line in f)
-        raise SourceError(f"{self.gstudio}/postgres-dump/pg_dump_all.sql is missing: collect the "
+        raise SourceError(f"{dump} is missing: collect the "
                           f"school's postgres item first (ansible-playbook collect.yml --tags postgres)")
 
 
@@ -174,7 +174,7 @@ class LiveSource:
         self.tools_dir = tools_dir
 
     def documents(self, collection: str) -> Iterator[dict]:
-        coll = self.client[GSTUDIO_DB].get_collection(collection, codec_options=_CODEC)
+        coll = self.client[clix_layout.MONGO_DB].get_collection(collection, codec_options=_CODEC)
         yield from coll.find(batch_size=2000)
 
     def auth_users(self) -> list[AuthUser]:

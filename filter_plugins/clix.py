@@ -17,6 +17,7 @@ import clix_imports
 
 clix_imports.use()
 from ansible.module_utils import clix_identity, clix_inventory, clix_layout, clix_unplatform  # noqa: E402
+from ansible.module_utils.clix_manifest import ABSENT, FAILED, OK  # noqa: E402
 
 
 def clix_school_entry(hostvars: dict) -> dict:
@@ -104,7 +105,7 @@ def clix_labpc_item(pulled: list, found: dict | None, pc: str) -> dict:
                      merged=next((r["sessions"] for r in mine if r.get("sessions")), None))
         installs.append(entry)
     statuses = {r["status"] for r in pulled}
-    status = "failed" if "failed" in statuses else "ok" if installs else "absent"
+    status = FAILED if FAILED in statuses else OK if installs else ABSENT
     reasons = ["%s: %s" % (r["name"], r["reason"]) for r in pulled if r.get("reason")]
     reasons += ["%s: %s" % (i["label"], note) for i in installs for note in i["notes"] or []]
     if not installs:
@@ -192,6 +193,11 @@ DERIVE_SOURCES = ("clix_derive", "clix_imports.py", "module_utils/clix_files.py"
                   "containers/derive/requirements.txt")
 
 
+def clix_pg_dump(folder: str) -> str:
+    """The PostgreSQL dump's file in the postgres-dump item's folder (clix_layout.PG_DUMP)."""
+    return "%s/%s" % (folder.rstrip("/"), clix_layout.PG_DUMP)
+
+
 def clix_source_digest(paths) -> str:
     """A short digest of the .py files of folders (sorted by name) and of single files, in the
     order given: what a container image was built from."""
@@ -219,6 +225,7 @@ class FilterModule:
             "clix_selected": clix_selected,
             "clix_pull_items": clix_pull_items,
             "clix_produced_at": clix_produced_at,
+            "clix_pg_dump": clix_pg_dump,
             "clix_identity_problem": clix_identity.server_identity_problem,
             "clix_server_claims": clix_identity.server_claims,
             "clix_school_root": clix_school_root,

@@ -14,16 +14,22 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
+from pathlib import Path
 from typing import Any
 
-import ansible.module_utils
-from ansible import constants as C
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import remove_values
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
+# The modules import their shared code as ansible.module_utils.clix_*, as under AnsiballZ
+# (clix_imports.py, at the checkout's root).
+sys.path.append(str(Path(__file__).resolve().parents[1]))
+import clix_imports
+
+clix_imports.use()
 display = Display()
 CONSTRAINTS = ("mutually_exclusive", "required_together", "required_one_of", "required_if", "required_by")
 
@@ -77,10 +83,6 @@ class InProcessModule:
 
 
 def load_module(path: str, name: str):
-    # The modules import their shared code as ansible.module_utils.clix_*, as under AnsiballZ.
-    for folder in C.DEFAULT_MODULE_UTILS_PATH:
-        if folder not in ansible.module_utils.__path__:
-            ansible.module_utils.__path__.append(folder)
     spec = importlib.util.spec_from_file_location("clix_inprocess_%s" % name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

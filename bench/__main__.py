@@ -44,9 +44,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from ansible.module_utils.clix_layout import MANIFEST
+from ansible.module_utils.clix_unplatform import pc_relpath
+
 from fleet import __main__ as fleet_cli
 from fleet import hosts, unplatform
-from module_utils.clix_unplatform import pc_relpath
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -424,12 +426,9 @@ def bench_scale(lab_root: Path, link_mb: int) -> None:
 
 
 def library_module(name: str):
-    """library/<name>.py, with the repository's module_utils importable as Ansible's."""
+    """library/<name>.py (bench/__init__.py made the repository's module_utils importable as Ansible's)."""
     import importlib.util
 
-    import ansible.module_utils
-    if str(REPO / "module_utils") not in ansible.module_utils.__path__:
-        ansible.module_utils.__path__.append(str(REPO / "module_utils"))
     spec = importlib.util.spec_from_file_location("bench_" + name, REPO / "library" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -439,8 +438,6 @@ def library_module(name: str):
 def field_archive(root: Path, schools: int, big_mb: int, small_files: int) -> int:
     """A field archive of real files with their manifests: per school one big video and many small
     files (media, logs); returns its bytes."""
-    sys.path.insert(0, str(REPO / "module_utils"))
-    library_module("clix_manifest")  # makes ansible.module_utils.clix_* importable
     from ansible.module_utils.clix_manifest import file_entries, write
     total = 0
     for n in range(schools):
@@ -517,7 +514,7 @@ def bench_catalog(schools: int = 700, years: int = 5) -> None:
         cat = module.catalogue(str(work), [], [])
         module.html_page(cat), module.csv_text(cat)
         module_s = time.monotonic() - started
-        mb = sum(p.stat().st_size for p in work.rglob("MANIFEST.json")) / 1e6
+        mb = sum(p.stat().st_size for p in work.rglob(MANIFEST)) / 1e6
         table(f"catalogue of {written} school-years ({schools} schools x {years} years, {mb:.0f} MB of manifests)",
               ["how", "seconds", "goal"],
               [["catalog.yml (JSON, CSV, HTML)", f"{seconds:.1f}", "< 10 s"],
@@ -542,7 +539,7 @@ def bench_dataset_scale(schools: int = 300) -> None:
         files = {t.name: len(list(t.rglob("*.parquet"))) for t in tables}
         again_s, again = dataset_build(root)
         before = {p: p.stat().st_mtime_ns for p in (root / "dataset").rglob("*.parquet")}
-        manifest = root / folders[len(folders) // 2] / "MANIFEST.json"
+        manifest = root / folders[len(folders) // 2] / MANIFEST
         manifest.write_text(manifest.read_text().replace("10:00:00", "11:00:00"))
         one_s, one = dataset_build(root)
         rewritten = sum(1 for p, t in before.items() if p.exists() and p.stat().st_mtime_ns != t)
@@ -698,7 +695,7 @@ def bench_labpc(lab: hosts.Lab, rounds: int = 2) -> None:
         os.sync()
         install_s, _ = collect_pc(lab, pc, top / "installed")
         again_s, _ = collect_pc(lab, pc, top / "archive0")
-        school = next((top / "archive0").rglob("MANIFEST.json")).parent
+        school = next((top / "archive0").rglob(MANIFEST)).parent
         scan_s, scanned = manifest_scan_seconds(school)
     rsync_s, synced_s, pull_s, first_s, fixed_s = min(baseline), min(synced), min(pulls), min(collects), min(fixed)
     install = item["details"]["installs"][0]

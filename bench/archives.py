@@ -7,7 +7,8 @@ import json
 import os
 import random
 
-from module_utils import clix_identity
+from ansible.module_utils import clix_identity
+from ansible.module_utils.clix_layout import MANIFEST
 
 STATES = tuple(clix_identity.STATES)
 ITEMS = [("db", "gstudio/db"), ("media", "gstudio/media"), ("rcs-repo", "gstudio/rcs-repo"),
@@ -65,7 +66,7 @@ def generate_archive(root: str, schools: int = 700, years: int = 5, files_per_sc
                 continue  # not collected that year
             path = os.path.join(root, str(year), state, folder)
             os.makedirs(path, mode=0o700, exist_ok=True)
-            with open(os.path.join(path, "MANIFEST.json"), "w") as f:
+            with open(os.path.join(path, MANIFEST), "w") as f:
                 f.write(json.dumps(manifest(state, folder, year, rng, files_per_school, rng.random() < 0.01)))
             written += 1
     return written
@@ -120,7 +121,7 @@ def dataset_archive(root: str, schools: int = 300, year: int = 2025, seed: int =
         os.makedirs(os.path.join(g, "system-heartbeat"))
         open(os.path.join(g, "system-heartbeat", "system-heartbeat-20180603-010101.log"), "w").close()
         when = "%d-11-01T10:00:00+00:00" % year
-        with open(os.path.join(top, "MANIFEST.json"), "w") as f:
+        with open(os.path.join(top, MANIFEST), "w") as f:
             f.write(json.dumps(dict(format=1, school=dict(state=state, server_id=server_id, school_code=code,
                                                           school_name="School %s" % folder),
                                     run=dict(started=when, ended=when), last_complete=when,

@@ -28,17 +28,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import duckdb
+from ansible.module_utils import clix_layout
+from ansible.module_utils.clix_files import atomic_output, atomic_path, remove_quietly
 
-from clix_derive.source import SourceError, open_regular
-from module_utils import clix_layout
-from module_utils.clix_files import atomic_output, fsync_dir, remove_quietly, temp_sibling
+from clix_derive.source import SourceError, open_collected
 
 from . import __version__, views
 from .codebook import codebook
 from .extract import Rows, SchoolReader, read_manifest
 from .tables import BUILD_STATUS, TABLES, Table
 
-DATASET = "dataset"
 DATABASE = "clix.duckdb"
 STATE = ".state.json"
 PARTITION_FILE = "data.parquet"
@@ -99,7 +98,7 @@ def left_out(root: str, found: list[Collection]) -> list[dict]:
 def fingerprint(root: str, c: Collection) -> str:
     h = hashlib.sha256(f"clix-dataset {__version__}\n".encode())
     try:
-        with open_regular(os.path.join(c.path, clix_layout.MANIFEST)) as f:
+        with open_collected(os.path.join(c.path, clix_layout.MANIFEST)) as f:
             h.update(f.read())
     except (OSError, SourceError):
         h.update(b"no manifest\n")
@@ -138,22 +137,11 @@ def casts(table: Table, columns: Iterable | None = None) -> str:
 
 
 def write_parquet(con: duckdb.DuckDBPyConnection, query: str, target: str) -> None:
-    """The query's rows into target: a temporary name, fsync, rename, the folder fsynced."""
+    """The query's rows into target, atomically (clix_files.atomic_path)."""
     os.makedirs(os.path.dirname(target), mode=0o700, exist_ok=True)
-    tmp = temp_sibling(target)
-    try:
+    with atomic_path(target) as tmp:
         con.execute(f"COPY ({query}) TO {sql_str(tmp)} (FORMAT parquet, COMPRESSION zstd, "
                     f"ROW_GROUP_SIZE {ROW_GROUP})")
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, target)
-        fsync_dir(os.path.dirname(target))
-    finally:
-        remove_quietly(tmp)
 
 
 def extract(root: str, c: Collection, workdir: str) -> dict[str, str | None]:
@@ -257,9 +245,8 @@ def update_database(out: str, workdir: str, tables: Iterable[Table], partitions:
     """clix.duckdb brought up to date beside the old one (a copy, then only the partitions that
     changed replaced) and swapped in: a reader of the old file is never disturbed."""
     target = os.path.join(out, DATABASE)
-    tmp = temp_sibling(target)
     tables = list(tables)
-    try:
+    with atomic_path(target) as tmp:
         if not fresh and os.path.exists(target):
             shutil.copyfile(target, tmp)
         con = connect(workdir, tmp)
@@ -281,17 +268,7 @@ def update_database(out: str, workdir: str, tables: Iterable[Table], partitions:
             con.execute("CHECKPOINT")
         finally:
             con.close()
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, target)
-        fsync_dir(out)
-    finally:
-        remove_quietly(tmp)
-        remove_quietly(f"{tmp}.wal")
+            remove_quietly(f"{tmp}.wal")
 
 
 def write_status(con: duckdb.DuckDBPyConnection, rows: list[dict]) -> None:
@@ -340,7 +317,7 @@ def build(root: str, out: str | None = None, log: Callable[[str], None] = print)
     if not found:
         raise DatasetError(f"no collected school under {root} (folders <YYYY>/<state>/<code>-<server id>/): "
                            "collect first (ansible-playbook collect.yml)")
-    out = os.path.abspath(out or clix_layout.under(root, DATASET))
+    out = os.path.abspath(out or clix_layout.dataset_dir(root))
     os.makedirs(out, mode=0o700, exist_ok=True)
     state = load_state(out)
     fresh = not state

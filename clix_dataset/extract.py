@@ -10,7 +10,6 @@ from __future__ import annotations
 import ast
 import csv
 import datetime as dt
-import gzip
 import hashlib
 import io
 import json
@@ -22,15 +21,23 @@ from typing import IO, Any
 from urllib.parse import unquote
 
 import bson
+from ansible.module_utils import clix_identity, clix_layout
+from ansible.module_utils.clix_unplatform import ARCHIVE_TOP
 from bson.codec_options import CodecOptions
 
 from clix_derive import mit, unplatform
 from clix_derive.activity import visits
 from clix_derive.formats import name_of, slugify
 from clix_derive.school import School
-from clix_derive.source import ArchiveSource, AuthUser, SourceError, open_regular, parse_auth_users, read_identity
-from module_utils import clix_identity, clix_layout
-from module_utils.clix_unplatform import ARCHIVE_TOP
+from clix_derive.source import (
+    ArchiveSource,
+    AuthUser,
+    SourceError,
+    open_collected,
+    open_dump,
+    parse_auth_users,
+    read_identity,
+)
 
 from . import tools
 from .tables import BY_NAME
@@ -165,31 +172,31 @@ def district(code: str) -> str | None:
 
 def bson_docs(path: str, rows: Rows, table: str, rel: str) -> Iterator[dict]:
     """The documents of a dump file, in natural order; a broken stream ends in one reject."""
-    if not os.path.exists(path):
+    if not os.path.lexists(path):
         return
-    opener = gzip.open if path.endswith(".gz") else open
     n = 0
     try:
-        with opener(path, "rb") as f:
+        with open_dump(path) as f:
             for doc in bson.decode_file_iter(f, codec_options=_CODEC):
                 yield doc
                 n += 1
-    except (bson.errors.BSONError, OSError, EOFError) as exc:
+    except (bson.errors.BSONError, OSError, EOFError, SourceError) as exc:
         rows.reject(table, rel, f"document {n}", f"unreadable BSON after {n} documents: {exc}")
 
 
-def dump_file(gstudio: str, db: str, collection: str) -> str:
+def dump_file(school: str, db: str, collection: str) -> str:
+    folder = clix_layout.mongo_dump_dir(school, db)
     for name in (f"{collection}.bson", f"{collection}.bson.gz"):
-        path = os.path.join(gstudio, "db", db, name)
-        if os.path.exists(path):
+        path = os.path.join(folder, name)
+        if os.path.lexists(path):
             return path
-    return os.path.join(gstudio, "db", db, f"{collection}.bson")
+    return os.path.join(folder, f"{collection}.bson")
 
 
 def read_manifest(path: str) -> tuple[bytes | None, dict, dt.datetime | None, str | None]:
     """(bytes, parsed, collected_at, error) of a school folder's MANIFEST.json."""
     try:
-        with open_regular(os.path.join(path, clix_layout.MANIFEST)) as f:
+        with open_collected(os.path.join(path, clix_layout.MANIFEST)) as f:
             data = f.read()
         manifest = json.loads(data)
         if not isinstance(manifest, dict):
@@ -280,11 +287,10 @@ class SchoolReader:
             "settings_match": identity.get("server_id") == sid and clix_identity.same_code(identity.get("school_code"), code)})
 
     def auth_users(self) -> list[AuthUser]:
-        dump = os.path.join(self.gstudio, "postgres-dump", "pg_dump_all.sql")
-        dump = dump if os.path.exists(dump) or not os.path.exists(dump + ".gz") else dump + ".gz"
+        dump = clix_layout.pg_dump_path(self.path)
+        dump = dump if os.path.lexists(dump) or not os.path.lexists(dump + ".gz") else dump + ".gz"
         try:
-            opener = gzip.open if dump.endswith(".gz") else open
-            with opener(dump, "rb") as f:
+            with open_dump(dump) as f:
                 users = parse_auth_users(line.decode("utf-8", "replace") for line in f)
         except (OSError, SourceError) as exc:
             self.rows.reject("users", self.rel(dump), "", f"no auth_user rows: {exc}")
@@ -314,7 +320,7 @@ class SchoolReader:
         try:
             return School(ArchiveSource(self.path), workdir=self.workdir)
         except (SourceError, bson.errors.BSONError, OSError, EOFError) as exc:
-            self.rows.reject("activity_visits", self.rel(os.path.join(self.gstudio, "db", "gstudio-mongodb")), "",
+            self.rows.reject("activity_visits", self.rel(clix_layout.mongo_dump_dir(self.path)), "",
                              f"gStudio's dump cannot be read, no visits or units: {exc}")
             return None
 
@@ -342,7 +348,7 @@ class SchoolReader:
             self.rows.reject("tool_events", rel, "", "file name is not <user id>-<tool>.json")
             return
         try:
-            with open_regular(path) as f:
+            with open_collected(path) as f:
                 records = json.load(f)
         except (OSError, ValueError, SourceError) as exc:
             self.rows.reject("tool_events", rel, "", f"not JSON: {exc}", _head(path))
@@ -409,7 +415,7 @@ class SchoolReader:
             return
         snapshot = dt.datetime.strptime(m.group("stamp"), "%Y%m%d-%Hh%Mm")
         try:
-            with io.TextIOWrapper(open_regular(path), encoding="utf-8", newline="") as f:
+            with io.TextIOWrapper(open_collected(path), encoding="utf-8", newline="") as f:
                 reader = csv.reader(f)
                 header = next(reader, None)
                 if header is None:
@@ -453,7 +459,7 @@ class SchoolReader:
 
     # -- qbank ---------------------------------------------------------------------------------
     def qbank(self, db: str, collection: str, table: str) -> Iterator[dict]:
-        path = dump_file(self.gstudio, db, collection)
+        path = dump_file(self.path, db, collection)
         return bson_docs(path, self.rows, table, self.rel(path))
 
     def assessment_rows(self, school: School | None) -> None:
@@ -471,7 +477,7 @@ class SchoolReader:
                 "offered_id": offered, "name": _display(doc), "assessment_id": _object_id_of(doc.get("assessmentId")),
                 "bank_ids": _ids(doc.get("assignedBankIds")), **places.of(offered)})
         takens = {str(d.get("_id")): d for d in self.qbank("assessment", "AssessmentTaken", "assessment_responses")}
-        path = dump_file(self.gstudio, "assessment", "AssessmentSection")
+        path = dump_file(self.path, "assessment", "AssessmentSection")
         for n, section in enumerate(bson_docs(path, self.rows, "assessment_responses", self.rel(path))):
             taken = takens.get(str(section.get("assessmentTakenId"))) or \
                 takens.get(_object_id_of(section.get("assessmentTakenId")) or "")
@@ -512,7 +518,7 @@ class SchoolReader:
                 "cleared": "missingResponse" in response})
 
     def log_entry_rows(self) -> None:
-        path = dump_file(self.gstudio, "logging", "LogEntry")
+        path = dump_file(self.path, "logging", "LogEntry")
         for doc in bson_docs(path, self.rows, "qbank_log_entries", self.rel(path)):
             username = _agent(doc.get("agentId"))
             text = doc.get("text")
@@ -560,7 +566,7 @@ class SchoolReader:
             if user is not None:
                 entry[1].add(user)
 
-        path = dump_file(self.gstudio, "gstudio-mongodb", "Benchmarks")
+        path = dump_file(self.path, clix_layout.MONGO_DB, "Benchmarks")
         for doc in bson_docs(path, self.rows, "server_days", self.rel(path)):
             when = doc.get("last_update")
             if isinstance(when, dt.datetime):  # gStudio's IST wall clock
@@ -866,7 +872,7 @@ def _object_id_of(osid_id: Any) -> str | None:
 
 def _head(path: str) -> str:
     try:
-        with open_regular(path) as f:
+        with open_collected(path) as f:
             return f.read(RAW_LIMIT).decode("utf-8", "replace")
     except (OSError, SourceError):
         return ""

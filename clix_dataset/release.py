@@ -24,7 +24,7 @@ import stat
 import tempfile
 from collections.abc import Callable
 
-from module_utils import clix_layout
+from ansible.module_utils import clix_files, clix_layout
 
 from . import __version__
 from .build import (
@@ -47,7 +47,6 @@ from .build import (
 from .codebook import codebook
 from .tables import PSEUDONYMISED, TABLES, Column, Table
 
-RELEASE = "release"
 KEY_BYTES = 32
 MAKE_KEY = ("make one, once, and keep it outside the archive (the same key gives every child the same pseudonym "
             "in every release; whoever holds it can tell who a pseudonym is): "
@@ -70,16 +69,14 @@ def read_key(path: str | None, archive: str, out: str) -> bytes:
             raise ReleaseError(f"the key file {path} is inside {what} ({folder}): it would travel with the data; "
                                "move it out")
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        fd = clix_files.open_regular(path)
     except FileNotFoundError:
         raise ReleaseError(f"the key file {path} does not exist: {MAKE_KEY}") from None
-    except OSError as exc:
+    except OSError as exc:  # a link, a FIFO or a device too (clix_files.NotRegularFileError)
         raise ReleaseError(f"the key file {path} cannot be opened ({exc.strerror}): give a regular file, not a "
                            "link") from None
     try:
         st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise ReleaseError(f"the key file {path} is not a regular file")
         if st.st_mode & 0o077:
             raise ReleaseError(f"the key file {path} can be read by others (mode {stat.S_IMODE(st.st_mode):o}): "
                                f"chmod 600 {path}")
@@ -122,7 +119,7 @@ def _signature(path: str) -> str:
 
 def release(root: str, key_file: str | None, out: str | None = None, log: Callable[[str], None] = print) -> dict:
     root = os.path.abspath(root)
-    out = os.path.abspath(out or clix_layout.under(root, RELEASE))
+    out = os.path.abspath(out or clix_layout.release_dir(root))
     key = read_key(key_file, root, out)
     built = build(root, log=log)
     source = built["dataset"]

@@ -6,3 +6,7 @@ on the control node, in the project's container image and inside a gStudio conta
 """
 
 __version__ = "1.0"
+
+import clix_imports
+
+clix_imports.use()  # the shared code: ansible.module_utils.clix_* (clix_imports.py)

@@ -19,8 +19,8 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
-from module_utils import clix_layout
-from module_utils.clix_unplatform import ARCHIVE_TOP
+from ansible.module_utils import clix_layout
+from ansible.module_utils.clix_unplatform import ARCHIVE_TOP
 
 from .activity import write_activity_csvs
 from .mit import write_mit_csv

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from module_utils.clix_layout import LayoutError
+from ansible.module_utils.clix_layout import LayoutError
 
 from .formats import name_of, output_path, py2_repr, py2_str_float, slugify, write_csv
 from .school import Bench, School

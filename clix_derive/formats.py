@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import html.entities
 import os
 import re
 import stat
-import tempfile
 import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
+from ansible.module_utils import clix_layout
+from ansible.module_utils.clix_files import atomic_output
 from unidecode import unidecode
-
-from module_utils import clix_layout
 
 NAME_MAX = 255  # bytes in one file name (ext4, xfs)
 
@@ -165,28 +165,11 @@ def append_text(path: str, text: str) -> None:
 
 
 def write_csv(path: str, header: list[str], rows: Iterable[list[Any]]) -> None:
-    """Python's csv writer defaults (excel dialect, minimal quoting, CRLF), UTF-8, streamed to a
-    temporary name, fsynced and renamed: a reader never sees half a file."""
-    folder = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(header)
-            for row in rows:
-                writer.writerow(["" if v is None else v for v in row])
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    """Python's csv writer defaults (excel dialect, minimal quoting, CRLF), UTF-8, streamed through
+    clix_files.atomic_output: a reader never sees half a file."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with atomic_output(path, mode=0o644) as out:
+        writer = csv.writer(codecs.getwriter("utf-8")(out))
+        writer.writerow(header)
+        for row in rows:
+            writer.writerow(["" if v is None else v for v in row])

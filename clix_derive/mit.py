@@ -17,14 +17,13 @@ import sys
 from collections import defaultdict
 from collections.abc import Iterator
 
+from ansible.module_utils import clix_layout
 from bson import ObjectId
 from bson.errors import InvalidId
 
-from module_utils import clix_layout
-
 from .formats import output_path, py2_dict_order, python_slugify, write_csv
 from .school import School, ts_parse, ts_text
-from .source import SourceError, open_regular
+from .source import SourceError, open_collected
 
 CSV_PATH = os.path.join("qbank", "student-activities", "activity-data.csv")
 DAY_COLUMNS = ["Total Timestamps", "Total Timespent (HH:MM:SS.microsec)", "Activities Viewed", "Activity Timestamps"]
@@ -127,7 +126,7 @@ def _tool_blobs(tools_dir: str, user_id: str, now: dt.datetime) -> list[Blob]:
             continue
         try:
             path = clix_layout.contained(tools_dir, os.path.join(folder, chosen))  # never through a link
-            with open_regular(path) as f:
+            with open_collected(path) as f:
                 entries = json.load(f)
         except (OSError, ValueError, SourceError):  # invalid JSON is reported and skipped by the script
             continue

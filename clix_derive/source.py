@@ -6,24 +6,20 @@ plain ``find()``), because gStudio's outputs follow that order.
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import errno
 import gzip
 import os
 import re
-import stat
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO
 
 import bson
+from ansible.module_utils import clix_files, clix_layout, clix_settings
 from bson.codec_options import CodecOptions
 
-from module_utils import clix_layout
-
-GSTUDIO_DB = "gstudio-mongodb"
 _CODEC = CodecOptions(tz_aware=False)
 
 
@@ -49,43 +45,36 @@ class AuthUser:
         return None if raw == "\\N" else _copy_unescape(raw)
 
 
-def open_regular(path: str) -> IO[bytes]:
-    """A collected file, opened for reading only if it is a regular file: a link is never followed
-    and a FIFO, socket or device never read (opened non-blocking, then checked with fstat), since
-    a school server chooses what its tree holds."""
+def _refused(path: str, exc: clix_files.NotRegularFileError) -> SourceError:
+    if exc.errno == errno.ELOOP:
+        return SourceError(f"{path} is a symbolic link: not followed")
+    return SourceError(f"{path} is not a regular file: not read ({exc.strerror})")
+
+
+def open_collected(path: str) -> IO[bytes]:
+    """A collected file, opened for reading only if it is a regular file (clix_files.open_regular:
+    no link followed, no FIFO or device opened, a swap caught), since a school server chooses
+    what its tree holds."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise SourceError(f"{path} is a symbolic link: not followed") from None
-        raise
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise SourceError(f"{path} is not a regular file (a device, FIFO or socket): not read")
-    os.set_blocking(fd, True)
-    return os.fdopen(fd, "rb")
+        return os.fdopen(clix_files.open_regular(path), "rb")
+    except clix_files.NotRegularFileError as exc:
+        raise _refused(path, exc) from None
 
 
 def read_identity(path: str) -> dict[str, str]:
-    """server_id, school_code, school_name from gStudio's server_settings.py, parsed, never run."""
+    """server_id, school_code, school_name from gStudio's server_settings.py (clix_settings: parsed,
+    never run); each must be set."""
     try:
-        with open_regular(path) as f:
-            tree = ast.parse(f.read().decode("utf-8", "replace"))
-    except (OSError, SyntaxError, SourceError) as exc:
+        source = clix_files.read_regular(path, limit=clix_settings.SETTINGS_LIMIT)
+        identity = clix_settings.identity_of(source.decode("utf-8", "replace"))
+    except clix_files.NotRegularFileError as exc:
+        raise SourceError(f"cannot read the school's identity from {path}: {_refused(path, exc)}") from None
+    except (OSError, ValueError, clix_settings.SettingsError) as exc:
         raise SourceError(f"cannot read the school's identity from {path}: {exc}") from None
-    values = {}
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-            try:
-                values[node.targets[0].id] = ast.literal_eval(node.value)
-            except ValueError:
-                continue
-    keys = {"server_id": "GSTUDIO_INSTITUTE_ID", "school_code": "GSTUDIO_INSTITUTE_ID_SECONDARY",
-            "school_name": "GSTUDIO_INSTITUTE_NAME"}
-    missing = [k for k in keys.values() if k not in values]
+    missing = [key for key, name in clix_settings.IDENTITY_KEYS.items() if identity[name] is None]
     if missing:
         raise SourceError(f"{path} does not set {', '.join(missing)}")
-    return {name: str(values[key]) for name, key in keys.items()}
+    return identity
 
 
 _COPY_HEADER = re.compile(r"^COPY (?:public\.)?auth_user \((?P<cols>[^)]*)\) FROM stdin;$")
@@ -129,8 +118,9 @@ def parse_auth_users(lines: Iterator[str], columns: list[str] | None = None) -> 
 
 
 @contextlib.contextmanager
-def _open_maybe_gz(path: str) -> Iterator[IO[bytes]]:
-    with open_regular(path) as f:
+def open_dump(path: str) -> Iterator[IO[bytes]]:
+    """A collected dump (open_collected), read through gzip when its name ends in .gz."""
+    with open_collected(path) as f:
         yield gzip.GzipFile(fileobj=f, mode="rb") if path.endswith(".gz") else f
 
 
@@ -140,7 +130,7 @@ class ArchiveSource:
     def __init__(self, school_dir: str) -> None:
         self.school_dir = school_dir
         self.gstudio = self._inside(os.path.join(school_dir, "gstudio"))
-        self.db_dir = self._inside(os.path.join(self.gstudio, "db", GSTUDIO_DB))
+        self.db_dir = self._inside(clix_layout.mongo_dump_dir(school_dir))
         if not os.path.isdir(self.db_dir):
             raise SourceError(f"{self.db_dir} is missing: collect the school's db item first "
                               f"(ansible-playbook collect.yml --tags db)")
@@ -159,17 +149,17 @@ class ArchiveSource:
         for name in (f"{collection}.bson", f"{collection}.bson.gz"):
             path = os.path.join(self.db_dir, name)
             if os.path.lexists(path):
-                with _open_maybe_gz(path) as f:
+                with open_dump(path) as f:
                     yield from bson.decode_file_iter(f, codec_options=_CODEC)
                 return
 
     def auth_users(self) -> list[AuthUser]:
-        for name in ("pg_dump_all.sql", "pg_dump_all.sql.gz"):
-            path = self._inside(os.path.join(self.gstudio, "postgres-dump", name))
-            if os.path.lexists(path):
-                with _open_maybe_gz(path) as f:
+        dump = clix_layout.pg_dump_path(self.school_dir)
+        for path in (dump, dump + ".gz"):
+            if os.path.lexists(self._inside(path)):
+                with open_dump(path) as f:
                     return parse_auth_users(line.decode("utf-8", "replace") for line in f)
-        raise SourceError(f"{self.gstudio}/postgres-dump/pg_dump_all.sql is missing: collect the "
+        raise SourceError(f"{dump} is missing: collect the "
                           f"school's postgres item first (ansible-playbook collect.yml --tags postgres)")
 
 
@@ -184,7 +174,7 @@ class LiveSource:
         self.tools_dir = tools_dir
 
     def documents(self, collection: str) -> Iterator[dict]:
-        coll = self.client[GSTUDIO_DB].get_collection(collection, codec_options=_CODEC)
+        coll = self.client[clix_layout.MONGO_DB].get_collection(collection, codec_options=_CODEC)
         yield from coll.find(batch_size=2000)
 
     def auth_users(self) -> list[AuthUser]:

@@ -50,7 +50,7 @@ A folder below ``unplatform/`` is a lab PC when it holds an install (a folder wi
 files, ``clix_unplatform.layout_of``); a school server's own unplatform folder (the server item ``unplatform``) shares that folder
 and is left out.
 
-Every archive file is untrusted: read only as a regular file (``open_regular``, no link followed),
+Every archive file is untrusted: read only as a regular file (``open_collected``, no link followed),
 a file that does not parse is a reject, reported and skipped; a broken PC never stops the others.
 """
 
@@ -67,13 +67,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
-from module_utils import clix_layout
-from module_utils import clix_unplatform as U
-from module_utils.clix_layout import LayoutError
+from ansible.module_utils import clix_layout
+from ansible.module_utils import clix_unplatform as U
+from ansible.module_utils.clix_layout import LayoutError
 
 from .formats import output_path, python_slugify, write_csv
 from .mit import Blob, day_cells, header
-from .source import SourceError, open_regular
+from .source import SourceError, open_collected
 
 ACTIVITY_CSV = "activity-data.csv"
 SESSIONS_CSV = "sessions.csv"
@@ -117,7 +117,7 @@ class Pc:
 
 # -- reading an install ---------------------------------------------------------------------------
 def _regular_json(path: str):
-    with open_regular(path) as f:
+    with open_collected(path) as f:
         data = f.read(MAX_JSON_BYTES + 1)
     if len(data) > MAX_JSON_BYTES:
         raise ValueError("larger than %d bytes" % MAX_JSON_BYTES)

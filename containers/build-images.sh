@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Build the project's container images with podman, without any registry:
 #   localhost/clix-base:bookworm         Debian bookworm from debootstrap (python3, pymongo, snowballstemmer, psql)
-#   localhost/clix-derive:latest         containers/derive/Dockerfile on that base (clix_derive and the
-#                                        module_utils it imports: clix_identity, clix_layout,
-#                                        clix_unplatform); CLIX_DERIVE_IMAGE=<tag> names it otherwise (a checkout's own tests)
+#   localhost/clix-derive:latest         containers/derive/Dockerfile on that base (clix_derive, clix_imports.py
+#                                        and the module_utils it imports: filter_plugins/clix.py DERIVE_SOURCES);
+#                                        CLIX_DERIVE_IMAGE=<tag> names it otherwise (a checkout's own tests)
 #   localhost/clix-gstudio-standin:latest  the test fleet's stand-in gStudio container
 # The base is built once (its rootfs tar is cached in .cache/rootfs); the others in seconds.
 set -euo pipefail

@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
+from pathlib import Path
 
-import ansible.module_utils
-from ansible import constants as C
 from ansible.errors import AnsibleFilterError
 
 # The archive's layout has one owner, module_utils/clix_layout.py; filters import it the way the
-# modules do (ansible.module_utils.clix_*), from the module_utils folders ansible.cfg names.
-for _folder in C.DEFAULT_MODULE_UTILS_PATH:
-    if _folder not in ansible.module_utils.__path__:
-        ansible.module_utils.__path__.append(_folder)
+# modules do, as ansible.module_utils.clix_* (clix_imports.py, at the checkout's root).
+sys.path.append(str(Path(__file__).resolve().parents[1]))
+import clix_imports
+
+clix_imports.use()
 from ansible.module_utils import clix_identity, clix_inventory, clix_layout, clix_unplatform  # noqa: E402
+from ansible.module_utils.clix_manifest import ABSENT, FAILED, OK  # noqa: E402
 
 
 def clix_school_entry(hostvars: dict) -> dict:
@@ -103,7 +105,7 @@ def clix_labpc_item(pulled: list, found: dict | None, pc: str) -> dict:
                      merged=next((r["sessions"] for r in mine if r.get("sessions")), None))
         installs.append(entry)
     statuses = {r["status"] for r in pulled}
-    status = "failed" if "failed" in statuses else "ok" if installs else "absent"
+    status = FAILED if FAILED in statuses else OK if installs else ABSENT
     reasons = ["%s: %s" % (r["name"], r["reason"]) for r in pulled if r.get("reason")]
     reasons += ["%s: %s" % (i["label"], note) for i in installs for note in i["notes"] or []]
     if not installs:
@@ -185,8 +187,15 @@ def clix_results(hostvars_list: list) -> list:
 
 # What the clix-derive image carries (containers/derive/Dockerfile copies the same), relative to
 # the checkout: its digest labels the image, so a stale image is told from a current one.
-DERIVE_SOURCES = ("clix_derive", "module_utils/clix_identity.py", "module_utils/clix_layout.py",
-                  "module_utils/clix_unplatform.py", "containers/derive/requirements.txt")
+# What containers/derive/Dockerfile copies into the image (and .dockerignore lets through).
+DERIVE_SOURCES = ("clix_derive", "clix_imports.py", "module_utils/clix_files.py", "module_utils/clix_identity.py",
+                  "module_utils/clix_layout.py", "module_utils/clix_settings.py", "module_utils/clix_unplatform.py",
+                  "containers/derive/requirements.txt")
+
+
+def clix_pg_dump(folder: str) -> str:
+    """The PostgreSQL dump's file in the postgres-dump item's folder (clix_layout.PG_DUMP)."""
+    return "%s/%s" % (folder.rstrip("/"), clix_layout.PG_DUMP)
 
 
 def clix_source_digest(paths) -> str:
@@ -197,8 +206,10 @@ def clix_source_digest(paths) -> str:
         files = ([os.path.join(path, n) for n in sorted(os.listdir(path)) if n.endswith(".py")]
                  if os.path.isdir(path) else [path])
         for name in files:
-            with open(name, "rb") as f:
-                digest.update(os.path.basename(name).encode() + b"\0" + f.read())
+            digest.update(os.path.basename(name).encode() + b"\0")
+            if os.path.exists(name):  # a tree without one of them still gets a digest (unit tests)
+                with open(name, "rb") as f:
+                    digest.update(f.read())
     return digest.hexdigest()[:16]
 
 
@@ -214,6 +225,7 @@ class FilterModule:
             "clix_selected": clix_selected,
             "clix_pull_items": clix_pull_items,
             "clix_produced_at": clix_produced_at,
+            "clix_pg_dump": clix_pg_dump,
             "clix_identity_problem": clix_identity.server_identity_problem,
             "clix_server_claims": clix_identity.server_claims,
             "clix_school_root": clix_school_root,

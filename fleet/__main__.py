@@ -36,10 +36,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import yaml
+from ansible.module_utils import clix_identity
 
 from fleet import data, hostile, hosts, unplatform
 from fleet.hosts import Lab, School
-from module_utils import clix_identity
 
 DEFAULT_DIR = Path(os.environ.get("CLIX_FLEET_DIR", "/var/tmp/clix-fleet"))
 STATE_DIGIT = {state: digit for digit, state in clix_identity.STATE_DIGIT.items()}

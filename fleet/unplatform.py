@@ -31,7 +31,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from module_utils import clix_unplatform as U
+from ansible.module_utils import clix_unplatform as U
 
 BASE_TIME = dt.datetime(2018, 7, 9, 4, 30)  # naive UTC, as dlkit and SQLite's current_timestamp keep it
 MIT = "ODL.MIT.EDU"

@@ -97,19 +97,21 @@ import re
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.clix_files import human_bytes, write_text_files
 from ansible.module_utils.clix_inventory import check_schools, identity_of
-from ansible.module_utils.clix_layout import catalogue_base, school_roots
-from ansible.module_utils.clix_manifest import load
+from ansible.module_utils.clix_layout import MANIFEST, catalogue_base, school_roots
+from ansible.module_utils.clix_manifest import ABSENT, FAILED, OK, SKIPPED, load
 from ansible.module_utils.clix_pages import Notes, day, render, short_names, short_size
 from ansible.module_utils.clix_pages import csv_text as people_csv
 from ansible.module_utils.clix_unplatform import ARCHIVE_TOP
 
-STATUSES = ("ok", "partial", "failed", "absent", "never")
-PROBLEM_STATUSES = ("failed", "partial", "never")
+# A cell's status: an item's (clix_manifest), or one of the catalogue's own two.
+PARTIAL, NEVER = "partial", "never"
+STATUSES = (OK, PARTIAL, FAILED, ABSENT, NEVER)
+PROBLEM_STATUSES = (FAILED, PARTIAL, NEVER)
 # The page's cells: a word per status (colours say the same), and what each means.
-WORDS = [("ok", "ok", "collected"), ("partial", "part", "failed, but data of it is there"),
-         ("failed", "FAIL", "failed, nothing of it there"), ("absent", "abs", "not on the server"),
-         ("never", "never", "never collected")]
-SEVERITY = {"ok": 0, "absent": 1, "partial": 2, "failed": 3}
+WORDS = [(OK, "ok", "collected"), (PARTIAL, "part", "failed, but data of it is there"),
+         (FAILED, "FAIL", "failed, nothing of it there"), (ABSENT, "abs", "not on the server"),
+         (NEVER, "never", "never collected")]
+SEVERITY = {OK: 0, ABSENT: 1, PARTIAL: 2, FAILED: 3}
 LAB_PCS = "lab PCs"
 HEARTBEAT_TAG = "heartbeat"  # the items of heartbeat.yml, which seals its heartbeats into the year's folder
 CHART_YEARS = 6  # the latest years a chart shows
@@ -126,12 +128,12 @@ def read_manifests(root: str) -> tuple:
         try:
             manifest = load(path)
         except (OSError, ValueError) as exc:
-            problems.append("%s: MANIFEST.json unreadable (%s)" % (where, exc))
+            problems.append("%s: %s unreadable (%s)" % (where, MANIFEST, exc))
             continue
         if manifest is None:
             continue
         if not isinstance(manifest, dict):
-            problems.append("%s: MANIFEST.json is not a manifest" % where)
+            problems.append("%s: %s is not a manifest" % (where, MANIFEST))
             continue
         found.append((parsed["year"], parsed["state"], parsed["folder"], manifest))
     return found, problems
@@ -145,15 +147,15 @@ def as_dict(value) -> dict:
 def cell(entry, files: list, dest: str | None) -> dict:
     """An item's cell: status, date and reason of its latest collection."""
     if not isinstance(entry, dict) or not entry:
-        return dict(status="never", at=None, reason="never collected")
+        return dict(status=NEVER, at=None, reason="never collected")
     status = entry.get("status")
     reason = str(entry.get("reason") or "")
-    if status == "failed":
-        status = "partial" if dest and has_files(files, dest) else "failed"
-    elif status in ("absent", "skipped"):
-        status = "absent"
-    elif status != "ok":
-        status = "failed"
+    if status == FAILED:
+        status = PARTIAL if dest and has_files(files, dest) else FAILED
+    elif status in (ABSENT, SKIPPED):
+        status = ABSENT
+    elif status != OK:
+        status = FAILED
     at = entry.get("collected_at")
     return dict(status=status, at=at if isinstance(at, str) else None, reason=reason or status)
 
@@ -181,7 +183,7 @@ def school_year(manifest: dict, columns: list, dests: dict, beats: set) -> dict:
     counts = {name: as_dict(as_dict(items.get(name)).get("counts")) for name in ("db", "postgres-dump")}
     cells = {name: cell(items.get(name), files, dests.get(name)) for name in columns
              if name in items or not is_lab_pc_item(name)}  # another school's lab PC is no cell of this one
-    gathered = any(c["status"] != "never" for name, c in cells.items() if name not in beats)
+    gathered = any(c["status"] != NEVER for name, c in cells.items() if name not in beats)
     return dict(
         cells=cells,
         bytes=number(totals.get("bytes")) or 0, files=number(totals.get("files")) or len(files),
@@ -311,7 +313,7 @@ def lab_pc_cell(cells: dict, pcs: list) -> dict | None:
     if not shown:
         return None
     worst = max((c for _, c in shown), key=lambda c: SEVERITY.get(c["status"], 0))
-    reasons = ["%s: %s" % (pc.split("/", 1)[1], c["reason"]) for pc, c in shown if c["status"] != "ok"]
+    reasons = ["%s: %s" % (pc.split("/", 1)[1], c["reason"]) for pc, c in shown if c["status"] != OK]
     return dict(status=worst["status"], at=max(c["at"] or "" for _, c in shown) or None,
                 reason="; ".join(reasons), word="%d PC" % len(shown))
 
@@ -336,7 +338,7 @@ def section_view(sec: dict, columns: list, pcs: list, words: dict) -> dict:
             when = day(c["at"])
             cells.append(dict(status=c["status"], word=c.get("word") or words[c["status"]],
                               when="" if when == latest else when[5:] if DATE.match(when) else when,
-                              note=notes.number(c["reason"]) if c["status"] in ("failed", "partial") else None))
+                              note=notes.number(c["reason"]) if c["status"] in (FAILED, PARTIAL) else None))
         lines.append(dict(row=r, cells=cells, collected=latest))
     return dict(sec=sec, lines=lines, never=never, notes=notes,
                 inventory=sum(1 for r in sec["rows"] if r["in_inventory"]),

@@ -136,7 +136,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.clix_files import human_bytes, write_text_files
 from ansible.module_utils.clix_layout import MANIFEST, school_roots
-from ansible.module_utils.clix_manifest import load, recorded_time
+from ansible.module_utils.clix_manifest import FAILED, OK, load, recorded_time
 from ansible.module_utils.clix_pages import Notes, minute, render
 from ansible.module_utils.clix_pages import csv_text as people_csv
 from ansible.module_utils.clix_unplatform import ARCHIVE_TOP, UnplatformError, pc_relpath
@@ -193,7 +193,7 @@ def last_collection(manifests: list, picks) -> dict:
             continue
         if moment != at:
             lacked.append(dict(item=name, status="not in this run", reason="last collected %s" % moment.isoformat()))
-        elif entry.get("status") != "ok":
+        elif entry.get("status") != OK:
             lacked.append(dict(item=name, status=str(entry.get("status") or "unknown"), reason=str(entry.get("reason") or "")))
     return dict(at=at.isoformat(), lacked=lacked, problems=problems)
 
@@ -234,7 +234,7 @@ def collection_facts(row: dict, collection: dict, read_problems: list, limits: d
     if collection["at"] is None:
         row["problems"].append("never collected")
         return
-    failed = [e["item"] for e in collection["lacked"] if e["status"] == "failed"]
+    failed = [e["item"] for e in collection["lacked"] if e["status"] == FAILED]
     if failed:
         row["problems"].append("last collection failed: %s" % ", ".join(failed))
     age = now - recorded_time(collection["at"])

@@ -277,6 +277,7 @@ from ansible.module_utils.clix_layout import (
     school_root,
     under,
 )
+from ansible.module_utils.clix_manifest import OK
 from ansible.module_utils.clix_manifest import load as load_manifest
 from ansible.module_utils.clix_unplatform import (
     EXTRACTION_CHECKSUM_SUFFIX,
@@ -1112,7 +1113,7 @@ def seal_entries(done: list) -> list:
                            config=configs[0] if configs else old.get("config"),
                            extraction=dict(zip=latest.get("zip"), md5=latest.get("md5"), time=latest.get("time")),
                            extractions=extractions)
-            items.append(dict(name=name, status="ok", reason=None, source="USB extraction %s" % latest.get("source"),
+            items.append(dict(name=name, status=OK, reason=None, source="USB extraction %s" % latest.get("source"),
                               details=details))
         if items:
             seal.append(dict(root=root, school=school_of([d for ds in pcs.values() for d in ds], previous), items=items))

@@ -117,10 +117,11 @@ import datetime
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.clix_layout import HISTORY
+from ansible.module_utils.clix_layout import HISTORY, MANIFEST
 from ansible.module_utils.clix_manifest import (
+    ABSENT,
     FORMAT,
-    MANIFEST,
+    OK,
     Tree,
     count_copy_rows,
     heartbeat_summary,
@@ -144,7 +145,7 @@ def merged_items(previous: dict | None, results: list, stamp: str, counts: dict)
         if r.get("details"):
             entry["details"] = r["details"]
         found = {k: v for k, v in (counts.get(r["name"]) or {}).items() if v is not None}
-        if r.get("status") == "ok" and found:
+        if r.get("status") == OK and found:
             entry["counts"] = found
         items[r["name"]] = entry
     return items
@@ -154,7 +155,7 @@ def postgres_users(root: str, relpath: str | None, items: dict, previous: dict |
     """Count the dump's users into the postgres-dump item when it was collected now (a changed dump),
     or keep the count of the dump that is still there."""
     entry = items.get("postgres-dump")
-    if not relpath or not entry or entry.get("status") != "ok" or files.get(relpath, {}).get("type", "file") != "file":
+    if not relpath or not entry or entry.get("status") != OK or files.get(relpath, {}).get("type", "file") != "file":
         return
     old = (previous or {}).get("files", {}).get(relpath, {})
     old_count = ((previous or {}).get("items", {}).get("postgres-dump") or {}).get("counts", {}).get("users")
@@ -226,7 +227,7 @@ def main() -> None:
     items = merged_items(previous, p["items"], stamp, p["counts"])
     postgres_users(root, p["postgres_dump"], items, previous, files)
     last_complete = (previous or {}).get("last_complete")
-    if p["complete_run"] and p["items"] and all(r.get("status") in ("ok", "absent") for r in p["items"]):
+    if p["complete_run"] and p["items"] and all(r.get("status") in (OK, ABSENT) for r in p["items"]):
         last_complete = stamp
     manifest = dict(format=FORMAT, school=p["school"], run=p["run"], top_folders=tops, items=items,
                     last_complete=last_complete, files=files, special_files=tree.special,

@@ -91,16 +91,19 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.clix_files import human_bytes, write_text_files
-from ansible.module_utils.clix_manifest import recorded_time
+from ansible.module_utils.clix_manifest import ABSENT, FAILED, OK, SKIPPED, recorded_time
 from ansible.module_utils.clix_pages import Notes, duration, minute, render, short_names, short_size
 from ansible.module_utils.clix_unplatform import ARCHIVE_TOP
 
-PROBLEMS = {"failed", "unreachable", "identity mismatch"}
+# A row's status: an item's (clix_manifest), one of the report's own for an item, or a school's.
+UNCHANGED = "unchanged"
+UNREACHABLE, IDENTITY_MISMATCH = "unreachable", "identity mismatch"
+PROBLEMS = {FAILED, UNREACHABLE, IDENTITY_MISMATCH}
 
 
 def item_status(item: dict) -> str:
-    if item.get("status") == "ok" and not item.get("files_transferred"):
-        return "unchanged"
+    if item.get("status") == OK and not item.get("files_transferred"):
+        return UNCHANGED
     return item.get("status") or "unknown"
 
 
@@ -110,7 +113,7 @@ def rows(schools: list) -> list:
         label = s.get("row") or s.get("folder") or s.get("host")
         name = s.get("school_name") or ""
         if s.get("problem"):
-            out.append(dict(school=label, name=name, item=SCHOOL, status=s.get("problem_status", "failed"),
+            out.append(dict(school=label, name=name, item=SCHOOL, status=s.get("problem_status", FAILED),
                             received=None, total=None, seconds=None, reason=s["problem"]))
         for item in s.get("items") or []:
             out.append(dict(school=label, name=name, item=item["name"], status=item_status(item),
@@ -130,13 +133,13 @@ def fmt_seconds(n) -> str:
 TERMINAL_SCHOOLS = 30
 SCHOOL = "(school)"
 LAB_PC = "lab PC"
-SHORT = {"unchanged": "=", "failed": "FAIL", "absent": "-", "skipped": "skip", "unreachable": "UNREACH",
-         "identity mismatch": "IDENT"}
+SHORT = {UNCHANGED: "=", FAILED: "FAIL", ABSENT: "-", SKIPPED: "skip", UNREACHABLE: "UNREACH",
+         IDENTITY_MISMATCH: "IDENT"}
 # The page's cells: a word or sign per status (colours say the same), and what each means.
-PAGE_WORDS = [("ok", "2.0M", "new data arrived (its size)"), ("unchanged", "=", "nothing new"),
-              ("absent", "abs", "not on the server"), ("skipped", "skip", "not asked for, or not possible there"),
-              ("failed", "FAIL", "failed"), ("unreachable", "UNREACH", "school unreachable"),
-              ("identity mismatch", "IDENT", "another school's server (quarantined)")]
+PAGE_WORDS = [(OK, "2.0M", "new data arrived (its size)"), (UNCHANGED, "=", "nothing new"),
+              (ABSENT, "abs", "not on the server"), (SKIPPED, "skip", "not asked for, or not possible there"),
+              (FAILED, "FAIL", "failed"), (UNREACHABLE, "UNREACH", "school unreachable"),
+              (IDENTITY_MISMATCH, "IDENT", "another school's server (quarantined)")]
 
 
 EXPLAIN = {SCHOOL: "the school as a whole (unreachable, or another school's server)",
@@ -172,9 +175,9 @@ def cell_text(r: dict | None, sizes: bool = False) -> str:
     with sizes (check mode), the item's size on the server."""
     if r is None:
         return ""
-    if sizes and r["status"] in ("ok", "unchanged") and r.get("total"):
+    if sizes and r["status"] in (OK, UNCHANGED) and r.get("total"):
         return short_size(r["total"])
-    if r["status"] == "ok" and r.get("received"):
+    if r["status"] == OK and r.get("received"):
         return short_size(r["received"])
     return SHORT.get(r["status"], r["status"])
 
@@ -259,7 +262,7 @@ def page_view(table: list) -> dict:
             if r is None:
                 shown.append(None)
                 continue
-            word = short_size(r["received"]) if r["status"] == "ok" and r["received"] else words.get(r["status"], r["status"])
+            word = short_size(r["received"]) if r["status"] == OK and r["received"] else words.get(r["status"], r["status"])
             shown.append(dict(status=r["status"], word=word, item=r["item"],
                               note=number.get(id(r)) or notes.number(r["reason"])))
         first = next(iter(cells.values()))

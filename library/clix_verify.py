@@ -65,7 +65,8 @@ problems:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.clix_manifest import MANIFEST, Tree, differences, load, scanned_so_far
+from ansible.module_utils.clix_layout import MANIFEST
+from ansible.module_utils.clix_manifest import Tree, differences, load, scanned_so_far
 from ansible.module_utils.clix_progress import module_progress
 
 

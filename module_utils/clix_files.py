@@ -102,6 +102,27 @@ def atomic_output(path, compress=False, mode=0o600):
         raise
 
 
+@contextmanager
+def atomic_path(path, mode=0o600):
+    """Yield a fresh temporary name beside path, for a writer that creates the file itself (a
+    database engine); on success that file is fsynced, given mode and renamed to path, and the
+    folder fsynced, as atomic_output does; on any error nothing appears at path and the temporary
+    file is removed."""
+    tmp = temp_sibling(path)
+    try:
+        yield tmp
+        fd = os.open(tmp, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+        try:
+            os.fsync(fd)
+            os.fchmod(fd, mode)
+        finally:
+            os.close(fd)
+        os.rename(tmp, path)
+        fsync_dir(os.path.dirname(path) or ".")
+    finally:
+        remove_quietly(tmp)
+
+
 class _GzipView:
     """Write through gzip while exposing the stored file's hash and size."""
 
@@ -163,7 +184,8 @@ def open_regular(path, dir_fd=None):
     opened and the opened descriptor again, so a swap in between is caught too."""
     before = os.stat(path, dir_fd=dir_fd, follow_symlinks=False)
     if not stat.S_ISREG(before.st_mode):
-        raise NotRegularFileError(errno.EINVAL, "is a %s, not a regular file" % kind_of(before.st_mode), path)
+        code = errno.ELOOP if stat.S_ISLNK(before.st_mode) else errno.EINVAL  # a link: ELOOP, as O_NOFOLLOW says
+        raise NotRegularFileError(code, "is a %s, not a regular file" % kind_of(before.st_mode), path)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
     except OSError as exc:

@@ -8,12 +8,7 @@ school may have lab PCs and no server."""
 
 from __future__ import annotations
 
-try:
-    from ansible.module_utils import clix_identity, clix_layout, clix_unplatform
-except ImportError:  # bin/clix-inventory imports these rules straight from module_utils/
-    import clix_identity  # type: ignore[no-redef]
-    import clix_layout  # type: ignore[no-redef]
-    import clix_unplatform  # type: ignore[no-redef]
+from ansible.module_utils import clix_identity, clix_layout, clix_unplatform
 
 # States, server ids and school codes, and their rules, are clix_identity's.
 GSTUDIO, UNPLATFORM = "gstudio", "unplatform"

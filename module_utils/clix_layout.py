@@ -6,6 +6,7 @@ from parts by these functions, and each proves that what it built stays under th
     <root>/quarantine/<YYYY>/<state>/<code>-<id>/          a school whose server named another school
     <root>/derived/<YYYY>/<state>/<code>-<id>/             derived data recomputed from the archive
     <root>/reports/                                        run reports, fleet tables, catalogue
+    <root>/dataset/, <root>/release/                       the research dataset and its release tier
     <school folder>/history/<YYYYMMDDTHHMMSSZ>/<path>      an older version kept by a merge
 
 Parts come from the inventory (checked by clix_inventory) or are made by the control node; a value
@@ -19,13 +20,7 @@ import datetime
 import os
 import re
 
-try:
-    from ansible.module_utils import clix_identity
-except ImportError:  # clix_derive, clix_dataset and bin/clix-inventory import module_utils/ without Ansible
-    try:
-        from module_utils import clix_identity  # type: ignore[no-redef]
-    except ImportError:
-        import clix_identity  # type: ignore[no-redef]
+from ansible.module_utils import clix_identity
 
 # Every pattern is matched whole (fullmatch) and ASCII only (clix_identity).
 YEAR = clix_identity.YEAR
@@ -40,6 +35,15 @@ PLATFORMS = ("gstudio", "unplatform")
 HISTORY = "history"
 STAMP = re.compile(r"[0-9]{8}T[0-9]{6}Z", re.ASCII)
 CATALOGUE = "catalogue"
+DATASET = "dataset"
+RELEASE = "release"
+# Inside a school folder, what readers of a collected tree open (clix_derive, clix_dataset, the
+# manifest's user count). The item folders are the `dest` of the role's clix_items rows db and
+# postgres-dump (tests/unit/test_identity_and_layout_filters.py holds the two equal).
+GSTUDIO_DB = "gstudio/db"  # mongodump's output: a folder per database
+MONGO_DB = "gstudio-mongodb"  # gStudio's own database
+POSTGRES_DUMP = "gstudio/postgres-dump"
+PG_DUMP = "pg_dump_all.sql"  # pg_dumpall's output in it
 
 
 class LayoutError(ValueError):
@@ -144,6 +148,26 @@ def derived_root(root: str, year, state: str, folder: str) -> str:
 
 def reports_dir(root: str) -> str:
     return under(root, REPORTS)
+
+
+def dataset_dir(root: str) -> str:
+    """<root>/dataset: the research dataset (clix_dataset)."""
+    return under(root, DATASET)
+
+
+def release_dir(root: str) -> str:
+    """<root>/release: the dataset's release tier."""
+    return under(root, RELEASE)
+
+
+def mongo_dump_dir(school: str, database: str = MONGO_DB) -> str:
+    """<school folder>/gstudio/db/<database> (gStudio's own by default): one .bson (or .bson.gz) a collection."""
+    return os.path.join(school, GSTUDIO_DB, check_part(database))
+
+
+def pg_dump_path(school: str) -> str:
+    """<school folder>/gstudio/postgres-dump/pg_dump_all.sql (a reader also tries it gzipped: .gz)."""
+    return os.path.join(school, POSTGRES_DUMP, PG_DUMP)
 
 
 def catalogue_base(root: str) -> str:

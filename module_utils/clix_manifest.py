@@ -27,9 +27,13 @@ from ansible.module_utils.clix_files import (
     read_regular,
     sha256_file,
 )
+from ansible.module_utils.clix_layout import MANIFEST
 
-MANIFEST = "MANIFEST.json"
 FORMAT = 1
+# An item's status, in a run's results and in the manifest: the producers and clix_pull set it; the
+# report, the catalogue and the fleet table read it. These names, nowhere else.
+OK, ABSENT, SKIPPED, FAILED = "ok", "absent", "skipped", "failed"
+ITEM_STATUSES = (OK, ABSENT, SKIPPED, FAILED)
 LINK = "link"
 MANIFEST_LIMIT = 1 << 30
 KNOWN_PREFIX = ".clix-known-"

@@ -55,7 +55,11 @@ def read_settings_source(path: str) -> str:
 
 def read_identity(path: str) -> dict:
     """{'server_id', 'school_code', 'school_name'} from server_settings.py; missing keys are None."""
-    source = read_settings_source(path)
+    return identity_of(read_settings_source(path))
+
+
+def identity_of(source: str) -> dict:
+    """{'server_id', 'school_code', 'school_name'} from server_settings.py's text; missing keys are None."""
     values = literal_assignments(source)
     identity = {}
     for key, name in IDENTITY_KEYS.items():

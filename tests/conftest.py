@@ -10,14 +10,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-import ansible.module_utils
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-# Modules import their shared code as ansible.module_utils.clix_*, as they do under Ansible.
-ansible.module_utils.__path__.append(str(REPO / "module_utils"))
 sys.path.insert(0, str(REPO / "library"))
 sys.path.insert(0, str(REPO))
+import clix_imports  # noqa: E402
+
+clix_imports.use()  # the shared code: ansible.module_utils.clix_*, as the modules import it under Ansible
 
 from fleet import __main__ as fleet_cli  # noqa: E402
 from fleet import hosts  # noqa: E402

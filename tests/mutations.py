@@ -223,6 +223,11 @@ MUTATIONS = [
              (("library/clix_catalog.py", "            manifest = load(path)\n",
                '            manifest = json.load(open(os.path.join(path, "MANIFEST.json")))  # noqa: SIM115\n'),),
              ("tests/unit/test_pages_units.py::test_a_fifo_in_place_of_a_manifest_never_hangs_the_catalogue",)),
+    Mutation("dataset-dump-follows-link", "the dataset reads a collected dump with a plain open() (a link to a "
+             "control node's file is followed)",
+             (("clix_dataset/extract.py", "            with open_dump(dump) as f:\n",
+               '            with open(dump, "rb") as f:\n'),),
+             ("tests/unit/test_dataset_units.py::test_dumps_linked_outside_the_school_are_rejects_never_read",)),
 ]
 
 

@@ -22,7 +22,7 @@ import os
 import sqlite3
 from pathlib import Path
 
-from module_utils import clix_unplatform as U
+from ansible.module_utils import clix_unplatform as U
 
 EXPECTED = Path(__file__).resolve().parent / "unit" / "data" / "unplatform-derived"
 SCHOOL = "2031009-mz9"

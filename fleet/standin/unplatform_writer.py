@@ -36,9 +36,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+import clix_imports
 
-from fleet import unplatform as gen
-from module_utils import clix_unplatform as U
+clix_imports.use()  # the shared code: ansible.module_utils.clix_* (clix_imports.py), without Ansible here
+from ansible.module_utils import clix_unplatform as U  # noqa: E402
+
+from fleet import unplatform as gen  # noqa: E402
 
 CHECKPOINT_TICKS = 100
 FIRST_TICK = int(time.time() * 1000)  # a tick takes well over a millisecond: a restart's first tick is above the last

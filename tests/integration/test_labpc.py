@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from ansible.module_utils.clix_unplatform import V1_DB, V2_CONFIG, V2_DATASTORE, V2_SESSIONS_DB
 from conftest import REPO, ansible_env, run_playbook
 
 from fleet import hosts
 from fleet.standin.unplatform_writer import writer_tick
-from module_utils.clix_unplatform import V1_DB, V2_CONFIG, V2_DATASTORE, V2_SESSIONS_DB
 
 YEAR = str(datetime.date.today().year)
 

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 import usb
+from ansible.module_utils.clix_unplatform import V1_DB, V2_DATASTORE, V2_SESSIONS_DB, V2_USER_DATA
 from conftest import run_playbook
 
 from fleet import hosts
 from fleet.standin.unplatform_writer import TORN_IN_TURNS, writer_tick
-from module_utils.clix_unplatform import V1_DB, V2_DATASTORE, V2_SESSIONS_DB, V2_USER_DATA
 
 YEAR = str(dt.date.today().year)
 # The stand-in's files torn in turns (TORN_IN_TURNS): each is whole longer than the pull's pause between

@@ -432,6 +432,22 @@ def test_a_broken_dump_is_a_reject_and_the_school_keeps_its_other_tables(archive
     assert query(archive, "SELECT count(*) FROM users WHERE server_id = 'mz2'") == [(2,)]
 
 
+def test_dumps_linked_outside_the_school_are_rejects_never_read(archive, tmp_path):
+    """A school server chooses what its tree holds: a dump that is a link (here to a file of the
+    control node's) is refused, never followed."""
+    gstudio = archive / "2026" / "mz" / "2031002-mz2" / "gstudio"
+    for rel in ("postgres-dump/pg_dump_all.sql", "db/gstudio-mongodb/Benchmarks.bson"):
+        outside = tmp_path / rel.replace("/", "-")
+        outside.write_bytes((gstudio / rel).read_bytes().replace(b"blue-owl-mz2", b"leaked-mz2"))
+        (gstudio / rel).unlink()
+        (gstudio / rel).symlink_to(outside)
+    build(str(archive), log=lambda _: None)
+    assert query(archive, "SELECT count(*) FROM users WHERE server_id = 'mz2'") == [(0,)]
+    rejected = {f.rsplit("/", 1)[1] for (f,) in query(archive, "SELECT source_file FROM rejects "
+                                                                "WHERE reason LIKE '%symbolic link: not followed%'")}
+    assert {"pg_dump_all.sql", "Benchmarks.bson"} <= rejected
+
+
 def test_a_fifo_in_the_archive_is_a_reject_never_a_hang(archive):
     """The archive holds what school servers sent: a FIFO at a tool log's or a progress CSV's name is
     refused without being opened for reading (which would wait for a writer for ever)."""

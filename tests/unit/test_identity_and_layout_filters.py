@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "filter_plugins"))
 
@@ -62,6 +63,16 @@ def test_the_layout_filters_are_clix_layout(tmp_path):
     filters = clix.FilterModule().filters()
     assert {"clix_school_root", "clix_quarantine_root", "clix_derived_root", "clix_year_root", "clix_reports_dir",
             "clix_server_claims"} <= filters.keys()
+
+
+def test_the_items_table_puts_db_and_postgres_dump_where_clix_layout_reads_them():
+    defaults = Path(__file__).resolve().parents[2] / "roles" / "clix" / "defaults" / "main.yml"
+    items = {item["name"]: item for item in yaml.safe_load(defaults.read_text())["clix_items"]}
+    assert items["db"]["dest"] == clix_layout.GSTUDIO_DB
+    assert items["postgres-dump"]["dest"] == clix_layout.POSTGRES_DUMP
+    assert clix.clix_pg_dump(items["postgres-dump"]["dest"] + "/") == "gstudio/postgres-dump/pg_dump_all.sql"
+    assert clix_layout.pg_dump_path("/a/2026/mz/2031001-mz1") == "/a/2026/mz/2031001-mz1/gstudio/postgres-dump/pg_dump_all.sql"
+    assert clix_layout.mongo_dump_dir("/s") == "/s/gstudio/db/gstudio-mongodb"
 
 
 def test_the_derive_image_digest_covers_clix_derive_the_layouts_it_uses_and_its_packages(tmp_path):

@@ -533,7 +533,7 @@ class Stage:
         final = self.target(dest_rel)
         expected = (self.expected or {}).get(src_rel)
         src = os.path.join(self.src_root, src_rel)
-        if expected is not None and expected.startswith(LINK_MARK):  # made anew, as collect kept it: never followed
+        if expected is not None and expected.startswith(LINK_MARK):  # made anew: never followed
             target = os.readlink(src)
             if fingerprint(link_entry(target)) != expected:
                 raise Refused("%s: the link changed since it was checked" % said(src_rel))

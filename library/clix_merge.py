@@ -158,7 +158,7 @@ import threading
 from ansible.module_utils import clix_schema
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.clix_files import fsync_dir, human_bytes, remove_quietly, syncfs
-from ansible.module_utils.clix_identity import shown, unsafe_chars
+from ansible.module_utils.clix_identity import said, shown
 from ansible.module_utils.clix_layout import (
     HISTORY,
     MANIFEST,
@@ -317,10 +317,6 @@ def source_problems(src_path: str, manifest: dict | None, kind: str, scanned: tu
     problems += ["%s: not in the manifest" % said(rel) for rel in sorted(set(files) - set(listed))]
     return problems
 
-
-def said(name: str) -> str:
-    """A name from the field archive as it may reach the terminal: as it is, or escaped (shown)."""
-    return shown(name) if unsafe_chars(name) or not name.isprintable() else name
 
 
 def iso_mtime(st) -> str:

@@ -15,7 +15,7 @@ import functools
 import json
 import os
 
-from ansible.module_utils.clix_identity import shown, unsafe_chars
+from ansible.module_utils.clix_identity import said
 from ansible.module_utils.clix_manifest import FORMAT, recorded_time
 
 SCHEMA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "schemas",
@@ -70,9 +70,3 @@ def message(error) -> str:
         return error.message
     return "%r is not %s" % (error.instance, error.schema.get("description") or "of the form required here")
 
-
-def said(message: str) -> str:
-    """jsonschema's message, cut: it quotes the values with repr(), which escapes every character a
-    terminal would act on; one that still holds such a character is shown escaped whole."""
-    message = message if len(message) <= 200 else message[:200] + "..."
-    return shown(message) if unsafe_chars(message) or not message.isprintable() else message

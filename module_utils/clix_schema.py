@@ -6,7 +6,8 @@ archive's manifest is untrusted data until it passes).
 The schema is a file, read from the repository this file lies in: verify and merge run on the control
 node, inside Ansible's worker (action_plugins/clix_inprocess.py). AnsiballZ ships only Python code,
 so either module run as a separate module on another host finds no schema, and says so. The check
-needs the jsonschema package (requirements.txt, the execution environment's requirements).
+needs the jsonschema package (requirements.txt, the execution environment's requirements), and is
+fast with fastjsonschema beside it.
 """
 
 from __future__ import annotations
@@ -28,22 +29,39 @@ class SchemaUnavailable(RuntimeError):
 
 
 @functools.lru_cache(maxsize=1)
+def schema() -> dict:
+    try:
+        with open(SCHEMA, "rb") as f:
+            return json.load(f)
+    except OSError as exc:
+        raise SchemaUnavailable("the manifest's schema %s cannot be read (%s): run merge and verify on the control "
+                                "node, from a checkout of clix-collect" % (SCHEMA, exc.strerror)) from None
+
+
+@functools.lru_cache(maxsize=1)
 def validator():
+    """jsonschema's validator: every problem, with its place, for the messages."""
     try:
         import jsonschema
     except ImportError:
         raise SchemaUnavailable("the jsonschema package is missing on the control node: install requirements.txt "
                                 "(or run in the project's execution environment)") from None
-    try:
-        with open(SCHEMA, "rb") as f:
-            schema = json.load(f)
-    except OSError as exc:
-        raise SchemaUnavailable("the manifest's schema %s cannot be read (%s): run merge and verify on the control "
-                                "node, from a checkout of clix-collect" % (SCHEMA, exc.strerror)) from None
-    cls = jsonschema.validators.validator_for(schema)
+    cls = jsonschema.validators.validator_for(schema())
     checker = jsonschema.FormatChecker(formats=())
     checker.checks("date-time", raises=ValueError)(time_or_other)
-    return cls(schema, format_checker=checker)
+    return cls(schema(), format_checker=checker)
+
+
+@functools.lru_cache(maxsize=1)
+def fast_check():
+    """fastjsonschema's check compiled from the same schema (None without the package): it only says
+    whether a manifest follows it, about 20 times faster than jsonschema on a manifest of 100,000
+    files (seconds per school otherwise); jsonschema then names the problems of one that does not."""
+    try:
+        import fastjsonschema
+    except ImportError:
+        return None
+    return fastjsonschema.compile(schema(), formats={"date-time": is_time})
 
 
 def time_or_other(value) -> bool:
@@ -51,9 +69,23 @@ def time_or_other(value) -> bool:
     return not isinstance(value, str) or bool(recorded_time(value))
 
 
+def is_time(value) -> bool:
+    try:
+        return time_or_other(value)
+    except ValueError:
+        return False
+
+
 def problems(manifest) -> list:
     """Why manifest (as json.loads read it) is not a MANIFEST.json of format 1, one line each, its
     values escaped for a terminal ([] when it is one)."""
+    check = fast_check()
+    if check is not None:
+        try:
+            check(manifest)
+            return []
+        except Exception:  # any refusal (or failure) of the fast check: jsonschema says why
+            pass
     found = []
     for error in validator().iter_errors(manifest):
         where = ".".join(said(str(p)) for p in error.absolute_path) or "the manifest"

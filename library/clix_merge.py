@@ -318,7 +318,6 @@ def source_problems(src_path: str, manifest: dict | None, kind: str, scanned: tu
     return problems
 
 
-
 def iso_mtime(st) -> str:
     return datetime.datetime.fromtimestamp(st.st_mtime_ns // 10**9, datetime.timezone.utc).isoformat()
 

@@ -101,4 +101,3 @@ def message(error) -> str:
     if error.validator != "pattern":
         return error.message
     return "%r is not %s" % (error.instance, error.schema.get("description") or "of the form required here")
-

@@ -252,6 +252,12 @@ MUTATIONS = [
     Mutation("verify-schema-unchecked", "verify reads a manifest without checking it against the schema",
              (("library/clix_verify.py", "    shape = clix_schema.problems(manifest)\n", "    shape = []\n"),),
              ("tests/unit/test_manifest_verify.py::test_verify_checks_each_manifest_against_the_schema_and_each_link_stays_in_its_item",)),
+    Mutation("merge-one-school-aborts", "one school that breaks the merge in an unforeseen way stops the others",
+             (("library/clix_merge.py",
+               "        except Exception as exc:  # one odd school never stops the others (deep JSON, a time out of range...)\n"
+               "            entry.update(",
+               "        except ZeroDivisionError as exc:\n            entry.update("),),
+             ("tests/unit/test_merge_units.py::test_one_school_that_breaks_the_merge_is_refused_and_the_others_still_merged",)),
 ]
 
 

@@ -77,6 +77,7 @@ import os
 
 from ansible.module_utils import clix_schema
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.clix_identity import said
 from ansible.module_utils.clix_layout import link_stays_inside
 from ansible.module_utils.clix_manifest import LINK, MANIFEST, Tree, differences, load, scanned_so_far
 from ansible.module_utils.clix_progress import module_progress
@@ -135,7 +136,7 @@ def main() -> None:
         module.fail_json(msg="no %s below %s: nothing has been collected there" % (MANIFEST, path), schools=[])
     total = sum(len(s["problems"]) for s in schools)
     if total:
-        lines = ["%s/%s: %s" % (s["folder"], pr["path"], pr["problem"]) for s in schools for pr in s["problems"]]
+        lines = [said("%s/%s: %s" % (s["folder"], pr["path"], pr["problem"]), 1000) for s in schools for pr in s["problems"]]
         module.fail_json(msg="%d difference(s) against the manifests:\n%s" % (total, "\n".join(lines)),
                          schools=schools, problems=total)
     module.exit_json(changed=False, schools=schools, problems=0)

@@ -286,10 +286,12 @@ def test_verify_checks_each_manifest_against_the_schema_and_each_link_stays_in_i
         seal(root)
     sealed = json.loads((shaped / "MANIFEST.json").read_text())
     (shaped / "MANIFEST.json").write_text(json.dumps(dict(sealed, top_folders=["/etc", "../a"])))
+    (inside / "gstudio/media/\x1b[2Jplanted").write_bytes(b"x")
     items = [{"name": "media", "dest": "gstudio/media"}]
     result = run_module(clix_verify, {"path": str(tmp_path), "items": items}, monkeypatch, capsys)
     problems = {s["folder"]: [p["path"] + ": " + p["problem"] for p in s["problems"]] for s in result["schools"]}
-    assert problems["a/2031001-mz1"] == []
+    assert problems["a/2031001-mz1"] == ["gstudio/media/\x1b[2Jplanted: not in the manifest"]
+    assert "\x1b" not in result["msg"] and "planted" in result["msg"]  # escaped on the terminal
     assert problems["b/2031001-mz1"] == ["gstudio/media/latest.link: a link to '../server_settings.py', which leads "
                                          "outside its item"]
     assert len(problems["c/2031001-mz1"]) == 2 and all(p.startswith("MANIFEST.json: does not follow the schema: "

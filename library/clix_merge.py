@@ -26,8 +26,17 @@ description:
     RENAME_EXCHANGE). A merge killed at any point leaves every school folder whole and verifiable; its
     re-run reuses, by their sha256, the copies it had made. Merging the same source twice changes
     nothing.
-  - Links, devices, sockets and pipes in the source are never followed or copied; they are reported.
-    The central archive stays private (folders 0700, files 0600).
+  - Nothing of the field archive is trusted. Its C(MANIFEST.json) is checked against the published
+    JSON Schema (C(schemas/manifest-1.schema.json)) before any of it is used; the central manifest's
+    C(top_folders) are rebuilt from the files merged, and which school a folder is comes from the
+    central manifest or the folder's name, never from the field. Names from the field are escaped
+    in every message. A school that cannot be merged for any reason is refused and reported; the
+    others are still merged.
+  - A symbolic link the field manifest records (collect keeps a link that resolves inside its item)
+    is made anew in the central archive with the same target, never followed, once proved to
+    resolve inside its item there too; a recorded link that leads outside its item refuses the
+    school. Links the manifest does not list, devices, sockets and pipes are never followed or
+    copied; they are reported. The central archive stays private (folders 0700, files 0600).
   - Take the central archive's lock (C(clix_archive_lock)) around it, as C(merge.yml) does.
 version_added: "0.3.0"
 options:
@@ -47,7 +56,8 @@ options:
   items:
     description:
       - The role's item table (C(clix_items)) - C(name), C(dest) (below the school folder) and C(kind).
-        It tells which item a file belongs to (its collection time) and which items are snapshots.
+        It tells which item a file belongs to (its collection time, the folder its links must stay in)
+        and which items are snapshots.
     type: list
     elements: dict
     default: []
@@ -114,7 +124,7 @@ schools:
       elements: str
     skipped:
       description: >-
-        Links and special files of the source, not copied.
+        Links the source's manifest does not list and special files of the source, not copied.
       type: list
       elements: str
 lines:
@@ -142,29 +152,33 @@ import datetime
 import errno
 import hashlib
 import os
-import re
 import stat
 import threading
 
+from ansible.module_utils import clix_schema
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.clix_files import fsync_dir, human_bytes, remove_quietly, syncfs
+from ansible.module_utils.clix_identity import said, shown
 from ansible.module_utils.clix_layout import (
     HISTORY,
     MANIFEST,
+    PLATFORMS,
     LayoutError,
     check_relpath,
     contained,
     history_path,
     history_stamp,
+    item_of,
     kind_root,
+    link_stays_inside,
     school_roots,
 )
-from ansible.module_utils.clix_manifest import FORMAT, is_internal, load, write
+from ansible.module_utils.clix_manifest import FORMAT, LINK, is_internal, load, write
 from ansible.module_utils.clix_progress import module_progress
 
 CHUNK = 1024 * 1024
 COPY_THREADS = 3
-SHA256 = re.compile(r"[0-9a-f]{64}", re.ASCII)  # fullmatch
+LINK_MARK = "link:"  # a link's fingerprint: the sha256 of its target's text, never equal to a file's
 STAGE_SUFFIX = ".clix-merge"
 KINDS = ("collected", "quarantine", "derived")
 THIS_ARCHIVE = "(collected here)"
@@ -231,9 +245,10 @@ def copy_file(src: str, dest: str) -> tuple[str, int]:
     return hash_file(dest)
 
 
-def scan(school: str, tops: list) -> tuple[dict, list]:
-    """({relpath: lstat} of the regular files below the top folders, [odd entries]); nothing is followed."""
-    files, odd = {}, []
+def scan(school: str, tops: list) -> tuple[dict, dict, list]:
+    """({relpath: lstat} of the regular files below the top folders, {relpath: target} of the links,
+    [special entries]); nothing is followed."""
+    files, links, odd = {}, {}, []
     stack = [t for t in tops if os.path.lexists(os.path.join(school, t))]
     while stack:
         rel = stack.pop()
@@ -244,14 +259,17 @@ def scan(school: str, tops: list) -> tuple[dict, list]:
                     stack.append(rel + "/" + entry.name)
         elif stat.S_ISREG(st.st_mode):
             files[rel] = st
+        elif stat.S_ISLNK(st.st_mode):
+            links[rel] = os.readlink(os.path.join(school, rel))
         else:
-            odd.append("%s (%s)" % (rel, "a link" if stat.S_ISLNK(st.st_mode) else "a special file"))
-    return files, sorted(odd)
+            odd.append("%s (a special file)" % said(rel))
+    return files, links, sorted(odd)
 
 
 def top_folders(manifest: dict | None, school: str) -> list:
-    tops = set((manifest or {}).get("top_folders") or [])
-    tops |= {rel.split("/", 1)[0] for rel in (manifest or {}).get("files", {})}
+    """The folders a school's files lie in: those of its listed files and the platforms' (never the
+    top_folders a manifest names: a field archive's may lead anywhere)."""
+    tops = set(PLATFORMS) | {rel.split("/", 1)[0] for rel in (manifest or {}).get("files", {})}
     if manifest is None:  # a derived folder: everything below it is data
         tops |= {e.name for e in os.scandir(school) if not is_internal(e.name) and e.name != MANIFEST}
     if os.path.lexists(os.path.join(school, HISTORY)):
@@ -259,22 +277,44 @@ def top_folders(manifest: dict | None, school: str) -> list:
     return sorted(tops)
 
 
-def source_problems(manifest: dict | None, kind: str, files: dict) -> list:
-    """What differs from the manifest without reading the data (the hashes are checked on read)."""
+def fingerprint(entry: dict) -> str:
+    """What tells two versions of a path apart: a file's sha256, a link's target (by its sha256)."""
+    return LINK_MARK + entry["sha256"] if entry.get("type") == LINK else entry["sha256"]
+
+
+def link_entry(target: str) -> dict:
+    raw = os.fsencode(target)
+    return dict(type=LINK, target=target, size=len(raw), sha256=hashlib.sha256(raw).hexdigest())
+
+
+def schema_problems(manifest: dict | None, whose: str) -> list:
+    problems = clix_schema.problems(manifest) if manifest is not None else []
+    return ["%s %s does not follow %s: %s" % (whose, MANIFEST, os.path.join("schemas", os.path.basename(clix_schema.SCHEMA)),
+                                              "; ".join(problems))] if problems else []
+
+
+def source_problems(src_path: str, manifest: dict | None, kind: str, scanned: tuple, table: list) -> list:
+    """What differs from the manifest (checked against the schema first) without reading the data
+    (the hashes are checked on read): every listed file a regular file of its size, every listed link
+    the link collect kept, resolving inside its item."""
     if manifest is None:
         return [] if kind == "derived" else ["no %s: the field archive's collection of it did not finish" % MANIFEST]
-    listed = manifest.get("files")
-    if not isinstance(listed, dict):
-        return ["%s lists no files" % MANIFEST]
+    files, links, _ = scanned
+    listed = manifest["files"]
     problems = []
     for rel, entry in sorted(listed.items()):
-        if rel not in files:
-            problems.append("%s: missing (or not a regular file)" % rel)
-        elif not isinstance(entry, dict) or not SHA256.fullmatch(str(entry.get("sha256"))):
-            problems.append("%s: the manifest records no sha256 for it" % rel)
-        elif files[rel].st_size != entry.get("size"):
-            problems.append("%s: size %d, manifest says %s" % (rel, files[rel].st_size, entry.get("size")))
-    problems += ["%s: not in the manifest" % rel for rel in sorted(set(files) - set(listed))]
+        if entry.get("type") == LINK:
+            if links.get(rel) != entry["target"]:
+                problems.append("%s: missing (or not the link to %s the manifest records)" % (said(rel), shown(entry["target"])))
+            elif link_entry(entry["target"]) != entry:
+                problems.append("%s: the manifest's size or sha256 is not its target's" % said(rel))
+            elif not link_stays_inside(src_path, table, rel, entry["target"]):
+                problems.append("%s: a link to %s, which leads outside its item" % (said(rel), shown(entry["target"])))
+        elif rel not in files:
+            problems.append("%s: missing (or not a regular file)" % said(rel))
+        elif files[rel].st_size != entry["size"]:
+            problems.append("%s: size %d, manifest says %d" % (said(rel), files[rel].st_size, entry["size"]))
+    problems += ["%s: not in the manifest" % said(rel) for rel in sorted(set(files) - set(listed))]
     return problems
 
 
@@ -292,23 +332,18 @@ class Side:
         self.label = label
         self.origins = (manifest or {}).get("origins") or {}
 
-    def item_of(self, rel: str) -> dict | None:
-        best = None
-        for item in self.table:
-            dest = str(item.get("dest", "")).strip("/")
-            if dest and (rel == dest or rel.startswith(dest + "/")) and (best is None or len(dest) > len(best["dest"])):
-                best = dict(item, dest=dest)
-        return best
-
     def collected_at(self, rel: str) -> str:
         """When this side's version of rel was collected: its recorded origin (a file merged earlier),
         else its item's last collection, else the run, else its mtime."""
         runs = [str(o.get("run")) for o in self.origins.get(rel) or [] if o.get("run")]
         if runs:
             return max(runs, key=moment)
-        item = self.item_of(rel)
+        item = item_of(self.table, rel)
         when = item and (self.items.get(item["name"]) or {}).get("collected_at")
-        return when or self.run.get("ended") or iso_mtime(self.files[rel])
+        return when or self.run.get("ended") or self.mtime(rel)
+
+    def mtime(self, rel: str) -> str:
+        return iso_mtime(self.files[rel] if rel in self.files else os.lstat(os.path.join(self.path, rel)))
 
     def origin(self, rel: str) -> list:
         """Where this side's version came from; a file its own manifest does not list (put in place by
@@ -412,14 +447,15 @@ def _hist(side: Side, rel: str) -> str:
     return os.path.relpath(history_path(side.path, history_stamp(side.collected_at(rel)), rel), side.path)
 
 
-def central_hashes(school: str, manifest: dict | None, files: dict) -> dict:
-    """sha256 of every central file: from its manifest when size and mtime match, read otherwise
-    (a file an interrupted merge put in place before it could write the manifest)."""
+def central_hashes(school: str, manifest: dict | None, files: dict, links: dict) -> dict:
+    """The fingerprint of every central file and link: a file's sha256 from its manifest when size and
+    mtime match, read otherwise (a file an interrupted merge put in place before it could write the
+    manifest); a link's from its target."""
     listed = (manifest or {}).get("files") or {}
-    hashes = {}
+    hashes = {rel: fingerprint(link_entry(target)) for rel, target in links.items()}
     for rel, st in files.items():
         entry = listed.get(rel)
-        if entry and entry.get("size") == st.st_size and entry.get("mtime_ns") == st.st_mtime_ns:
+        if entry and entry.get("type") != LINK and entry["size"] == st.st_size and entry.get("mtime_ns") == st.st_mtime_ns:
             hashes[rel] = entry["sha256"]
         else:
             hashes[rel] = hash_file(os.path.join(school, rel))[0]
@@ -492,12 +528,18 @@ class Stage:
         final = self.target(dest_rel)
         expected = (self.expected or {}).get(src_rel)
         src = os.path.join(self.src_root, src_rel)
+        if expected is not None and expected.startswith(LINK_MARK):  # made anew: never followed
+            target = os.readlink(src)
+            if fingerprint(link_entry(target)) != expected:
+                raise Refused("%s: the link changed since it was checked" % said(src_rel))
+            os.symlink(target, final)
+            return
         if expected and self._reuse(dest_rel, final, expected, os.lstat(src).st_size):
             return
         digest, size = copy_file(src, final)
         self.copied.append(final)
         if expected is not None and expected != digest:
-            raise Refused("%s: content differs from the manifest (sha256 mismatch)" % src_rel)
+            raise Refused("%s: content differs from the manifest (sha256 mismatch)" % said(src_rel))
         mtime = os.lstat(src).st_mtime_ns
         os.utime(final, ns=(mtime, mtime))
         with self.lock:
@@ -569,30 +611,45 @@ def exchange(a: str, b: str) -> bool:
 def verify_uncopied(root: str, rels, expected: dict) -> dict:
     hashes = {}
     for rel in rels:
-        digest = hash_file(os.path.join(root, rel))[0]
+        path = os.path.join(root, rel)
+        if expected is not None and expected[rel].startswith(LINK_MARK):
+            digest = fingerprint(link_entry(os.readlink(path)))
+        else:
+            digest = hash_file(path)[0]
         if expected is not None and expected.get(rel) != digest:
-            raise Refused("%s: content differs from the manifest (sha256 mismatch)" % rel)
+            raise Refused("%s: content differs from the manifest (sha256 mismatch)" % said(rel))
         hashes[rel] = digest
     return hashes
 
 
-def merged_manifest(src: Side, cen: Side, final_hashes: dict, origins: dict, school: str) -> dict:
+def links_outside(school: str, final: dict, table: list) -> list:
+    """The links of a school's next state that would lead outside their item (a folder of the central
+    archive that is a link where the field's was not, say): the merge is refused."""
+    return [rel for rel, digest in sorted(final.items()) if digest.startswith(LINK_MARK)
+            and not link_stays_inside(school, table, rel, os.readlink(os.path.join(school, rel)))]
+
+
+def merged_manifest(src: Side, cen: Side, final_hashes: dict, origins: dict, school: str, who: dict) -> dict:
+    """The central school's manifest after the merge. Which school it is comes from the central
+    manifest, else from the folder's name (the layout's): never from the field archive."""
     sm, cm = src.manifest or {}, cen.manifest or {}
-    later, earlier = (sm, cm) if (sm.get("run") or {}).get("ended", "") > (cm.get("run") or {}).get("ended", "") \
-        else (cm, sm)
+    later = sm if (sm.get("run") or {}).get("ended", "") > (cm.get("run") or {}).get("ended", "") else cm
     items = {}
     for name in sorted(set(src.items) | set(cen.items)):
         both = [e for e in (cen.items.get(name), src.items.get(name)) if e]
         items[name] = max(both, key=lambda e: (str(e.get("collected_at") or ""), e.get("status") == "ok"))
     files = {}
     for rel in sorted(final_hashes):
-        st = os.lstat(os.path.join(school, rel))
+        path = os.path.join(school, rel)
+        if final_hashes[rel].startswith(LINK_MARK):
+            files[rel] = link_entry(os.readlink(path))
+            continue
+        st = os.lstat(path)
         files[rel] = dict(size=st.st_size, sha256=final_hashes[rel], mtime_ns=st.st_mtime_ns, inode=st.st_ino)
     completes = [m.get("last_complete") for m in (sm, cm) if m.get("last_complete")]
-    tops = sorted({rel.split("/", 1)[0] for rel in files} | set(later.get("top_folders") or [])
-                  | set(earlier.get("top_folders") or []))
-    return dict(format=FORMAT, school=later.get("school") or earlier.get("school") or {},
-                run=later.get("run") or {}, top_folders=tops, items=items,
+    # the folders of the files merged (and the central manifest's own): never the field's top_folders
+    tops = sorted({rel.split("/", 1)[0] for rel in files} | set(cm.get("top_folders") or []))
+    return dict(format=FORMAT, school=cm.get("school") or who, run=later.get("run") or {}, top_folders=tops, items=items,
                 last_complete=max(completes) if completes else None, files=files,
                 totals=dict(files=len(files), bytes=sum(f["size"] for f in files.values())),
                 **{k: v for k, v in (("origins", origins),) if v},
@@ -606,34 +663,37 @@ def _uniq(entries: list) -> list:
     return [seen[k] for k in sorted(seen, key=lambda k: (str(k[0]), str(k[1])))]
 
 
-def merge_school(src_path: str, dest_path: str, kind: str, table: list, label: str, check: bool) -> dict:
+def merge_school(src_path: str, dest_path: str, parsed: dict, table: list, label: str, check: bool) -> dict:
     result = dict(added=0, identical=0, replaced=0, kept_older=0, bytes_copied=0, problems=[], skipped=[])
     stage = Stage(dest_path, src_path, None)
     if not check:
         stage.recover()
     smanifest = load(src_path)
-    s_files, odd = scan(src_path, top_folders(smanifest, src_path))
-    result["skipped"] = odd
-    problems = source_problems(smanifest, kind, s_files)
-    if problems:
-        raise Refused("; ".join(problems[:20]) + (" (and %d more)" % (len(problems) - 20) if len(problems) > 20 else ""))
-    expected = {rel: e.get("sha256") for rel, e in smanifest["files"].items()} if smanifest else None
+    refuse(schema_problems(smanifest, "its"))  # before anything of it is used
+    scanned = scan(src_path, top_folders(smanifest, src_path))
+    s_files, s_links, odd = scanned
+    listed = (smanifest or {}).get("files", {})
+    result["skipped"] = odd + ["%s (a link the manifest does not list)" % said(rel) for rel in sorted(set(s_links) - set(listed))]
+    refuse(source_problems(src_path, smanifest, parsed["kind"], scanned, table))
+    expected = {rel: fingerprint(e) for rel, e in listed.items()} if smanifest else None
     cmanifest = load(dest_path) if os.path.isdir(dest_path) else None
-    c_files = scan(dest_path, top_folders(cmanifest, dest_path))[0] if os.path.isdir(dest_path) else {}
+    refuse(schema_problems(cmanifest, "the central archive's"))
+    c_files, c_links, _ = scan(dest_path, top_folders(cmanifest, dest_path)) if os.path.isdir(dest_path) else ({}, {}, [])
     s_hashes = dict(expected) if expected is not None else verify_uncopied(src_path, s_files, None)
     src = Side(src_path, smanifest, s_files, s_hashes, table, label)
-    cen = Side(dest_path, cmanifest, c_files, central_hashes(dest_path, cmanifest, c_files), table, THIS_ARCHIVE)
+    cen = Side(dest_path, cmanifest, c_files, central_hashes(dest_path, cmanifest, c_files, c_links), table, THIS_ARCHIVE)
     copies, retires, counts = plan(src, cen)
     result.update(counts)
     copied = {s for s, _ in copies}
     if expected is not None:  # verified first: every listed file's content, read once
         verify_uncopied(src_path, sorted(set(s_hashes) - copied), expected)
     if check:
-        result["bytes_copied"] = sum(s_files[s].st_size for s, _ in copies)
+        result["bytes_copied"] = sum(s_files[s].st_size for s, _ in copies if s in s_files)
         return result
     final, origins = outcome(src, cen, copies, retires)
+    who = {k: parsed[k] for k in ("state", "school_code", "server_id", "folder")}
     if not copies and not retires:
-        manifest = merged_manifest(src, cen, final, origins, dest_path)
+        manifest = merged_manifest(src, cen, final, origins, dest_path, who)
         if manifest != cmanifest:
             write(dest_path, manifest)
             result["status"] = "merged"
@@ -645,13 +705,20 @@ def merge_school(src_path: str, dest_path: str, kind: str, table: list, label: s
         for rel, hist in retires:
             stage.keep_in_history(rel, hist, drop=rel not in replaced)
         copy_all(stage, copies)
-        write(stage.path, merged_manifest(src, cen, final, origins, stage.path))
+        refuse(["%s: a link that would lead outside its item in the central archive" % said(rel)
+                for rel in links_outside(stage.path, final, table)])
+        write(stage.path, merged_manifest(src, cen, final, origins, stage.path, who))
     except BaseException:
         stage.close()
         raise
     stage.swap()
     result.update(status="merged", bytes_copied=stage.bytes)
     return result
+
+
+def refuse(problems: list) -> None:
+    if problems:
+        raise Refused("; ".join(problems[:20]) + (" (and %d more)" % (len(problems) - 20) if len(problems) > 20 else ""))
 
 
 def copy_all(stage: Stage, copies: list) -> None:
@@ -704,7 +771,7 @@ def merge(source: str, dest: str, table: list, label: str, check: bool, results:
     os.umask(0o077)  # the archive holds private data
     schools = school_roots(source, kinds=KINDS)
     results = [] if results is None else results
-    results += [dict(path=rel, kind="unknown", status="refused",
+    results += [dict(path=said(rel), kind="unknown", status="refused",
                      problems=["not a school folder of the archive layout (<YYYY>/<state>/<code>-<id>, or below "
                                "quarantine/ or derived/): merge it by hand"])
                 for rel in strays(source, schools)]
@@ -713,11 +780,13 @@ def merge(source: str, dest: str, table: list, label: str, check: bool, results:
         entry = dict(path=rel, kind=parsed["kind"], status="unchanged")
         try:
             target = kind_root(dest, parsed["kind"], parsed["year"], parsed["state"], parsed["folder"])
-            entry.update(merge_school(path, target, parsed["kind"], table, label, check))
+            entry.update(merge_school(path, target, parsed, table, label, check))
             if check and (entry["added"] or entry["replaced"] or entry["kept_older"]):
                 entry["status"] = "merged"
         except (Refused, LayoutError, OSError, ValueError) as exc:
             entry.update(status="refused", problems=[str(exc)])
+        except Exception as exc:  # one odd school never stops the others (deep JSON, a time out of range...)
+            entry.update(status="refused", problems=["cannot be merged: %s: %s" % (type(exc).__name__, said(str(exc)))])
         results.append(entry)
     return results
 
@@ -750,6 +819,10 @@ def main() -> None:
     if not school_roots(source, kinds=KINDS):
         module.fail_json(msg="no school folder (<YYYY>/<state>/<code>-<id>) below %s: is it a clix-collect archive?"
                          % source)
+    try:
+        clix_schema.validator()
+    except clix_schema.SchemaUnavailable as exc:
+        module.fail_json(msg=str(exc))
     if not module.check_mode:
         os.makedirs(dest, mode=0o700, exist_ok=True)
     schools = []

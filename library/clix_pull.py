@@ -275,6 +275,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Callable
 
+from ansible.module_utils import clix_layout as layout
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.clix_files import (
     NotRegularFileError,
@@ -286,6 +287,7 @@ from ansible.module_utils.clix_files import (
     sha256_file,
     syncfs,
 )
+from ansible.module_utils.clix_layout import MAX_HOPS
 from ansible.module_utils.clix_manifest import entry as manifest_entry
 from ansible.module_utils.clix_manifest import leave_known
 from ansible.module_utils.clix_settings import SettingsError, redact_settings
@@ -295,7 +297,6 @@ PARTIAL_DIR = ".rsync-partial"
 INCOMING = ".incoming"
 # rsync --munge-links stores a received link's target behind this prefix, which resolves nowhere.
 MUNGED = "/rsyncd-munged/"
-MAX_HOPS = 40  # links followed while resolving one link, as the kernel's limit
 LISTED_LINKS = 100  # skipped links listed per item (a hostile tree may hold millions)
 SETTINGS_LIMIT = 16 << 20  # a settings file to redact is read whole
 STATS = {
@@ -428,35 +429,8 @@ def unmunged(target: str) -> str:
 
 
 def resolve_inside(top: str, folder: list, target: str, budget: list) -> list | None:
-    """Where a link in top/<folder> with this target leads, as components below top, resolved the
-    way the kernel would (links in the tree followed, munged or not); None when it leaves top, is
-    absolute, or takes more than MAX_HOPS links. Only real folders are ever looked into."""
-    if target.startswith("/"):
-        return None
-    place = list(folder)
-    for part in target.split("/"):
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if not place:
-                return None
-            place.pop()
-            continue
-        path = os.path.join(top, *place, part)
-        try:
-            is_link = stat.S_ISLNK(os.lstat(path).st_mode)
-        except OSError:  # not there (yet): no link to follow
-            is_link = False
-        if not is_link:
-            place.append(part)
-            continue
-        budget[0] -= 1
-        if budget[0] < 0:
-            return None
-        place = resolve_inside(top, place, unmunged(os.readlink(path)), budget)
-        if place is None:
-            return None
-    return place
+    """clix_layout.resolve_inside, reading the tree's links as rsync left them (munged or not)."""
+    return layout.resolve_inside(top, folder, target, budget, read_target=lambda path: unmunged(os.readlink(path)))
 
 
 def settle_links(top: str) -> list:

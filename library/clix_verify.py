@@ -10,8 +10,12 @@ description:
   - Finds every C(MANIFEST.json) below O(path) (a year, a state, or one school), reads every
     file listed and reports exactly what differs - missing files, changed sizes, changed
     contents (sha256), and files that are not in the manifest.
-  - Follows no link - a link is checked as a link (its target text), a FIFO, device or socket is
-    reported and never opened, a C(MANIFEST.json) that is not a regular file is reported.
+  - Each C(MANIFEST.json) is checked first against the published JSON Schema of its format
+    (C(schemas/manifest-1.schema.json)); one that does not follow it is reported, and its folder is
+    not checked further.
+  - Follows no link - a link is checked as a link (its target text) and, given O(items), must resolve
+    inside its item as collect keeps links; a FIFO, device or socket is reported and never opened, a
+    C(MANIFEST.json) that is not a regular file is reported.
   - Read-only. Fails when anything differs, or when no manifest is found.
 version_added: "0.1.0"
 options:
@@ -19,6 +23,13 @@ options:
     description: Archive folder to check (the archive root, a year, a state or a school).
     type: path
     required: true
+  items:
+    description:
+      - The role's item table (C(clix_items)) - C(name) and C(dest) (below the school folder). Given, every
+        link a manifest records must resolve inside its item (through the item's own links, never leaving it).
+    type: list
+    elements: dict
+    default: []
 extends_documentation_fragment:
   - clix_progress
 attributes:
@@ -64,9 +75,11 @@ problems:
 
 import os
 
+from ansible.module_utils import clix_schema
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.clix_layout import MANIFEST
-from ansible.module_utils.clix_manifest import Tree, differences, load, scanned_so_far
+from ansible.module_utils.clix_identity import said
+from ansible.module_utils.clix_layout import MANIFEST, link_stays_inside
+from ansible.module_utils.clix_manifest import LINK, Tree, differences, load, scanned_so_far
 from ansible.module_utils.clix_progress import module_progress
 
 
@@ -80,18 +93,29 @@ def manifests_below(path: str) -> list:
     return found
 
 
-def check_school(path: str, root: str, tree: Tree) -> dict:
-    """What differs in the school folder root from its manifest (tree: the walk's progress)."""
+def check_school(path: str, root: str, tree: Tree, table: list) -> dict:
+    """What differs in the school folder root from its manifest (tree: the walk's progress; table: the
+    item table, for the links)."""
     folder = os.path.relpath(root, path) if root != path else "."
     try:
         manifest = load(root)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         return dict(folder=folder, files=0, problems=[dict(path=MANIFEST, problem="cannot be read: %s" % exc)])
-    return dict(folder=folder, files=len(manifest.get("files", {})), problems=differences(root, manifest, tree))
+    shape = clix_schema.problems(manifest)
+    if shape:
+        return dict(folder=folder, files=0, problems=[dict(path=MANIFEST, problem="does not follow the schema: %s" % p)
+                                                      for p in shape])
+    problems = differences(root, manifest, tree)
+    if table:
+        problems += [dict(path=rel, problem="a link to %r, which leads outside its item" % e["target"])
+                     for rel, e in sorted(manifest["files"].items())
+                     if e.get("type") == LINK and not link_stays_inside(root, table, rel, e["target"])]
+    return dict(folder=folder, files=len(manifest["files"]), problems=problems)
 
 
 def main() -> None:
     module = AnsibleModule(argument_spec=dict(path=dict(type="path", required=True),
+                                              items=dict(type="list", elements="dict", default=[]),
                                               progress_seconds=dict(type="int", default=60)),
                            supports_check_mode=True)
     path = module.params["path"]
@@ -104,12 +128,15 @@ def main() -> None:
             min(len(schools) + 1, len(roots)), len(roots), scanned_so_far(walk))):
         for root in roots:
             walk = Tree()
-            schools.append(check_school(path, root, walk))
+            try:
+                schools.append(check_school(path, root, walk, module.params["items"]))
+            except clix_schema.SchemaUnavailable as exc:
+                module.fail_json(msg=str(exc), schools=schools)
     if not schools:
         module.fail_json(msg="no %s below %s: nothing has been collected there" % (MANIFEST, path), schools=[])
     total = sum(len(s["problems"]) for s in schools)
     if total:
-        lines = ["%s/%s: %s" % (s["folder"], pr["path"], pr["problem"]) for s in schools for pr in s["problems"]]
+        lines = [said("%s/%s: %s" % (s["folder"], pr["path"], pr["problem"]), 1000) for s in schools for pr in s["problems"]]
         module.fail_json(msg="%d difference(s) against the manifests:\n%s" % (total, "\n".join(lines)),
                          schools=schools, problems=total)
     module.exit_json(changed=False, schools=schools, problems=0)

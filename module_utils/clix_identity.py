@@ -108,6 +108,13 @@ def shown(value, limit: int = 200) -> str:
     return "'%s'%s" % ("".join(out), "..." if len(value) > limit else "")
 
 
+def said(text: str, limit: int = 200) -> str:
+    """text (a name from the field, or a message quoting one with repr()) as it may be printed: as it
+    is when every character prints as itself, else escaped whole (shown); cut to about limit characters."""
+    text = text if len(text) <= limit else text[:limit] + "..."
+    return shown(text) if unsafe_chars(text) or not text.isprintable() else text
+
+
 def literal(value) -> str | None:
     """A value a school server or lab PC gave, as a JSON string literal for manifests and reports:
     quotes, control characters and non-ASCII escaped, cut to CLAIM_CHARS. None stays None."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime
 import os
 import re
+import stat
 
 from ansible.module_utils import clix_identity
 
@@ -44,6 +45,7 @@ GSTUDIO_DB = "gstudio/db"  # mongodump's output: a folder per database
 MONGO_DB = "gstudio-mongodb"  # gStudio's own database
 POSTGRES_DUMP = "gstudio/postgres-dump"
 PG_DUMP = "pg_dump_all.sql"  # pg_dumpall's output in it
+MAX_HOPS = 40  # links followed while resolving one link, as the kernel's limit
 
 
 class LayoutError(ValueError):
@@ -98,6 +100,65 @@ def under(root: str, *parts: str) -> str:
     for part in parts:
         pieces += check_relpath(str(part))
     return contained(root, os.path.join(root, *pieces))
+
+
+def resolve_inside(top: str, folder: list, target: str, budget: list, read_target=os.readlink) -> list | None:
+    """Where a link in top/<folder> with this target leads, as components below top, resolved the
+    way the kernel would (links in the tree followed, each read with read_target); None when it
+    leaves top, is absolute, or takes more than budget[0] links. Only real folders are ever looked into."""
+    if target.startswith("/"):
+        return None
+    place = list(folder)
+    for part in target.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not place:
+                return None
+            place.pop()
+            continue
+        path = os.path.join(top, *place, part)
+        try:
+            is_link = stat.S_ISLNK(os.lstat(path).st_mode)
+        except OSError:  # not there (yet): no link to follow
+            is_link = False
+        if not is_link:
+            place.append(part)
+            continue
+        budget[0] -= 1
+        if budget[0] < 0:
+            return None
+        place = resolve_inside(top, place, read_target(path), budget, read_target)
+        if place is None:
+            return None
+    return place
+
+
+def item_of(table: list, relpath: str) -> dict | None:
+    """The item of the role's table (clix_items: name, dest, kind) that relpath of a school folder
+    belongs to (the longest dest that holds it), its dest stripped of slashes; None when none does."""
+    best = None
+    for item in table:
+        dest = str(item.get("dest", "")).strip("/")
+        if dest and (relpath == dest or relpath.startswith(dest + "/")) and (best is None or len(dest) > len(best["dest"])):
+            best = dict(item, dest=dest)
+    return best
+
+
+def link_stays_inside(school: str, table: list, relpath: str, target: str) -> bool:
+    """Whether the link relpath (below the school folder) with this target resolves inside its own
+    item, as collect keeps links (clix_pull): resolved through the item's own links, never leaving it.
+    An older version kept under history/<stamp>/ is judged inside history/<stamp>/<item>."""
+    parts = relpath.split("/")
+    base = parts[:2] if len(parts) > 2 and parts[0] == HISTORY and STAMP.fullmatch(parts[1]) else []
+    item = item_of(table, "/".join(parts[len(base):]))
+    if item is None:
+        return False
+    top = base + item["dest"].split("/")
+    if item["dest"] == "/".join(parts[len(base):]):  # the item is this one link (a file item): kept by no pull
+        return False
+    folder = parts[len(top):-1]
+    return resolve_inside(os.path.join(school, *top), folder, target, [MAX_HOPS]) is not None
 
 
 def check_year(year) -> str:

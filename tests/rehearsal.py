@@ -185,7 +185,7 @@ class Rehearsal:
     def merge(self, visit: int) -> None:
         self.playbook("collect.yml", "-l", "ct2", archive=self.field)
         link = self.field / str(self.year) / "ct" / FIELD / "gstudio" / "media" / "latest-upload.link"
-        self.check(link.is_symlink(), "the field laptop's collection kept no link at %s" % link)
+        self.check(link.is_symlink(), "the field laptop's collection kept no link at %s (fleet/data.py makes one)" % link)
         self.playbook("merge.yml", "-e", "clix_merge_from=%s" % self.field)
         merged = self.archive / str(self.year) / "ct" / FIELD / "gstudio" / "media" / "latest-upload.link"
         self.check(merged.is_symlink() and os.readlink(merged) == os.readlink(link),
@@ -216,8 +216,10 @@ class Rehearsal:
                     self.query("SELECT count(*) FROM (SELECT DISTINCT * FROM %s)" % t)[0][0] for t in tables}
         self.check(all(counts.values()), "dataset: empty tables %s" % counts)
         self.check(counts == distinct, "dataset: duplicated rows %s vs distinct %s" % (counts, distinct))
+        # every school of the year's: the mz schools collected, the field laptop's ct2 merged (history/ is no data)
         tool_logs = sum(len(json.loads(f.read_text()))
-                        for f in (self.archive / str(self.year) / "mz").rglob("gstudio_tools_logs/**/*.json"))
+                        for f in (self.archive / str(self.year)).rglob("gstudio_tools_logs/**/*.json")
+                        if "history" not in f.relative_to(self.archive).parts)
         self.check(counts["tool_events"] == tool_logs, "dataset: %d tool events, the archive's logs hold %d"
                    % (counts["tool_events"], tool_logs))
         if before:
@@ -255,20 +257,11 @@ class Rehearsal:
         self.undo.append(lambda: hosts.podman_in_school(self.lab, mz3, "start", "gstudio", capture_output=True))
         self.say("   changed: 2 tool events and a media file on mz1, mz3's gStudio container stopped")
 
-    def link_on_the_field_school(self) -> None:
-        media = self.school_dir("ct2") / "data" / "media"
-        link = media / "latest-upload.link"
-        target = next(p for p in sorted(media.rglob("*")) if p.is_file())
-        if not link.is_symlink():
-            link.symlink_to(os.path.relpath(target, media))
-            self.undo.append(link.unlink)
-
     # ------------------------------------------------------------------ the year
 
     def year_of_visits(self) -> None:
         counts = None
         try:
-            self.link_on_the_field_school()
             for visit in (1, 2):
                 if visit == 2:
                     self.change_the_servers()

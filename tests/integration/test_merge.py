@@ -172,3 +172,57 @@ def test_the_catalogue_of_the_merged_archive_counts_the_dumps_and_keeps_the_hear
     assert rows["2031001-mz1"]["cells"]["db"]["status"] == "ok"
     assert rows["2031001-mz1"]["cells"]["unplatform"]["status"] == "absent"
     assert {r["cells"]["db"]["status"] for r in rows.values()} == {"ok"}  # mz1, mz2 (A), mz3 (B)
+
+
+def school_state(folder: Path) -> dict:
+    """Every entry below a school folder: its bytes (a link's target), mtime and inode."""
+    return {str(p.relative_to(folder)): (os.readlink(p) if p.is_symlink() else p.read_bytes() if p.is_file() else None,
+                                         p.lstat().st_mtime_ns, p.lstat().st_ino) for p in sorted(folder.rglob("*"))}
+
+
+def without_inodes(manifest: Path) -> dict:
+    data = json.loads(manifest.read_text())
+    for entry in data["files"].values():
+        entry.pop("inode", None)
+    return data
+
+
+def test_a_hostile_field_archive_is_refused_alone_and_the_neighbour_left_byte_identical(fleet, field_archives,
+                                                                                          tmp_path):
+    """B as collect.yml wrote it (mz1 with the link collect kept, mz3), its mz3 manifest then tampered: top
+    folders into the neighbour mz2 and the control node, a year-1 time, another school's identity, an
+    escape sequence. Merged into a central archive holding A (mz1, mz2), beside B without mz3."""
+    a, b, _ = field_archives
+    link = b / MZ1 / "gstudio/media/latest-upload.link"
+    assert link.is_symlink(), "the fleet's mz1 has a link inside its media item: collect keeps it"
+    clean, hostile = tmp_path / "clean-field", tmp_path / "hostile-field"
+    shutil.copytree(b, clean, symlinks=True, ignore=shutil.ignore_patterns("2031003-mz3"))
+    shutil.copytree(b, hostile, symlinks=True)
+    mz3 = hostile / YEAR / "mz/2031003-mz3/MANIFEST.json"
+    manifest = json.loads(mz3.read_text())
+    manifest.update(top_folders=["gstudio", "../2031002-mz2", "/etc", "\x1b[2Jowned"],
+                    school=json.loads((a / YEAR / "mz/2031002-mz2/MANIFEST.json").read_text())["school"])
+    next(iter(manifest["items"].values()))["collected_at"] = "0001-01-01T00:00:00+05:30"
+    mz3.write_text(json.dumps(manifest))
+    without, attacked = tmp_path / "without", tmp_path / "attacked"
+    assert merge(fleet, a, without).returncode == 0
+    shutil.copytree(without, attacked, symlinks=True)
+    neighbour = school_state(attacked / YEAR / "mz/2031002-mz2")
+    name = ("-e", "clix_merge_name=field laptop")
+    done = subprocess.run(merge_cmd(fleet, clean, without) + list(name), cwd=REPO, env=ansible_env(),
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, ok(done)
+    proc = subprocess.run(merge_cmd(fleet, hostile, attacked) + list(name), cwd=REPO, env=ansible_env(),
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode != 0, ok(proc)
+    assert f"{YEAR}/mz/2031003-mz3: REFUSED" in proc.stdout, ok(proc)
+    assert "does not follow schemas/manifest-1.schema.json" in proc.stdout and "top_folders" in proc.stdout
+    assert "\x1b[2J" not in proc.stdout + proc.stderr
+    assert not (attacked / YEAR / "mz/2031003-mz3").exists()
+    assert school_state(attacked / YEAR / "mz/2031002-mz2") == neighbour  # untouched, to the inode
+    assert data_files(attacked / YEAR) == data_files(without / YEAR)
+    assert without_inodes(attacked / MZ1 / "MANIFEST.json") == without_inodes(without / MZ1 / "MANIFEST.json")
+    merged = attacked / MZ1 / "gstudio/media/latest-upload.link"
+    assert merged.is_symlink() and os.readlink(merged) == os.readlink(link)
+    checked = verify(fleet, attacked)
+    assert checked.returncode == 0 and "all match" in checked.stdout, ok(checked)

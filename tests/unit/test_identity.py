@@ -118,3 +118,11 @@ def test_the_identity_filters_are_clix_identity():
 def test_the_inventory_server_id_rule(server_id, state, error):
     found = clix_identity.server_id_error(server_id, state)
     assert (found is None) if error is None else (error in found and "\n" not in found)
+
+
+def test_said_prints_a_plain_name_as_it_is_and_escapes_one_a_terminal_would_act_on():
+    assert clix_identity.said("gstudio/media/a.png") == "gstudio/media/a.png"
+    assert clix_identity.said("top_folders.0: '../x' is not a folder") == "top_folders.0: '../x' is not a folder"
+    for hostile in ("\x1b[2Jowned", "a\u202egnp.exe", "a\x85b", "a\nb"):
+        assert all(c.isprintable() for c in clix_identity.said(hostile)), hostile
+    assert len(clix_identity.said("x" * 1000)) < 210

@@ -46,7 +46,7 @@ def school(tmp_path: Path) -> Path:
 
 def seal(root: Path) -> dict:
     tree = manifest.scan(str(root), ["gstudio", "unplatform"], manifest.load(str(root)))
-    sealed = dict(files=tree.files, special_files=tree.special, top_folders=["gstudio", "unplatform"])
+    sealed = dict(format=manifest.FORMAT, files=tree.files, special_files=tree.special, top_folders=["gstudio", "unplatform"])
     manifest.write(str(root), sealed)
     return sealed
 
@@ -275,3 +275,24 @@ def test_a_manifest_is_written_as_json_with_one_line_per_file(files):
     for rel in files:
         assert sum(line.startswith("  %s: {" % json.dumps(rel)) for line in lines) == 1
     assert text.startswith("{\n ") and text.endswith("\n}")
+
+
+def test_verify_checks_each_manifest_against_the_schema_and_each_link_stays_in_its_item(tmp_path, monkeypatch,
+                                                                                       capsys):
+    inside, outside, shaped = school(tmp_path / "a"), school(tmp_path / "b"), school(tmp_path / "c")
+    (inside / "gstudio/media/latest.link").symlink_to("img/a.png")
+    (outside / "gstudio/media/latest.link").symlink_to("../server_settings.py")
+    for root in (inside, outside, shaped):
+        seal(root)
+    sealed = json.loads((shaped / "MANIFEST.json").read_text())
+    (shaped / "MANIFEST.json").write_text(json.dumps(dict(sealed, top_folders=["/etc", "../a"])))
+    (inside / "gstudio/media/\x1b[2Jplanted").write_bytes(b"x")
+    items = [{"name": "media", "dest": "gstudio/media"}]
+    result = run_module(clix_verify, {"path": str(tmp_path), "items": items}, monkeypatch, capsys)
+    problems = {s["folder"]: [p["path"] + ": " + p["problem"] for p in s["problems"]] for s in result["schools"]}
+    assert problems["a/2031001-mz1"] == ["gstudio/media/\x1b[2Jplanted: not in the manifest"]
+    assert "\x1b" not in result["msg"] and "planted" in result["msg"]  # escaped on the terminal
+    assert problems["b/2031001-mz1"] == ["gstudio/media/latest.link: a link to '../server_settings.py', which leads "
+                                         "outside its item"]
+    assert len(problems["c/2031001-mz1"]) == 2 and all(p.startswith("MANIFEST.json: does not follow the schema: "
+                                                                    "top_folders.") for p in problems["c/2031001-mz1"])

@@ -289,3 +289,105 @@ def test_a_folder_with_a_manifest_outside_the_layout_is_reported_not_merged(tmp_
     assert results["quarantine/2026/2031002-mz2--server-says-2031003-mz3"]["status"] == "refused"
     assert results["2026/mz/2031001-mz1"]["status"] == "merged"
     assert not (tmp_path / "C/quarantine").exists()
+
+
+def with_link(school: Path, rel: str, target: str) -> None:
+    """A link in a school folder that collect kept, recorded in its manifest as collect records it."""
+    (school / rel).symlink_to(target)
+    manifest = json.loads((school / "MANIFEST.json").read_text())
+    manifest["files"] = file_entries(str(school), ["gstudio", "unplatform"], None)
+    write(str(school), manifest)
+
+
+def test_a_link_collect_kept_is_made_anew_never_followed_and_an_older_one_kept_in_history(tmp_path):
+    a, b = field_archives(tmp_path)
+    with_link(a / "2026/mz/2031001-mz1", "gstudio/media/latest.link", "a.png")
+    with_link(b / "2026/mz/2031001-mz1", "gstudio/media/latest.link", "added.txt")
+    central = tmp_path / "C"
+    results = {s["path"]: s for s in run(a, central)}
+    assert results["2026/mz/2031001-mz1"]["status"] == "merged", results
+    link = central / "2026/mz/2031001-mz1/gstudio/media/latest.link"
+    assert link.is_symlink() and os.readlink(link) == "a.png"
+    run(b, central)
+    assert os.readlink(link) == "added.txt"
+    older = [m / "latest.link" for m in (central / "2026/mz/2031001-mz1/history").glob("*/gstudio/media")]
+    assert len(older) == 1 and older[0].is_symlink() and os.readlink(older[0]) == "a.png"  # a.png: not in history
+    manifest = json.loads((central / "2026/mz/2031001-mz1/MANIFEST.json").read_text())
+    assert manifest["files"]["gstudio/media/latest.link"] == clix_merge.link_entry("added.txt")
+    verified(central)
+    again = {s["path"]: s for s in run(b, central)}
+    assert again["2026/mz/2031001-mz1"]["status"] == "unchanged" and again["2026/mz/2031001-mz1"]["added"] == 0
+
+
+# The media item's folder lies at gstudio/media; rcs-repo is another item; chain: a link through an
+# inner link whose text stays inside, but which the kernel resolves out of the item.
+@pytest.mark.parametrize("links", [{"gstudio/media/out.link": "../git-commit.log"},
+                                   {"gstudio/media/abs.link": "/etc/passwd"},
+                                   {"gstudio/media/deep/deeper/a": "../../c.txt",
+                                    "gstudio/media/deep/deeper/x": "a/../../.."}])
+def test_a_recorded_link_that_leads_outside_its_item_refuses_its_school_alone(tmp_path, links):
+    a, _ = field_archives(tmp_path)
+    school = a / "2026/mz/2031001-mz1"
+    (school / "gstudio/media/deep/deeper").mkdir(parents=True)
+    for rel, target in links.items():
+        with_link(school, rel, target)
+    central = tmp_path / "C"
+    results = {s["path"]: s for s in run(a, central)}
+    assert results["2026/mz/2031001-mz1"]["status"] == "refused"
+    assert "leads outside its item" in results["2026/mz/2031001-mz1"]["problems"][0]
+    assert results["2026/mz/2031002-mz2"]["status"] == "merged"
+    assert not (central / "2026/mz/2031001-mz1").exists()
+
+
+def tamper(school: Path, change) -> None:
+    manifest = json.loads((school / "MANIFEST.json").read_text())
+    change(manifest)
+    (school / "MANIFEST.json").write_text(json.dumps(manifest))
+
+
+HOSTILE = {
+    "top_folders of another school": lambda m: m.update(top_folders=["gstudio", "../2031002-mz2"]),
+    "absolute top_folders": lambda m: m.update(top_folders=["/etc"]),
+    "a year-1 collected_at": lambda m: m["items"]["media"].update(collected_at="0001-01-01T00:00:00+05:30"),
+    "a size of the wrong type": lambda m: m["files"]["gstudio/media/c.txt"].update(size="8"),
+    "items of the wrong type": lambda m: m.update(items=["media"]),
+    "an escape sequence in a name": lambda m: m.update(top_folders=["\x1b[2J\x1b]0;owned\x07"]),
+}
+
+
+@pytest.mark.parametrize("hostile", sorted(HOSTILE))
+def test_a_field_manifest_off_the_schema_refuses_its_school_before_any_of_it_is_used(tmp_path, hostile):
+    a, b = field_archives(tmp_path)
+    central = tmp_path / "C"
+    run(a, central)
+    neighbour = central / "2026/mz/2031002-mz2"
+    before = {str(p): (p.read_bytes(), p.stat().st_mtime_ns) for p in neighbour.rglob("*") if p.is_file()}
+    tamper(b / "2026/mz/2031001-mz1", HOSTILE[hostile])
+    results = {s["path"]: s for s in run(b, central)}
+    refused = results["2026/mz/2031001-mz1"]
+    assert refused["status"] == "refused" and "does not follow schemas/manifest-1.schema.json" in refused["problems"][0]
+    assert "\x1b" not in refused["problems"][0] and "\x07" not in refused["problems"][0]
+    assert results["2026/mz/2031003-mz3"]["status"] == "merged"  # the field archive's other school
+    assert {str(p): (p.read_bytes(), p.stat().st_mtime_ns) for p in neighbour.rglob("*") if p.is_file()} == before
+    line = clix_merge.summary_line(refused)
+    assert "\x1b" not in line
+
+
+def test_the_central_manifest_takes_neither_the_field_top_folders_nor_its_school(tmp_path):
+    a, _ = field_archives(tmp_path)
+    school = a / "2026/mz/2031002-mz2"
+    tamper(school, lambda m: m.update(top_folders=["gstudio", "unplatform", "elsewhere"],
+                                      school=dict(state="mz", server_id="mz1", school_code="2031001")))
+    central = tmp_path / "C"
+    assert {s["path"]: s["status"] for s in run(a, central)}["2026/mz/2031002-mz2"] == "merged"
+    manifest = json.loads((central / "2026/mz/2031002-mz2/MANIFEST.json").read_text())
+    assert manifest["top_folders"] == ["gstudio"]
+    assert manifest["school"] == dict(state="mz", server_id="mz2", school_code="2031002", folder="2031002-mz2")
+
+
+def test_one_school_that_breaks_the_merge_is_refused_and_the_others_still_merged(tmp_path):
+    a, _ = field_archives(tmp_path)
+    (a / "2026/mz/2031001-mz1/MANIFEST.json").write_text("[" * 100_000 + "]" * 100_000)  # deeper than json can read
+    results = {s["path"]: s for s in run(a, tmp_path / "C")}
+    assert results["2026/mz/2031001-mz1"]["status"] == "refused"
+    assert results["2026/mz/2031002-mz2"]["status"] == "merged"

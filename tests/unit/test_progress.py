@@ -133,7 +133,7 @@ def test_the_manifests_hashing_says_how_many_files_it_has_read(tmp_path, monkeyp
 def test_verify_says_which_school_it_checks_and_how_far_it_got(tmp_path, monkeypatch):
     root = big_school(tmp_path, 3)
     tree = manifest.scan(str(root), ["gstudio"])
-    manifest.write(str(root), dict(files=tree.files, top_folders=["gstudio"]))
+    manifest.write(str(root), dict(format=manifest.FORMAT, files=tree.files, top_folders=["gstudio"]))
     shown = Lines()
     hashing_waits_for_its_line(shown, monkeypatch, "verifying school 1 of 1")
     result = run_in_process(clix_verify, dict(path=str(tmp_path / "2026")), shown, monkeypatch)

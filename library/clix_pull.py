@@ -27,7 +27,7 @@ description:
   - Every item's place in the archive (O(root)/O(items[].dest)) is checked before anything is pulled - it stays
     below O(root) and no symbolic link is on the way (C(clix_layout.under)); an item whose place is a link fails.
   - Names and messages from the server (paths, link targets, rsync's complaints) are escaped in every reason and
-    progress line (C(clix_identity.shown)): they are data, never terminal control.
+    progress line (C(clix_identity.shown)) - they are data, never terminal control.
   - SSH host key checking stays on - the school's key must be in the known_hosts file.
   - The archive is private - folders 0700, files 0600, owned by the operator.
 version_added: "0.1.0"

@@ -141,7 +141,9 @@ installs:
       description:
         - "What the control node pulls for this install - C(clix_pull) items whose C(dest) is relative to the
           install's folder in the archive: C(name), C(src), C(dest), C(kind) (C(sessions), C(json), C(file)),
-          C(expect), C(exclude)."
+          C(expect), C(exclude), each made from the table C(LABPC_PARTS) of module_utils/clix_unplatform.py."
+        - "The control node trusts none of it - it takes only which parts (C(dest)) are there and the staged
+          database's sha256, and makes the rest from its own copy of the table (filter C(clix_labpc_pull_items))."
       type: list
       elements: dict
 config:
@@ -168,11 +170,11 @@ from ansible.module_utils.clix_files import (
 )
 from ansible.module_utils.clix_unplatform import (
     INSTALL_ROOT,
+    LABPC_PARTS,
     V1_DB,
     V1_LOG,
     V1_SEARCH,
     V1_SEARCH_DEPTH,
-    LABPC_PARTS,
     V2_CONFIG,
     V2_SESSIONS_DB,
     V2_USER_DATA,

@@ -487,10 +487,8 @@ def labpc_part(layout, rel, staged: str, root: str, asset_content: bool = False)
     if kind is None:
         raise UnplatformError("%s of a %s install is not a part the control node pulls" % (
             clix_identity.shown(rel), clix_identity.shown(layout)))
-    if kind == "sessions":
-        src = staged.rstrip("/") + "/" + rel
-    else:
-        src = root.rstrip("/") + "/" + rel + ("/" if kind == "json" else "")
+    src = (staged.rstrip("/") + "/" + rel if kind == "sessions"
+           else root.rstrip("/") + "/" + rel + ("/" if kind == "json" else ""))
     exclude = [LABPC_ASSET_EXCLUDE] if rel == V2_DATASTORE and not asset_content else []
     return dict(src=src, dest=rel, kind=kind, exclude=exclude)
 

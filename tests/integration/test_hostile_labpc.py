@@ -142,7 +142,7 @@ def make_hostile(fleet, pc_root: Path) -> list:
 def attack(fleet, target_python, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("hostile-labpc")
     baseline, attacked = tmp / "baseline", tmp / "attacked"
-    pc01, pc02 = fleet.lab_pc("ct1-pc01"), fleet.lab_pc("ct1-pc02")
+    pc01 = fleet.lab_pc("ct1-pc01")
     pc_root = fleet.pc_root("ct1-pc02")
     saved = tmp / "pc02-saved"
     shutil.copytree(pc_root / "opt", saved, symlinks=True)

@@ -14,7 +14,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "filter_plugins"))
 
 import clix
 from ansible.module_utils import clix_identity
-from ansible.module_utils.clix_unplatform import UnplatformError
 
 
 @pytest.mark.parametrize("config", [

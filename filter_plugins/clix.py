@@ -100,7 +100,7 @@ def clix_labpc_item(pulled: list, found: dict | None, pc: str) -> dict:
         mine = [r for r in pulled if r["name"].startswith(prefix + "/")]
         entry = {k: install.get(k) for k in ("path", "layout", "version", "version_source", "sessions", "user_data")}
         notes = install.get("notes") if isinstance(install.get("notes"), list) else []
-        entry.update(label=label, notes=[clix_identity.shown(note) for note in notes])
+        entry.update(label=label, notes=[clix_identity.shown(note, 500) for note in notes])
         entry.update(json_files=sum(r.get("json_files") or 0 for r in mine),
                      source_files=sum(r.get("source_files") or 0 for r in mine),
                      torn=[r["name"][len(prefix) + 1:] + "/" + rel for r in mine for rel in r.get("torn") or []],

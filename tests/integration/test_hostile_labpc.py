@@ -32,7 +32,7 @@ from fleet import hosts
 from module_utils.clix_unplatform import V2_DATASTORE, V2_SESSIONS_DB, V2_USER_DATA
 
 YEAR = str(datetime.date.today().year)
-# The control node's peak resident memory over the run (any process of it): about 60 MiB; pc02's 24 MiB
+# The control node's peak resident memory over the run (any process of it): 60-80 MiB; pc02's 24 MiB
 # JSON file of small objects took it to about 700 MiB before clix_unplatform_json_limit.
 MEMORY_BOUND_MIB = 200
 PEAK_RSS = ("import resource, subprocess, sys; rc = subprocess.call(sys.argv[1:]); "

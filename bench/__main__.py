@@ -642,11 +642,11 @@ def pull_seconds(lab: hosts.Lab, pc: hosts.School, root: Path, parse: bool = Tru
             def finish(self) -> tuple:
                 self.queue.put(None)
                 self.thread.join()
-                return 0, []
+                return 0, [], []
         pull.JsonChecker = Idle
     p = dict(rsync_path="rsync", timeout=3600, connect_timeout=30, connection="ssh", host=pc.address, port=22, user="root",
              private_key=str(lab.key), ssh_args=f"-o UserKnownHostsFile={lab.known_hosts}", bwlimit=0, compress=False,
-             root=str(root), json_tries=3, json_wait=1)
+             root=str(root), json_tries=3, json_wait=1, json_limit=16 << 20)
     root.mkdir()
     started = time.monotonic()
     result = pull.pull_json(p, {"src": "/opt/clix/", "dest": "unplatform/pc/opt-clix"}, {"status": "ok", "reason": ""}, None)

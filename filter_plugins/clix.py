@@ -64,7 +64,8 @@ def clix_pull_items(items: list, host_vars: dict, lab_pcs=()) -> list:
         entry["kind"] = item.get("kind", "folder")
         entry["redact"] = bool(item.get("redact", False))
         if entry["dest"].strip("/") == clix_unplatform.ARCHIVE_TOP:
-            entry["exclude"] = ["/%s/" % clix_unplatform.check_pc(pc) for pc in sorted(set(lab_pcs or ()))]
+            # "/pc01", not "/pc01/": whatever its file type (a link pc01 -> x would carry the PC's pulls along)
+            entry["exclude"] = ["/%s" % clix_unplatform.check_pc(pc) for pc in sorted(set(lab_pcs or ()))]
         result = host_vars.get("clix_%s_result" % item["producer"]) if item.get("producer") else None
         if result and not result.get("skipped"):
             if result.get("failed") or result.get("unreachable"):
@@ -75,16 +76,14 @@ def clix_pull_items(items: list, host_vars: dict, lab_pcs=()) -> list:
     return out
 
 
-def clix_labpc_pull_items(installs: list, pc: str) -> list:
-    """clix_pull items of a lab PC's installs (clix_unplatform's installs[].pull), each going to
-    unplatform/<pc>/<install>/<its path in the install> (clix_unplatform.pc_relpath checks every part
-    the PC gave)."""
-    items = []
-    for install in installs or []:
-        for item in install.get("pull") or []:
-            dest = clix_unplatform.pc_relpath(pc, install["label"], item["dest"])
-            items.append({"name": dest, "src": item["src"], "dest": dest, "kind": item["kind"],
-                          "expect": item.get("expect") or {}, "exclude": item.get("exclude") or []})
+def clix_labpc_pull_items(installs: list, pc: str, staging: str, asset_content: bool = False) -> list:
+    """clix_pull items of a lab PC's installs (clix_unplatform's installs), each going to
+    unplatform/<pc>/<install>/<its path in the install>: kind, source and path from the control node's
+    table (clix_unplatform.labpc_pulls), the PC's result only saying which installs and parts exist.
+    An install that does not pass becomes an item failed with the reason, pulling nothing."""
+    items, problems = clix_unplatform.labpc_pulls(installs, pc, staging, asset_content)
+    name = clix_unplatform.pc_relpath(pc)
+    items += [{"name": name, "src": "", "dest": name, "kind": "file", "error": problem} for problem in problems]
     return items
 
 
@@ -94,11 +93,16 @@ def clix_labpc_item(pulled: list, found: dict | None, pc: str) -> dict:
     config.json's values)."""
     pulled, found = pulled or [], found or {}
     installs = []
-    for install in found.get("installs") or []:
-        prefix = clix_unplatform.pc_relpath(pc, install["label"])
+    for install in found.get("installs") if isinstance(found.get("installs"), list) else []:
+        try:  # the PC's result is data: an install that does not pass was reported by clix_labpc_pull_items
+            label = clix_unplatform.labpc_install_label(install)
+        except clix_unplatform.UnplatformError:
+            continue
+        prefix = clix_unplatform.pc_relpath(pc, label)
         mine = [r for r in pulled if r["name"].startswith(prefix + "/")]
-        entry = {k: install.get(k) for k in ("label", "path", "layout", "version", "version_source", "sessions",
-                                               "user_data", "notes")}
+        entry = {k: install.get(k) for k in ("path", "layout", "version", "version_source", "sessions", "user_data")}
+        notes = install.get("notes") if isinstance(install.get("notes"), list) else []
+        entry.update(label=label, notes=[clix_identity.shown(note, 500) for note in notes])
         entry.update(json_files=sum(r.get("json_files") or 0 for r in mine),
                      source_files=sum(r.get("source_files") or 0 for r in mine),
                      torn=[r["name"][len(prefix) + 1:] + "/" + rel for r in mine for rel in r.get("torn") or []],
@@ -111,7 +115,7 @@ def clix_labpc_item(pulled: list, found: dict | None, pc: str) -> dict:
     if not installs:
         reasons.append("no unplatform install found on the lab PC")
     return {"name": clix_unplatform.pc_relpath(pc), "status": status, "reason": "; ".join(reasons) or None,
-            "source": ", ".join(i["path"] for i in installs) or None,
+            "source": ", ".join(clix_identity.shown(i["path"]) for i in installs) or None,
             "bytes_received": sum(r.get("bytes_received") or 0 for r in pulled),
             "total_bytes": sum(r.get("total_bytes") or 0 for r in pulled),
             "files_transferred": sum(r.get("files_transferred") or 0 for r in pulled),

@@ -24,6 +24,10 @@ description:
   - C(file) items are pulled into a hidden folder of the school's and moved in place (redacted when
     asked) only when they are regular files whose bytes changed; a folder, device, FIFO or socket at
     their path on the server is not collected.
+  - Every item's place in the archive (O(root)/O(items[].dest)) is checked before anything is pulled - it stays
+    below O(root) and no symbolic link is on the way (C(clix_layout.under)); an item whose place is a link fails.
+  - Names and messages from the server (paths, link targets, rsync's complaints) are escaped in every reason and
+    progress line (C(clix_identity.shown)) - they are data, never terminal control.
   - SSH host key checking stays on - the school's key must be in the known_hosts file.
   - The archive is private - folders 0700, files 0600, owned by the operator.
 version_added: "0.1.0"
@@ -158,6 +162,15 @@ options:
     description: Seconds between two pulls of torn JSON files.
     type: float
     default: 0.5
+  json_limit:
+    description:
+      - For C(json) items, the largest JSON file in bytes that is parsed and archived. A larger one is not read
+        nor archived (the archived copy keeps its previous version), and fails the item naming this limit.
+      - A JSON file up to 1 MiB is parsed by Python's reader (about 30 times its size in memory), a larger one
+        (or one nested too deep for that reader) in one pass building nothing (about 6 times its size at most).
+        The role passes C(clix_unplatform_json_limit).
+    type: int
+    default: 16777216
   connect_timeout:
     description: Seconds to wait for the SSH connection.
     type: int
@@ -237,6 +250,10 @@ items:
       description: C(json) items - the JSON files (relative to the item) that never parsed, not archived.
       type: list
       elements: str
+    too_large:
+      description: C(json) items - the JSON files (relative to the item) larger than O(json_limit), not archived.
+      type: list
+      elements: str
     json_files:
       description: C(json) items - the JSON files pulled and parsed in this run.
       type: int
@@ -260,7 +277,6 @@ total_bytes:
 
 import contextlib
 import hashlib
-import json
 import os
 import queue
 import re
@@ -287,11 +303,12 @@ from ansible.module_utils.clix_files import (
     sha256_file,
     syncfs,
 )
-from ansible.module_utils.clix_layout import MAX_HOPS
+from ansible.module_utils.clix_identity import shown
+from ansible.module_utils.clix_layout import MAX_HOPS, LayoutError, under
 from ansible.module_utils.clix_manifest import entry as manifest_entry
 from ansible.module_utils.clix_manifest import leave_known
 from ansible.module_utils.clix_settings import SettingsError, redact_settings
-from ansible.module_utils.clix_unplatform import V2_SESSIONS_DB, UntrustedDatabaseError, fold_sessions
+from ansible.module_utils.clix_unplatform import V2_SESSIONS_DB, UntrustedDatabaseError, fold_sessions, json_parses
 
 PARTIAL_DIR = ".rsync-partial"
 INCOMING = ".incoming"
@@ -478,7 +495,7 @@ def note_skipped(result: dict, skipped: list) -> None:
         return
     result["skipped_links"] = skipped[:LISTED_LINKS]
     text = "%d symbolic link(s) pointing outside the item not kept: %s%s" % (
-        len(skipped), ", ".join("%s -> %s" % (s["path"], s["target"]) for s in skipped[:5]),
+        len(skipped), ", ".join("%s -> %s" % (shown(s["path"]), shown(s["target"])) for s in skipped[:5]),
         ", ..." if len(skipped) > 5 else "")
     result["reason"] = "%s; %s" % (result["reason"], text) if result["reason"] else text
 
@@ -494,10 +511,10 @@ TRANSIENT = "_transient"
 def rsync_failed(rc: int, err: str, src: str) -> dict:
     """status and reason for an rsync that exited with rc (and TRANSIENT when a retry may get past it)."""
     if ABSENT.search(err):
-        return dict(status="absent", reason="not on the server: %s" % src)
+        return dict(status="absent", reason="not on the server: %s" % shown(src))
     last = err.strip().splitlines()[-1] if err.strip() else ""
     return {"status": "failed", TRANSIENT: rc in TRANSIENT_EXITS and not LASTING.search(err),
-            "reason": "rsync exit %d (%s): %s" % (rc, RSYNC_EXIT.get(rc, "error"), last)}
+            "reason": "rsync exit %d (%s): %s" % (rc, RSYNC_EXIT.get(rc, "error"), shown(last, 500))}
 
 
 # Folders an item leaves empty are removed once every item is done: removed while another item of
@@ -521,15 +538,15 @@ def pulled_regular(item: dict, pulled: str, result: dict) -> bool:
         return True
     except FileNotFoundError:  # rsync skipped it: --no-recursive, --no-devices, --no-specials
         result.update(status="failed", reason="%s is not a regular file on the server (a folder, device, FIFO or "
-                      "socket): not collected" % item["src"])
+                      "socket): not collected" % shown(item["src"]))
     except NotRegularFileError as exc:
         if not os.path.islink(pulled):
-            result.update(status="failed", reason="%s on the server %s: not collected" % (item["src"], exc.strerror))
+            result.update(status="failed", reason="%s on the server %s: not collected" % (shown(item["src"]), exc.strerror))
             return False
         target = unmunged(os.readlink(pulled))
         result.update(status="failed", skipped_links=[dict(path=os.path.basename(item["src"]), target=target)],
                       reason="%s is a symbolic link on the server (to %s): links are never followed; collect the "
-                      "file it points to by its own path" % (item["src"], target))
+                      "file it points to by its own path" % (shown(item["src"]), shown(target)))
     return False
 
 
@@ -539,7 +556,7 @@ def redacted_in_place(item: dict, pulled: str, result: dict) -> bool:
         text = redact_settings(read_regular(pulled, limit=SETTINGS_LIMIT))
     except (SettingsError, ValueError) as exc:
         result.update(status="failed", reason="%s cannot be redacted (%s), so it is not archived; the archived copy "
-                      "is kept. Fix the file on the server, or collect it verbatim." % (item["src"], exc))
+                      "is kept. Fix the file on the server, or collect it verbatim." % (shown(item["src"]), exc))
         return False
     with atomic_output(pulled) as out:
         out.write(text)
@@ -619,25 +636,34 @@ def walk_files(top: str):
     return ((rel, entry.path) for rel, entry in walk_entries(top))
 
 
-def parses(path: str) -> bool:
-    return read_json(path) is not None
+class JsonTooLarge(Exception):
+    """A JSON file larger than json_limit: never read."""
 
 
-def read_json(path: str) -> dict | None:
-    """The manifest entry (clix_manifest.entry) of a regular JSON file that parses, read once, or None."""
+def parses(path: str, limit: int) -> bool:
+    try:
+        return read_json(path, limit) is not None
+    except JsonTooLarge:
+        return False
+
+
+def read_json(path: str, limit: int) -> dict | None:
+    """The manifest entry (clix_manifest.entry) of a regular JSON file that parses, read once, or None.
+    Raises JsonTooLarge, reading nothing, when the file is larger than limit bytes."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         try:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
                 return None
+            if st.st_size > limit:
+                raise JsonTooLarge(path)
             data = os.read(fd, st.st_size + 1)  # one more byte than stat says: a file that grew is seen
         finally:
             os.close(fd)
-        if len(data) != st.st_size:  # changed while it was read (a file that grew past it counts too)
-            return None
-        json.loads(data)
-    except (OSError, ValueError):
+    except OSError:
+        return None
+    if len(data) != st.st_size or not json_parses(data):  # changed while it was read, or torn
         return None
     return manifest_entry(st.st_size, st.st_mtime_ns, st.st_ino, hashlib.sha256(data).hexdigest())
 
@@ -650,8 +676,8 @@ class JsonChecker:
     landed) is read again. parsed: {relative path: manifest entry} of the files that parse, hashed
     from the bytes parsed (the manifest takes them as known: clix_manifest.leave_known)."""
 
-    def __init__(self, top: str) -> None:
-        self.top, self.parsed, self.queue = top, {}, queue.Queue()
+    def __init__(self, top: str, limit: int) -> None:
+        self.top, self.limit, self.parsed, self.queue = top, limit, {}, queue.Queue()
         self.thread = threading.Thread(target=self.run, daemon=True)
         self.thread.start()
 
@@ -661,36 +687,43 @@ class JsonChecker:
     def run(self) -> None:
         for names in iter(self.queue.get, None):
             for name in names:
-                found = read_json(os.path.join(self.top, name))
+                try:
+                    found = read_json(os.path.join(self.top, name), self.limit)
+                except JsonTooLarge:
+                    continue  # the final walk lists it
                 if found is not None:  # else not there (yet), a name rsync escaped, or torn: the final walk reads it
                     self.parsed[name] = found
 
     def finish(self) -> tuple:
-        """(JSON files below top, the relative paths of those that do not parse)."""
+        """(JSON files below top, the relative paths of those that do not parse, of those larger than the limit)."""
         self.queue.put(None)
         self.thread.join()
-        found, torn = 0, []
+        found, torn, large = 0, [], []
         for rel, entry in walk_entries(self.top):
             if not rel.endswith(".json"):
                 continue
             found += 1
             if (self.parsed.get(rel) or {}).get("inode") != entry.inode():
                 self.parsed.pop(rel, None)
-                read = read_json(entry.path)
+                try:
+                    read = read_json(entry.path, self.limit)
+                except JsonTooLarge:
+                    large.append(rel)
+                    continue
                 if read is None:
                     torn.append(rel)
                 else:
                     self.parsed[rel] = read
-        return found, sorted(torn)
+        return found, sorted(torn), sorted(large)
 
 
-def torn_json(top: str, rels=None) -> tuple:
+def torn_json(top: str, limit: int, rels=None) -> tuple:
     """(JSON files checked, relative paths of those that do not parse) below top, or among rels."""
     if rels is None:
         found = [(rel, path) for rel, path in walk_files(top) if rel.endswith(".json")]
     else:
         found = [(rel, os.path.join(top, rel)) for rel in rels if os.path.isfile(os.path.join(top, rel))]
-    return len(found), sorted(rel for rel, path in found if not parses(path))
+    return len(found), sorted(rel for rel, path in found if not parses(path, limit))
 
 
 def repull_torn(p: dict, item: dict, incoming: str, extra: list, torn: list) -> list:
@@ -707,7 +740,7 @@ def repull_torn(p: dict, item: dict, incoming: str, extra: list, torn: list) -> 
             listed.write("".join(rel + "\n" for rel in torn))
             listed.flush()
             rsync(p, item["src"], incoming + "/", False, [*extra, "--files-from=%s" % listed.name])
-        torn = torn_json(incoming, torn)[1]
+        torn = torn_json(incoming, p["json_limit"], torn)[1]
     for rel in torn:
         os.unlink(os.path.join(incoming, rel))
     return torn
@@ -756,6 +789,18 @@ def flush(folder: str) -> None:
             os.close(fd)
 
 
+def refuse_large(p: dict, incoming: str, large: list, result: dict) -> None:
+    """The JSON files larger than json_limit removed from incoming unread, the item failed naming the limit."""
+    for rel in large:
+        os.unlink(os.path.join(incoming, rel))
+    result["too_large"] = large[:LISTED_LINKS]
+    if large:
+        text = "%d JSON file(s) larger than clix_unplatform_json_limit (%d bytes) not read nor archived, the " \
+            "archived copy kept: %s%s; if they are real data, raise it with -e clix_unplatform_json_limit=<bytes>" % (
+                len(large), p["json_limit"], ", ".join(shown(rel) for rel in large[:5]), ", ..." if len(large) > 5 else "")
+        result.update(status="failed", reason="%s; %s" % (result["reason"], text) if result["reason"] else text)
+
+
 def pull_json(p: dict, item: dict, result: dict, progress: Callable | None) -> dict:
     """A lab PC's JSON folder: new and changed files into .incoming, each JSON parsed (torn ones
     pulled again, never archived), then moved into place."""
@@ -765,11 +810,11 @@ def pull_json(p: dict, item: dict, result: dict, progress: Callable | None) -> d
     # Files left in incoming by an interrupted run stay: rsync resumes there, and they are parsed again.
     os.makedirs(incoming, mode=0o700, exist_ok=True)
     extra = excludes + (["--compare-dest=%s" % os.path.abspath(final)] if os.path.isdir(final) else [])
-    checker = JsonChecker(incoming)
+    checker = JsonChecker(incoming, p["json_limit"])
     try:
         rc, out, err = rsync(p, item["src"], incoming + "/", False, extra, progress, checker.received)
     finally:
-        json_files, torn = checker.finish()
+        json_files, torn, large = checker.finish()
     result.update(parse_stats(out))
     match = SOURCE_FILES.search(out)
     result["source_files"] = int(match.group(1).replace(",", "")) if match else 0
@@ -782,9 +827,10 @@ def pull_json(p: dict, item: dict, result: dict, progress: Callable | None) -> d
     result["json_files"] = json_files
     torn = repull_torn(p, item, incoming, extra, [rel for rel in torn if os.path.lexists(os.path.join(incoming, rel))])
     result["torn"] = torn
+    refuse_large(p, incoming, large, result)
     if torn:
         text = "%d JSON file(s) never parsed (the app kept rewriting them), archived copy kept: %s%s" % (
-            len(torn), ", ".join(torn[:5]), ", ..." if len(torn) > 5 else "")
+            len(torn), ", ".join(shown(t) for t in torn[:5]), ", ..." if len(torn) > 5 else "")
         result["reason"] = "%s; %s" % (result["reason"], text) if result["reason"] else text
     with ThreadPoolExecutor(max_workers=1) as background:
         flushed = background.submit(flush, incoming)
@@ -799,7 +845,7 @@ def pull_json(p: dict, item: dict, result: dict, progress: Callable | None) -> d
         shutil.rmtree(incoming, ignore_errors=True)  # only the emptied folders are left
     else:
         result.update(status="failed", reason="%s is a folder in the archive but a file on the server (or the other "
-                      "way round): the archive's kept; %s" % (refused[0], result["reason"] or ""))
+                      "way round): the archive's kept; %s" % (shown(refused[0]), result["reason"] or ""))
     result[TIDY] = os.path.dirname(incoming)
     return result
 
@@ -827,7 +873,7 @@ def pull_sessions(p: dict, item: dict, check: bool, result: dict) -> dict:
         work, pulled = got
         digest = (item["expect"] or {}).get(os.path.basename(item["dest"]))
         if digest and sha256_file(pulled) != digest:
-            result.update(status="failed", reason="%s differs from what the lab PC staged; archived copy kept" % item["src"])
+            result.update(status="failed", reason="%s differs from what the lab PC staged; archived copy kept" % shown(item["src"]))
             return result
         try:
             standalone(pulled)
@@ -836,7 +882,8 @@ def pull_sessions(p: dict, item: dict, check: bool, result: dict) -> dict:
             else:
                 merged = None if same_bytes(pulled, final) else pulled
         except (sqlite3.Error, UntrustedDatabaseError) as exc:
-            result.update(status="failed", reason="%s: %s; the archived copy is kept as it was" % (item["src"], exc))
+            why = str(exc) if isinstance(exc, UntrustedDatabaseError) else shown(str(exc), 500)  # the former shown() already
+            result.update(status="failed", reason="%s: %s; the archived copy is kept as it was" % (shown(item["src"]), why))
             return result
         result["files_transferred"] = int(merged is not None)
         if merged and not check:
@@ -853,6 +900,12 @@ def pull_item(p: dict, item: dict, check: bool, progress: Callable | None = None
                   files_transferred=0, total_bytes=0)
     if item["error"]:
         result.update(status="failed", reason=item["error"], seconds=0.0)
+        return result
+    try:
+        for path in (item["dest"], os.path.join(INCOMING, item["dest"])):
+            under(root, path, links=False)
+    except LayoutError as exc:
+        result.update(status="failed", reason="%s not pulled: %s" % (shown(item["dest"]), exc), seconds=0.0)
         return result
     if kind == "file":
         return pull_file(p, item, check, result, started)
@@ -986,6 +1039,7 @@ def main() -> None:
             progress_seconds=dict(type="int", default=60),
             json_tries=dict(type="int", default=5),
             json_wait=dict(type="float", default=0.5),
+            json_limit=dict(type="int", default=16 << 20),
         ),
         supports_check_mode=True,
     )

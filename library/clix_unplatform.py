@@ -141,7 +141,9 @@ installs:
       description:
         - "What the control node pulls for this install - C(clix_pull) items whose C(dest) is relative to the
           install's folder in the archive: C(name), C(src), C(dest), C(kind) (C(sessions), C(json), C(file)),
-          C(expect), C(exclude)."
+          C(expect), C(exclude), each made from the table C(LABPC_PARTS) of module_utils/clix_unplatform.py."
+        - "The control node trusts none of it - it takes only which parts (C(dest)) are there and the staged
+          database's sha256, and makes the rest from its own copy of the table (filter C(clix_labpc_pull_items))."
       type: list
       elements: dict
 config:
@@ -168,13 +170,12 @@ from ansible.module_utils.clix_files import (
 )
 from ansible.module_utils.clix_unplatform import (
     INSTALL_ROOT,
+    LABPC_PARTS,
     V1_DB,
     V1_LOG,
     V1_SEARCH,
     V1_SEARCH_DEPTH,
-    V2_ASSET_CONTENT,
     V2_CONFIG,
-    V2_DATASTORE,
     V2_SESSIONS_DB,
     V2_USER_DATA,
     UnplatformError,
@@ -182,6 +183,7 @@ from ansible.module_utils.clix_unplatform import (
     count_sessions,
     find_installs,
     install_label,
+    labpc_part,
     real_dir,
 )
 
@@ -299,8 +301,13 @@ def stage_database(root: str, layout: str, folder: str | None, info: dict, shown
         return []
     info["sessions"] = sessions if layout == "v2" else None
     info["database"] = dict(path=os.path.join(shown, rel), sha256=sha256_file(dest), size=os.path.getsize(dest))
-    return [dict(name="%s/%s" % (info["label"], rel), src=info["database"]["path"], dest=rel, kind="sessions",
-                 expect={os.path.basename(rel): info["database"]["sha256"]}, exclude=[])]
+    return [part(info, layout, rel, shown, root, False, expect={os.path.basename(rel): info["database"]["sha256"]})]
+
+
+def part(info: dict, layout: str, rel: str, staged: str, root: str, asset_content: bool, expect=None) -> dict:
+    """A pull of the install: the table's (labpc_part), which is all the control node takes of it."""
+    return dict(labpc_part(layout, rel, staged, root, asset_content), name="%s/%s" % (info["label"], rel),
+                expect=expect or {})
 
 
 def count_json(folder: str) -> int:
@@ -311,16 +318,10 @@ def count_json(folder: str) -> int:
         return 0
 
 
-def v2_items(root: str, label: str, asset_content: bool) -> list:
+def v2_items(info: dict, root: str, staged: str, asset_content: bool) -> list:
     """The folders pulled straight from the install (JSON files parsed on the control node)."""
-    items = []
-    for rel in (os.path.dirname(V2_CONFIG), V2_USER_DATA, V2_DATASTORE):
-        if not real_dir(os.path.join(root, rel)):
-            continue
-        exclude = [] if asset_content or rel != V2_DATASTORE else ["/%s/" % os.path.relpath(V2_ASSET_CONTENT, V2_DATASTORE)]
-        items.append(dict(name="%s/%s" % (label, rel), src=os.path.join(root, rel) + "/", dest=rel, kind="json",
-                          expect={}, exclude=exclude))
-    return items
+    return [part(info, "v2", rel, staged, root, asset_content) for rel, kind in LABPC_PARTS["v2"]
+            if kind == "json" and real_dir(os.path.join(root, rel))]
 
 
 def describe(root: str, layout: str, p: dict, pinned: str | None) -> dict:
@@ -339,10 +340,9 @@ def describe(root: str, layout: str, p: dict, pinned: str | None) -> dict:
         if note:
             info["notes"].append(note)
         info["user_data"] = count_json(os.path.join(root, V2_USER_DATA))
-        pull += v2_items(root, label, p["asset_content"])
+        pull += v2_items(info, root, os.path.join(p["dest"], label), p["asset_content"])
     elif os.path.isfile(os.path.join(root, V1_LOG)) and not os.path.islink(os.path.join(root, V1_LOG)):
-        pull.append(dict(name="%s/%s" % (label, V1_LOG), src=os.path.join(root, V1_LOG), dest=V1_LOG, kind="file",
-                         expect={}, exclude=[]))
+        pull.append(part(info, "v1", V1_LOG, os.path.join(p["dest"], label), root, False))
     info["pull"] = pull
     return info
 

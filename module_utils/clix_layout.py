@@ -91,15 +91,25 @@ def contained(root: str, path: str) -> str:
     return path
 
 
-def under(root: str, *parts: str) -> str:
+def under(root: str, *parts: str, links: bool = True) -> str:
     """root/part/part/...: each part a checked component (or a relative path of them), the result
-    proved to stay under root."""
+    proved to stay under root; with links=False, no symbolic link on the way below root either (a
+    link that stays under root may still lead into another host's folder, as a school server's
+    unplatform/pc01 into its lab PC's)."""
     if not os.path.isabs(root):
         raise LayoutError("the archive root %r is not an absolute path" % (root,))
     pieces = []
     for part in parts:
         pieces += check_relpath(str(part))
-    return contained(root, os.path.join(root, *pieces))
+    path = contained(root, os.path.join(root, *pieces))
+    for n in range(len(pieces)) if not links else ():
+        here = os.path.join(root, *pieces[:n + 1])
+        if os.path.islink(here):
+            raise LayoutError("%s is a symbolic link in the archive (to %s), never followed: move it aside" % (
+                clix_identity.shown(here), clix_identity.shown(os.readlink(here))))
+        if not os.path.lexists(here):
+            break
+    return path
 
 
 def resolve_inside(top: str, folder: list, target: str, budget: list, read_target=os.readlink) -> list | None:

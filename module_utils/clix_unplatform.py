@@ -16,6 +16,7 @@ Standard library only, Python 3.8: it ships to lab PCs with the modules.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sqlite3
@@ -45,6 +46,19 @@ V2_ASSET_CONTENT = V2_DATASTORE + "/repository/AssetContent"
 # Version 1, relative to the folder it was unzipped into.
 V1_DB = "unplatform/db.sqlite3"
 V1_LOG = "unplatform/debug.log"
+
+# What the control node pulls of an install, by layout: (path in the install, clix_pull kind), the
+# datastore without LABPC_ASSET_EXCLUDE unless asked. The one table of a lab PC's items: the PC only
+# says which of these paths it holds; their kind, source and place in the archive are this table's
+# (labpc_pulls), never what the PC's result says (a PC that called its datastore a snapshot would
+# have replaced its archived history with whatever it holds now).
+LABPC_PARTS = {
+    "v2": ((V2_SESSIONS_DB, "sessions"), (os.path.dirname(V2_CONFIG), "json"), (V2_USER_DATA, "json"),
+           (V2_DATASTORE, "json")),
+    "v1": ((V1_DB, "sessions"), (V1_LOG, "file")),
+}
+LABPC_ASSET_EXCLUDE = "/%s/" % os.path.relpath(V2_ASSET_CONTENT, V2_DATASTORE)
+SHA256 = re.compile(r"[0-9a-f]{64}", re.ASCII)
 
 # What tells an install and its version: a folder holding one of V2_MARKS is version 2, else one
 # holding V1_DB version 1. A link AT a mark's name counts (the install is found, and the link is
@@ -463,3 +477,135 @@ def pc_relpath(pc, label=None, rel=None) -> str:
             raise UnplatformError("%r is not a relative path of an install" % (rel,))
         parts += pieces
     return "/".join(parts)
+
+
+def labpc_part(layout, rel, staged: str, root: str, asset_content: bool = False) -> dict:
+    """The clix_pull item (src, dest in the install, kind, exclude) of the table's part rel of an install
+    at root of the layout (LABPC_PARTS), its database staged in the folder staged. Raises
+    UnplatformError when the table has no such part."""
+    kind = dict(LABPC_PARTS.get(layout, ())).get(rel)
+    if kind is None:
+        raise UnplatformError("%s of a %s install is not a part the control node pulls" % (
+            clix_identity.shown(rel), clix_identity.shown(layout)))
+    src = (staged.rstrip("/") + "/" + rel if kind == "sessions"
+           else root.rstrip("/") + "/" + rel + ("/" if kind == "json" else ""))
+    exclude = [LABPC_ASSET_EXCLUDE] if rel == V2_DATASTORE and not asset_content else []
+    return dict(src=src, dest=rel, kind=kind, exclude=exclude)
+
+
+def labpc_pulls(installs, pc: str, staging: str, asset_content: bool = False) -> tuple:
+    """(items, problems): the clix_pull items of a lab PC's installs as clix_unplatform reported them,
+    each to unplatform/<pc>/<install>/<path>. The PC's result is data: an install counts by its path
+    (absolute, normalised, its folder name made here by install_label) and layout, each of its pulls
+    only by the path it names, looked up in LABPC_PARTS, which gives the kind, source and place; a
+    staged database's sha256 is kept when it is one. What does not pass is a problem (said through
+    clix_identity.shown), never an item; an install whose folder name another install took is one too."""
+    items, problems, labels = [], [], set()
+    for install in installs if isinstance(installs, list) else []:
+        try:
+            label = labpc_install_label(install)
+            if label in labels:
+                raise UnplatformError("a second install at %s: not collected" % clix_identity.shown(install["path"]))
+            labels.add(label)
+            for pull in install.get("pull") or []:
+                rel = pull.get("dest") if isinstance(pull, dict) else None
+                item = labpc_part(install["layout"], rel, staging.rstrip("/") + "/" + label, install["path"],
+                                  asset_content)
+                expect = (pull.get("expect") or {}).get(os.path.basename(rel)) if isinstance(pull.get("expect"), dict) else None
+                item["expect"] = {os.path.basename(rel): expect} if item["kind"] == "sessions" and isinstance(
+                    expect, str) and SHA256.fullmatch(expect) else {}
+                if item["kind"] == "sessions" and not item["expect"]:
+                    raise UnplatformError("its staged %s came without a sha256: not pulled" % rel)
+                dest = pc_relpath(pc, label, rel)
+                items.append(dict(item, name=dest, dest=dest))
+        except (UnplatformError, KeyError, TypeError, AttributeError) as exc:
+            why = str(exc) if isinstance(exc, UnplatformError) else "its entry is malformed"  # already shown()
+            problems.append("an install the lab PC reported was not pulled: %s" % why)
+    return items, problems
+
+
+def labpc_install_label(install) -> str:
+    """The archive folder of an install the lab PC reported ({path, layout}), made here from its path."""
+    if not isinstance(install, dict) or install.get("layout") not in LABPC_PARTS:
+        raise UnplatformError("an install without a known layout (v1 or v2)")
+    path = install.get("path")
+    if not isinstance(path, str) or os.path.normpath(path) != path:
+        raise UnplatformError("install path %s is not an absolute, normalised path" % clix_identity.shown(path))
+    return install_label(path)
+
+
+# A JSON file from a lab PC is parsed only to tell a whole file from one torn by the app's in-place
+# rewrite. Python's reader builds every value (about 30 times the file's size in memory) and recurses
+# (a file nested about 1000 deep raises RecursionError), so past JSON_FAST_BYTES, or when it recurses
+# too deep, the file is checked by json_complete instead: one pass, no value built, the nesting kept
+# in a bytearray (a byte per level) - so a check holds at most about 6 times the file's size, and the
+# caller bounds the size (clix_pull's json_limit).
+JSON_FAST_BYTES = 1 << 20
+_JSON_WS = re.compile(r"[ \t\n\r]*")
+_JSON_SCALAR = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|true|false|null|NaN|-?Infinity")
+_JSON_STRING_REST = re.compile(r'[^"\\\x00-\x1f]*(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})[^"\\\x00-\x1f]*)*"')
+
+
+def json_parses(data: bytes) -> bool:
+    """Whether data is one whole JSON document (as json.loads reads it), however deeply nested."""
+    try:
+        if len(data) <= JSON_FAST_BYTES:
+            try:
+                json.loads(data)
+                return True
+            except RecursionError:
+                pass
+        return json_complete(data.decode(json.detect_encoding(data), "surrogatepass"))
+    except ValueError:  # UnicodeDecodeError and json's JSONDecodeError are ValueErrors
+        return False
+
+
+def _json_key(text: str, pos: int) -> int:
+    """The position after '"key" :' (and blanks) at pos, or -1."""
+    if text[pos:pos + 1] != '"':
+        return -1
+    match = _JSON_STRING_REST.match(text, pos + 1)
+    if not match:
+        return -1
+    pos = _JSON_WS.match(text, match.end()).end()
+    return _JSON_WS.match(text, pos + 1).end() if text[pos:pos + 1] == ":" else -1
+
+
+def json_complete(text: str) -> bool:
+    """Whether text is one whole JSON document: checked in one pass without recursion or building values."""
+    stack, n = bytearray(), len(text)
+    pos = _JSON_WS.match(text, 0).end()
+    while True:
+        char = text[pos:pos + 1]  # a value starts at pos
+        if char in ("{", "["):
+            pos = _JSON_WS.match(text, pos + 1).end()
+            if text[pos:pos + 1] == ("}" if char == "{" else "]"):
+                pos += 1
+            else:
+                stack.append(ord(char))
+                if char == "{":
+                    pos = _json_key(text, pos)
+                    if pos < 0:
+                        return False
+                continue
+        else:
+            match = _JSON_STRING_REST.match(text, pos + 1) if char == '"' else _JSON_SCALAR.match(text, pos)
+            if not char or not match:
+                return False
+            pos = match.end()
+        while True:  # a value ended at pos: close containers, or a comma and the next value
+            pos = _JSON_WS.match(text, pos).end()
+            if not stack:
+                return pos == n
+            char = text[pos:pos + 1]
+            if char == ",":
+                pos = _JSON_WS.match(text, pos + 1).end()
+                if stack[-1] == ord("{"):
+                    pos = _json_key(text, pos)
+                    if pos < 0:
+                        return False
+                break
+            if char != ("}" if stack[-1] == ord("{") else "]"):
+                return False
+            stack.pop()
+            pos += 1

@@ -14,7 +14,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "filter_plugins"))
 
 import clix
 from ansible.module_utils import clix_identity
-from ansible.module_utils.clix_unplatform import UnplatformError
 
 
 @pytest.mark.parametrize("config", [
@@ -34,30 +33,60 @@ def test_a_config_naming_another_school_or_pc_is_quoted_and_quarantined(config, 
     assert clix_identity.labpc_claims(config)["schoolId"] == clix_identity.literal(config["schoolId"])
 
 
+SHA = "ab" * 32
+STAGING = "/opt/clix-collect/staging/unplatform"
+
+
 def installs(label="opt-clix") -> list:
     return [{"label": label, "path": "/opt/clix", "layout": "v2", "version": "2.1", "version_source": "dpkg:clix",
              "sessions": 5, "user_data": 5, "notes": ["webapps/unplatform/configuration/config.json missing"],
              "pull": [{"name": "x", "src": "/s/opt-clix/unplatform.sqlite3", "dest": "unplatform.sqlite3",
-                       "kind": "sessions", "expect": {"unplatform.sqlite3": "ab"}, "exclude": []},
+                       "kind": "sessions", "expect": {"unplatform.sqlite3": SHA}, "exclude": []},
                       {"name": "y", "src": "/opt/clix/webapps/CLIx/datastore/", "dest": "webapps/CLIx/datastore",
                        "kind": "json", "expect": {}, "exclude": ["/repository/AssetContent/"]}]}]
 
 
 def test_pull_items_go_below_unplatform_pc_install():
-    items = clix.clix_labpc_pull_items(installs(), "pc01")
-    assert [(i["name"], i["dest"], i["kind"]) for i in items] == [
-        ("unplatform/pc01/opt-clix/unplatform.sqlite3", "unplatform/pc01/opt-clix/unplatform.sqlite3", "sessions"),
-        ("unplatform/pc01/opt-clix/webapps/CLIx/datastore", "unplatform/pc01/opt-clix/webapps/CLIx/datastore", "json")]
-    assert items[1]["exclude"] == ["/repository/AssetContent/"]
+    items = clix.clix_labpc_pull_items(installs(), "pc01", STAGING)
+    assert [(i["name"], i["dest"], i["kind"], i["src"]) for i in items] == [
+        ("unplatform/pc01/opt-clix/unplatform.sqlite3", "unplatform/pc01/opt-clix/unplatform.sqlite3", "sessions",
+         STAGING + "/opt-clix/unplatform.sqlite3"),
+        ("unplatform/pc01/opt-clix/webapps/CLIx/datastore", "unplatform/pc01/opt-clix/webapps/CLIx/datastore", "json",
+         "/opt/clix/webapps/CLIx/datastore/")]
+    assert items[0]["expect"] == {"unplatform.sqlite3": SHA} and items[1]["exclude"] == ["/repository/AssetContent/"]
+    assert clix.clix_labpc_pull_items(installs(), "pc01", STAGING, True)[1]["exclude"] == []
 
 
-@pytest.mark.parametrize(("label", "dest"), [("..", "x"), ("a/b", "x"), (".hidden", "x"), ("opt-clix", "../x"),
-                                             ("opt-clix", "/etc"), ("opt-clix", "a//b")])
-def test_a_label_or_path_from_the_pc_that_would_leave_its_folder_is_refused(label, dest):
-    found = installs(label)
-    found[0]["pull"][0]["dest"] = dest
-    with pytest.raises(UnplatformError):
-        clix.clix_labpc_pull_items(found, "pc01")
+def test_the_kind_source_and_place_of_a_pull_are_the_control_nodes_whatever_the_pc_says():
+    """Issue 26 item 10: a PC that called its datastore a snapshot (swapped in whole: its archived history
+    gone), its database a plain file, or pointed a part's source elsewhere changes nothing of its items."""
+    honest = clix.clix_labpc_pull_items(installs(), "pc01", STAGING)
+    found = installs("some-other-label")
+    found[0]["pull"][0].update(kind="file", src="/etc/shadow", name="db")
+    found[0]["pull"][1].update(kind="snapshot", src="/", exclude=["*"], expect={"x": SHA}, name="../..")
+    assert clix.clix_labpc_pull_items(found, "pc01", STAGING) == honest
+
+
+@pytest.mark.parametrize("hostile", [
+    {"path": "/opt/../etc"}, {"path": "opt/clix"}, {"path": "/opt/cl\x1b[2Jix"}, {"path": 7}, {"layout": "v3"},
+    {"layout": None}, {"pull": [{"dest": "../x"}]}, {"pull": [{"dest": "/etc"}]}, {"pull": [{"dest": "a//b"}]},
+    {"pull": [{"dest": "webapps"}]}, {"pull": [{"dest": "unplatform/db.sqlite3"}]},
+    {"pull": [{"dest": "unplatform.sqlite3", "expect": {"unplatform.sqlite3": "ab"}}]}, {"pull": ["x"]}])
+def test_an_install_or_part_the_table_does_not_hold_pulls_nothing_and_fails_with_the_reason(hostile):
+    found = installs()
+    found[0].update(hostile)
+    items = clix.clix_labpc_pull_items(found, "pc01", STAGING)
+    refused = [i for i in items if i.get("error")]
+    assert len(refused) == 1 and refused[0]["name"] == "unplatform/pc01" and refused[0]["src"] == ""
+    assert "was not pulled" in refused[0]["error"] and "\x1b" not in refused[0]["error"]
+    assert all(i["dest"].startswith("unplatform/pc01/opt-clix/") for i in items if not i.get("error"))
+
+
+def test_two_installs_of_one_folder_name_pull_only_the_first():
+    found = installs() + installs()
+    items = clix.clix_labpc_pull_items(found, "pc01", STAGING)
+    assert len([i for i in items if not i.get("error")]) == 2 and "a second install" in items[-1]["error"]
+    assert clix.clix_labpc_pull_items({"not": "a list"}, "pc01", STAGING) == []
 
 
 def test_one_item_per_pc_carries_the_worst_status_and_the_details():
@@ -106,24 +135,27 @@ def test_the_servers_unplatform_item_leaves_out_the_folders_of_its_schools_lab_p
     pcs = clix.clix_lab_pcs(school)
     assert pcs == ["pc01", "pc02"]
     items = {i["name"]: i for i in clix.clix_pull_items(SERVER_ITEMS, {}, pcs)}
-    assert items["unplatform"]["exclude"] == ["/pc01/", "/pc02/"]
+    assert items["unplatform"]["exclude"] == ["/pc01", "/pc02"]
     assert "exclude" not in items["media"]
     assert {i["name"]: i.get("exclude") for i in clix.clix_pull_items(SERVER_ITEMS, {})}["unplatform"] == []
 
 
 def test_the_exclusion_leaves_out_only_the_folders_at_the_items_top_named_like_a_lab_pc(tmp_path):
     """The patterns as rsync reads them: a server folder pc01/ at the top of its unplatform folder is
-    not pulled; pc01 deeper down, a file named pc01 and a folder pc010 are."""
+    not pulled, nor a file or link named like a PC there (issue 26 item 9: a link pc03 -> data kept in
+    the archive carried pc03's pulls into the server's folder); pc01 deeper down and a folder pc010 are."""
     server = tmp_path / "server"
     for rel in ("pc01/opt-clix/unplatform.sqlite3", "pc02/x.json", "data/pc01/kept.db", "pc010/kept", "logs/a.log"):
         (server / rel).parent.mkdir(parents=True, exist_ok=True)
         (server / rel).write_text(rel)
     (server / "data" / "pc02").write_text("a file named like a PC")
-    (server / "pc03").write_text("a file at the top named like a PC")
-    item = clix.clix_pull_items(SERVER_ITEMS, {}, ["pc01", "pc02", "pc03"])[0]
+    (server / "pc03").symlink_to("data")  # a link at the top named like a PC
+    (server / "pc04").write_text("a file at the top named like a PC")
+    item = clix.clix_pull_items(SERVER_ITEMS, {}, ["pc01", "pc02", "pc03", "pc04"])[0]
     dest = tmp_path / "archive" / "unplatform"
     dest.mkdir(parents=True)
     subprocess.run(["rsync", "-a", *("--exclude=%s" % e for e in item["exclude"]), "%s/" % server, "%s/" % dest],
                    check=True)
     assert sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file()) == [
-        "data/pc01/kept.db", "data/pc02", "logs/a.log", "pc010/kept", "pc03"]
+        "data/pc01/kept.db", "data/pc02", "logs/a.log", "pc010/kept"]
+    assert not (dest / "pc03").is_symlink()

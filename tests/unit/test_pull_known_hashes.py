@@ -36,7 +36,7 @@ def pulled(tmp_path) -> Path:
     item = dict(name="ds", src=str(src) + "/", dest=DEST, kind="json", redact=False, error=None, expect={}, exclude=[])
     p = dict(host="pc", port=22, user=None, private_key=None, ssh_args="", connection="ssh", root=str(root),
              items=[item], bwlimit=0, compress=False, timeout=30, connect_timeout=5, rsync_path="rsync",
-             progress_seconds=0, json_tries=2, json_wait=0, retries=0, retry_seconds=0)
+             progress_seconds=0, json_tries=2, json_wait=0, json_limit=1 << 20, retries=0, retry_seconds=0)
     assert clix_pull.pull_all(p, False, None)[0]["status"] == "ok"
     return root
 
@@ -108,14 +108,14 @@ def test_a_json_file_is_read_once_and_only_when_whole_regular_and_parsed(tmp_pat
     whole = tmp_path / "whole.json"
     whole.write_bytes(b'{"a": [1, 2]}')
     st = whole.stat()
-    assert clix_pull.read_json(str(whole)) == manifest.entry(st.st_size, st.st_mtime_ns, st.st_ino,
+    assert clix_pull.read_json(str(whole), 1 << 20) == manifest.entry(st.st_size, st.st_mtime_ns, st.st_ino,
                                                               hashlib.sha256(b'{"a": [1, 2]}').hexdigest())
     (tmp_path / "torn.json").write_bytes(b'{"a": [1,')
     (tmp_path / "link.json").symlink_to(whole)
     os.mkfifo(tmp_path / "fifo.json")
-    assert [clix_pull.read_json(str(tmp_path / n)) for n in ("torn.json", "link.json", "fifo.json")] == [None] * 3
+    assert [clix_pull.read_json(str(tmp_path / n), 1 << 20) for n in ("torn.json", "link.json", "fifo.json")] == [None] * 3
     with open(whole, "ab") as f:
         f.write(b"  ")  # still whole JSON: only the size says it changed
     real_fstat = os.fstat
     monkeypatch.setattr(os, "fstat", lambda f: st if real_fstat(f).st_ino == st.st_ino else real_fstat(f))  # as before it grew
-    assert clix_pull.read_json(str(whole)) is None
+    assert clix_pull.read_json(str(whole), 1 << 20) is None

@@ -189,7 +189,7 @@ def pull(root: Path, *items: dict, tries: int = 3) -> list:
     full = [dict(dict(kind="json", redact=False, error=None, expect={}, exclude=[]), **item) for item in items]
     p = dict(host="pc", port=22, user=None, private_key=None, ssh_args="", connection="ssh", root=str(root),
              items=full, bwlimit=0, compress=False, timeout=30, connect_timeout=5, rsync_path="rsync",
-             progress_seconds=0, json_tries=tries, json_wait=0, retries=0, retry_seconds=0)
+             progress_seconds=0, json_tries=tries, json_wait=0, json_limit=1 << 20, retries=0, retry_seconds=0)
     return clix_pull.pull_all(p, False, None)
 
 

@@ -207,12 +207,21 @@ def clix_derive_digest(repo_root: str) -> str:
     return clix_source_digest([os.path.join(repo_root, p) for p in DERIVE_SOURCES])
 
 
+def clix_push_item(item: dict, chmod: str, owner: str | None = None, group: str | None = None) -> dict:
+    """An item of clix_restore_source's plan as clix_push takes it: from its folder in the archive to
+    its place on the server, with the owner, group and modes it gets there."""
+    pushed = {"name": item["name"], "src": item["archive"], "dest": item["server"], "chmod": chmod}
+    pushed.update({k: v for k, v in (("owner", owner), ("group", group)) if v})
+    return pushed
+
+
 class FilterModule:
     def filters(self) -> dict:
         return {
             "clix_school_entry": clix_school_entry,
             "clix_selected": clix_selected,
             "clix_pull_items": clix_pull_items,
+            "clix_push_item": clix_push_item,
             "clix_produced_at": clix_produced_at,
             "clix_identity_problem": clix_identity.server_identity_problem,
             "clix_server_claims": clix_identity.server_claims,

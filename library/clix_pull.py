@@ -264,7 +264,6 @@ import json
 import os
 import queue
 import re
-import shlex
 import shutil
 import sqlite3
 import stat
@@ -289,6 +288,7 @@ from ansible.module_utils.clix_files import (
 from ansible.module_utils.clix_manifest import entry as manifest_entry
 from ansible.module_utils.clix_manifest import leave_known
 from ansible.module_utils.clix_settings import SettingsError, redact_settings
+from ansible.module_utils.clix_ssh import LOCAL_CONNECTIONS, SSH_CONNECTIONS, remote, ssh_command
 from ansible.module_utils.clix_unplatform import V2_SESSIONS_DB, UntrustedDatabaseError, fold_sessions
 
 PARTIAL_DIR = ".rsync-partial"
@@ -313,31 +313,6 @@ RSYNC_EXIT = {
     24: "some source files vanished during the transfer", 30: "timeout in data send/receive",
     35: "timeout waiting for the daemon connection", 255: "ssh failed (host down, unreachable, or host key)",
 }
-
-
-def ssh_command(p: dict) -> str:
-    argv = ["ssh", "-p", str(p["port"]), "-o", "BatchMode=yes", "-o", "ConnectTimeout=%d" % p["connect_timeout"],
-            "-o", "ServerAliveInterval=10", "-o", "ServerAliveCountMax=3",
-            # One SSH connection serves every item of the school: the one Ansible opened already,
-            # as ansible.cfg puts its control sockets at the same path.
-            "-o", "ControlMaster=auto", "-o", "ControlPersist=30",
-            "-o", "ControlPath=%s" % os.path.expanduser("~/.ansible/cp/%C")]
-    if p["private_key"]:
-        argv += ["-i", p["private_key"]]
-    argv += shlex.split(p["ssh_args"] or "")
-    return " ".join(shlex.quote(a) for a in argv)
-
-
-SSH_CONNECTIONS = ("ssh", "smart", "paramiko", "paramiko_ssh", "ansible.builtin.ssh", "ansible.builtin.paramiko_ssh")
-LOCAL_CONNECTIONS = ("local", "ansible.builtin.local")
-
-
-def remote(p: dict, path: str) -> str:
-    if p["connection"] in LOCAL_CONNECTIONS:
-        return path
-    user = ("%s@" % p["user"]) if p["user"] else ""
-    host = "[%s]" % p["host"] if ":" in p["host"] else p["host"]
-    return "%s%s:%s" % (user, host, path)
 
 
 def rsync(p: dict, src: str, dest: str, check: bool, extra: list, progress: Callable | None = None,

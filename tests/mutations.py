@@ -223,6 +223,13 @@ MUTATIONS = [
              (("library/clix_catalog.py", "            manifest = load(path)\n",
                '            manifest = json.load(open(os.path.join(path, "MANIFEST.json")))  # noqa: SIM115\n'),),
              ("tests/unit/test_pages_units.py::test_a_fifo_in_place_of_a_manifest_never_hangs_the_catalogue",)),
+    Mutation("restore-unverified", "restore.yml restores a collection without checking it against its manifest",
+             (("library/clix_restore_source.py", "    problems = differences(source, manifest, tree)\n",
+               "    problems = []\n"),),
+             ("tests/unit/test_restore_source.py::test_a_collection_that_does_not_verify_is_refused_naming_each_file",)),
+    Mutation("restore-any-school", "restore.yml restores a collection of another school",
+             (("library/clix_restore_source.py", "    if wrong:\n", "    if False:\n"),),
+             ("tests/unit/test_restore_source.py::test_another_schools_collection_is_refused",)),
 ]
 
 

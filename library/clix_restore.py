@@ -49,6 +49,14 @@ options:
     type: list
     elements: path
     default: []
+  stores:
+    description:
+      - The databases whose data count as the server's (checked) - C(mongodb), C(postgres); those of the
+        items restored (with C(--tags media), none). A store given a dump is always checked.
+    type: list
+    elements: str
+    choices: [mongodb, postgres]
+    default: [mongodb, postgres]
   overwrite:
     description: Restore over data the server holds (the dump's collections and databases are dropped first).
     type: bool
@@ -467,17 +475,17 @@ def run(p: dict, check_mode: bool, done: dict) -> dict:
     identity = check_identity(p)
     databases = dump_databases(p["db_dump"])
     pg_databases = postgres_databases(p["postgres_dump"])
-    client = connect(p)
+    client = connect(p) if "mongodb" in p["stores"] or databases else None
     passfile = write_passfile(pg_params(p))
     try:
-        conn = Connection(pg_params(p), passfile)
-        held = folder_data(p["data_folders"]) + mongo_data(client) + pg_data(conn)
+        conn = Connection(pg_params(p), passfile) if "postgres" in p["stores"] or p["postgres_dump"] else None
+        held = folder_data(p["data_folders"]) + (mongo_data(client) if client else []) + (pg_data(conn) if conn else [])
         if not p["overwrite"]:
             refuse_data(held)
         if check_mode:
             collections = plan_collections(p["db_dump"], databases)
         else:
-            collections = restore_mongo(client, p["db_dump"], databases, p, done)
+            collections = restore_mongo(client, p["db_dump"], databases, p, done) if databases else []
             if p["postgres_dump"]:
                 restore_postgres(conn, p["postgres_dump"], pg_databases, p, done)
     finally:
@@ -497,6 +505,7 @@ def main() -> None:
             db_dump=dict(type="path"),
             postgres_dump=dict(type="path"),
             data_folders=dict(type="list", elements="path", default=[]),
+            stores=dict(type="list", elements="str", choices=["mongodb", "postgres"], default=["mongodb", "postgres"]),
             overwrite=dict(type="bool", default=False),
             uri=dict(type="str", default="mongodb://127.0.0.1:8017/?directConnection=true"),
             login_user=dict(type="str"),

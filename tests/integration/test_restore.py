@@ -161,6 +161,7 @@ def test_a_wiped_server_restored_and_collected_again_gives_the_same_archive(flee
         done = restore(fleet, collected, "-l", SCHOOL)
         assert done.returncode == 0, ok(done)
         assert f"{FOLDER}: restored" in done.stdout
+        assert "columns: 1 db  2 media  3 rcs-repo  4 postgres-dump  5 assessment-media/repository" in done.stdout
         media = fleet.core(SCHOOL) / "data" / "media"
         assert {(p.stat().st_uid, p.stat().st_mode & 0o777) for p in media.rglob("*")} == {(0, 0o755), (0, 0o644)}
         assert not (fleet.core(SCHOOL) / STAGING).exists()

@@ -13,7 +13,8 @@ description:
     O(server_id) and O(school_code); a blank install - no settings, or gStudio's shipped C(sp100) and
     C(00000000) - is accepted); and the server holds no data - no document in MongoDB (its own C(admin),
     C(local) and C(config) left out), no PostgreSQL database beyond a fresh cluster's, no file in
-    O(data_folders) - unless O(overwrite). A refusal says what was found, and nothing is changed.
+    O(data_folders) - unless O(overwrite); and each file system has room for what O(space) says goes there.
+    A refusal says what was found, and nothing is changed.
   - B(MongoDB) from a dump in mongodump's layout (O(db_dump), as C(clix_mongodump) writes it - C(.bson)
     and C(.metadata.json), gzipped or not). Each collection is created with its options (a view with
     its pipeline), its documents inserted as the raw BSON read (never decoded), in batches, and its
@@ -57,6 +58,16 @@ options:
     elements: str
     choices: [mongodb, postgres]
     default: [mongodb, postgres]
+  space:
+    description:
+      - "Bytes to be written, by where they go - C({path: bytes}) - checked against the free space of each file
+        system (the paths on one summed), with O(reserve_mb) kept free; a file system short of it refuses the restore."
+    type: dict
+    default: {}
+  reserve_mb:
+    description: Free space (MiB) to leave on each file system written to.
+    type: int
+    default: 256
   overwrite:
     description: Restore over data the server holds (the dump's collections and databases are dropped first).
     type: bool
@@ -175,7 +186,7 @@ import time
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible.module_utils.clix_files import open_regular
+from ansible.module_utils.clix_files import free_bytes, human_bytes, open_regular
 from ansible.module_utils.clix_identity import shown
 from ansible.module_utils.clix_layout import LayoutError, check_part
 from ansible.module_utils.clix_postgres import Connection, explain_connection_error, write_passfile
@@ -290,11 +301,44 @@ def folder_data(folders: list) -> list:
     return found
 
 
-def refuse_data(held: list) -> None:
+def nearest_folder(path: str) -> str:
+    """path, or its nearest ancestor that exists (where what is written there will take its space)."""
+    path = os.path.abspath(path)
+    while not os.path.isdir(path) and os.path.dirname(path) != path:
+        path = os.path.dirname(path)
+    return path
+
+
+def space_problems(space: dict, reserve: int) -> list:
+    """What lacks room: space's bytes summed per file system (its paths' nearest folders' device), each
+    file system with fewer free bytes than its sum and the reserve."""
+    by_device = {}
+    for path, size in sorted(space.items()):
+        folder = nearest_folder(path)
+        entry = by_device.setdefault(os.stat(folder).st_dev, dict(folder=folder, bytes=0, paths=[]))
+        entry["bytes"] += int(size or 0)
+        entry["paths"].append(path)
+    problems = []
+    for entry in by_device.values():
+        free = free_bytes(entry["folder"])
+        if free < entry["bytes"] + reserve:
+            problems.append("%s has %s free, and %s needs about %s with %s kept free" % (
+                entry["folder"], human_bytes(free), ", ".join(entry["paths"]), human_bytes(entry["bytes"]),
+                human_bytes(reserve)))
+    return problems
+
+
+def refuse(held: list, full: list) -> None:
+    """One refusal naming every reason: the data the server holds, the file systems short of room."""
+    reasons = []
     if held:
-        raise RestoreError("this server holds data (%s); nothing was changed. Restoring over it would replace it: "
-                           "collect it first, then run again with -e clix_restore_overwrite=true."
-                           % "; ".join(held))
+        reasons.append("this server holds data (%s): restoring over it would replace it - collect it first, then "
+                       "run again with -e clix_restore_overwrite=true" % "; ".join(held))
+    if full:
+        reasons.append("not enough free space on this server (%s): free space, or give gStudio's data a larger "
+                       "disk" % "; ".join(full))
+    if reasons:
+        raise RestoreError("%s. Nothing was changed." % ". And ".join(reasons))
 
 
 # --- MongoDB ----------------------------------------------------------------------------------
@@ -480,8 +524,7 @@ def run(p: dict, check_mode: bool, done: dict) -> dict:
     try:
         conn = Connection(pg_params(p), passfile) if "postgres" in p["stores"] or p["postgres_dump"] else None
         held = folder_data(p["data_folders"]) + (mongo_data(client) if client else []) + (pg_data(conn) if conn else [])
-        if not p["overwrite"]:
-            refuse_data(held)
+        refuse([] if p["overwrite"] else held, space_problems(p["space"], p["reserve_mb"] * 2**20))
         if check_mode:
             collections = plan_collections(p["db_dump"], databases)
         else:
@@ -507,6 +550,8 @@ def main() -> None:
             data_folders=dict(type="list", elements="path", default=[]),
             stores=dict(type="list", elements="str", choices=["mongodb", "postgres"], default=["mongodb", "postgres"]),
             overwrite=dict(type="bool", default=False),
+            space=dict(type="dict", default={}),
+            reserve_mb=dict(type="int", default=256),
             uri=dict(type="str", default="mongodb://127.0.0.1:8017/?directConnection=true"),
             login_user=dict(type="str"),
             login_password=dict(type="str", no_log=True),

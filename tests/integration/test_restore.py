@@ -147,14 +147,24 @@ def test_another_schools_collection_and_one_that_does_not_verify_are_refused(fle
 
 
 def test_a_wiped_server_restored_and_collected_again_gives_the_same_archive(fleet, collected, tmp_path):
-    # --check lists what would be written, and refuses the server as it holds data: nothing is changed.
-    before = server_state(fleet)
-    check = restore(fleet, collected, "-l", SCHOOL, "--check")
+    # --check lists what would be written, and refuses the server: it holds data, and its staging folder
+    # (a 64 KiB disk) has no room for the dumps. Nothing is changed.
+    staging = f"/home/core/{STAGING}"
+    hosts.in_namespace(fleet.lab, fleet.school(SCHOOL), ["mkdir", "-m", "0700", staging])
+    hosts.in_namespace(fleet.lab, fleet.school(SCHOOL), ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", staging])
+    try:
+        before = server_state(fleet)
+        check = restore(fleet, collected, "-l", SCHOOL, "--check")
+        assert server_state(fleet) == before
+    finally:
+        hosts.in_namespace(fleet.lab, fleet.school(SCHOOL), ["umount", staging])
+        (fleet.core(SCHOOL) / STAGING).rmdir()
     assert check.returncode != 0, ok(check)
     assert "written:" in check.stdout and "name: rcs-repo" in check.stdout and "name: db" in check.stdout
     assert f"{FOLDER}: this server holds data (" in check.stdout and "MongoDB database 'gstudio-mongodb'" in check.stdout
     assert "clix_restore_overwrite=true" in check.stdout
-    assert server_state(fleet) == before
+    assert f"not enough free space on this server ({staging} has 64.0 KiB free, and {staging}/db/, " \
+        f"{staging}/postgres-dump/ needs about" in check.stdout, ok(check)
 
     wipe(fleet)
     try:

@@ -404,8 +404,8 @@ def insert_batch(db, name: str, batch: list, done: dict) -> int:
     reply = db.command(SON([("insert", name), ("documents", batch), ("ordered", True),
                             ("bypassDocumentValidation", True)]))
     if reply.get("writeErrors"):
-        raise RestoreError("MongoDB refused a document of %s.%s: %s" % (db.name, shown(name),
-                                                                     reply["writeErrors"][0].get("errmsg")))
+        first = reply["writeErrors"][0].get("errmsg")
+        raise RestoreError("MongoDB refused a document of %s.%s: %s" % (db.name, shown(name), first))
     done["documents"] += reply.get("n", 0)
     return reply.get("n", 0)
 

@@ -32,7 +32,9 @@ options:
     type: dict
     required: true
   items:
-    description: The items to restore - C(name), C(restore) (C(mongodb), C(postgres) or C(folder)), C(src) (its place on the server) and C(dest) (below the school's folder).
+    description:
+      - The items to restore - C(name), C(restore) (C(mongodb), C(postgres) or C(folder)), C(src) (its place on
+        the server) and C(dest) (below the school's folder).
     type: list
     elements: dict
     required: true

@@ -287,8 +287,15 @@ from ansible.module_utils.clix_files import (
 )
 from ansible.module_utils.clix_manifest import entry as manifest_entry
 from ansible.module_utils.clix_manifest import leave_known
+from ansible.module_utils.clix_rsync import (
+    LOCAL_CONNECTIONS,
+    RECEIVED_FORMAT,
+    SSH_CONNECTIONS,
+    remote,
+    rsync_watched,
+    ssh_command,
+)
 from ansible.module_utils.clix_settings import SettingsError, redact_settings
-from ansible.module_utils.clix_ssh import LOCAL_CONNECTIONS, SSH_CONNECTIONS, remote, ssh_command
 from ansible.module_utils.clix_unplatform import V2_SESSIONS_DB, UntrustedDatabaseError, fold_sessions
 
 PARTIAL_DIR = ".rsync-partial"
@@ -305,7 +312,6 @@ STATS = {
 }
 SOURCE_FILES = re.compile(r"^Number of files: [\d,]+ \(reg: ([\d,]+)", re.M)
 # rsync --info=progress2: "  1,234,567  12%  1.23MB/s    0:01:23 (xfr#5, to-chk=100/200)"
-PROGRESS_LINE = re.compile(r"^\s*([\d,]+)\s+(\d+%)\s+(\S+/s)")
 ABSENT = re.compile(r"(change_dir|link_stat) \"[^\"]*\" failed: No such file or directory")
 RSYNC_EXIT = {
     5: "error starting the client-server protocol", 10: "error in socket I/O", 11: "error in file I/O",
@@ -338,43 +344,6 @@ def rsync(p: dict, src: str, dest: str, check: bool, extra: list, progress: Call
         argv.append("--out-format=%s" % RECEIVED_FORMAT)  # %b: a file is named once it is received
     argv += [remote(p, src), dest]
     return rsync_watched(argv, progress or (lambda _match: None), received)
-
-
-RECEIVED_FORMAT = "%i %b %n"
-RECEIVED_LINE = re.compile(r"^(?P<what>[<>ch.*][fdLDS]\S*) \d+ (?P<name>.*)$")
-
-
-def rsync_watched(argv: list, progress: Callable, received: Callable | None = None) -> tuple:
-    """Run rsync, handing its latest progress line to progress and the names of received files to
-    received (when rsync was asked for them), and keeping the rest of its output."""
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    err = []
-    drain = threading.Thread(target=lambda: err.append(proc.stderr.read()), daemon=True)
-    drain.start()
-    out, pending = [], b""
-    for chunk in iter(lambda: proc.stdout.read1(65536), b""):  # progress lines end in \r, not \n
-        *lines, pending = re.split(rb"[\r\n]", pending + chunk)
-        latest, names = None, []  # handed on once a chunk: the receiving thread is not woken per file
-        for line in lines:
-            text = line.decode("utf-8", "replace")
-            match = PROGRESS_LINE.match(text)
-            if match:
-                latest = match
-                continue
-            named = RECEIVED_LINE.match(text) if received is not None else None
-            if named:
-                if named.group("what").startswith(">f"):
-                    names.append(named.group("name"))
-            elif text:
-                out.append(text)
-        if latest:
-            progress(latest)
-        if names:
-            received(names)
-    out.append(pending.decode("utf-8", "replace"))
-    proc.wait()
-    drain.join()
-    return proc.returncode, "\n".join(out), b"".join(err).decode("utf-8", "replace")
 
 
 def parse_stats(stdout: str) -> dict:

@@ -90,6 +90,8 @@ options:
     description: rsync on the control node.
     type: str
     default: rsync
+extends_documentation_fragment:
+  - clix_progress
 attributes:
   check_mode:
     description: Runs rsync with C(--dry-run) and reports in RV(items) what would be written; nothing is written.
@@ -121,11 +123,11 @@ items:
 
 import os
 import re
-import subprocess
 import time
+from typing import Callable
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.clix_ssh import LOCAL_CONNECTIONS, SSH_CONNECTIONS, remote, ssh_command
+from ansible.module_utils.clix_rsync import LOCAL_CONNECTIONS, SSH_CONNECTIONS, remote, rsync_watched, ssh_command
 
 STATS = {"files_transferred": re.compile(r"^Number of regular files transferred: ([\d,]+)", re.M),
          "total_bytes": re.compile(r"^Total file size: ([\d,]+)", re.M),
@@ -147,22 +149,35 @@ def rsync_argv(p: dict, item: dict, check: bool) -> list:
         argv.append("--compress")
     if check:
         argv.append("--dry-run")
+    else:
+        argv.append("--info=progress2")
     return [*argv, item["src"].rstrip("/") + "/", remote(p, item["dest"].rstrip("/") + "/")]
 
 
-def push_item(p: dict, item: dict, check: bool) -> dict:
+def throttled(show: Callable | None, name: str, seconds: float) -> Callable:
+    """rsync's progress handler: a line "pushing <item>: ..." at most every seconds (none without show)."""
+    last = [time.monotonic()]
+
+    def note(match) -> None:
+        if show and time.monotonic() - last[0] >= seconds:
+            last[0] = time.monotonic()
+            show("pushing %s: %s bytes (%s of the item), %s" % (name, *match.groups()))
+    return note
+
+
+def push_item(p: dict, item: dict, check: bool, show: Callable | None = None) -> dict:
     started = time.time()
     result = dict(name=item["name"], status="ok", reason=None, files_transferred=0, bytes_sent=0, total_bytes=0)
     if not os.path.isdir(item["src"]):
         result.update(status="failed", reason="%s is not a folder of the archive" % item["src"])
         return result
-    proc = subprocess.run(rsync_argv(p, item, check), capture_output=True, text=True)
+    rc, out, err = rsync_watched(rsync_argv(p, item, check), throttled(show, item["name"], p["progress_seconds"]))
     for key, pattern in STATS.items():
-        match = pattern.search(proc.stdout)
+        match = pattern.search(out)
         if match:
             result[key] = int(match.group(1).replace(",", ""))
-    if proc.returncode != 0:
-        result.update(status="failed", reason="rsync exited %d: %s" % (proc.returncode, proc.stderr.strip()[-2000:]))
+    if rc != 0:
+        result.update(status="failed", reason="rsync exited %d: %s" % (rc, err.strip()[-2000:]))
     result["seconds"] = round(time.time() - started, 3)
     return result
 
@@ -189,6 +204,7 @@ def main() -> None:
             bwlimit=dict(type="int", default=0),
             compress=dict(type="bool", default=True),
             rsync_path=dict(type="str", default="rsync"),
+            progress_seconds=dict(type="int", default=60),
         ),
         supports_check_mode=True,
     )
@@ -197,7 +213,9 @@ def main() -> None:
         module.fail_json(msg="clix_push pushes with rsync over ssh (or locally); it cannot ride the connection %r "
                          "of this host. Reach the school server over ssh." % p["connection"])
     os.makedirs(os.path.expanduser("~/.ansible/cp"), mode=0o700, exist_ok=True)
-    results = [push_item(p, item, module.check_mode) for item in p["items"]]
+    # Only the in-process twin of AnsibleModule (action_plugins/clix_inprocess.py) can print.
+    show = getattr(module, "progress", None) if p["progress_seconds"] > 0 else None
+    results = [push_item(p, item, module.check_mode, show) for item in p["items"]]
     failed = [r for r in results if r["status"] != "ok"]
     if failed:
         module.fail_json(msg="; ".join("%s: %s" % (r["name"], r["reason"]) for r in failed), items=results)

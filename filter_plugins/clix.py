@@ -225,9 +225,15 @@ def clix_restore_results(hostvars_list: list, check_mode: bool = False) -> list:
         plan = hv.get("clix_restore_source_result") or {}
         pushed = {i["name"]: i for i in (hv.get("clix_push_folders_result") or {}).get("items") or []}
         loaded = hv.get("clix_restore_result") or {}
+        copied = {r["item"]["name"]: r for r in (hv.get("clix_restore_settings_result") or {}).get("results") or []}
         items = []
         for item in plan.get("items") or []:
-            if check_mode or (item["restore"] != "folder" and loaded and not loaded.get("skipped")):
+            if item["restore"] == "settings" and item["name"] in copied and not check_mode:
+                done = copied[item["name"]]
+                items.append({"name": item["name"], "status": "failed" if done.get("failed") else "ok",
+                              "files_transferred": int(bool(done.get("changed"))), "total_bytes": item["bytes"],
+                              "bytes_received": item["bytes"] if done.get("changed") else 0, "reason": done.get("msg")})
+            elif check_mode or (item["restore"] in ("mongodb", "postgres") and loaded and not loaded.get("skipped")):
                 items.append({"name": item["name"], "status": "failed" if loaded.get("failed") else "ok",
                               "files_transferred": item["files"], "total_bytes": item["bytes"],
                               "bytes_received": item["bytes"], "seconds": loaded.get("seconds"),

@@ -33,11 +33,17 @@ options:
     required: true
   items:
     description:
-      - The items to restore - C(name), C(restore) (C(mongodb), C(postgres) or C(folder)), C(src) (its place on
-        the server) and C(dest) (below the school's folder).
+      - The items to restore - C(name), C(restore) (C(mongodb), C(postgres), C(folder) or C(settings)), C(src) (its
+        place on the server) and C(dest) (below the school's folder).
     type: list
     elements: dict
     required: true
+  settings:
+    description:
+      - Restore the C(settings) items too (they hold the school's identity and secrets); left out otherwise. A
+        settings file archived redacted (C(clix_redact_settings)) fails the task.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - clix_progress
 attributes:
@@ -92,12 +98,14 @@ bytes:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.clix_files import read_regular
 from ansible.module_utils.clix_identity import shown
 from ansible.module_utils.clix_layout import MANIFEST, LayoutError, check_relpath, school_root, year_root
 from ansible.module_utils.clix_manifest import Tree, differences, load, scanned_so_far
 from ansible.module_utils.clix_progress import module_progress
+from ansible.module_utils.clix_settings import REDACTED
 
-WAYS = ("mongodb", "postgres", "folder")
+WAYS = ("mongodb", "postgres", "folder", "settings")
 
 
 class SourceError(Exception):
@@ -141,7 +149,7 @@ def verified(source: str, manifest: dict, tree: Tree) -> None:
                           "this one from a copy." % (shown(source), MANIFEST, len(problems), "\n".join(lines), more))
 
 
-def plan(source: str, manifest: dict, items: list) -> tuple:
+def plan(source: str, manifest: dict, items: list, settings: bool) -> tuple:
     """(items to restore with their files and bytes, items left out with why)."""
     recorded, statuses = manifest.get("files", {}), manifest.get("items", {})
     chosen, left_out = [], []
@@ -153,7 +161,14 @@ def plan(source: str, manifest: dict, items: list) -> tuple:
         if status != "ok":
             left_out.append(dict(name=item["name"], reason="its collection ended %s" % (status or "never collected")))
             continue
-        files = {rel: e for rel, e in recorded.items() if rel.startswith(dest + "/")}
+        if item["restore"] == "settings" and not settings:
+            left_out.append(dict(name=item["name"], reason="settings are restored only with -e clix_restore_settings=true"))
+            continue
+        files = {rel: e for rel, e in recorded.items() if rel == dest or rel.startswith(dest + "/")}
+        if item["restore"] == "settings" and REDACTED.encode() in read_regular(os.path.join(source, dest)):
+            raise SourceError("%s was archived with its secrets replaced (clix_redact_settings), so it cannot be "
+                              "restored; restore without -e clix_restore_settings=true and set the secrets by hand"
+                              % shown(dest))
         chosen.append(dict(name=item["name"], restore=item["restore"], archive=os.path.join(source, dest),
                            server=item["src"], files=len(files), bytes=sum(e.get("size", 0) for e in files.values())))
     return chosen, left_out
@@ -166,6 +181,7 @@ def main() -> None:
             source=dict(type="path"),
             school=dict(type="dict", required=True),
             items=dict(type="list", elements="dict", required=True),
+            settings=dict(type="bool", default=False),
             progress_seconds=dict(type="int", default=60),
         ),
         supports_check_mode=True,
@@ -180,7 +196,7 @@ def main() -> None:
         check_owner(source, manifest, p["school"])
         with module_progress(module, lambda: "verifying %s: %s" % (source, scanned_so_far(tree))):
             verified(source, manifest, tree)
-        chosen, left_out = plan(source, manifest, p["items"])
+        chosen, left_out = plan(source, manifest, p["items"], p["settings"])
     except (SourceError, LayoutError) as exc:
         module.fail_json(msg=str(exc))
     except (OSError, ValueError) as exc:

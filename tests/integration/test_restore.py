@@ -28,9 +28,12 @@ SCHOOL, FOLDER, OTHER = "ct2", "01011002-ct2", "ct1"
 # The items restore.yml puts back: their folders below the server's /home/core, and in the archive.
 SERVER_FOLDERS = ["data/media", "data/rcs-repo", "assesment-datastore/repository",
                   "assesment-datastore/studentResponseFiles"]
-ARCHIVE_FOLDERS = ("media", "rcs-repo", "assessment-media")
+ARCHIVE_FOLDERS = ("media", "rcs-repo", "assessment-media", "server_settings.py", "local_settings.py")
 STAGING = "clix-collect-staging"
-ITEMS = "db,postgres,media,rcs,assessment"  # the items with a way back (clix_items' restore)
+ITEMS = "db,postgres,media,rcs,assessment,settings"  # the items with a way back (clix_items' restore)
+NDF = "code/gstudio/gnowsys-ndf/gnowsys_ndf"
+FRESH_SETTINGS = ("GSTUDIO_INSTITUTE_ID = 'sp100'\nGSTUDIO_INSTITUTE_ID_SECONDARY ='00000000'\n"
+                  "GSTUDIO_INSTITUTE_NAME = 'clix-default'\n")  # gStudio's shipped server_settings.py
 
 
 def ok(proc: subprocess.CompletedProcess) -> str:
@@ -83,7 +86,7 @@ def server_state(fleet) -> dict:
 
 
 def wipe(fleet) -> None:
-    """The server as after a disk change and a fresh gStudio install: no data, its settings in place."""
+    """The server as after a disk change and a fresh gStudio install: no data, gStudio's shipped settings."""
     client = mongo(fleet)
     for name in client.list_database_names():
         if name not in ("admin", "local", "config"):
@@ -92,6 +95,8 @@ def wipe(fleet) -> None:
     postgres(fleet, "DROP ROLE glab")
     for rel in SERVER_FOLDERS:
         shutil.rmtree(fleet.core(SCHOOL) / rel)
+    (fleet.core(SCHOOL) / NDF / "server_settings.py").write_text(FRESH_SETTINGS)
+    (fleet.core(SCHOOL) / NDF / "local_settings.py").write_text("# a fresh install's\n")
 
 
 def mongo_items(school: Path) -> dict:
@@ -168,15 +173,17 @@ def test_a_wiped_server_restored_and_collected_again_gives_the_same_archive(flee
 
     wipe(fleet)
     try:
-        done = restore(fleet, collected, "-l", SCHOOL)
+        done = restore(fleet, collected, "-l", SCHOOL, "-e", "clix_restore_settings=true")
         assert done.returncode == 0, ok(done)
         assert f"{FOLDER}: restored" in done.stdout
-        assert "columns: 1 db  2 media  3 rcs-repo  4 postgres-dump  5 assessment-media/repository" in done.stdout
+        assert "columns: 1 db  2 media  3 rcs-repo  4 postgres-dump" in done.stdout
         media = fleet.core(SCHOOL) / "data" / "media"
         assert {(p.stat().st_uid, p.stat().st_mode & 0o777) for p in media.rglob("*")} == {(0, 0o755), (0, 0o644)}
         assert not (fleet.core(SCHOOL) / STAGING).exists()
-    except BaseException:
-        restore(fleet, collected, "-l", SCHOOL, "-e", "clix_restore_overwrite=true")  # ct2 back for the others
+        settings = (fleet.core(SCHOOL) / NDF / "server_settings.py").stat()
+        assert (settings.st_uid, settings.st_mode & 0o777) == (500, 0o644)  # the install's owner and mode kept
+    except BaseException:  # ct2 back for the others
+        restore(fleet, collected, "-l", SCHOOL, "-e", "clix_restore_overwrite=true", "-e", "clix_restore_settings=true")
         raise
 
     again = tmp_path / "again"
@@ -188,4 +195,4 @@ def test_a_wiped_server_restored_and_collected_again_gives_the_same_archive(flee
     assert postgres_tables(second) == postgres_tables(first)
     assert postgres_tables(first)[("gstudio_psql", "public.auth_user")][0] > 0
     assert file_hashes(second) == file_hashes(first)
-    assert len(file_hashes(first)) > 40
+    assert len(file_hashes(first)) > 40 and "gstudio/server_settings.py" in file_hashes(first)

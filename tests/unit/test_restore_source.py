@@ -13,17 +13,21 @@ clix_restore_source = library_module("clix_restore_source")
 SCHOOL = {"state": "ct", "folder": "01011002-ct2", "server_id": "ct2", "school_code": "01011002"}
 ITEMS = [{"name": "db", "restore": "mongodb", "src": "/stage/db/", "dest": "gstudio/db"},
          {"name": "media", "restore": "folder", "src": "/home/core/data/media/", "dest": "gstudio/media"},
-         {"name": "rcs-repo", "restore": "folder", "src": "/home/core/data/rcs-repo/", "dest": "gstudio/rcs-repo"}]
+         {"name": "rcs-repo", "restore": "folder", "src": "/home/core/data/rcs-repo/", "dest": "gstudio/rcs-repo"},
+         {"name": "server_settings.py", "restore": "settings", "src": "/ndf/server_settings.py",
+          "dest": "gstudio/server_settings.py"}]
 
 
-def collection(root: Path, year: str, monkeypatch, capsys, media: bytes = b"video") -> Path:
+def collection(root: Path, year: str, monkeypatch, capsys, media: bytes = b"video",
+               settings: bytes = b"GSTUDIO_INSTITUTE_ID = 'ct2'\n") -> Path:
     """A school folder of root as collect.yml leaves it: its files, sealed by clix_manifest (rcs-repo failed)."""
     folder = root / year / "ct" / "01011002-ct2"
     (folder / "gstudio" / "db" / "gstudio-mongodb").mkdir(parents=True)
     (folder / "gstudio" / "db" / "gstudio-mongodb" / "Nodes.bson").write_bytes(b"\x05\x00\x00\x00\x00" * 3)
     (folder / "gstudio" / "media" / "a").mkdir(parents=True)
     (folder / "gstudio" / "media" / "a" / "clip.mp4").write_bytes(media)
-    items = [{"name": "db", "status": "ok"}, {"name": "media", "status": "ok"},
+    (folder / "gstudio" / "server_settings.py").write_bytes(settings)
+    items = [{"name": "db", "status": "ok"}, {"name": "media", "status": "ok"}, {"name": "server_settings.py", "status": "ok"},
              {"name": "rcs-repo", "status": "failed", "reason": "rsync exited 23"}]
     school = dict(SCHOOL, school_name="Govt. H.S. School Dhamtari 2")
     result = run_module(clix_manifest, {"root": str(folder), "school": school, "items": items,
@@ -48,8 +52,22 @@ def test_the_newest_collection_is_planned_item_by_item(tmp_path, monkeypatch, ca
          "files": 1, "bytes": 15},
         {"name": "media", "restore": "folder", "archive": str(newest / "gstudio/media"),
          "server": "/home/core/data/media/", "files": 1, "bytes": 5}]
-    assert result["left_out"] == [{"name": "rcs-repo", "reason": "its collection ended failed"}]
+    assert result["left_out"] == [{"name": "rcs-repo", "reason": "its collection ended failed"},
+                                  {"name": "server_settings.py",
+                                   "reason": "settings are restored only with -e clix_restore_settings=true"}]
     assert (result["files"], result["bytes"]) == (2, 20)
+    with_settings = source(tmp_path, monkeypatch, capsys, settings=True)
+    assert with_settings["items"][-1] == {"name": "server_settings.py", "restore": "settings", "files": 1, "bytes": 29,
+                                          "archive": str(newest / "gstudio/server_settings.py"),
+                                          "server": "/ndf/server_settings.py"}
+
+
+def test_settings_archived_redacted_are_never_restored(tmp_path, monkeypatch, capsys):
+    collection(tmp_path, "2026", monkeypatch, capsys, settings=b"SECRET_KEY = 'REDACTED-BY-CLIX-COLLECT'\n")
+    assert not source(tmp_path, monkeypatch, capsys).get("failed")  # left out, as settings are by default
+    result = source(tmp_path, monkeypatch, capsys, settings=True)
+    assert result["failed"] and result["msg"].startswith("'gstudio/server_settings.py' was archived with its secrets "
+                                                         "replaced (clix_redact_settings), so it cannot be restored")
 
 
 def test_another_schools_collection_is_refused(tmp_path, monkeypatch, capsys):

@@ -18,7 +18,7 @@ import pytest
 from bson import decode_all, json_util
 from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
-from conftest import run_playbook
+from conftest import run_module, run_playbook
 from pymongo import MongoClient
 
 from fleet import hosts
@@ -196,3 +196,28 @@ def test_a_wiped_server_restored_and_collected_again_gives_the_same_archive(flee
     assert postgres_tables(first)[("gstudio_psql", "public.auth_user")][0] > 0
     assert file_hashes(second) == file_hashes(first)
     assert len(file_hashes(first)) > 40 and "gstudio/server_settings.py" in file_hashes(first)
+
+
+def test_a_psql_error_fails_the_restore_with_its_message(fleet, target_python):
+    probe = fleet.core(SCHOOL) / "clix-restore-probe.sql"
+    probe.write_text("CREATE DATABASE clix_restore_probe WITH TEMPLATE = template0;\n\\connect clix_restore_probe\n"
+                     "CREATE TABLE t (a integer);\nINSERT INTO t VALUES ('not a number');\nCREATE TABLE after (b int);\n")
+    try:
+        result = run_module(fleet, SCHOOL, "clix_restore", {
+            "server_id": SCHOOL, "school_code": "01011002", "server_settings": f"/home/core/{NDF}/server_settings.py",
+            "postgres_dump": "/home/core/clix-restore-probe.sql", "stores": [], "overwrite": True,
+            "pg_password": fleet.pg_password(SCHOOL)}, "-e", f"ansible_python_interpreter={target_python}")[FOLDER]
+        tables = postgres(fleet, "SELECT 1 FROM pg_database WHERE datname = 'clix_restore_probe'")
+        after = psycopg2.connect(host=fleet.school(SCHOOL).address, port=hosts.PG_PORT, user="postgres",
+                                 password=fleet.pg_password(SCHOOL), dbname="clix_restore_probe")
+        with after, after.cursor() as cur:
+            cur.execute("SELECT count(*) FROM pg_tables WHERE tablename = 'after'")
+            stopped = cur.fetchone()[0] == 0
+        after.close()
+    finally:
+        probe.unlink()
+        postgres(fleet, "DROP DATABASE IF EXISTS clix_restore_probe")
+    assert result["failed"] and tables
+    assert result["msg"].startswith("psql stopped restoring /home/core/clix-restore-probe.sql (exit 3): ")
+    assert 'invalid input syntax for type integer: "not a number"' in result["msg"]
+    assert stopped  # ON_ERROR_STOP: nothing after the error ran

@@ -73,7 +73,7 @@ options:
     type: bool
     default: false
   uri:
-    description: MongoDB connection URI, without credentials.
+    description: MongoDB connection URI, without credentials (one with a password is refused, unused and unshown).
     type: str
     default: mongodb://127.0.0.1:8017/?directConnection=true
   login_user:
@@ -189,6 +189,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.clix_files import free_bytes, human_bytes, open_regular
 from ansible.module_utils.clix_identity import shown
 from ansible.module_utils.clix_layout import LayoutError, check_part
+from ansible.module_utils.clix_mongo import refuse_uri_password
 from ansible.module_utils.clix_postgres import Connection, explain_connection_error, write_passfile
 from ansible.module_utils.clix_progress import module_progress
 from ansible.module_utils.clix_settings import SettingsError, read_identity
@@ -570,6 +571,7 @@ def main() -> None:
         required_together=[("login_user", "login_password")],
         supports_check_mode=True,
     )
+    refuse_uri_password(module)
     if PYMONGO_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("pymongo") + " Run the target_python role first.",
                          exception=PYMONGO_IMPORT_ERROR)

@@ -3,11 +3,12 @@ too), and whether each file system has room for what the restore writes there.""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import pytest
-from library_module import library_module
+from library_module import library_module, run_module
 
 clix_restore = library_module("clix_restore")
 
@@ -47,3 +48,11 @@ def test_each_file_system_must_hold_what_goes_there_with_the_reserve(tmp_path):
     assert "%s, %s needs about" % (media, db) in problems[0]
     with pytest.raises(clix_restore.RestoreError, match=r"^not enough free space on this server .*Nothing was changed"):
         clix_restore.refuse([], problems)
+
+
+def test_a_password_in_the_mongodb_uri_is_refused_unused_and_unshown(tmp_path, monkeypatch, capsys):
+    result = run_module(clix_restore, {"server_id": "ct2", "school_code": "01011002",
+                                       "server_settings": str(tmp_path / "server_settings.py"),
+                                       "uri": "mongodb://clix:s3cr%2Ft@127.0.0.1:9/"}, monkeypatch, capsys)
+    assert result["failed"] and result["msg"].startswith("uri holds a password")
+    assert "s3cr" not in json.dumps(result)

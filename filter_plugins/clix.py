@@ -222,12 +222,54 @@ def clix_derive_digest(repo_root: str) -> str:
     return clix_source_digest([os.path.join(repo_root, p) for p in DERIVE_SOURCES])
 
 
+def clix_push_item(item: dict, chmod: str, owner: str | None = None, group: str | None = None) -> dict:
+    """An item of clix_restore_source's plan as clix_push takes it: from its folder in the archive to
+    its place on the server, with the owner, group and modes it gets there."""
+    pushed = {"name": item["name"], "src": item["archive"], "dest": item["server"], "chmod": chmod}
+    pushed.update({k: v for k, v in (("owner", owner), ("group", group)) if v})
+    return pushed
+
+
+def clix_restore_results(hostvars_list: list, check_mode: bool = False) -> list:
+    """Each school's restore as a row of clix_report (school x item): an item of the plan with the
+    result of its push (a folder) or of clix_restore (a dump), an item left out as skipped with why;
+    in a check run, each item of the plan with what would be written."""
+    out = []
+    for hv in hostvars_list:
+        school = hv.get("clix_school") or {}
+        plan = hv.get("clix_restore_source_result") or {}
+        pushed = {i["name"]: i for i in (hv.get("clix_push_folders_result") or {}).get("items") or []}
+        loaded = hv.get("clix_restore_result") or {}
+        copied = {r["item"]["name"]: r for r in (hv.get("clix_restore_settings_result") or {}).get("results") or []}
+        items = []
+        for item in plan.get("items") or []:
+            if item["restore"] == "settings" and item["name"] in copied and not check_mode:
+                done = copied[item["name"]]
+                items.append({"name": item["name"], "status": "failed" if done.get("failed") else "ok",
+                              "files_transferred": int(bool(done.get("changed"))), "total_bytes": item["bytes"],
+                              "bytes_received": item["bytes"] if done.get("changed") else 0, "reason": done.get("msg")})
+            elif check_mode or (item["restore"] in ("mongodb", "postgres") and loaded and not loaded.get("skipped")):
+                items.append({"name": item["name"], "status": "failed" if loaded.get("failed") else "ok",
+                              "files_transferred": item["files"], "total_bytes": item["bytes"],
+                              "bytes_received": item["bytes"], "seconds": loaded.get("seconds"),
+                              "reason": loaded.get("msg") if loaded.get("failed") else None})
+            elif item["name"] in pushed:
+                items.append(dict(pushed[item["name"]], bytes_received=pushed[item["name"]]["bytes_sent"]))
+        items += [{"name": i["name"], "status": "skipped", "reason": i["reason"]} for i in plan.get("left_out") or []]
+        problem = hv.get("clix_problem") or ""
+        out.append({"host": hv["inventory_hostname"], "folder": school.get("folder", hv["inventory_hostname"]),
+                    "school_name": hv.get("school_name") or "", "problem": problem,
+                    "problem_status": "failed", "items": items})
+    return out
+
+
 class FilterModule:
     def filters(self) -> dict:
         return {
             "clix_school_entry": clix_school_entry,
             "clix_selected": clix_selected,
             "clix_pull_items": clix_pull_items,
+            "clix_push_item": clix_push_item,
             "clix_produced_at": clix_produced_at,
             "clix_pg_dump": clix_pg_dump,
             "clix_identity_problem": clix_identity.server_identity_problem,
@@ -238,6 +280,7 @@ class FilterModule:
             "clix_year_root": clix_year_root,
             "clix_reports_dir": clix_reports_dir,
             "clix_results": clix_results,
+            "clix_restore_results": clix_restore_results,
             "clix_labpc_claims": clix_identity.labpc_claims,
             "clix_labpc_identity_problem": clix_identity.labpc_identity_problem,
             "clix_labpc_pull_items": clix_labpc_pull_items,

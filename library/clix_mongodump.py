@@ -202,7 +202,7 @@ import tempfile
 import time
 import traceback
 from contextlib import contextmanager
-from urllib.parse import quote_plus, unquote
+from urllib.parse import quote_plus
 from uuid import UUID
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -218,6 +218,7 @@ from ansible.module_utils.clix_files import (
     require_free_space,
 )
 from ansible.module_utils.clix_layout import LayoutError, check_part, under
+from ansible.module_utils.clix_mongo import refuse_uri_password, uri_secrets  # noqa: F401 - uri_secrets: the unit tests'
 from ansible.module_utils.clix_progress import module_progress
 
 try:
@@ -337,18 +338,6 @@ def alarm_held():
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGALRM})
-
-
-def uri_secrets(uri: str) -> list:
-    """The password a URI carries (mongodb://user:password@host), as written and decoded; [] when
-    it has none. Everything between :// and the last @ counts as user information, so a password
-    holding / ? or @ is still found."""
-    _scheme, sep, rest = uri.partition("://")
-    userinfo, at, _hosts = rest.rpartition("@")
-    if not (sep and at) or ":" not in userinfo:
-        return []
-    password = userinfo.partition(":")[2]
-    return [s for s in {userinfo, password, unquote(password)} if s]
 
 
 def connect(params: dict):
@@ -558,17 +547,6 @@ def dump_all(client, databases: list, tmp: str, params: dict, done: dict) -> lis
             done["collections"] += 1
         fsync_dir(folder)  # the renames of dump_file
     return results
-
-
-def refuse_uri_password(module: AnsibleModule) -> None:
-    """A password inside the URI would reach messages, reasons and manifests: refuse it, and mask
-    it in everything the module returns (the invocation included)."""
-    secrets = uri_secrets(module.params["uri"])
-    if secrets:
-        module.no_log_values.update(secrets)
-        module.fail_json(msg="uri holds a password (mongodb://user:password@...): it was not used. Give the URI "
-                         "without credentials, and the user and password as login_user and login_password "
-                         "(the role's clix_mongo_user and clix_mongo_password, kept in an Ansible vault).")
 
 
 def run(params: dict, check_mode: bool, done: dict | None = None) -> dict:

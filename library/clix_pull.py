@@ -280,7 +280,6 @@ import hashlib
 import os
 import queue
 import re
-import shlex
 import shutil
 import sqlite3
 import stat
@@ -307,6 +306,14 @@ from ansible.module_utils.clix_identity import shown
 from ansible.module_utils.clix_layout import MAX_HOPS, LayoutError, under
 from ansible.module_utils.clix_manifest import entry as manifest_entry
 from ansible.module_utils.clix_manifest import leave_known
+from ansible.module_utils.clix_rsync import (
+    LOCAL_CONNECTIONS,
+    RECEIVED_FORMAT,
+    SSH_CONNECTIONS,
+    remote,
+    rsync_watched,
+    ssh_command,
+)
 from ansible.module_utils.clix_settings import SettingsError, redact_settings
 from ansible.module_utils.clix_unplatform import V2_SESSIONS_DB, UntrustedDatabaseError, fold_sessions, json_parses
 
@@ -323,7 +330,6 @@ STATS = {
 }
 SOURCE_FILES = re.compile(r"^Number of files: [\d,]+ \(reg: ([\d,]+)", re.M)
 # rsync --info=progress2: "  1,234,567  12%  1.23MB/s    0:01:23 (xfr#5, to-chk=100/200)"
-PROGRESS_LINE = re.compile(r"^\s*([\d,]+)\s+(\d+%)\s+(\S+/s)")
 ABSENT = re.compile(r"(change_dir|link_stat) \"[^\"]*\" failed: No such file or directory")
 RSYNC_EXIT = {
     5: "error starting the client-server protocol", 10: "error in socket I/O", 11: "error in file I/O",
@@ -331,31 +337,6 @@ RSYNC_EXIT = {
     24: "some source files vanished during the transfer", 30: "timeout in data send/receive",
     35: "timeout waiting for the daemon connection", 255: "ssh failed (host down, unreachable, or host key)",
 }
-
-
-def ssh_command(p: dict) -> str:
-    argv = ["ssh", "-p", str(p["port"]), "-o", "BatchMode=yes", "-o", "ConnectTimeout=%d" % p["connect_timeout"],
-            "-o", "ServerAliveInterval=10", "-o", "ServerAliveCountMax=3",
-            # One SSH connection serves every item of the school: the one Ansible opened already,
-            # as ansible.cfg puts its control sockets at the same path.
-            "-o", "ControlMaster=auto", "-o", "ControlPersist=30",
-            "-o", "ControlPath=%s" % os.path.expanduser("~/.ansible/cp/%C")]
-    if p["private_key"]:
-        argv += ["-i", p["private_key"]]
-    argv += shlex.split(p["ssh_args"] or "")
-    return " ".join(shlex.quote(a) for a in argv)
-
-
-SSH_CONNECTIONS = ("ssh", "smart", "paramiko", "paramiko_ssh", "ansible.builtin.ssh", "ansible.builtin.paramiko_ssh")
-LOCAL_CONNECTIONS = ("local", "ansible.builtin.local")
-
-
-def remote(p: dict, path: str) -> str:
-    if p["connection"] in LOCAL_CONNECTIONS:
-        return path
-    user = ("%s@" % p["user"]) if p["user"] else ""
-    host = "[%s]" % p["host"] if ":" in p["host"] else p["host"]
-    return "%s%s:%s" % (user, host, path)
 
 
 def rsync(p: dict, src: str, dest: str, check: bool, extra: list, progress: Callable | None = None,
@@ -381,43 +362,6 @@ def rsync(p: dict, src: str, dest: str, check: bool, extra: list, progress: Call
         argv.append("--out-format=%s" % RECEIVED_FORMAT)  # %b: a file is named once it is received
     argv += [remote(p, src), dest]
     return rsync_watched(argv, progress or (lambda _match: None), received)
-
-
-RECEIVED_FORMAT = "%i %b %n"
-RECEIVED_LINE = re.compile(r"^(?P<what>[<>ch.*][fdLDS]\S*) \d+ (?P<name>.*)$")
-
-
-def rsync_watched(argv: list, progress: Callable, received: Callable | None = None) -> tuple:
-    """Run rsync, handing its latest progress line to progress and the names of received files to
-    received (when rsync was asked for them), and keeping the rest of its output."""
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    err = []
-    drain = threading.Thread(target=lambda: err.append(proc.stderr.read()), daemon=True)
-    drain.start()
-    out, pending = [], b""
-    for chunk in iter(lambda: proc.stdout.read1(65536), b""):  # progress lines end in \r, not \n
-        *lines, pending = re.split(rb"[\r\n]", pending + chunk)
-        latest, names = None, []  # handed on once a chunk: the receiving thread is not woken per file
-        for line in lines:
-            text = line.decode("utf-8", "replace")
-            match = PROGRESS_LINE.match(text)
-            if match:
-                latest = match
-                continue
-            named = RECEIVED_LINE.match(text) if received is not None else None
-            if named:
-                if named.group("what").startswith(">f"):
-                    names.append(named.group("name"))
-            elif text:
-                out.append(text)
-        if latest:
-            progress(latest)
-        if names:
-            received(names)
-    out.append(pending.decode("utf-8", "replace"))
-    proc.wait()
-    drain.join()
-    return proc.returncode, "\n".join(out), b"".join(err).decode("utf-8", "replace")
 
 
 def parse_stats(stdout: str) -> dict:

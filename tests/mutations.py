@@ -301,6 +301,20 @@ MUTATIONS = [
                "            entry.update(",
                "        except ZeroDivisionError as exc:\n            entry.update("),),
              ("tests/unit/test_merge_units.py::test_one_school_that_breaks_the_merge_is_refused_and_the_others_still_merged",)),
+    Mutation("restore-unverified", "restore.yml restores a collection without checking it against its manifest",
+             (("library/clix_restore_source.py", "    problems = differences(source, manifest, tree)\n",
+               "    problems = []\n"),),
+             ("tests/unit/test_restore_source.py::test_a_collection_that_does_not_verify_is_refused_naming_each_file",)),
+    Mutation("restore-any-school", "restore.yml restores a collection of another school",
+             (("library/clix_restore_source.py", "    if wrong:\n", "    if False:\n"),),
+             ("tests/unit/test_restore_source.py::test_another_schools_collection_is_refused",)),
+    Mutation("restore-no-room-check", "restore.yml writes onto a file system without room for it",
+             (("library/clix_restore.py", '        if free < entry["bytes"] + reserve:\n', "        if False:\n"),),
+             ("tests/unit/test_restore_checks.py::test_each_file_system_must_hold_what_goes_there_with_the_reserve",)),
+    Mutation("restore-any-settings", "restore.yml restores onto a server whose settings name another school",
+             (("library/clix_restore.py", "    raise RestoreError(\"this server's settings say", "    return None\n"
+               "    raise RestoreError(\"this server's settings say"),),
+             ("tests/unit/test_restore_checks.py::test_settings_naming_another_school_are_refused",)),
 ]
 
 

@@ -1,9 +1,10 @@
 """MongoDB's real mongodump/mongorestore 100.3.1 (Windows builds under wine) as the oracle for
 clix_mongodump: the real mongodump writes the same .bson bytes, and the real mongorestore loads
-our dump back to identical documents and indexes."""
+our dump back to identical documents and indexes - as clix_restore (restore.yml) loads it too."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import socket
@@ -21,6 +22,10 @@ from pymongo import MongoClient
 from fleet import hosts
 
 pytestmark = pytest.mark.oracle
+# By its path: action_plugins/ holds a file of the same name (tests/unit/library_module.py explains).
+_spec = importlib.util.spec_from_file_location("clix_library_clix_restore", REPO / "library" / "clix_restore.py")
+clix_restore = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(clix_restore)
 TOOLS = REPO / ".cache" / "mongotools" / "mongodbtools"
 WINE = Path("/usr/lib/wine/wine64")
 DATABASES = ["gstudio-mongodb", "assessment", "repository"]
@@ -58,6 +63,14 @@ def scratch_mongo():
     shutil.rmtree(store, ignore_errors=True)
 
 
+def restore_ours(target: MongoClient, dump: Path, databases: list[str]) -> None:
+    """clix_restore's load of the same dump into the same server, after the real mongorestore's is dropped."""
+    for db in databases:
+        target.drop_database(db)
+    clix_restore.restore_mongo(target, str(dump), databases, {"overwrite": False, "batch_bytes": 1 << 16},
+                               {"documents": 0, "collection": ""})
+
+
 def raw_documents(client: MongoClient, db: str, name: str) -> list[bytes]:
     coll = client[db].get_collection(name, codec_options=CodecOptions(document_class=RawBSONDocument))
     return sorted(doc.raw for doc in coll.find({}))
@@ -85,11 +98,15 @@ def test_real_mongodump_writes_the_same_bson_and_real_mongorestore_loads_ours(fl
     assert restored.returncode == 0, restored.stderr
     source = MongoClient(school.address, hosts.MONGO_PORT, directConnection=True)
     target = MongoClient("127.0.0.1", scratch_mongo, directConnection=True)
-    for db in DATABASES:
-        for name in source[db].list_collection_names():
-            assert raw_documents(source, db, name) == raw_documents(target, db, name), f"{db}.{name} differs"
-            assert sorted(ix["name"] for ix in source[db][name].list_indexes()) == \
-                sorted(ix["name"] for ix in target[db][name].list_indexes())
+    for restorer in ("mongorestore", "clix_restore"):
+        if restorer == "clix_restore":
+            restore_ours(target, ours, DATABASES)
+        for db in DATABASES:
+            assert sorted(source[db].list_collection_names()) == sorted(target[db].list_collection_names()), restorer
+            for name in source[db].list_collection_names():
+                assert raw_documents(source, db, name) == raw_documents(target, db, name), f"{restorer}: {db}.{name}"
+                assert sorted((ix["name"], ix["key"]) for ix in source[db][name].list_indexes()) == \
+                    sorted((ix["name"], ix["key"]) for ix in target[db][name].list_indexes()), f"{restorer}: {db}.{name}"
 
 
 # Collection names a school server may hold that are not safe file names: "/" and ".." (a path
@@ -139,6 +156,9 @@ def test_real_mongorestore_restores_collection_names_that_are_not_file_names(fle
                          windows_path(ours))
     assert restored.returncode == 0, restored.stderr
     target = MongoClient("127.0.0.1", scratch_mongo, directConnection=True)
-    assert sorted(target[HOSTILE_DB].list_collection_names()) == sorted(HOSTILE)
-    for name in HOSTILE:
-        assert raw_documents_by_command(target, HOSTILE_DB, name) == expected[name], name
+    for restorer in ("mongorestore", "clix_restore"):
+        if restorer == "clix_restore":
+            restore_ours(target, ours, [HOSTILE_DB])
+        assert sorted(target[HOSTILE_DB].list_collection_names()) == sorted(HOSTILE), restorer
+        for name in HOSTILE:
+            assert raw_documents_by_command(target, HOSTILE_DB, name) == expected[name], f"{restorer}: {name}"

@@ -31,6 +31,7 @@ ENV_PREFIX = re.compile(r"^(?:[A-Z_]+=\S+ )+")
 NEEDS_A_SCHOOL = {
     r"^ansible-playbook (-i \S+ )?collect\.yml": "collects school servers",
     r"^ansible-playbook heartbeat\.yml": "takes the schools' heartbeats",
+    r"^ansible-playbook restore\.yml": "rebuilds a school server from the archive",
     r"^ansible-playbook derive\.yml -l mz$": "runs gStudio's scripts on the school servers",
     r"^ansible mz -m clix_heartbeat": "runs a module on the school servers",
     r"^ansible-playbook ingest\.yml": "places extractions on lab PCs of the inventory; the shipped inventories name none",

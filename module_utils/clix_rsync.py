@@ -1,0 +1,77 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""rsync to and from a school server, for the control-node modules that move files (clix_pull,
+clix_push): the ssh command (riding Ansible's own connection), the remote path, and rsync run with
+its progress and the files it received handed on as they come."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import threading
+from typing import Callable
+
+SSH_CONNECTIONS = ("ssh", "smart", "paramiko", "paramiko_ssh", "ansible.builtin.ssh", "ansible.builtin.paramiko_ssh")
+LOCAL_CONNECTIONS = ("local", "ansible.builtin.local")
+
+
+def ssh_command(p: dict) -> str:
+    """rsync's -e: p holds the module's port, connect_timeout, private_key and ssh_args."""
+    argv = ["ssh", "-p", str(p["port"]), "-o", "BatchMode=yes", "-o", "ConnectTimeout=%d" % p["connect_timeout"],
+            "-o", "ServerAliveInterval=10", "-o", "ServerAliveCountMax=3",
+            # One SSH connection serves every item of the school: the one Ansible opened already,
+            # as ansible.cfg puts its control sockets at the same path.
+            "-o", "ControlMaster=auto", "-o", "ControlPersist=30",
+            "-o", "ControlPath=%s" % os.path.expanduser("~/.ansible/cp/%C")]
+    if p["private_key"]:
+        argv += ["-i", p["private_key"]]
+    argv += shlex.split(p["ssh_args"] or "")
+    return " ".join(shlex.quote(a) for a in argv)
+
+
+def remote(p: dict, path: str) -> str:
+    """path on the host as rsync names it (user@host:path), or as it is for a local connection."""
+    if p["connection"] in LOCAL_CONNECTIONS:
+        return path
+    user = ("%s@" % p["user"]) if p["user"] else ""
+    host = "[%s]" % p["host"] if ":" in p["host"] else p["host"]
+    return "%s%s:%s" % (user, host, path)
+
+
+PROGRESS_LINE = re.compile(r"^\s*([\d,]+)\s+(\d+%)\s+(\S+/s)")
+RECEIVED_FORMAT = "%i %b %n"
+RECEIVED_LINE = re.compile(r"^(?P<what>[<>ch.*][fdLDS]\S*) \d+ (?P<name>.*)$")
+
+
+def rsync_watched(argv: list, progress: Callable, received: Callable | None = None) -> tuple:
+    """Run rsync, handing its latest progress line to progress and the names of received files to
+    received (when rsync was asked for them), and keeping the rest of its output."""
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    err = []
+    drain = threading.Thread(target=lambda: err.append(proc.stderr.read()), daemon=True)
+    drain.start()
+    out, pending = [], b""
+    for chunk in iter(lambda: proc.stdout.read1(65536), b""):  # progress lines end in \r, not \n
+        *lines, pending = re.split(rb"[\r\n]", pending + chunk)
+        latest, names = None, []  # handed on once a chunk: the receiving thread is not woken per file
+        for line in lines:
+            text = line.decode("utf-8", "replace")
+            match = PROGRESS_LINE.match(text)
+            if match:
+                latest = match
+                continue
+            named = RECEIVED_LINE.match(text) if received is not None else None
+            if named:
+                if named.group("what").startswith(">f"):
+                    names.append(named.group("name"))
+            elif text:
+                out.append(text)
+        if latest:
+            progress(latest)
+        if names:
+            received(names)
+    out.append(pending.decode("utf-8", "replace"))
+    proc.wait()
+    drain.join()
+    return proc.returncode, "\n".join(out), b"".join(err).decode("utf-8", "replace")

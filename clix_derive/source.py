@@ -169,7 +169,9 @@ class LiveSource:
     def __init__(self, mongo_uri: str, settings_path: str, tools_dir: str) -> None:
         from pymongo import MongoClient
 
-        self.client = MongoClient(mongo_uri, serverSelectionTimeoutMS=10000)
+        # A URI that names its own server selection timeout keeps it (pymongo lets a keyword win).
+        own = "serverselectiontimeoutms=" in mongo_uri.lower()
+        self.client = MongoClient(mongo_uri, **({} if own else {"serverSelectionTimeoutMS": 10000}))
         self.identity = read_identity(settings_path)
         self.tools_dir = tools_dir
 

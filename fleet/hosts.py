@@ -212,7 +212,9 @@ def start_gstudio_container(lab: Lab, school: School, pg_password: str) -> None:
                      "-v", "/home/core/data:/data", "-v", "/home/core/code:/home/docker/code",
                      "-e", "PGHOST=127.0.0.1", "-e", f"PGPORT={PG_PORT}", "-e", "PGUSER=postgres",
                      "-e", f"PGPASSWORD={pg_password}", "-e", "PGDATABASE=gstudio_psql",
-                     "-e", f"CLIX_MONGO_URI=mongodb://127.0.0.1:{MONGO_PORT}/?directConnection=true",
+                     # A stopped MongoDB (tests stop it) is found out in 3 s, not the scripts' 10 s each.
+                     "-e", f"CLIX_MONGO_URI=mongodb://127.0.0.1:{MONGO_PORT}/?directConnection=true"
+                           "&serverSelectionTimeoutMS=3000",
                      STANDIN_IMAGE, capture_output=True)
 
 

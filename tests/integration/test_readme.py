@@ -116,6 +116,7 @@ def test_every_readme_command_runs_as_written_or_is_named(demo, tmp_path):
             cwd = tmp_path / "checkout"
             for folder in ("inventories", "bin", "module_utils"):
                 shutil.copytree(REPO / folder, cwd / folder)
+            shutil.copy(REPO / "clix_imports.py", cwd)
         proc = subprocess.run(filled(command, demo), shell=True, cwd=cwd, env=env, capture_output=True, text=True,
                               timeout=900)
         assert proc.returncode == 0, f"README: {command}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"

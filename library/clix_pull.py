@@ -32,31 +32,6 @@ description:
   - The archive is private - folders 0700, files 0600, owned by the operator.
 version_added: "0.1.0"
 options:
-  host:
-    description: Address of the school server.
-    type: str
-    required: true
-  port:
-    description: SSH port.
-    type: int
-    default: 22
-  user:
-    description: SSH user (who can read the sources without become).
-    type: str
-  private_key:
-    description: SSH private key file.
-    type: path
-  ssh_args:
-    description: Extra ssh options (for example the inventory's ansible_ssh_common_args).
-    type: str
-    default: ""
-  connection:
-    description:
-      - The host's Ansible connection (its C(ansible_connection)). C(ssh) (and C(smart), C(paramiko)) pull with
-        rsync over ssh; C(local) pulls from this machine's own files, without ssh. Any other connection is
-        refused with a clear message, before anything is pulled.
-    type: str
-    default: ssh
   root:
     description: The school's folder in the archive (LEVEL 2).
     type: path
@@ -179,6 +154,8 @@ options:
     description: rsync on the control node.
     type: str
     default: rsync
+extends_documentation_fragment:
+  - clix_ssh
 attributes:
   check_mode:
     description: >-
@@ -312,6 +289,7 @@ from ansible.module_utils.clix_rsync import (
     SSH_CONNECTIONS,
     remote,
     rsync_watched,
+    ssh_argument_spec,
     ssh_command,
 )
 from ansible.module_utils.clix_settings import SettingsError, redact_settings
@@ -956,12 +934,7 @@ def pull_all(p: dict, check: bool, show: Callable | None) -> list:
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
-            host=dict(type="str", required=True),
-            port=dict(type="int", default=22),
-            user=dict(type="str"),
-            private_key=dict(type="path"),
-            ssh_args=dict(type="str", default=""),
-            connection=dict(type="str", default="ssh"),
+            **ssh_argument_spec(),
             root=dict(type="path", required=True),
             items=dict(type="list", elements="dict", required=True, options=dict(
                 name=dict(type="str", required=True),

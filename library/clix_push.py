@@ -20,28 +20,6 @@ description:
   - SSH host key checking stays on - the school's key must be in the known_hosts file.
 version_added: "0.2.0"
 options:
-  host:
-    description: Address of the school server.
-    type: str
-    required: true
-  port:
-    description: SSH port.
-    type: int
-    default: 22
-  user:
-    description: SSH user (root, or one that may write the destinations and give the owners).
-    type: str
-  private_key:
-    description: SSH private key file.
-    type: path
-  ssh_args:
-    description: Extra ssh options (for example the inventory's ansible_ssh_common_args).
-    type: str
-    default: ""
-  connection:
-    description: The host's Ansible connection - C(ssh) (and C(smart), C(paramiko)) push over ssh, C(local) copies on this machine.
-    type: str
-    default: ssh
   items:
     description: What to push.
     type: list
@@ -92,6 +70,7 @@ options:
     default: rsync
 extends_documentation_fragment:
   - clix_progress
+  - clix_ssh
 attributes:
   check_mode:
     description: Runs rsync with C(--dry-run) and reports in RV(items) what would be written; nothing is written.
@@ -127,7 +106,14 @@ import time
 from typing import Callable
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.clix_rsync import LOCAL_CONNECTIONS, SSH_CONNECTIONS, remote, rsync_watched, ssh_command
+from ansible.module_utils.clix_rsync import (
+    LOCAL_CONNECTIONS,
+    SSH_CONNECTIONS,
+    remote,
+    rsync_watched,
+    ssh_argument_spec,
+    ssh_command,
+)
 
 STATS = {"files_transferred": re.compile(r"^Number of regular files transferred: ([\d,]+)", re.M),
          "total_bytes": re.compile(r"^Total file size: ([\d,]+)", re.M),
@@ -185,12 +171,7 @@ def push_item(p: dict, item: dict, check: bool, show: Callable | None = None) ->
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
-            host=dict(type="str", required=True),
-            port=dict(type="int", default=22),
-            user=dict(type="str"),
-            private_key=dict(type="path"),
-            ssh_args=dict(type="str", default=""),
-            connection=dict(type="str", default="ssh"),
+            **ssh_argument_spec(),
             items=dict(type="list", elements="dict", required=True, options=dict(
                 name=dict(type="str", required=True),
                 src=dict(type="path", required=True),

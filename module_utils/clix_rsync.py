@@ -16,6 +16,13 @@ SSH_CONNECTIONS = ("ssh", "smart", "paramiko", "paramiko_ssh", "ansible.builtin.
 LOCAL_CONNECTIONS = ("local", "ansible.builtin.local")
 
 
+def ssh_argument_spec() -> dict:
+    """The argument spec of doc_fragments/clix_ssh.py, for every module whose rsync reaches a host."""
+    return dict(host=dict(type="str", required=True), port=dict(type="int", default=22), user=dict(type="str"),
+                private_key=dict(type="path"), ssh_args=dict(type="str", default=""),
+                connection=dict(type="str", default="ssh"))
+
+
 def ssh_command(p: dict) -> str:
     """rsync's -e: p holds the module's port, connect_timeout, private_key and ssh_args."""
     argv = ["ssh", "-p", str(p["port"]), "-o", "BatchMode=yes", "-o", "ConnectTimeout=%d" % p["connect_timeout"],

@@ -287,6 +287,7 @@ from ansible.module_utils.clix_rsync import (
     LOCAL_CONNECTIONS,
     RECEIVED_FORMAT,
     SSH_CONNECTIONS,
+    parse_stats,
     remote,
     rsync_watched,
     ssh_argument_spec,
@@ -301,11 +302,6 @@ INCOMING = ".incoming"
 MUNGED = "/rsyncd-munged/"
 LISTED_LINKS = 100  # skipped links listed per item (a hostile tree may hold millions)
 SETTINGS_LIMIT = 16 << 20  # a settings file to redact is read whole
-STATS = {
-    "bytes_received": re.compile(r"^Total bytes received: ([\d,]+)", re.M),
-    "files_transferred": re.compile(r"^Number of regular files transferred: ([\d,]+)", re.M),
-    "total_bytes": re.compile(r"^Total file size: ([\d,]+)", re.M),
-}
 SOURCE_FILES = re.compile(r"^Number of files: [\d,]+ \(reg: ([\d,]+)", re.M)
 # rsync --info=progress2: "  1,234,567  12%  1.23MB/s    0:01:23 (xfr#5, to-chk=100/200)"
 ABSENT = re.compile(r"(change_dir|link_stat) \"[^\"]*\" failed: No such file or directory")
@@ -340,14 +336,6 @@ def rsync(p: dict, src: str, dest: str, check: bool, extra: list, progress: Call
         argv.append("--out-format=%s" % RECEIVED_FORMAT)  # %b: a file is named once it is received
     argv += [remote(p, src), dest]
     return rsync_watched(argv, progress or (lambda _match: None), received)
-
-
-def parse_stats(stdout: str) -> dict:
-    out = {}
-    for key, rx in STATS.items():
-        m = rx.search(stdout)
-        out[key] = int(m.group(1).replace(",", "")) if m else 0
-    return out
 
 
 def verify_snapshot(folder: str, expect: dict) -> list:

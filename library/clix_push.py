@@ -101,7 +101,6 @@ items:
 """
 
 import os
-import re
 import time
 from typing import Callable
 
@@ -109,15 +108,12 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.clix_rsync import (
     LOCAL_CONNECTIONS,
     SSH_CONNECTIONS,
+    parse_stats,
     remote,
     rsync_watched,
     ssh_argument_spec,
     ssh_command,
 )
-
-STATS = {"files_transferred": re.compile(r"^Number of regular files transferred: ([\d,]+)", re.M),
-         "total_bytes": re.compile(r"^Total file size: ([\d,]+)", re.M),
-         "bytes_sent": re.compile(r"^Total bytes sent: ([\d,]+)", re.M)}
 
 
 def rsync_argv(p: dict, item: dict, check: bool) -> list:
@@ -158,10 +154,7 @@ def push_item(p: dict, item: dict, check: bool, show: Callable | None = None) ->
         result.update(status="failed", reason="%s is not a folder of the archive" % item["src"])
         return result
     rc, out, err = rsync_watched(rsync_argv(p, item, check), throttled(show, item["name"], p["progress_seconds"]))
-    for key, pattern in STATS.items():
-        match = pattern.search(out)
-        if match:
-            result[key] = int(match.group(1).replace(",", ""))
+    result.update(parse_stats(out, ("files_transferred", "bytes_sent", "total_bytes")))
     if rc != 0:
         result.update(status="failed", reason="rsync exited %d: %s" % (rc, err.strip()[-2000:]))
     result["seconds"] = round(time.time() - started, 3)

@@ -46,6 +46,24 @@ def remote(p: dict, path: str) -> str:
     return "%s%s:%s" % (user, host, path)
 
 
+# rsync --stats: the totals every pull and push reports.
+STATS = {
+    "bytes_received": re.compile(r"^Total bytes received: ([\d,]+)", re.M),
+    "bytes_sent": re.compile(r"^Total bytes sent: ([\d,]+)", re.M),
+    "files_transferred": re.compile(r"^Number of regular files transferred: ([\d,]+)", re.M),
+    "total_bytes": re.compile(r"^Total file size: ([\d,]+)", re.M),
+}
+
+
+def parse_stats(stdout: str, keys: tuple = ("bytes_received", "files_transferred", "total_bytes")) -> dict:
+    """The named totals of rsync --stats output (0 for one it did not print)."""
+    out = {}
+    for key in keys:
+        m = STATS[key].search(stdout)
+        out[key] = int(m.group(1).replace(",", "")) if m else 0
+    return out
+
+
 PROGRESS_LINE = re.compile(r"^\s*([\d,]+)\s+(\d+%)\s+(\S+/s)")
 RECEIVED_FORMAT = "%i %b %n"
 RECEIVED_LINE = re.compile(r"^(?P<what>[<>ch.*][fdLDS]\S*) \d+ (?P<name>.*)$")

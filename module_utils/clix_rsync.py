@@ -41,6 +41,19 @@ def ssh_command(p: dict) -> str:
     return " ".join(shlex.quote(a) for a in argv)
 
 
+def link_options(p: dict, check: bool) -> list:
+    """The options of every pull and push that p (the module's) sets: how rsync reaches the host, the
+    bandwidth limit, compression, and --dry-run in check mode."""
+    argv = [] if p["connection"] in LOCAL_CONNECTIONS else ["-e", ssh_command(p)]
+    if p["bwlimit"]:
+        argv.append("--bwlimit=%d" % p["bwlimit"])
+    if p["compress"]:
+        argv.append("--compress")
+    if check:
+        argv.append("--dry-run")
+    return argv
+
+
 def remote(p: dict, path: str) -> str:
     """path on the host as rsync names it (user@host:path), or as it is for a local connection."""
     if p["connection"] in LOCAL_CONNECTIONS:
@@ -125,15 +138,7 @@ def rsync(p: dict, src: str, dest: str, check: bool, extra: list, progress: Call
     # -a as root would make devices and FIFOs: --no-devices --no-specials. --munge-links: see clix_links.settle_links.
     argv = [p["rsync_path"], "-a", "--no-owner", "--no-group", "--no-devices", "--no-specials", "--munge-links",
             "--chmod=D0700,F0600", "--stats",
-            "--partial-dir=%s" % PARTIAL_DIR, "--timeout=%d" % p["timeout"], *extra]
-    if p["connection"] not in LOCAL_CONNECTIONS:
-        argv[1:1] = ["-e", ssh_command(p)]
-    if p["bwlimit"]:
-        argv.append("--bwlimit=%d" % p["bwlimit"])
-    if p["compress"]:
-        argv.append("--compress")
-    if check:
-        argv.append("--dry-run")
+            "--partial-dir=%s" % PARTIAL_DIR, "--timeout=%d" % p["timeout"], *extra, *link_options(p, check)]
     if progress is not None:
         argv.append("--info=progress2")
     if received is not None:

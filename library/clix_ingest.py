@@ -252,6 +252,7 @@ from ansible.module_utils.clix_files import (
     NotRegularFileError,
     atomic_output,
     fsync_dir,
+    install_file,
     open_regular,
     read_regular,
     require_free_space,
@@ -303,6 +304,7 @@ from ansible.module_utils.clix_unplatform import (
     parse_extraction,
     pc_relpath,
     session_count,
+    standalone,
 )
 
 UTF8_FLAG = 0x800
@@ -827,12 +829,7 @@ def fold_wal(wal: str, db: str, p: dict) -> bool:
                 if copied > p["max_wal_bytes"]:
                     raise over("max_wal_bytes", p, "its %s grew past the limit while read" % (V2_SESSIONS_DB + "-wal"))
                 out.write(block)
-    con = sqlite3.connect(db)
-    try:
-        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        con.execute("PRAGMA journal_mode=DELETE")
-    finally:
-        con.close()
+    standalone(db)
     for suffix in ("-wal", "-shm"):
         if os.path.lexists(db + suffix):
             os.unlink(db + suffix)
@@ -940,9 +937,7 @@ def fold_into(root: str, target: str, incoming: str, work: str, counts: dict, ch
         os.utime(path, (max(os.stat(incoming).st_mtime, 0 if first else os.stat(target).st_mtime),) * 2)
         if folded["updated"] or folded["dropped"]:
             keep_older(root, target)
-        os.makedirs(os.path.dirname(target), mode=0o700, exist_ok=True)
-        os.replace(path, target)
-        fsync_dir(os.path.dirname(target))
+        install_file(path, target)
 
 
 # ---------------------------------------------------------------- one source

@@ -173,7 +173,7 @@ from ansible.module_utils.clix_layout import (
     link_stays_inside,
     school_roots,
 )
-from ansible.module_utils.clix_manifest import FORMAT, LINK, is_internal, load, write
+from ansible.module_utils.clix_manifest import FORMAT, LINK, OK, is_internal, load, write
 from ansible.module_utils.clix_progress import module_progress
 
 CHUNK = 1024 * 1024
@@ -637,7 +637,7 @@ def merged_manifest(src: Side, cen: Side, final_hashes: dict, origins: dict, sch
     items = {}
     for name in sorted(set(src.items) | set(cen.items)):
         both = [e for e in (cen.items.get(name), src.items.get(name)) if e]
-        items[name] = max(both, key=lambda e: (str(e.get("collected_at") or ""), e.get("status") == "ok"))
+        items[name] = max(both, key=lambda e: (str(e.get("collected_at") or ""), e.get("status") == OK))
     files = {}
     for rel in sorted(final_hashes):
         path = os.path.join(school, rel)

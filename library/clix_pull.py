@@ -253,89 +253,47 @@ total_bytes:
 """
 
 import contextlib
-import hashlib
 import os
-import queue
-import re
 import shutil
 import sqlite3
-import stat
 import subprocess
 import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Callable
 
-from ansible.module_utils import clix_layout as layout
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.clix_files import (
     NotRegularFileError,
     atomic_output,
     fsync_dir,
+    install_file,
     open_regular,
     read_regular,
     replace_dir,
     sha256_file,
-    syncfs,
 )
 from ansible.module_utils.clix_identity import shown
-from ansible.module_utils.clix_layout import MAX_HOPS, LayoutError, under
-from ansible.module_utils.clix_manifest import entry as manifest_entry
-from ansible.module_utils.clix_manifest import leave_known
+from ansible.module_utils.clix_labpc_json import JsonChecker, flush, move_into_place, repull_torn
+from ansible.module_utils.clix_layout import LayoutError, under
+from ansible.module_utils.clix_links import settle_links
+from ansible.module_utils.clix_manifest import ABSENT, FAILED, OK, leave_known
 from ansible.module_utils.clix_rsync import (
     LOCAL_CONNECTIONS,
-    RECEIVED_FORMAT,
     SSH_CONNECTIONS,
+    TRANSIENT,
     parse_stats,
-    remote,
-    rsync_watched,
+    rsync,
+    rsync_failed,
     ssh_argument_spec,
-    ssh_command,
+    unmunged,
 )
 from ansible.module_utils.clix_settings import SettingsError, redact_settings
-from ansible.module_utils.clix_unplatform import V2_SESSIONS_DB, UntrustedDatabaseError, fold_sessions, json_parses
+from ansible.module_utils.clix_unplatform import V2_SESSIONS_DB, UntrustedDatabaseError, fold_sessions, standalone
 
-PARTIAL_DIR = ".rsync-partial"
 INCOMING = ".incoming"
-# rsync --munge-links stores a received link's target behind this prefix, which resolves nowhere.
-MUNGED = "/rsyncd-munged/"
 LISTED_LINKS = 100  # skipped links listed per item (a hostile tree may hold millions)
 SETTINGS_LIMIT = 16 << 20  # a settings file to redact is read whole
-SOURCE_FILES = re.compile(r"^Number of files: [\d,]+ \(reg: ([\d,]+)", re.M)
-# rsync --info=progress2: "  1,234,567  12%  1.23MB/s    0:01:23 (xfr#5, to-chk=100/200)"
-ABSENT = re.compile(r"(change_dir|link_stat) \"[^\"]*\" failed: No such file or directory")
-RSYNC_EXIT = {
-    5: "error starting the client-server protocol", 10: "error in socket I/O", 11: "error in file I/O",
-    12: "error in the rsync protocol data stream", 23: "some files could not be transferred",
-    24: "some source files vanished during the transfer", 30: "timeout in data send/receive",
-    35: "timeout waiting for the daemon connection", 255: "ssh failed (host down, unreachable, or host key)",
-}
-
-
-def rsync(p: dict, src: str, dest: str, check: bool, extra: list, progress: Callable | None = None,
-          received: Callable | None = None) -> tuple:
-    """(exit code, stdout, stderr); progress, when given, gets rsync's latest progress line as it
-    comes, and received the names (relative to dest) of the regular files rsync has received, a list
-    at a time."""
-    # -a as root would make devices and FIFOs: --no-devices --no-specials. --munge-links: see settle_links.
-    argv = [p["rsync_path"], "-a", "--no-owner", "--no-group", "--no-devices", "--no-specials", "--munge-links",
-            "--chmod=D0700,F0600", "--stats",
-            "--partial-dir=%s" % PARTIAL_DIR, "--timeout=%d" % p["timeout"], *extra]
-    if p["connection"] not in LOCAL_CONNECTIONS:
-        argv[1:1] = ["-e", ssh_command(p)]
-    if p["bwlimit"]:
-        argv.append("--bwlimit=%d" % p["bwlimit"])
-    if p["compress"]:
-        argv.append("--compress")
-    if check:
-        argv.append("--dry-run")
-    if progress is not None:
-        argv.append("--info=progress2")
-    if received is not None:
-        argv.append("--out-format=%s" % RECEIVED_FORMAT)  # %b: a file is named once it is received
-    argv += [remote(p, src), dest]
-    return rsync_watched(argv, progress or (lambda _match: None), received)
 
 
 def verify_snapshot(folder: str, expect: dict) -> list:
@@ -351,55 +309,6 @@ def verify_snapshot(folder: str, expect: dict) -> list:
     return problems
 
 
-def unmunged(target: str) -> str:
-    return target[len(MUNGED):] if target.startswith(MUNGED) else target
-
-
-def resolve_inside(top: str, folder: list, target: str, budget: list) -> list | None:
-    """clix_layout.resolve_inside, reading the tree's links as rsync left them (munged or not)."""
-    return layout.resolve_inside(top, folder, target, budget, read_target=lambda path: unmunged(os.readlink(path)))
-
-
-def settle_links(top: str) -> list:
-    """Restore the links rsync munged under top that resolve inside top, remove every other link
-    (each judged on the tree as rsync left it). Returns the removed ones, {path, target}, sorted."""
-    found, folders, partial = [], [top], os.path.join(top, PARTIAL_DIR)
-    while folders:
-        with os.scandir(folders.pop()) as entries:
-            for entry in entries:
-                if entry.is_symlink():
-                    found.append(entry.path)
-                elif entry.is_dir(follow_symlinks=False) and entry.path != partial:
-                    folders.append(entry.path)
-    judged = []
-    for path in found:
-        raw = os.readlink(path)
-        rel = os.path.relpath(path, top)
-        inside = resolve_inside(top, rel.split(os.sep)[:-1], unmunged(raw), [MAX_HOPS]) is not None
-        judged.append((path, rel, raw, inside))
-    skipped = []
-    for path, rel, raw, inside in judged:
-        if not inside:
-            os.unlink(path)
-            skipped.append(dict(path=rel, target=unmunged(raw)))
-        elif raw != unmunged(raw):
-            replace_link(path, unmunged(raw))
-    return sorted(skipped, key=lambda s: s["path"])
-
-
-def replace_link(path: str, target: str) -> None:
-    """Point the link at path to target, in one rename (never a moment without the link)."""
-    for attempt in range(100):
-        tmp = os.path.join(os.path.dirname(path), ".%s.clix-link-%d-%d" % (os.path.basename(path), os.getpid(), attempt))
-        try:
-            os.symlink(target, tmp)
-        except FileExistsError:
-            continue
-        os.replace(tmp, path)
-        return
-    raise OSError("cannot make a temporary link beside %s" % path)
-
-
 def note_skipped(result: dict, skipped: list) -> None:
     if not skipped:
         return
@@ -408,23 +317,6 @@ def note_skipped(result: dict, skipped: list) -> None:
         len(skipped), ", ".join("%s -> %s" % (shown(s["path"]), shown(s["target"])) for s in skipped[:5]),
         ", ..." if len(skipped) > 5 else "")
     result["reason"] = "%s; %s" % (result["reason"], text) if result["reason"] else text
-
-
-# rsync's exits when the link dropped or stalled (timeouts, a broken connection, ssh's 255), which a
-# retry may get past; not when ssh could never work (LASTING).
-TRANSIENT_EXITS = (10, 12, 30, 35, 255)
-LASTING = re.compile(r"Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|Permission denied|"
-                     r"command not found|Could not resolve hostname")
-TRANSIENT = "_transient"
-
-
-def rsync_failed(rc: int, err: str, src: str) -> dict:
-    """status and reason for an rsync that exited with rc (and TRANSIENT when a retry may get past it)."""
-    if ABSENT.search(err):
-        return dict(status="absent", reason="not on the server: %s" % shown(src))
-    last = err.strip().splitlines()[-1] if err.strip() else ""
-    return {"status": "failed", TRANSIENT: rc in TRANSIENT_EXITS and not LASTING.search(err),
-            "reason": "rsync exit %d (%s): %s" % (rc, RSYNC_EXIT.get(rc, "error"), shown(last, 500))}
 
 
 # Folders an item leaves empty are removed once every item is done: removed while another item of
@@ -447,14 +339,14 @@ def pulled_regular(item: dict, pulled: str, result: dict) -> bool:
         os.close(open_regular(pulled))
         return True
     except FileNotFoundError:  # rsync skipped it: --no-recursive, --no-devices, --no-specials
-        result.update(status="failed", reason="%s is not a regular file on the server (a folder, device, FIFO or "
+        result.update(status=FAILED, reason="%s is not a regular file on the server (a folder, device, FIFO or "
                       "socket): not collected" % shown(item["src"]))
     except NotRegularFileError as exc:
         if not os.path.islink(pulled):
-            result.update(status="failed", reason="%s on the server %s: not collected" % (shown(item["src"]), exc.strerror))
+            result.update(status=FAILED, reason="%s on the server %s: not collected" % (shown(item["src"]), exc.strerror))
             return False
         target = unmunged(os.readlink(pulled))
-        result.update(status="failed", skipped_links=[dict(path=os.path.basename(item["src"]), target=target)],
+        result.update(status=FAILED, skipped_links=[dict(path=os.path.basename(item["src"]), target=target)],
                       reason="%s is a symbolic link on the server (to %s): links are never followed; collect the "
                       "file it points to by its own path" % (shown(item["src"]), shown(target)))
     return False
@@ -465,7 +357,7 @@ def redacted_in_place(item: dict, pulled: str, result: dict) -> bool:
     try:
         text = redact_settings(read_regular(pulled, limit=SETTINGS_LIMIT))
     except (SettingsError, ValueError) as exc:
-        result.update(status="failed", reason="%s cannot be redacted (%s), so it is not archived; the archived copy "
+        result.update(status=FAILED, reason="%s cannot be redacted (%s), so it is not archived; the archived copy "
                       "is kept. Fix the file on the server, or collect it verbatim." % (shown(item["src"]), exc))
         return False
     with atomic_output(pulled) as out:
@@ -478,18 +370,6 @@ def same_bytes(a: str, b: str) -> bool:
         return sha256_file(a) == sha256_file(b)
     except OSError:  # none archived yet, or not a regular file: replaced (a rename never follows a link)
         return False
-
-
-def install(pulled: str, final: str) -> None:
-    """Move a complete pulled file into place: its data on disk first, then the rename, then the folder."""
-    fd = open_regular(pulled)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.makedirs(os.path.dirname(final), mode=0o700, exist_ok=True)
-    os.rename(pulled, final)
-    fsync_dir(os.path.dirname(final))
 
 
 @contextlib.contextmanager
@@ -522,181 +402,9 @@ def pull_file(p: dict, item: dict, check: bool, result: dict, started: float) ->
             changed = not same_bytes(got[1], final)
             result["files_transferred"] = int(changed)
             if changed and not check:
-                install(got[1], final)
+                install_file(got[1], final)
     result["seconds"] = round(time.time() - started, 3)
     return result
-
-
-def walk_entries(top: str):
-    """(relative path, os.DirEntry) of every regular file below top, links never followed, rsync's
-    partial folders left out."""
-    folders, cut = [top], len(os.path.join(top, ""))
-    while folders:
-        with os.scandir(folders.pop()) as entries:
-            for entry in entries:
-                if entry.is_dir(follow_symlinks=False):
-                    if entry.name != PARTIAL_DIR:
-                        folders.append(entry.path)
-                elif entry.is_file(follow_symlinks=False):
-                    yield entry.path[cut:], entry
-
-
-def walk_files(top: str):
-    """(relative path, path) of every regular file below top (walk_entries)."""
-    return ((rel, entry.path) for rel, entry in walk_entries(top))
-
-
-class JsonTooLarge(Exception):
-    """A JSON file larger than json_limit: never read."""
-
-
-def parses(path: str, limit: int) -> bool:
-    try:
-        return read_json(path, limit) is not None
-    except JsonTooLarge:
-        return False
-
-
-def read_json(path: str, limit: int) -> dict | None:
-    """The manifest entry (clix_manifest.entry) of a regular JSON file that parses, read once, or None.
-    Raises JsonTooLarge, reading nothing, when the file is larger than limit bytes."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-        try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                return None
-            if st.st_size > limit:
-                raise JsonTooLarge(path)
-            data = os.read(fd, st.st_size + 1)  # one more byte than stat says: a file that grew is seen
-        finally:
-            os.close(fd)
-    except OSError:
-        return None
-    if len(data) != st.st_size or not json_parses(data):  # changed while it was read, or torn
-        return None
-    return manifest_entry(st.st_size, st.st_mtime_ns, st.st_ino, hashlib.sha256(data).hexdigest())
-
-
-class JsonChecker:
-    """Parses the JSON files rsync names as received while it still runs (parsing then costs
-    little time after the transfer), and at the end every JSON file below top that it has not
-    parsed in its present form: a file is known by its inode, which rsync's rename into place
-    changes, so one it read too early (a leftover of an interrupted run, or named before it
-    landed) is read again. parsed: {relative path: manifest entry} of the files that parse, hashed
-    from the bytes parsed (the manifest takes them as known: clix_manifest.leave_known)."""
-
-    def __init__(self, top: str, limit: int) -> None:
-        self.top, self.limit, self.parsed, self.queue = top, limit, {}, queue.Queue()
-        self.thread = threading.Thread(target=self.run, daemon=True)
-        self.thread.start()
-
-    def received(self, names: list) -> None:
-        self.queue.put([name for name in names if name.endswith(".json")])
-
-    def run(self) -> None:
-        for names in iter(self.queue.get, None):
-            for name in names:
-                try:
-                    found = read_json(os.path.join(self.top, name), self.limit)
-                except JsonTooLarge:
-                    continue  # the final walk lists it
-                if found is not None:  # else not there (yet), a name rsync escaped, or torn: the final walk reads it
-                    self.parsed[name] = found
-
-    def finish(self) -> tuple:
-        """(JSON files below top, the relative paths of those that do not parse, of those larger than the limit)."""
-        self.queue.put(None)
-        self.thread.join()
-        found, torn, large = 0, [], []
-        for rel, entry in walk_entries(self.top):
-            if not rel.endswith(".json"):
-                continue
-            found += 1
-            if (self.parsed.get(rel) or {}).get("inode") != entry.inode():
-                self.parsed.pop(rel, None)
-                try:
-                    read = read_json(entry.path, self.limit)
-                except JsonTooLarge:
-                    large.append(rel)
-                    continue
-                if read is None:
-                    torn.append(rel)
-                else:
-                    self.parsed[rel] = read
-        return found, sorted(torn), sorted(large)
-
-
-def torn_json(top: str, limit: int, rels=None) -> tuple:
-    """(JSON files checked, relative paths of those that do not parse) below top, or among rels."""
-    if rels is None:
-        found = [(rel, path) for rel, path in walk_files(top) if rel.endswith(".json")]
-    else:
-        found = [(rel, os.path.join(top, rel)) for rel in rels if os.path.isfile(os.path.join(top, rel))]
-    return len(found), sorted(rel for rel, path in found if not parses(path, limit))
-
-
-def repull_torn(p: dict, item: dict, incoming: str, extra: list, torn: list) -> list:
-    """Pull the torn files again, a while apart, until they parse or the tries are spent; the ones
-    that never parsed are removed from incoming and returned. A file whose current version is the
-    archived one does not land again (--compare-dest), and that is its end."""
-    for _ in range(max(p["json_tries"], 1) - 1):
-        if not torn:
-            break
-        for rel in torn:
-            os.unlink(os.path.join(incoming, rel))
-        time.sleep(p["json_wait"])
-        with tempfile.NamedTemporaryFile("w", prefix="clix-torn-", suffix=".list") as listed:
-            listed.write("".join(rel + "\n" for rel in torn))
-            listed.flush()
-            rsync(p, item["src"], incoming + "/", False, [*extra, "--files-from=%s" % listed.name])
-        torn = torn_json(incoming, p["json_limit"], torn)[1]
-    for rel in torn:
-        os.unlink(os.path.join(incoming, rel))
-    return torn
-
-
-def move_into_place(incoming: str, final: str, changed: set) -> list:
-    """Move everything below incoming into final: a folder final lacks in one rename, a file over
-    the archived one. Returns the paths that could not be moved (a file where the archive holds a
-    folder: the archive's is kept). changed collects the folders to fsync."""
-    refused = []
-    if not os.path.lexists(final):
-        os.makedirs(os.path.dirname(final), mode=0o700, exist_ok=True)
-        os.rename(incoming, final)
-        changed.add(os.path.dirname(final))
-        return refused
-    if not (os.path.isdir(final) and not os.path.islink(final)):
-        return [final]
-    with os.scandir(incoming) as entries:
-        names = [e.name for e in entries if e.name != PARTIAL_DIR]
-    for name in names:
-        src, dst = os.path.join(incoming, name), os.path.join(final, name)
-        if os.path.isdir(src) and not os.path.islink(src) and os.path.lexists(dst):
-            refused += move_into_place(src, dst, changed)
-        elif os.path.isdir(dst) and not os.path.islink(dst):
-            refused.append(dst)
-        else:
-            os.rename(src, dst)
-            changed.add(final)
-    return refused
-
-
-def flush(folder: str) -> None:
-    """What was pulled below folder on disk before it is moved in: one syncfs for the file system,
-    or each file fsynced where syncfs is missing."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        if syncfs(fd):
-            return
-    finally:
-        os.close(fd)
-    for _, path in walk_files(folder):
-        fd = open_regular(path)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def refuse_large(p: dict, incoming: str, large: list, result: dict) -> None:
@@ -708,7 +416,7 @@ def refuse_large(p: dict, incoming: str, large: list, result: dict) -> None:
         text = "%d JSON file(s) larger than clix_unplatform_json_limit (%d bytes) not read nor archived, the " \
             "archived copy kept: %s%s; if they are real data, raise it with -e clix_unplatform_json_limit=<bytes>" % (
                 len(large), p["json_limit"], ", ".join(shown(rel) for rel in large[:5]), ", ..." if len(large) > 5 else "")
-        result.update(status="failed", reason="%s; %s" % (result["reason"], text) if result["reason"] else text)
+        result.update(status=FAILED, reason="%s; %s" % (result["reason"], text) if result["reason"] else text)
 
 
 def pull_json(p: dict, item: dict, result: dict, progress: Callable | None) -> dict:
@@ -725,12 +433,10 @@ def pull_json(p: dict, item: dict, result: dict, progress: Callable | None) -> d
         rc, out, err = rsync(p, item["src"], incoming + "/", False, extra, progress, checker.received)
     finally:
         json_files, torn, large = checker.finish()
-    result.update(parse_stats(out))
-    match = SOURCE_FILES.search(out)
-    result["source_files"] = int(match.group(1).replace(",", "")) if match else 0
+    result.update(parse_stats(out, ("bytes_received", "files_transferred", "total_bytes", "source_files")))
     if rc not in (0, 24):  # 24: files the app removed while they were listed
         result.update(rsync_failed(rc, err, item["src"]))
-        if result["status"] == "absent":
+        if result["status"] == ABSENT:
             result[TIDY] = incoming
         return result
     note_skipped(result, settle_links(incoming))
@@ -754,20 +460,10 @@ def pull_json(p: dict, item: dict, result: dict, progress: Callable | None) -> d
     if not refused:
         shutil.rmtree(incoming, ignore_errors=True)  # only the emptied folders are left
     else:
-        result.update(status="failed", reason="%s is a folder in the archive but a file on the server (or the other "
+        result.update(status=FAILED, reason="%s is a folder in the archive but a file on the server (or the other "
                       "way round): the archive's kept; %s" % (shown(refused[0]), result["reason"] or ""))
     result[TIDY] = os.path.dirname(incoming)
     return result
-
-
-def standalone(path: str) -> None:
-    """A database copied in WAL mode made one self-contained file before it is read (the staged copy is
-    this run's private file; switching its journal mode runs nothing of its schema)."""
-    con = sqlite3.connect(path)
-    try:
-        con.execute("PRAGMA journal_mode=DELETE")
-    finally:
-        con.close()
 
 
 def pull_sessions(p: dict, item: dict, check: bool, result: dict) -> dict:
@@ -783,7 +479,7 @@ def pull_sessions(p: dict, item: dict, check: bool, result: dict) -> dict:
         work, pulled = got
         digest = (item["expect"] or {}).get(os.path.basename(item["dest"]))
         if digest and sha256_file(pulled) != digest:
-            result.update(status="failed", reason="%s differs from what the lab PC staged; archived copy kept" % shown(item["src"]))
+            result.update(status=FAILED, reason="%s differs from what the lab PC staged; archived copy kept" % shown(item["src"]))
             return result
         try:
             standalone(pulled)
@@ -793,11 +489,11 @@ def pull_sessions(p: dict, item: dict, check: bool, result: dict) -> dict:
                 merged = None if same_bytes(pulled, final) else pulled
         except (sqlite3.Error, UntrustedDatabaseError) as exc:
             why = str(exc) if isinstance(exc, UntrustedDatabaseError) else shown(str(exc), 500)  # the former shown() already
-            result.update(status="failed", reason="%s: %s; the archived copy is kept as it was" % (shown(item["src"]), why))
+            result.update(status=FAILED, reason="%s: %s; the archived copy is kept as it was" % (shown(item["src"]), why))
             return result
         result["files_transferred"] = int(merged is not None)
         if merged and not check:
-            install(merged, final)
+            install_file(merged, final)
     return result
 
 
@@ -806,16 +502,16 @@ def pull_item(p: dict, item: dict, check: bool, progress: Callable | None = None
     root = p["root"]
     final = os.path.join(root, item["dest"])
     kind = item["kind"]
-    result = dict(name=item["name"], status="ok", reason=None, source=item["src"], bytes_received=0,
+    result = dict(name=item["name"], status=OK, reason=None, source=item["src"], bytes_received=0,
                   files_transferred=0, total_bytes=0)
     if item["error"]:
-        result.update(status="failed", reason=item["error"], seconds=0.0)
+        result.update(status=FAILED, reason=item["error"], seconds=0.0)
         return result
     try:
         for path in (item["dest"], os.path.join(INCOMING, item["dest"])):
             under(root, path, links=False)
     except LayoutError as exc:
-        result.update(status="failed", reason="%s not pulled: %s" % (shown(item["dest"]), exc), seconds=0.0)
+        result.update(status=FAILED, reason="%s not pulled: %s" % (shown(item["dest"]), exc), seconds=0.0)
         return result
     if kind == "file":
         return pull_file(p, item, check, result, started)
@@ -856,12 +552,12 @@ def pull_item(p: dict, item: dict, check: bool, progress: Callable | None = None
     result.update(parse_stats(out))
     if rc != 0:
         result.update(rsync_failed(rc, err, item["src"]))
-        if result["status"] == "absent" and not check:
+        if result["status"] == ABSENT and not check:
             result[TIDY] = target
     elif kind == "snapshot" and not check:
         problems = verify_snapshot(target, item["expect"] or {})
         if problems:
-            result.update(status="failed", reason="not verified, previous copy kept: " + "; ".join(problems))
+            result.update(status=FAILED, reason="not verified, previous copy kept: " + "; ".join(problems))
         else:
             replace_dir(target, final)
             result[TIDY] = os.path.dirname(target)

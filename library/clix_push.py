@@ -108,11 +108,11 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.clix_rsync import (
     LOCAL_CONNECTIONS,
     SSH_CONNECTIONS,
+    link_options,
     parse_stats,
     remote,
     rsync_watched,
     ssh_argument_spec,
-    ssh_command,
 )
 
 
@@ -123,15 +123,8 @@ def rsync_argv(p: dict, item: dict, check: bool) -> list:
             "--exclude=.rsync-partial/", "--exclude=.incoming/", "--exclude=.clix-*"]
     if item.get("owner") or item.get("group"):
         argv.append("--chown=%s:%s" % (item.get("owner") or "", item.get("group") or ""))
-    if p["connection"] not in LOCAL_CONNECTIONS:
-        argv += ["-e", ssh_command(p)]
-    if p["bwlimit"]:
-        argv.append("--bwlimit=%d" % p["bwlimit"])
-    if p["compress"]:
-        argv.append("--compress")
-    if check:
-        argv.append("--dry-run")
-    else:
+    argv += link_options(p, check)
+    if not check:
         argv.append("--info=progress2")
     return [*argv, item["src"].rstrip("/") + "/", remote(p, item["dest"].rstrip("/") + "/")]
 

@@ -329,6 +329,19 @@ def replace_dir(new, final_path):
         remove_quietly(old)
 
 
+def install_file(path, final):
+    """Move a complete file into place: its data on disk first, then the rename (over whatever is at
+    final, a link included, never followed), then the folder."""
+    fd = open_regular(path)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.makedirs(os.path.dirname(final), mode=0o700, exist_ok=True)
+    os.rename(path, final)
+    fsync_dir(os.path.dirname(final))
+
+
 def human_bytes(n):
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if abs(n) < 1024 or unit == "TiB":

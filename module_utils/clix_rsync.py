@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """rsync to and from a school server, for the control-node modules that move files (clix_pull,
-clix_push): the ssh command (riding Ansible's own connection), the remote path, and rsync run with
-its progress and the files it received handed on as they come."""
+clix_push): the ssh command (riding Ansible's own connection), the remote path, rsync run with its
+progress and the files it received handed on as they come, the pull's rsync into the archive, and
+what its exit says (absent, failed, worth a retry)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ import shlex
 import subprocess
 import threading
 from typing import Callable
+
+from ansible.module_utils.clix_identity import shown
+from ansible.module_utils.clix_manifest import ABSENT, FAILED
 
 SSH_CONNECTIONS = ("ssh", "smart", "paramiko", "paramiko_ssh", "ansible.builtin.ssh", "ansible.builtin.paramiko_ssh")
 LOCAL_CONNECTIONS = ("local", "ansible.builtin.local")
@@ -37,6 +41,19 @@ def ssh_command(p: dict) -> str:
     return " ".join(shlex.quote(a) for a in argv)
 
 
+def link_options(p: dict, check: bool) -> list:
+    """The options of every pull and push that p (the module's) sets: how rsync reaches the host, the
+    bandwidth limit, compression, and --dry-run in check mode."""
+    argv = [] if p["connection"] in LOCAL_CONNECTIONS else ["-e", ssh_command(p)]
+    if p["bwlimit"]:
+        argv.append("--bwlimit=%d" % p["bwlimit"])
+    if p["compress"]:
+        argv.append("--compress")
+    if check:
+        argv.append("--dry-run")
+    return argv
+
+
 def remote(p: dict, path: str) -> str:
     """path on the host as rsync names it (user@host:path), or as it is for a local connection."""
     if p["connection"] in LOCAL_CONNECTIONS:
@@ -52,6 +69,7 @@ STATS = {
     "bytes_sent": re.compile(r"^Total bytes sent: ([\d,]+)", re.M),
     "files_transferred": re.compile(r"^Number of regular files transferred: ([\d,]+)", re.M),
     "total_bytes": re.compile(r"^Total file size: ([\d,]+)", re.M),
+    "source_files": re.compile(r"^Number of files: [\d,]+ \(reg: ([\d,]+)", re.M),
 }
 
 
@@ -64,6 +82,7 @@ def parse_stats(stdout: str, keys: tuple = ("bytes_received", "files_transferred
     return out
 
 
+# rsync --info=progress2: "  1,234,567  12%  1.23MB/s    0:01:23 (xfr#5, to-chk=100/200)"
 PROGRESS_LINE = re.compile(r"^\s*([\d,]+)\s+(\d+%)\s+(\S+/s)")
 RECEIVED_FORMAT = "%i %b %n"
 RECEIVED_LINE = re.compile(r"^(?P<what>[<>ch.*][fdLDS]\S*) \d+ (?P<name>.*)$")
@@ -100,3 +119,53 @@ def rsync_watched(argv: list, progress: Callable, received: Callable | None = No
     proc.wait()
     drain.join()
     return proc.returncode, "\n".join(out), b"".join(err).decode("utf-8", "replace")
+
+
+PARTIAL_DIR = ".rsync-partial"
+# rsync --munge-links stores a received link's target behind this prefix, which resolves nowhere.
+MUNGED = "/rsyncd-munged/"
+
+
+def unmunged(target: str) -> str:
+    return target[len(MUNGED):] if target.startswith(MUNGED) else target
+
+
+def rsync(p: dict, src: str, dest: str, check: bool, extra: list, progress: Callable | None = None,
+          received: Callable | None = None) -> tuple:
+    """The pull's rsync of src on the host into dest: (exit code, stdout, stderr); progress, when given,
+    gets rsync's latest progress line as it comes, and received the names (relative to dest) of the
+    regular files rsync has received, a list at a time. p holds clix_pull's options."""
+    # -a as root would make devices and FIFOs: --no-devices --no-specials. --munge-links: see clix_links.settle_links.
+    argv = [p["rsync_path"], "-a", "--no-owner", "--no-group", "--no-devices", "--no-specials", "--munge-links",
+            "--chmod=D0700,F0600", "--stats",
+            "--partial-dir=%s" % PARTIAL_DIR, "--timeout=%d" % p["timeout"], *extra, *link_options(p, check)]
+    if progress is not None:
+        argv.append("--info=progress2")
+    if received is not None:
+        argv.append("--out-format=%s" % RECEIVED_FORMAT)  # %b: a file is named once it is received
+    argv += [remote(p, src), dest]
+    return rsync_watched(argv, progress or (lambda _match: None), received)
+
+
+NOT_THERE = re.compile(r"(change_dir|link_stat) \"[^\"]*\" failed: No such file or directory")
+RSYNC_EXIT = {
+    5: "error starting the client-server protocol", 10: "error in socket I/O", 11: "error in file I/O",
+    12: "error in the rsync protocol data stream", 23: "some files could not be transferred",
+    24: "some source files vanished during the transfer", 30: "timeout in data send/receive",
+    35: "timeout waiting for the daemon connection", 255: "ssh failed (host down, unreachable, or host key)",
+}
+# rsync's exits when the link dropped or stalled (timeouts, a broken connection, ssh's 255), which a
+# retry may get past; not when ssh could never work (LASTING).
+TRANSIENT_EXITS = (10, 12, 30, 35, 255)
+LASTING = re.compile(r"Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|Permission denied|"
+                     r"command not found|Could not resolve hostname")
+TRANSIENT = "_transient"
+
+
+def rsync_failed(rc: int, err: str, src: str) -> dict:
+    """status and reason for an rsync that exited with rc (and TRANSIENT when a retry may get past it)."""
+    if NOT_THERE.search(err):
+        return dict(status=ABSENT, reason="not on the server: %s" % shown(src))
+    last = err.strip().splitlines()[-1] if err.strip() else ""
+    return {"status": FAILED, TRANSIENT: rc in TRANSIENT_EXITS and not LASTING.search(err),
+            "reason": "rsync exit %d (%s): %s" % (rc, RSYNC_EXIT.get(rc, "error"), shown(last, 500))}

@@ -23,13 +23,7 @@ import sqlite3
 import stat
 from urllib.parse import quote
 
-try:
-    from ansible.module_utils import clix_identity
-except ImportError:  # clix_derive, clix_dataset and bin/clix-inventory import module_utils/ without Ansible
-    try:
-        from module_utils import clix_identity  # type: ignore[no-redef]
-    except ImportError:
-        import clix_identity  # type: ignore[no-redef]
+from ansible.module_utils import clix_identity
 
 # The PC's folder below unplatform/ (inventory host var clix_pc); its host name is <code>-<id>-<pc>
 # (clix_inventory.lab_pc_errors).
@@ -407,9 +401,10 @@ def _fold_row(con: sqlite3.Connection, row: tuple, counts: dict, incoming: bool)
 
 def fold_sessions(archived: str, incoming: str, work: str):
     """(counts, path): incoming folded with the archived database at archived (absent: none yet) into a new
-    database of the project's schema in the folder work (merge_sessions), fsynced, at path - or path None
-    when the archive already holds every session as incoming has it and nothing to drop (nothing to
-    write). The caller moves path into place. The one fold of the pull (over SSH) and the ingest (USB)."""
+    database of the project's schema in the folder work (merge_sessions), at path - or path None when the
+    archive already holds every session as incoming has it and nothing to drop (nothing to write). The
+    caller moves path into place (clix_files.install_file). The one fold of the pull (over SSH) and the
+    ingest (USB)."""
     if os.path.lexists(archived) and not stat.S_ISREG(os.lstat(archived).st_mode):
         raise UntrustedDatabaseError("the archived %s is not a regular file: move it aside" % os.path.basename(archived))
     out = os.path.join(work, "folded-" + os.path.basename(archived))
@@ -424,12 +419,18 @@ def fold_sessions(archived: str, incoming: str, work: str):
     if os.path.lexists(archived) and not (counts["added"] or counts["updated"] or counts["dropped"]):
         os.unlink(out)
         return counts, None
-    fd = os.open(out, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
     return counts, out
+
+
+def standalone(path: str) -> None:
+    """A copied database (this run's private file) made one self-contained file before it is read: a WAL
+    beside it checkpointed into it, and its journal mode switched out of WAL (which runs nothing of its schema)."""
+    con = sqlite3.connect(path)
+    try:
+        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        con.execute("PRAGMA journal_mode=DELETE")
+    finally:
+        con.close()
 
 
 def extraction_target(relpath: str):

@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from ansible.module_utils.clix_unplatform import V2_DATASTORE, V2_SESSIONS_DB, V2_USER_DATA
 from conftest import REPO, ansible_env
 
 from fleet import hosts
-from module_utils.clix_unplatform import V2_DATASTORE, V2_SESSIONS_DB, V2_USER_DATA
 
 YEAR = str(datetime.date.today().year)
 # The control node's peak resident memory over the run (any process of it): 60-80 MiB; pc02's 24 MiB

@@ -14,6 +14,7 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
+from ansible.module_utils import clix_rsync
 from ansible.module_utils.clix_unplatform import JSON_FAST_BYTES, json_parses
 from library_module import library_module
 
@@ -24,7 +25,7 @@ LIMIT = 1 << 20
 
 @pytest.fixture(autouse=True)
 def local_rsync(monkeypatch):
-    monkeypatch.setattr(clix_pull, "ssh_command", lambda p: str(LOCAL_RSH))
+    monkeypatch.setattr(clix_rsync, "ssh_command", lambda p: str(LOCAL_RSH))
 
 
 def pull(root: Path, *items: dict) -> list:
@@ -97,9 +98,9 @@ def test_the_one_pass_check_agrees_with_pythons_reader(text):
 
 
 PEAK = """
-import sys
-sys.path.insert(0, "module_utils")
-from clix_unplatform import json_parses
+import clix_imports
+clix_imports.use()
+from ansible.module_utils.clix_unplatform import json_parses
 def kib(field):
     return int(next(line for line in open("/proc/self/status") if line.startswith(field)).split()[1])
 data = b"[" + b'{"k": 1},' * 150000 + b"{}]"

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from ansible.module_utils import clix_rsync
 from ansible.module_utils.clix_settings import REDACTED
 from library_module import library_module
 
@@ -21,7 +22,7 @@ clix_pull = library_module("clix_pull")
 
 @pytest.fixture(autouse=True)
 def local_rsync(monkeypatch):
-    monkeypatch.setattr(clix_pull, "ssh_command", lambda p: str(LOCAL_RSH))
+    monkeypatch.setattr(clix_rsync, "ssh_command", lambda p: str(LOCAL_RSH))
 
 
 def params(root: Path, *items: dict) -> dict:
@@ -227,7 +228,7 @@ def test_a_pulled_file_is_on_disk_before_it_is_moved_into_place(tmp_path, monkey
 def test_a_host_with_a_local_connection_is_pulled_from_local_files_without_ssh(tmp_path, hostile_media, monkeypatch):
     def no_ssh(p):
         raise AssertionError("ssh used for a local connection")
-    monkeypatch.setattr(clix_pull, "ssh_command", no_ssh)
+    monkeypatch.setattr(clix_rsync, "ssh_command", no_ssh)
     root = tmp_path / "archive"
     p = dict(params(root, dict(name="media", src=f"{hostile_media}/", dest="gstudio/media")), connection="local")
     result = clix_pull.pull_item(p, p["items"][0], False)
@@ -273,7 +274,7 @@ def test_a_pull_cut_off_by_the_link_is_tried_again_and_resumes_what_it_had(tmp_p
     def cut_twice(p, src_, dest, check, extra, progress=None, received=None):
         seen.append(sorted(str(f.relative_to(dest)) for f in Path(dest).rglob("*")))
         if len(seen) <= 2:
-            partial = Path(dest) / clix_pull.PARTIAL_DIR
+            partial = Path(dest) / clix_rsync.PARTIAL_DIR
             partial.mkdir(exist_ok=True)
             (partial / "big.mp4").write_bytes(b"v" * 10 * len(seen))
             return 30, "", "rsync error: timeout in data send/receive (code 30) at io.c(201)\n"

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import pytest
+from ansible.module_utils import clix_labpc_json, clix_rsync
 from ansible.module_utils import clix_manifest as manifest
 from library_module import library_module, run_module
 
@@ -23,7 +24,7 @@ FILES = {"logging/LogEntry/a.json": '{"a": 1}', "logging/LogEntry/b.json": '{"b"
 
 @pytest.fixture(autouse=True)
 def local_rsync(monkeypatch):
-    monkeypatch.setattr(clix_pull, "ssh_command", lambda p: str(LOCAL_RSH))
+    monkeypatch.setattr(clix_rsync, "ssh_command", lambda p: str(LOCAL_RSH))
 
 
 @pytest.fixture
@@ -108,14 +109,14 @@ def test_a_json_file_is_read_once_and_only_when_whole_regular_and_parsed(tmp_pat
     whole = tmp_path / "whole.json"
     whole.write_bytes(b'{"a": [1, 2]}')
     st = whole.stat()
-    assert clix_pull.read_json(str(whole), 1 << 20) == manifest.entry(st.st_size, st.st_mtime_ns, st.st_ino,
+    assert clix_labpc_json.read_json(str(whole), 1 << 20) == manifest.entry(st.st_size, st.st_mtime_ns, st.st_ino,
                                                               hashlib.sha256(b'{"a": [1, 2]}').hexdigest())
     (tmp_path / "torn.json").write_bytes(b'{"a": [1,')
     (tmp_path / "link.json").symlink_to(whole)
     os.mkfifo(tmp_path / "fifo.json")
-    assert [clix_pull.read_json(str(tmp_path / n), 1 << 20) for n in ("torn.json", "link.json", "fifo.json")] == [None] * 3
+    assert [clix_labpc_json.read_json(str(tmp_path / n), 1 << 20) for n in ("torn.json", "link.json", "fifo.json")] == [None] * 3
     with open(whole, "ab") as f:
         f.write(b"  ")  # still whole JSON: only the size says it changed
     real_fstat = os.fstat
     monkeypatch.setattr(os, "fstat", lambda f: st if real_fstat(f).st_ino == st.st_ino else real_fstat(f))  # as before it grew
-    assert clix_pull.read_json(str(whole), 1 << 20) is None
+    assert clix_labpc_json.read_json(str(whole), 1 << 20) is None

@@ -11,6 +11,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from ansible.module_utils import clix_rsync
 from ansible.module_utils.clix_unplatform import (
     SESSIONS_SCHEMA,
     V1_DB,
@@ -182,7 +183,7 @@ def test_check_mode_counts_and_stages_nothing(pc, monkeypatch, capsys):
 
 @pytest.fixture(autouse=True)
 def local_rsync(monkeypatch):
-    monkeypatch.setattr(clix_pull, "ssh_command", lambda p: str(LOCAL_RSH))
+    monkeypatch.setattr(clix_rsync, "ssh_command", lambda p: str(LOCAL_RSH))
 
 
 def pull(root: Path, *items: dict, tries: int = 3) -> list:

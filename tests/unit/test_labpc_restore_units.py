@@ -157,6 +157,26 @@ def test_the_database_is_replaced_whole_and_the_old_wal_never_replayed(tmp_path)
     assert [p.name for p in fresh.root.iterdir() if p.name.startswith(".")] == []
 
 
+def test_the_module_makes_the_folders_a_fresh_install_lacks_and_puts_the_database_in_place(tmp_path, monkeypatch, capsys):
+    fresh = gen.generate(tmp_path / "clix", "restore-unit", 0, config=False)
+    (fresh.root / "webapps").chmod(0o777)
+    assert not (fresh.root / U.V2_USER_DATA).exists()
+    _, install = archived_install(tmp_path)
+    label = U.install_label(str(fresh.root))
+    (tmp_path / "staged" / label).mkdir(parents=True)
+    staged = tmp_path / "staged" / label / U.V2_SESSIONS_DB
+    U.unplatform_sessions(str(install / U.V2_SESSIONS_DB), str(staged))
+    args = pc_params(fresh.root, staged=str(tmp_path / "staged"),
+                     installs=[{"label": label, "bytes": 1, "database": {"sha256": restore.sha256_file(str(staged))}}])
+    assert run_module(restore, args, monkeypatch, capsys, check=True)["placed"] == []
+    assert not (fresh.root / U.V2_USER_DATA).exists() and rows(fresh.root / U.V2_SESSIONS_DB) == []
+    done = run_module(restore, args, monkeypatch, capsys)
+    assert done["placed"] == [label] and len(rows(fresh.root / U.V2_SESSIONS_DB)) == 12
+    for rel in (U.V2_USER_DATA, os.path.dirname(U.V2_CONFIG)):
+        assert ((fresh.root / rel).stat().st_mode & 0o777) == 0o777  # as webapps/ above them
+    assert done["installs"][0]["parts"][U.V2_USER_DATA]["chmod"] == "D0777,F0666"
+
+
 def test_the_apps_processes_are_stopped_and_started_again_as_they_ran(tmp_path, monkeypatch, capsys):
     install = tmp_path / "clix"
     install.mkdir()

@@ -37,8 +37,13 @@ options:
     description: Seconds a process has to end after SIGTERM before it is killed.
     type: int
     default: 30
-extends_documentation_fragment:
-  - clix_staging
+  staging_dir:
+    description:
+      - The staging folder that holds O(record) (C(clix_labpc_staging_dir)). It, and the folders below it on the way to
+        O(record), are created 0700 and must belong to the user running the module; no part of the path may be a
+        symbolic link. Anything else fails the task before anything is stopped.
+      - Defaults to the folder holding O(record).
+    type: path
 attributes:
   check_mode:
     description: With O(state=stopped), lists what would be stopped and stops nothing; with O(state=started), starts nothing.

@@ -60,8 +60,9 @@ options:
     description: How deep below O(search) (C(clix_unplatform_search_depth)).
     type: int
     default: 3
-extends_documentation_fragment:
-  - clix_staging
+  staging_dir:
+    description: The tool's staging folder on the PC (C(clix_labpc_staging_dir)), never taken for an install.
+    type: path
 attributes:
   check_mode:
     description: Checks exactly as a real run does and writes nothing.
@@ -85,7 +86,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 installs:
-  description: One entry per install of O(installs) - label, path, layout, holds (the research data it held, in words), parts (per part of the install - its path, owner, group and modes as rsync C(--chmod) takes them).
+  description:
+    - One entry per install of O(installs) - label, path, layout, holds (the research data it held, in words), parts (per
+      part of the install - its path, owner, group and modes as rsync C(--chmod) takes them).
   returned: success
   type: list
   elements: dict
@@ -145,9 +148,9 @@ def config_problem(root: str, school_code: str, pc: str):
     school, terminal = config.get(CONFIG_SCHOOL), config.get(CONFIG_TERMINAL)
     if (unset(school) or same_code(school, school_code)) and (unset(terminal) or same_pc(terminal, pc)):
         return None
+    said = (school_code, pc, V2_CONFIG, CONFIG_SCHOOL, literal(school), CONFIG_TERMINAL, literal(terminal))
     return ("it is another PC: the inventory says school %s, lab PC %s, but its %s says %s %s, %s %s; restoring "
-            "would give it this PC's data" % (school_code, pc, V2_CONFIG, CONFIG_SCHOOL, literal(school),
-                                               CONFIG_TERMINAL, literal(terminal)))
+            "would give it this PC's data" % said)
 
 
 def owner_of(path: str, fallback: str) -> dict:

@@ -17,6 +17,7 @@ description:
     children) are started again as they ran - the same program, arguments, folder, user, groups and environment,
     in a session of their own - and O(record) is removed. Nothing kept means the app was not running - nothing
     is started.
+  - Runs as root only (another user's processes could not be seen, and the app would be taken for stopped).
 version_added: "0.2.0"
 options:
   state:
@@ -86,7 +87,7 @@ import signal
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.clix_files import atomic_output, private_dir, read_regular
+from ansible.module_utils.clix_files import UnsafeFolderError, atomic_output, private_dir, read_regular
 from ansible.module_utils.clix_identity import shown
 
 RECORD_LIMIT = 16 << 20
@@ -221,6 +222,9 @@ def main() -> None:
     )
     p = module.params
     os.umask(0o077)
+    if os.geteuid() != 0:  # another user's processes would be hidden: the app taken for stopped
+        module.fail_json(msg="the app's processes can be found, stopped and started again only as root: connect as "
+                         "root (or with become)", processes=[])
     try:
         folder = private_dir(os.path.dirname(p["record"]), p["staging_dir"])
         record = os.path.join(folder, os.path.basename(p["record"]))
@@ -250,7 +254,7 @@ def main() -> None:
             module.fail_json(msg="the app did not start again: %s ended at once" % ", ".join(
                 shown(x["argv"][:1]) for x in dead), processes=[shown_process(x) for x in started])
         module.exit_json(changed=True, processes=[shown_process(x) for x in started])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, UnsafeFolderError) as exc:
         module.fail_json(msg="the app could not be %s: %s" % (p["state"], exc))
 
 

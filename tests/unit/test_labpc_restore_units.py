@@ -201,6 +201,9 @@ def test_the_apps_processes_are_stopped_and_started_again_as_they_ran(tmp_path, 
         assert Path("/proc/%d/cmdline" % started[0]).read_bytes().split(b"\0")[-2] == "ärg".encode()
         assert os.readlink("/proc/%d/cwd" % started[0]) == str(tmp_path)
         assert run_module(app, dict(args, state="started"), monkeypatch, capsys)["processes"] == []
+        with monkeypatch.context() as m:  # not root: the app could not be seen, so it is never taken for stopped
+            m.setattr(os, "geteuid", lambda: 1000)
+            assert run_module(app, dict(args, state="stopped"), m, capsys, check=True)["failed"]
     finally:
         for pid in started:
             os.kill(pid, 9)

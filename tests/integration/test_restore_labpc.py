@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -107,13 +108,16 @@ def test_a_wiped_lab_pc_restored_and_collected_again_gives_the_same_archive(flee
 
         # pc02 holds data: refused, unchanged; pc01 restored all the same, its app stopped and started again.
         done = run_playbook(fleet, "restore.yml", "-e", f"clix_archive_root={first}", "-l", both)
+        restarted = app_pid(fleet)
+        (fleet.lab.host_dir(pc) / "unplatform-writer.pid").write_text(str(restarted))  # the fleet's to stop
         assert done.returncode != 0, ok(done)
         assert f"{pc.hostname}: restored" in done.stdout, ok(done)
         assert (f"{other.hostname}: this lab PC is not restored (nothing on it was changed): /opt/clix holds data "
                 f"(100 sessions in unplatform.sqlite3") in done.stdout and "clix_restore_overwrite=true" in done.stdout
+        rows_shown = re.findall(r"^\s*- '?(\S+) +(\S+)", done.stdout, re.M)  # the table: a row per PC
+        assert (pc.hostname, "48K") in rows_shown and (other.hostname, "FAIL") in rows_shown, rows_shown
         assert on_pc(fleet, OTHER) == kept
-        assert hosts.app_answers(pc) and app_pid(fleet) != app
-        (fleet.lab.host_dir(pc) / "unplatform-writer.pid").write_text(str(app_pid(fleet)))  # the fleet's to stop
+        assert hosts.app_answers(pc) and restarted != app
         root = fleet.pc_root(PC) / "opt/clix"
         assert schema(root / U.V2_SESSIONS_DB) == ("CREATE TABLE" + U.UNPLATFORM_SESSIONS_SQL[12:], "wal")
         assert not list(root.glob(".*"))  # no temporary name left

@@ -230,6 +230,33 @@ def clix_push_item(item: dict, chmod: str, owner: str | None = None, group: str 
     return pushed
 
 
+def clix_labpc_restore_items(installs: list) -> list:
+    """A lab PC's restore plan (clix_unplatform_export's installs) as the report's items: each install's
+    sessions database (restore: sessions) and each folder pushed (restore: folder)."""
+    items = []
+    for install in installs:
+        db = install.get("database")
+        if db:
+            items.append({"name": db["name"], "restore": "sessions", "files": 1, "bytes": db["size"],
+                          "sessions": db["sessions"]})
+        items += [{"name": p["name"], "restore": "folder", "files": p["files"], "bytes": p["bytes"]}
+                  for p in install["parts"]]
+    return items
+
+
+def clix_labpc_push_items(installs: list, targets: list) -> list:
+    """clix_push items of a lab PC's restore: each archived part of each install (clix_unplatform_export)
+    to its place in the PC's install, with the owner, group and modes clix_unplatform_restore found there."""
+    where = {t["label"]: t["parts"] for t in targets}
+    out = []
+    for install in installs:
+        for part in install["parts"]:
+            there = where[install["label"]][part["rel"]]
+            out.append({"name": part["name"], "src": part["archive"], "dest": there["path"], "chmod": there["chmod"],
+                        "owner": there["owner"], "group": there["group"]})
+    return out
+
+
 def clix_restore_results(hostvars_list: list, check_mode: bool = False) -> list:
     """Each school's restore as a row of clix_report (school x item): an item of the plan with the
     result of its push (a folder) or of clix_restore (a dump), an item left out as skipped with why;
@@ -248,7 +275,7 @@ def clix_restore_results(hostvars_list: list, check_mode: bool = False) -> list:
                 items.append({"name": item["name"], "status": "failed" if done.get("failed") else "ok",
                               "files_transferred": int(bool(done.get("changed"))), "total_bytes": item["bytes"],
                               "bytes_received": item["bytes"] if done.get("changed") else 0, "reason": done.get("msg")})
-            elif check_mode or (item["restore"] in ("mongodb", "postgres") and loaded and not loaded.get("skipped")):
+            elif check_mode or (item["restore"] in ("mongodb", "postgres", "sessions") and loaded and not loaded.get("skipped")):
                 items.append({"name": item["name"], "status": "failed" if loaded.get("failed") else "ok",
                               "files_transferred": item["files"], "total_bytes": item["bytes"],
                               "bytes_received": item["bytes"], "seconds": loaded.get("seconds"),
@@ -257,7 +284,9 @@ def clix_restore_results(hostvars_list: list, check_mode: bool = False) -> list:
                 items.append(dict(pushed[item["name"]], bytes_received=pushed[item["name"]]["bytes_sent"]))
         items += [{"name": i["name"], "status": "skipped", "reason": i["reason"]} for i in plan.get("left_out") or []]
         problem = hv.get("clix_problem") or ""
-        out.append({"host": hv["inventory_hostname"], "folder": school.get("folder", hv["inventory_hostname"]),
+        # A lab PC is its own row, beside its school's server (as in collect's report).
+        row = hv["inventory_hostname"] if hv.get("clix_platform") == "unplatform" else school.get("folder")
+        out.append({"host": hv["inventory_hostname"], "folder": row or hv["inventory_hostname"],
                     "school_name": hv.get("school_name") or "", "problem": problem,
                     "problem_status": "failed", "items": items})
     return out
@@ -286,6 +315,8 @@ class FilterModule:
             "clix_labpc_pull_items": clix_labpc_pull_items,
             "clix_labpc_item": clix_labpc_item,
             "clix_labpc_item_name": clix_unplatform.pc_relpath,
+            "clix_labpc_restore_items": clix_labpc_restore_items,
+            "clix_labpc_push_items": clix_labpc_push_items,
             "clix_lab_pcs": clix_lab_pcs,
             "clix_folder_writers": clix_folder_writers,
             "clix_ingest_schools": clix_ingest_schools,

@@ -433,6 +433,81 @@ def standalone(path: str) -> None:
         con.close()
 
 
+# unplatform's own sessions database, as its app reads it (restore.yml puts it back): the table made by
+# its sql/session_schema.sql, whose text session_migration.py runs as it is (so sqlite_master holds it
+# verbatim), in WAL mode (main.py sets journal_mode=WAL at every start). The archive's copy is the
+# project's own (SESSIONS_SCHEMA, a rollback journal, sessions folded over the collections).
+UNPLATFORM_SESSIONS_SQL = ("create table sessions (\n    session_id char(128) UNIQUE NOT NULL,\n"
+                           "    atime timestamp NOT NULL default current_timestamp,\n    data text\n)")
+
+
+def unplatform_sessions(archived: str, out: str) -> int:
+    """Write into out (a new file) the sessions of the archived database at archived (read as data,
+    read_sessions) as unplatform's own database: UNPLATFORM_SESSIONS_SQL, WAL mode with everything
+    checkpointed into the file (no -wal beside it), fsynced. Returns the rows written. Raises
+    UntrustedDatabaseError when archived is not a plain sessions database or holds a session twice."""
+    con = sqlite3.connect(out, isolation_level=None)
+    try:
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute(UNPLATFORM_SESSIONS_SQL)
+        con.execute("BEGIN")
+        rows = 0
+        try:
+            for chunk in read_sessions(archived, strict=False):
+                con.executemany("INSERT INTO sessions (session_id, atime, data) VALUES (?, ?, ?)", chunk)
+                rows += len(chunk)
+        except sqlite3.IntegrityError as exc:
+            raise UntrustedDatabaseError("the archived %s cannot be unplatform's (%s)" % (
+                os.path.basename(archived), exc)) from None
+        con.execute("COMMIT")
+        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        con.close()
+    fd = os.open(out, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return rows
+
+
+# What a fresh install holds none of (restore.yml refuses an install holding any, unless told to
+# restore over it): sessions, user_data files, and the datastore's records of what was done in it
+# (shipped content - items, assessments, banks, logs' catalogues, content media - comes with every install).
+V2_RECORDS = (V2_USER_DATA, V2_DATASTORE + "/logging/LogEntry", V2_DATASTORE + "/assessment/AssessmentTaken",
+              V2_DATASTORE + "/assessment/AssessmentSection", V2_STUDENT_RESPONSES)
+
+
+def install_records(root: str) -> list:
+    """What research data the version 2 install at root holds, in words ([] for a fresh install):
+    its sessions (from a read-only connection, WAL included; without a -wal beside it, an immutable
+    one, which makes no -wal and -shm) and the files of V2_RECORDS' folders (links neither counted nor
+    followed). Nothing of the install is changed."""
+    held = []
+    db = os.path.join(root, V2_SESSIONS_DB)
+    if holds(root, V2_SESSIONS_DB) and not os.path.islink(db):
+        try:
+            con = (connect_ro(db, timeout=30) if os.path.lexists(db + "-wal")
+                   else sqlite3.connect("file:%s?mode=ro&immutable=1" % quote(db), uri=True))
+            try:
+                sessions = count_sessions(con)
+            finally:
+                con.close()
+        except sqlite3.Error as exc:
+            sessions, held = None, ["%s that SQLite cannot read (%s)" % (V2_SESSIONS_DB, exc)]
+        if sessions:
+            held.append("%d sessions in %s" % (sessions, V2_SESSIONS_DB))
+    for rel in V2_RECORDS:
+        folder = os.path.join(root, rel)
+        if not (holds(root, rel) and real_dir(folder)):
+            continue
+        with os.scandir(folder) as entries:
+            files = sum(1 for e in entries if e.is_file(follow_symlinks=False))
+        if files:
+            held.append("%d files in %s" % (files, rel))
+    return held
+
+
 def extraction_target(relpath: str):
     """The install-relative path of a file at relpath inside an extraction folder (below its top
     folder), or None when the extraction's folders do not hold such a file (only files directly in

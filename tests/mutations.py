@@ -316,6 +316,21 @@ MUTATIONS = [
              (("library/clix_restore.py", "    raise RestoreError(\"this server's settings say", "    return None\n"
                "    raise RestoreError(\"this server's settings say"),),
              ("tests/unit/test_restore_checks.py::test_settings_naming_another_school_are_refused",)),
+    Mutation("labpc-restore-not-converted",
+             "a lab PC gets the archive's sessions database in the project's schema, not unplatform's",
+             (("module_utils/clix_unplatform.py", "        con.execute(UNPLATFORM_SESSIONS_SQL)\n",
+               "        con.execute(SESSIONS_SCHEMA)\n"),),
+             ("tests/unit/test_labpc_restore_units.py::"
+              "test_the_archived_database_goes_back_in_unplatforms_own_schema_and_journal_row_by_row",)),
+    Mutation("labpc-restore-over-data", "restore.yml restores into a lab PC's install that holds data, without overwrite",
+             (("library/clix_unplatform_restore.py", '    if holds and not p["overwrite"]:\n', "    if False:\n"),),
+             ("tests/unit/test_labpc_restore_units.py::test_an_install_holding_data_is_refused_unless_overwrite_and_nothing_changes",)),
+    Mutation("labpc-restore-stale-wal", "a lab PC's new sessions database is renamed in beside the old one's write-ahead log",
+             (("library/clix_unplatform_restore.py", '                os.unlink(target + suffix)\n', "                pass\n"),),
+             ("tests/unit/test_labpc_restore_units.py::test_the_database_is_replaced_whole_and_the_old_wal_never_replayed",)),
+    Mutation("labpc-restore-app-left-running", "a lab PC's app is left running while its install is restored",
+             (("library/clix_unplatform_app.py", "            os.kill(p[\"pid\"], sig)\n", "            pass\n"),),
+             ("tests/unit/test_labpc_restore_units.py::test_the_apps_processes_are_stopped_and_started_again_as_they_ran",)),
 ]
 
 

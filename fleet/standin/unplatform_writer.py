@@ -10,14 +10,15 @@ would on a lab PC in use:
 - listens on 8080 (qbank-lite) and 8888 (unplatform's UI) and answers HTTP GET (the real ones
   speak HTTPS; a plain answer is enough for "is the app up").
 
-    python3 unplatform_writer.py --root /opt/clix [--interval 0.5] [--tear 0.05] [--torn-files 0 --whole 1.5]
+    python3 unplatform_writer.py --root /opt/clix [--interval 0.5] [--tear 0.05] [--torn-files 0 --whole 1.5] [--idle]
 
 --torn-files N (tests that must meet a torn file for certain): N more AssessmentSection files (the
 first by name, left out of the ticks' rewrites) are rewritten on a fixed clock, each torn for --tear
 seconds then whole for --whole seconds, their clocks a 1/N cycle apart: with tear >= whole/(N-1)
 at least one of them is torn at every moment, and each is whole once a cycle. The settings may come
-from the environment (CLIX_STANDIN_TEAR, CLIX_STANDIN_WHOLE, CLIX_STANDIN_TORN_FILES), as the
-fleet starts the stand-in without arguments.
+from the environment (CLIX_STANDIN_TEAR, CLIX_STANDIN_WHOLE, CLIX_STANDIN_TORN_FILES, CLIX_STANDIN_IDLE),
+as the fleet starts the stand-in without arguments. --idle: the app open with nobody using it - it
+answers and holds its sessions database open (as unplatform's main.py does), and writes nothing.
 """
 
 from __future__ import annotations
@@ -148,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="files rewritten on a fixed clock, torn in turns (0: none)")
     p.add_argument("--whole", type=float, default=float(os.environ.get("CLIX_STANDIN_WHOLE", 1.5)),
                    help="seconds each of the --torn-files stays whole between two rewrites")
+    p.add_argument("--idle", action="store_true", default=os.environ.get("CLIX_STANDIN_IDLE") == "1",
+                   help="answer and hold the database open, write nothing")
     args = p.parse_args(argv)
     for port, name in PORTS.items():
         serve(port, name)
@@ -156,6 +159,11 @@ def main(argv: list[str] | None = None) -> int:
     db.execute("PRAGMA wal_autocheckpoint=0")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    if args.idle:
+        while not stop.wait(0.5):
+            pass
+        db.close()
+        return 0
     cycle = args.tear + args.whole
     tearing = [threading.Thread(target=keep_tearing, args=(path, i * cycle / args.torn_files, args.tear, args.whole, stop))
                for i, path in enumerate(sections(args.root)[:args.torn_files])]

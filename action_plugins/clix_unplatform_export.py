@@ -1,0 +1,1 @@
+clix_inprocess.py

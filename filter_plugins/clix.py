@@ -189,6 +189,11 @@ def clix_results(hostvars_list: list) -> list:
     return out
 
 
+def clix_written(lines: list, files=None) -> str:
+    """A result's lines as a run shows them at its end, then a `written: <file>` line per file it wrote."""
+    return "\n".join([*lines, *("written: %s" % f for f in files or [])])
+
+
 # What the clix-derive image carries (containers/derive/Dockerfile copies the same), relative to
 # the checkout: its digest labels the image, so a stale image is told from a current one.
 # What containers/derive/Dockerfile copies into the image (and .dockerignore lets through).
@@ -280,6 +285,7 @@ class FilterModule:
             "clix_year_root": clix_year_root,
             "clix_reports_dir": clix_reports_dir,
             "clix_results": clix_results,
+            "clix_written": clix_written,
             "clix_restore_results": clix_restore_results,
             "clix_labpc_claims": clix_identity.labpc_claims,
             "clix_labpc_identity_problem": clix_identity.labpc_identity_problem,

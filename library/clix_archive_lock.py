@@ -14,9 +14,9 @@ description:
     on a fresh one), when its heartbeat is older than O(stale_after) seconds.
   - The heartbeat is the lock file's modification time, which a small process started with the lock
     renews every O(heartbeat) seconds for as long as the run lives and holds the lock. When the run
-    ends still holding it, that process gives the lock back at once: a play whose every host failed
+    ends still holding it, that process gives the lock back at once. A play whose every host failed
     or became unreachable runs no finish of its own (Ansible's C(always) runs only for hosts still in
-    the play), and an interrupted run leaves no lock either.
+    the play); so it leaves no lock, and neither does an interrupted run.
   - Taking, taking over and releasing happen under an exclusive C(flock) on the archive root folder
     (or, where a folder cannot be flocked, on a C(.clix-collect.lock.guard) file kept beside the lock),
     so two runs that find the same dead holder never both take over - the second one finds the first

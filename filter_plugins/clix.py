@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ import clix_imports
 
 clix_imports.use()
 from ansible.module_utils import clix_identity, clix_inventory, clix_layout, clix_unplatform  # noqa: E402
-from ansible.module_utils.clix_manifest import ABSENT, FAILED, OK  # noqa: E402
+from ansible.module_utils.clix_manifest import ABSENT, FAILED, OK, SKIPPED  # noqa: E402
 
 
 def clix_school_entry(hostvars: dict) -> dict:
@@ -189,6 +190,79 @@ def clix_results(hostvars_list: list) -> list:
     return out
 
 
+def clix_school_hosts(schools: dict, folder: str, play_hosts: list) -> list:
+    """The hosts of the play that the inventory check (its `schools`: host -> identity) puts in the school
+    folder `folder`: its server first (<code>-<id> sorts before its lab PCs' <code>-<id>-<pc>), then its lab
+    PCs, by name."""
+    return sorted(host for host, school in schools.items() if school["folder"] == folder and host in play_hosts)
+
+
+def clix_derive_result(hostvars: dict, check_mode: bool = False, label: str = "derived") -> dict:
+    """The host's row of the run report after derive_archive.yml (derive.yml -e derive_from=archive), from
+    the facts it set: the school's one derived item, labelled `label` - ok (with the lab PCs' files that
+    clix-derive rejected), failed (clix-derive's last line, or what of the school was not collected), or
+    skipped (check mode, or the school derived by another of its hosts)."""
+    me, by = hostvars["inventory_hostname"], hostvars["clix_derive_by"]
+    run = hostvars.get("clix_derive_run") or {}
+    summary = _derive_summary(run)
+    problem = _derive_problem(hostvars, run) if by == me else ""
+    if problem or by != me:
+        reason = problem or "derived with %s" % by
+    elif check_mode:
+        reason = "check mode: would write into %s" % hostvars["clix_derived_dir"]
+    else:
+        reason = _derive_rejects(summary, run)
+    school = hostvars["clix_school"]
+    return {"host": me, "folder": school["folder"], "state": school["state"], "server_id": school["server_id"],
+            "school_code": hostvars.get("school_code"), "school_name": hostvars.get("school_name") or "",
+            "problem": problem, "problem_status": FAILED,
+            "items": [{"name": label, "status": FAILED if problem else SKIPPED if check_mode or by != me else OK,
+                       "reason": reason, "source": hostvars["clix_school_root"],
+                       "bytes_received": summary.get("bytes", 0), "total_bytes": summary.get("bytes", 0),
+                       "files_transferred": summary.get("files", 0), "seconds": summary.get("seconds", 0)}]}
+
+
+def _derive_summary(run: dict) -> dict:
+    """clix-derive's summary, its last line of output (JSON), when it succeeded."""
+    lines = run.get("stdout_lines") or []
+    if run.get("rc") != 0 or not lines:
+        return {}
+    try:
+        summary = json.loads(lines[-1])
+    except ValueError:
+        return {}
+    return summary if isinstance(summary, dict) else {}
+
+
+def _derive_problem(hostvars: dict, run: dict) -> str:
+    root = hostvars["clix_school_root"]
+    if run.get("rc", 0) != 0:
+        return (run.get("stderr") or "").strip().split("\n")[-1] or "clix-derive failed"
+    if hostvars.get("clix_derive_server") and not hostvars.get("clix_collected_db"):
+        return "not collected: %s/%s is missing (run collect.yml first)" % (root, clix_layout.GSTUDIO_DB)
+    if not (hostvars.get("clix_collected_db") or hostvars.get("clix_collected_lab")):
+        return "not collected: %s holds neither %s nor %s/ (run collect.yml first)" % (
+            root, clix_layout.GSTUDIO_DB, clix_unplatform.ARCHIVE_TOP)
+    return ""
+
+
+def _derive_rejects(summary: dict, run: dict) -> str:
+    """The lab PCs' files clix-derive rejected (a torn JSON file, a link), left out of the derived data: how
+    many, and the first five of its lines naming them."""
+    pcs = (summary.get("unplatform") or {}).get("pcs") or {}
+    rejected = sum(pc.get("rejects", 0) for pc in pcs.values())
+    if not rejected:
+        return ""
+    named = [line.replace("clix-derive: ", "", 1) if line.startswith("clix-derive: ") else line
+             for line in run.get("stderr_lines") or [] if ": rejected " in line]
+    return "%d file(s) of lab PCs rejected, left out: %s" % (rejected, "; ".join(named[:5]))
+
+
+def clix_written(lines: list, files=None) -> str:
+    """A result's lines as a run shows them at its end, then a `written: <file>` line per file it wrote."""
+    return "\n".join([*lines, *("written: %s" % f for f in files or [])])
+
+
 # What the clix-derive image carries (containers/derive/Dockerfile copies the same), relative to
 # the checkout: its digest labels the image, so a stale image is told from a current one.
 # What containers/derive/Dockerfile copies into the image (and .dockerignore lets through).
@@ -292,6 +366,26 @@ def clix_restore_results(hostvars_list: list, check_mode: bool = False) -> list:
     return out
 
 
+def clix_restore_outcomes(hostvars_list: list, check_mode: bool = False, failed: bool = False) -> list:
+    """`<host>: <outcome>` of each host after restore.yml: why it failed, `not reached` (its play broke
+    first), or restored (would be, under --check); only the failed hosts' lines when `failed`."""
+    done = "would be restored (--check)" if check_mode else "restored"
+    out = []
+    for hv in hostvars_list:
+        problem = hv.get("clix_problem", "not reached")
+        if problem or not failed:
+            out.append("%s: %s" % (hv["inventory_hostname"], problem or done))
+    return out
+
+
+def clix_report_matrix(table: list) -> list:
+    """clix_report's table up to its legend (the first `cells: ` line), without the reasons after it."""
+    for i, line in enumerate(table):
+        if line.startswith("cells: "):
+            return table[:i + 1]
+    return list(table)
+
+
 class FilterModule:
     def filters(self) -> dict:
         return {
@@ -309,7 +403,12 @@ class FilterModule:
             "clix_year_root": clix_year_root,
             "clix_reports_dir": clix_reports_dir,
             "clix_results": clix_results,
+            "clix_school_hosts": clix_school_hosts,
+            "clix_derive_result": clix_derive_result,
+            "clix_written": clix_written,
             "clix_restore_results": clix_restore_results,
+            "clix_restore_outcomes": clix_restore_outcomes,
+            "clix_report_matrix": clix_report_matrix,
             "clix_labpc_claims": clix_identity.labpc_claims,
             "clix_labpc_identity_problem": clix_identity.labpc_identity_problem,
             "clix_labpc_pull_items": clix_labpc_pull_items,

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Checks the preflight makes before any school is contacted: host key checking must be on,
+"""Checks the start of a play (roles/clix/tasks/start.yml) makes before any school is contacted: host key checking must be on,
 whichever launcher (ansible-playbook, ansible-runner, AWX) set the run up."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Bring simulated school servers up and down: one network namespace, one sshd, one private
 mount/UTS namespace, one PostgreSQL cluster and one MongoDB wire server per school.
 
-Test-only tooling. Nothing in the product (library/, roles/, playbooks/) imports it.
+Test-only tooling. Nothing in the product (library/, roles/, the playbooks) imports it.
 """
 
 from __future__ import annotations

@@ -13,7 +13,10 @@ description:
     this host and its pid no longer exists, or, for a lock taken on another host (every AWX job runs
     on a fresh one), when its heartbeat is older than O(stale_after) seconds.
   - The heartbeat is the lock file's modification time, which a small process started with the lock
-    renews every O(heartbeat) seconds for as long as the run lives and holds the lock.
+    renews every O(heartbeat) seconds for as long as the run lives and holds the lock. When the run
+    ends still holding it, that process gives the lock back at once. A play whose every host failed
+    or became unreachable runs no finish of its own (Ansible's C(always) runs only for hosts still in
+    the play); so it leaves no lock, and neither does an interrupted run.
   - Taking, taking over and releasing happen under an exclusive C(flock) on the archive root folder
     (or, where a folder cannot be flocked, on a C(.clix-collect.lock.guard) file kept beside the lock),
     so two runs that find the same dead holder never both take over - the second one finds the first
@@ -77,6 +80,7 @@ import datetime
 import fcntl
 import json
 import os
+import select
 import socket
 import time
 from contextlib import contextmanager
@@ -169,9 +173,19 @@ def holder_is_gone(holder: dict, path: str = "", stale_after: float = 0) -> bool
     return bool(stale_after and path and heartbeat_age(path) > stale_after)
 
 
+def ended(pidfd: int | None, pid: int, seconds: float) -> bool:
+    """Wait up to `seconds` for the process to end (its pidfd wakes us at once; without one, sleep and
+    look); whether it has."""
+    if pidfd is None:
+        time.sleep(seconds)
+        return not alive(pid)
+    return bool(select.select([pidfd], [], [], seconds)[0])
+
+
 def keep_alive(path: str, me: int, every: float) -> None:
-    """Renew the lock's heartbeat every `every` seconds while the run me lives and holds the lock:
-    a detached grandchild, so that neither the module nor Ansible's worker waits for it."""
+    """Renew the lock's heartbeat every `every` seconds while the run me lives and holds the lock, and
+    give the lock back when the run ends holding it: a detached grandchild, so that neither the module
+    nor Ansible's worker waits for it."""
     if every <= 0:
         return
     child = os.fork()
@@ -183,9 +197,18 @@ def keep_alive(path: str, me: int, every: float) -> None:
         if os.fork():
             os._exit(0)
         os.closerange(0, 65536)  # nothing of the worker's (its pipes, its sockets) stays open here
-        while alive(me) and read_lock(path).get("pid") == me:
+        try:
+            pidfd = os.pidfd_open(me)
+        except ProcessLookupError:
+            pidfd = -1  # gone already
+        except (AttributeError, OSError):
+            pidfd = None  # no pidfd (an old kernel): polled
+        gone = pidfd == -1
+        while not gone and read_lock(path).get("pid") == me:
             os.utime(path, follow_symlinks=False)
-            time.sleep(every)
+            gone = ended(pidfd, me, every)
+        if gone:
+            give_back(path, me, check=False)
     finally:
         os._exit(0)
 

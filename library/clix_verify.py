@@ -71,6 +71,12 @@ problems:
   description: Total number of differences.
   returned: always
   type: int
+lines:
+  description: One line per school folder when nothing differs, as verify.yml shows them.
+  returned: success
+  type: list
+  elements: str
+  sample: ["2026/mz/2031001-mz1: 1480 files, all match"]
 """
 
 import os
@@ -139,7 +145,8 @@ def main() -> None:
         lines = [said("%s/%s: %s" % (s["folder"], pr["path"], pr["problem"]), 1000) for s in schools for pr in s["problems"]]
         module.fail_json(msg="%d difference(s) against the manifests:\n%s" % (total, "\n".join(lines)),
                          schools=schools, problems=total)
-    module.exit_json(changed=False, schools=schools, problems=0)
+    lines = ["%s: %d files, all match" % (s["folder"], s["files"]) for s in schools]
+    module.exit_json(changed=False, schools=schools, problems=0, lines=lines)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,9 @@ class Mutation(NamedTuple):
 
 
 MUTATIONS = [
+    Mutation("lock-kept-after-run", "a run that ends holding the lock (no host left to run the finish) leaves it",
+             (("library/clix_archive_lock.py", "        if gone:\n            give_back(path, me, check=False)\n", ""),),
+             ("tests/unit/test_archive_lock.py::test_the_lock_is_given_back_when_its_run_ends_holding_it",)),
     Mutation("verify-size-only", "verify checks sizes only, never contents",
              (("module_utils/clix_manifest.py",
                '        elif found["sha256"] != entry["sha256"]:\n'

@@ -9,6 +9,7 @@ import multiprocessing
 import os
 import socket
 import stat
+import subprocess
 import time
 
 import pytest
@@ -152,3 +153,23 @@ def test_the_heartbeat_is_renewed_while_the_holder_lives_and_holds_the_lock(tmp_
     path.unlink()  # released: the renewer stops and never brings the file back
     time.sleep(0.3)
     assert not path.exists()
+
+
+def test_the_lock_is_given_back_when_its_run_ends_holding_it(tmp_path):
+    """A play whose every host failed or became unreachable runs no finish (Ansible's always: runs only
+    for hosts left in the play): the lock's keeper gives it back the moment the run ends."""
+    path = tmp_path / lock.LOCK
+    run = subprocess.Popen(["sleep", "60"])
+    try:
+        assert lock.take(str(path), run.pid, check=False) is None
+        lock.keep_alive(str(path), run.pid, 60)
+        time.sleep(0.3)
+        assert json.loads(path.read_text())["pid"] == run.pid  # held while the run lives
+    finally:
+        run.kill()
+        run.wait()
+    deadline = time.monotonic() + 10
+    while path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not path.exists()
+    assert lock.take(str(path), 4242, check=False) is None  # free: no takeover, no warning

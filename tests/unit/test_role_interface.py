@@ -51,7 +51,7 @@ def set_by_tasks() -> set:
 
 def inputs() -> set:
     defaults = set(yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())) - DERIVED
-    read = {name for path in [*(ROLE / "tasks").glob("*.yml"), *(REPO / "playbooks").glob("*.yml")]
+    read = {name for path in [*(ROLE / "tasks").glob("*.yml"), *REPO.glob("*.yml")]
             for name in DEFAULTED.findall(path.read_text())}
     return defaults | (read - set_by_tasks() - FACTS)
 

@@ -1,4 +1,4 @@
-"""The preflight's host key check: every way a run can turn host key checking off is named."""
+"""The host key check of a play's start: every way a run can turn host key checking off is named."""
 
 from __future__ import annotations
 

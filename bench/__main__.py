@@ -809,6 +809,17 @@ def restore_phases(times: Path) -> list[list]:
     return [[name, seconds] for name, seconds in sorted(found.items(), key=lambda kv: -kv[1])[:6]]
 
 
+def timed_restore(lab: hosts.Lab, school: hosts.School, archive: Path, items: str, *extra: str) -> tuple[float, list]:
+    """(seconds of restore.yml onto the wiped server, its slowest tasks)."""
+    wipe_school(lab, school)
+    # gStudio's services are stopped and started in its container, where the school runs one.
+    services = [] if school.gstudio_container else ["-e", '{"clix_gstudio_services": []}']
+    times = archive / "times.json"
+    seconds, _, _ = playbook(lab, "restore.yml", "-l", school.server_id, "--tags", items, *services, *extra,
+                             "-e", f"clix_archive_root={archive}", extra_env=task_times_env(times))
+    return seconds, restore_phases(times)
+
+
 def bench_restore(lab: hosts.Lab, school: hosts.School) -> None:
     """restore.yml of a school onto its wiped server vs the raw tools, each from the same collection."""
     archive = Path(tempfile.mkdtemp(dir="/var/tmp", prefix="clix-bench-restore-"))
@@ -821,18 +832,16 @@ def bench_restore(lab: hosts.Lab, school: hosts.School) -> None:
         wipe_school(lab, school)
         raw = raw_restore(lab, school, collected)
         raw_s = sum(r[1] for r in raw)
-        wipe_school(lab, school)
-        # gStudio's services are stopped and started in its container, where the school runs one.
-        services = [] if school.gstudio_container else ["-e", '{"clix_gstudio_services": []}']
-        ours_s, _, _ = playbook(lab, "restore.yml", "-l", school.server_id, "--tags", items, *services,
-                                "-e", f"clix_archive_root={archive}", extra_env=task_times_env(archive / "times.json"))
-        phases = restore_phases(archive / "times.json")
+        ours_s, phases = timed_restore(lab, school, archive, items)
+        # rsync --compress (clix_rsync_compress, for slow school links) costs CPU on a LAN.
+        plain_s, _ = timed_restore(lab, school, archive, items, "-e", "clix_rsync_compress=false")
     finally:
         shutil.rmtree(archive, ignore_errors=True)
     rows = [["raw tools, in all (baseline)", f"{raw_s:.1f}", "1.00x"]]
     rows += [[f"  {name}", f"{seconds:.1f}", "-"] for name, seconds in raw]
     rows.append(["restore.yml (checks, services, push, load)", f"{ours_s:.1f}", ratio(ours_s, raw_s)])
     rows += [[f"  {name}", f"{seconds:.1f}", "-"] for name, seconds in phases]
+    rows.append(["restore.yml -e clix_rsync_compress=false", f"{plain_s:.1f}", ratio(plain_s, raw_s)])
     table(f"Restore of {school.hostname} onto its wiped server: {len(manifest['files']):,} files, {size / 1e6:.0f} MB "
           "(goal >= 0.8x)", ["restorer", "seconds", "speed vs the raw tools"], rows)
 

@@ -829,19 +829,27 @@ def bench_restore(lab: hosts.Lab, school: hosts.School) -> None:
         [collected] = archive.glob(f"[0-9]*/{school.state}/{school.school_code}-{school.server_id}")
         manifest = json.loads((collected / MANIFEST).read_text())
         size = sum(f["size"] for f in manifest["files"].values())
-        wipe_school(lab, school)
-        raw = raw_restore(lab, school, collected)
-        raw_s = sum(r[1] for r in raw)
-        ours_s, phases = timed_restore(lab, school, archive, items)
-        # rsync --compress (clix_rsync_compress, for slow school links) costs CPU on a LAN.
-        plain_s, _ = timed_restore(lab, school, archive, items, "-e", "clix_rsync_compress=false")
+        # Each side twice, in turn, the faster kept: on a shared machine the load moves between runs.
+        raws, ours, plains = [], [], []
+        for _ in range(2):
+            wipe_school(lab, school)
+            raws.append(raw_restore(lab, school, collected))
+            ours.append(timed_restore(lab, school, archive, items))
+            # rsync --compress (clix_rsync_compress, for slow school links) costs CPU on a LAN.
+            plains.append(timed_restore(lab, school, archive, items, "-e", "clix_rsync_compress=false")[0])
     finally:
         shutil.rmtree(archive, ignore_errors=True)
+    raw = min(raws, key=lambda r: sum(x[1] for x in r))
+    raw_s = sum(r[1] for r in raw)
+    ours_s, phases = min(ours)
+    plain_s = min(plains)
     rows = [["raw tools, in all (baseline)", f"{raw_s:.1f}", "1.00x"]]
     rows += [[f"  {name}", f"{seconds:.1f}", "-"] for name, seconds in raw]
     rows.append(["restore.yml (checks, services, push, load)", f"{ours_s:.1f}", ratio(ours_s, raw_s)])
     rows += [[f"  {name}", f"{seconds:.1f}", "-"] for name, seconds in phases]
     rows.append(["restore.yml -e clix_rsync_compress=false", f"{plain_s:.1f}", ratio(plain_s, raw_s)])
+    rows.append(["each run (raw; restore.yml; without compress)", " ".join(
+        "%.0f;%.0f;%.0f" % (sum(x[1] for x in r), o[0], q) for r, o, q in zip(raws, ours, plains)), "-"])
     table(f"Restore of {school.hostname} onto its wiped server: {len(manifest['files']):,} files, {size / 1e6:.0f} MB "
           "(goal >= 0.8x)", ["restorer", "seconds", "speed vs the raw tools"], rows)
 

@@ -23,11 +23,15 @@ a baseline measured in the same run, and prints tables with ratios:
       `rsync -a` of the same install over the same SSH (goal >= 0.8x)
   12. the research dataset of 300 generated schools (bench/archives.py, no fleet): the full build, files
       per table, peak memory, the re-run after one school changed, the release
+  13. restore.yml of the big school onto its wiped server vs the raw tools in the same run - rsync -a of
+      the folders over the same SSH, MongoDB's real mongorestore 100.3.1 (under wine) and psql -f over the
+      bridge (goal >= 0.8x)
 
     python -m bench [--skip-big] [--link-mb 40] [--keep]
     python -m bench --archive-only      (9 and 10 alone: no fleet)
     python -m bench --labpc-only        (11 alone, on a fleet of one school and its lab PCs)
     python -m bench --dataset-only      (12 alone: no fleet)
+    python -m bench --restore-only [--restore-small]   (13 alone, on a fleet of the big (or a small) school)
 """
 
 from __future__ import annotations
@@ -743,6 +747,128 @@ def labpc_only() -> int:
     return 0
 
 
+RESTORED = ("media", "rcs-repo")  # below /home/core/data; assessment media below /home/core/assesment-datastore
+ASSESSMENT = ("repository", "studentResponseFiles")
+MONGORESTORE = REPO / ".cache/mongotools/mongodbtools/mongorestore.exe"
+WINE = Path("/usr/lib/wine/wine64")
+
+
+def wipe_school(lab: hosts.Lab, school: hosts.School) -> None:
+    """The server as after a disk change: no MongoDB data, no gStudio database or role, no data folders."""
+    import psycopg2
+    from pymongo import MongoClient
+    client = MongoClient(school.address, hosts.MONGO_PORT, directConnection=True)
+    for name in client.list_database_names():
+        if name not in ("admin", "local", "config"):
+            client.drop_database(name)
+    conn = psycopg2.connect(host=school.address, port=hosts.PG_PORT, user="postgres", dbname="postgres",
+                            password=(lab.host_dir(school) / "pg.password").read_text())
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("DROP DATABASE IF EXISTS gstudio_psql WITH (FORCE)")
+        cur.execute("DROP ROLE IF EXISTS glab")
+    conn.close()
+    core = lab.host_dir(school) / "root/home/core"
+    for folder in [core / "data" / f for f in RESTORED] + [core / "assesment-datastore" / f for f in ASSESSMENT]:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def raw_restore(lab: hosts.Lab, school: hosts.School, collected: Path) -> list[list]:
+    """The same restore by hand: rsync -a of each folder over the same SSH, mongorestore and psql -f over the bridge."""
+    ssh = f"ssh -i {lab.key} -o UserKnownHostsFile={lab.known_hosts} -o BatchMode=yes"
+    rows = []
+    folders = [(collected / "gstudio" / f, f"/home/core/data/{f}") for f in RESTORED] + [
+        (collected / "gstudio/assessment-media" / f, f"/home/core/assesment-datastore/{f}") for f in ASSESSMENT]
+    started = time.monotonic()
+    for src, dest in folders:
+        _, proc = timed(["rsync", "-a", "--chown=root:root", "--chmod=D0755,F0644", "-e", ssh, f"{src}/",
+                         f"root@{school.address}:{dest}/"], timeout=7200)
+        assert proc.returncode == 0, proc.stderr
+    rows.append(["rsync -a of media, rcs-repo, assessment media", time.monotonic() - started])
+    if MONGORESTORE.exists() and WINE.exists():
+        wine_env = dict(os.environ, WINEDEBUG="-all", WINEPREFIX="/var/tmp/clix-wine")
+        mongo_s, proc = timed([str(WINE), str(MONGORESTORE), "--uri",
+                               f"mongodb://{school.address}:{hosts.MONGO_PORT}/?directConnection=true",
+                               "--dir", "Z:" + str(collected / "gstudio/db").replace("/", "\\")], env=wine_env,
+                              timeout=7200)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        rows.append(["mongorestore 100.3.1 (wine, over the bridge)", mongo_s])
+    pg_env = dict(os.environ, PGPASSWORD=(lab.host_dir(school) / "pg.password").read_text())
+    # As PostgreSQL's documentation restores pg_dumpall's output: errors (the superuser's CREATE ROLE) go on.
+    pg_s, proc = timed(["psql", "-X", "-q", "-h", school.address, "-p", str(hosts.PG_PORT),
+                        "-U", "postgres", "-d", "postgres", "-f", str(collected / "gstudio/postgres-dump/pg_dump_all.sql")],
+                       env=pg_env, timeout=3600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows.append(["psql -f pg_dump_all.sql (over the bridge)", pg_s])
+    return rows
+
+
+def restore_phases(times: Path) -> list[list]:
+    """Where restore.yml's time went: its slowest tasks (bench/callback's seconds per task)."""
+    found = json.loads(times.read_text())
+    return [[name, seconds] for name, seconds in sorted(found.items(), key=lambda kv: -kv[1])[:6]]
+
+
+def timed_restore(lab: hosts.Lab, school: hosts.School, archive: Path, items: str, *extra: str) -> tuple[float, list]:
+    """(seconds of restore.yml onto the wiped server, its slowest tasks)."""
+    wipe_school(lab, school)
+    # gStudio's services are stopped and started in its container, where the school runs one.
+    services = [] if school.gstudio_container else ["-e", '{"clix_gstudio_services": []}']
+    times = archive / "times.json"
+    seconds, _, _ = playbook(lab, "restore.yml", "-l", school.server_id, "--tags", items, *services, *extra,
+                             "-e", f"clix_archive_root={archive}", extra_env=task_times_env(times))
+    return seconds, restore_phases(times)
+
+
+def bench_restore(lab: hosts.Lab, school: hosts.School) -> None:
+    """restore.yml of a school onto its wiped server vs the raw tools, each from the same collection."""
+    archive = Path(tempfile.mkdtemp(dir="/var/tmp", prefix="clix-bench-restore-"))
+    items = "db,postgres,media,rcs,assessment"
+    try:
+        playbook(lab, "collect.yml", "-l", school.server_id, "--tags", items, "-e", f"clix_archive_root={archive}")
+        [collected] = archive.glob(f"[0-9]*/{school.state}/{school.school_code}-{school.server_id}")
+        manifest = json.loads((collected / MANIFEST).read_text())
+        size = sum(f["size"] for f in manifest["files"].values())
+        # Each side twice, in turn, the faster kept: on a shared machine the load moves between runs.
+        raws, ours, plains = [], [], []
+        for _ in range(2):
+            wipe_school(lab, school)
+            raws.append(raw_restore(lab, school, collected))
+            ours.append(timed_restore(lab, school, archive, items))
+            # rsync --compress (clix_rsync_compress, for slow school links) costs CPU on a LAN.
+            plains.append(timed_restore(lab, school, archive, items, "-e", "clix_rsync_compress=false")[0])
+    finally:
+        shutil.rmtree(archive, ignore_errors=True)
+    raw = min(raws, key=lambda r: sum(x[1] for x in r))
+    raw_s = sum(r[1] for r in raw)
+    ours_s, phases = min(ours)
+    plain_s = min(plains)
+    rows = [["raw tools, in all (baseline)", f"{raw_s:.1f}", "1.00x"]]
+    rows += [[f"  {name}", f"{seconds:.1f}", "-"] for name, seconds in raw]
+    rows.append(["restore.yml (checks, services, push, load)", f"{ours_s:.1f}", ratio(ours_s, raw_s)])
+    rows += [[f"  {name}", f"{seconds:.1f}", "-"] for name, seconds in phases]
+    rows.append(["restore.yml -e clix_rsync_compress=false", f"{plain_s:.1f}", ratio(plain_s, raw_s)])
+    rows.append(["each run (raw; restore.yml; without compress)", " ".join(
+        "%.0f;%.0f;%.0f" % (sum(x[1] for x in r), o[0], q) for r, o, q in zip(raws, ours, plains)), "-"])
+    table(f"Restore of {school.hostname} onto its wiped server: {len(manifest['files']):,} files, {size / 1e6:.0f} MB "
+          "(goal >= 0.8x)", ["restorer", "seconds", "speed vs the raw tools"], rows)
+
+
+def restore_only(small: bool) -> int:
+    """Benchmark 13 alone: the big school (or, for a trial, a small one)."""
+    lab = hosts.Lab(LAB)
+    # A run beside another bench's fleet takes other addresses and names (and CLIX_BENCH_DIR).
+    schools = fleet_cli.plan("mz=1", set() if small else {"mz1"}, tag=os.environ.get("CLIX_BENCH_TAG", "x"),
+                             first_address=int(os.environ.get("CLIX_BENCH_FIRST_ADDRESS", "150")), gstudio_container=True)
+    fleet_cli.up(lab, schools, [])
+    try:
+        playbook(lab, str(REPO / "tests/integration/playbooks/target-python.yml"))
+        bench_restore(lab, lab.schools()[0])
+    finally:
+        fleet_cli.down(lab)
+    return 0
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--skip-big", action="store_true", help="skip the benchmark-sized school (dumps)")
@@ -756,12 +882,17 @@ def main() -> int:
     p.add_argument("--archive-only", action="store_true", help="only merge vs rsync and the catalogue (no fleet)")
     p.add_argument("--skip-labpc", action="store_true", help="skip the lab PC with 100k datastore files")
     p.add_argument("--labpc-only", action="store_true", help="only the lab PC with 100k datastore files")
+    p.add_argument("--skip-restore", action="store_true", help="skip restore.yml vs the raw tools")
+    p.add_argument("--restore-only", action="store_true", help="only restore.yml vs the raw tools (the big school)")
+    p.add_argument("--restore-small", action="store_true", help="with --restore-only: a small school (a trial run)")
     p.add_argument("--link-mb", type=int, default=40, help="extra media pulled over the 10 Mbit/s link")
     p.add_argument("--scale-link-mb", type=int, default=20,
                    help="extra media per school in the 20 schools behind 10 Mbit/s links")
     args = p.parse_args()
     if args.labpc_only:
         return labpc_only()
+    if args.restore_only:
+        return restore_only(args.restore_small)
     if args.dataset_only:
         bench_dataset_scale()
         return 0
@@ -783,6 +914,8 @@ def main() -> int:
         big, small = sorted(lab.schools(), key=lambda s: s.server_id)
         if not args.skip_big:
             bench_dumps(lab, big)
+        if not args.skip_restore:
+            bench_restore(lab, big)
         if not args.skip_derive:
             bench_derive(lab, big, small)
         if not args.skip_dataset:

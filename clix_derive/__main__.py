@@ -52,7 +52,8 @@ def school_dirs(paths: list[str]) -> list[str]:
             if _is_school(root):
                 found.append(root)
                 dirs.clear()
-            dirs[:] = sorted(d for d in dirs if d not in (clix_layout.DERIVED, clix_layout.REPORTS, clix_layout.QUARANTINE))
+            dirs[:] = sorted(d for d in dirs if d not in (clix_layout.DERIVED, clix_layout.REPORTS, clix_layout.QUARANTINE,
+                                                            clix_layout.REPLACED))
     if not found:
         raise SourceError(f"no collected school (a folder with gstudio/ or unplatform/) under {', '.join(paths)}")
     return found

@@ -162,6 +162,11 @@ def clix_quarantine_root(root: str, year, state: str, folder: str) -> str:
     return clix_layout.quarantine_root(root, year, state, folder)
 
 
+def clix_replaced_root(root: str, moment: str, year, state: str, folder: str) -> str:
+    """<root>/replaced/<moment as YYYYMMDDTHHMMSSZ>/<YYYY>/<state>/<code>-<id> (clix_layout.replaced_root)."""
+    return clix_layout.replaced_root(root, clix_layout.history_stamp(moment), year, state, folder)
+
+
 def clix_derived_root(root: str, year, state: str, folder: str) -> str:
     """<root>/derived/<YYYY>/<state>/<code>-<id> (clix_layout.derived_root)."""
     return clix_layout.derived_root(root, year, state, folder)
@@ -400,6 +405,7 @@ class FilterModule:
             "clix_school_root": clix_school_root,
             "clix_quarantine_root": clix_quarantine_root,
             "clix_derived_root": clix_derived_root,
+            "clix_replaced_root": clix_replaced_root,
             "clix_year_root": clix_year_root,
             "clix_reports_dir": clix_reports_dir,
             "clix_results": clix_results,

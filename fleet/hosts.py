@@ -185,7 +185,8 @@ def cgroup_mounts() -> str:
 
 # A checkout testing its own clix_derive builds a stand-in of its own (CLIX_TEST_STANDIN_IMAGE).
 STANDIN_IMAGE = os.environ.get("CLIX_TEST_STANDIN_IMAGE", "localhost/clix-gstudio-standin:latest")
-SHARED_IMAGE_STORE = "/var/lib/containers/storage"  # where containers/build-images.sh builds
+SHARED_IMAGE_STORE = "/var/lib/containers/storage"
+SUPERVISORCTL = Path(__file__).resolve().parent / "standin" / "supervisorctl"  # where containers/build-images.sh builds
 
 
 def podman_env(d: Path) -> dict[str, str]:
@@ -215,7 +216,9 @@ def start_gstudio_container(lab: Lab, school: School, pg_password: str) -> None:
                      # A stopped MongoDB (tests stop it) is found out in 3 s, not the scripts' 10 s each.
                      "-e", f"CLIX_MONGO_URI=mongodb://127.0.0.1:{MONGO_PORT}/?directConnection=true"
                            "&serverSelectionTimeoutMS=3000",
-                     STANDIN_IMAGE, capture_output=True)
+                     # gStudio's services under supervisord: a stand-in supervisorctl and its programs.
+                     "-v", f"{SUPERVISORCTL}:/usr/local/bin/supervisorctl:ro",
+                     STANDIN_IMAGE, "sh", "-c", "supervisorctl start all && exec sleep infinity", capture_output=True)
 
 
 def podman_in_school(lab: Lab, school: School, *args: str, **kwargs) -> subprocess.CompletedProcess:

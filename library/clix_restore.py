@@ -14,7 +14,8 @@ description:
     C(00000000) - is accepted); and the server holds no data - no document in MongoDB (its own C(admin),
     C(local) and C(config) left out), no PostgreSQL database beyond a fresh cluster's, no file in
     O(data_folders) - unless O(overwrite); and each file system has room for what O(space) says goes there.
-    A refusal says what was found, and nothing is changed.
+    A refusal says what was found (files changed after O(collected_at), as data newer than the collection
+    restored from), and nothing is changed.
   - B(MongoDB) from a dump in mongodump's layout (O(db_dump), as C(clix_mongodump) writes it - C(.bson)
     and C(.metadata.json), gzipped or not). Each collection is created with its options (a view with
     its pipeline), its documents inserted as the raw BSON read (never decoded), in batches, and its
@@ -72,6 +73,11 @@ options:
     description: Restore over data the server holds (the dump's collections and databases are dropped first).
     type: bool
     default: false
+  collected_at:
+    description:
+      - When the collection restored from was collected (ISO 8601, its manifest's run end) - a refusal names
+        the data folders holding files changed since as newer data.
+    type: str
   uri:
     description: MongoDB connection URI, without credentials (one with a password is refused, unused and unshown).
     type: str
@@ -167,6 +173,7 @@ postgres_databases:
   elements: str
 replaced:
   description: The data the server held (restored over, with O(overwrite); the reason of a refusal otherwise).
+    A data folder holding files changed after O(collected_at) says so, with the newest file's time.
   returned: success
   type: list
   elements: str
@@ -176,6 +183,7 @@ seconds:
   type: float
 """
 
+import datetime
 import gzip
 import os
 import re
@@ -292,14 +300,40 @@ def psql_query(conn: Connection, sql: str, database: str = "postgres") -> list:
     return [line for line in proc.stdout.splitlines() if line]
 
 
-def folder_data(folders: list) -> list:
-    found = []
+def utc(seconds: float) -> str:
+    return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def collected_seconds(collected_at: str | None) -> float | None:
+    """The collection's time as a timestamp; None when unknown or unreadable (then nothing is called newer)."""
+    try:
+        moment = datetime.datetime.fromisoformat(str(collected_at).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=datetime.timezone.utc)).timestamp()
+
+
+def folder_data(folders: list, since: float | None) -> tuple:
+    """(the folders holding a file - one holding a file changed after since says so, with the newest's time -,
+    whether any does). Files are looked at, never opened or followed."""
+    held, newer = [], False
     for folder in folders:
-        for _top, _dirs, files in os.walk(folder):
-            if files:
-                found.append("files in %s" % folder)
+        found, newest = False, None
+        for top, _dirs, files in os.walk(folder):
+            found = found or bool(files)
+            if found and since is None:
                 break
-    return found
+            for name in files:
+                try:
+                    mtime = os.lstat(os.path.join(top, name)).st_mtime
+                except OSError:
+                    continue
+                newest = mtime if newest is None else max(newest, mtime)
+        changed = newest is not None and since is not None and newest > since
+        if found:
+            held.append("files in %s%s" % (folder, " (some changed since: the newest at %s)" % utc(newest) if changed else ""))
+        newer = newer or changed
+    return held, newer
 
 
 def nearest_folder(path: str) -> str:
@@ -329,12 +363,17 @@ def space_problems(space: dict, reserve: int) -> list:
     return problems
 
 
-def refuse(held: list, full: list) -> None:
-    """One refusal naming every reason: the data the server holds, the file systems short of room."""
+def refuse(held: list, newer: bool, collected_at: str | None, full: list) -> None:
+    """One refusal naming every reason: the data the server holds (newer than the collection, first), the
+    file systems short of room."""
     reasons = []
-    if held:
-        reasons.append("this server holds data (%s): restoring over it would replace it - collect it first, then "
-                       "run again with -e clix_restore_overwrite=true" % "; ".join(held))
+    overwrite = ("restoring over it would replace it - run again with -e clix_restore_overwrite=true to collect "
+                 "the server into the archive's replaced/ folder first and then restore over it")
+    if held and newer:
+        reasons.append("this server holds data newer than the collection restored from (collected %s): %s: %s"
+                       % (collected_at, "; ".join(held), overwrite))
+    elif held:
+        reasons.append("this server holds data (%s): %s" % ("; ".join(held), overwrite))
     if full:
         reasons.append("not enough free space on this server (%s): free space, or give gStudio's data a larger "
                        "disk" % "; ".join(full))
@@ -524,8 +563,10 @@ def run(p: dict, check_mode: bool, done: dict) -> dict:
     passfile = write_passfile(pg_params(p))
     try:
         conn = Connection(pg_params(p), passfile) if "postgres" in p["stores"] or p["postgres_dump"] else None
-        held = folder_data(p["data_folders"]) + (mongo_data(client) if client else []) + (pg_data(conn) if conn else [])
-        refuse([] if p["overwrite"] else held, space_problems(p["space"], p["reserve_mb"] * 2**20))
+        since = None if p["overwrite"] else collected_seconds(p["collected_at"])
+        held, newer = folder_data(p["data_folders"], since)
+        held += (mongo_data(client) if client else []) + (pg_data(conn) if conn else [])
+        refuse([] if p["overwrite"] else held, newer, p["collected_at"], space_problems(p["space"], p["reserve_mb"] * 2**20))
         if check_mode:
             collections = plan_collections(p["db_dump"], databases)
         else:
@@ -551,6 +592,7 @@ def main() -> None:
             data_folders=dict(type="list", elements="path", default=[]),
             stores=dict(type="list", elements="str", choices=["mongodb", "postgres"], default=["mongodb", "postgres"]),
             overwrite=dict(type="bool", default=False),
+            collected_at=dict(type="str"),
             space=dict(type="dict", default={}),
             reserve_mb=dict(type="int", default=256),
             uri=dict(type="str", default="mongodb://127.0.0.1:8017/?directConnection=true"),

@@ -8,6 +8,9 @@ from parts by these functions, and each proves that what it built stays under th
     <root>/reports/                                        run reports, fleet tables, catalogue
     <root>/dataset/, <root>/release/                       the research dataset and its release tier
     <school folder>/history/<YYYYMMDDTHHMMSSZ>/<path>      an older version kept by a merge
+    <root>/replaced/<YYYYMMDDTHHMMSSZ>/<YYYY>/<state>/<code>-<id>/
+                                                           what a school server held when a restore
+                                                           replaced it (collected first, at that moment)
 
 Parts come from the inventory (checked by clix_inventory) or are made by the control node; a value
 read from a school server never names a folder until it has passed the same rules (a school server
@@ -30,6 +33,7 @@ STATE = clix_identity.STATE
 SCHOOL_FOLDER = clix_identity.SCHOOL_FOLDER
 QUARANTINE = "quarantine"
 DERIVED = "derived"
+REPLACED = "replaced"
 REPORTS = "reports"
 MANIFEST = "MANIFEST.json"
 PLATFORMS = ("gstudio", "unplatform")
@@ -215,6 +219,17 @@ def quarantine_root(root: str, year, state: str, folder: str) -> str:
 def derived_root(root: str, year, state: str, folder: str) -> str:
     """<root>/derived/<YYYY>/<state>/<code>-<id>: derived data recomputed from the archive."""
     return under(root, DERIVED, check_year(year), check_state(state), check_school_folder(folder))
+
+
+def replaced_root(root: str, stamp: str, year, state: str, folder: str) -> str:
+    """<root>/replaced/<stamp>/<YYYY>/<state>/<code>-<id>: where restore.yml -e clix_restore_overwrite=true
+    collects a school server before it replaces what the server holds (stamp: the restore's moment,
+    YYYYMMDDTHHMMSSZ). Never the school's own folder of the year: that may be the collection restored
+    from, which stays as it was. Below <root>/replaced/<stamp> the layout is an archive root's, so
+    verify.yml, merge.yml and restore.yml take it as one; the years' walks (school_roots) pass it by."""
+    if not STAMP.fullmatch(str(stamp)):
+        raise LayoutError("restore stamp %s is not YYYYMMDDTHHMMSSZ" % clix_identity.shown(stamp))
+    return school_root(under(root, REPLACED, stamp), year, state, folder)
 
 
 def reports_dir(root: str) -> str:

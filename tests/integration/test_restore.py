@@ -1,6 +1,9 @@
 """`ansible-playbook restore.yml` against the fleet: a school collected, its server wiped as after a disk
-change, restored and collected again gives the same archive item by item; and the refusals - another
-school's collection, a server holding data, a disk without room, a psql error - change nothing.
+change, restored (gStudio's services stopped meanwhile) and collected again gives the same archive item by
+item; a restore over a server holding newer data with clix_restore_overwrite first collects it into the
+archive's replaced/ folder, the collection restored from untouched, and when it then fails, gStudio's
+services run again; the refusals - another school's collection, a server holding (newer) data, a disk
+without room, a psql error - change nothing.
 
 ct2 is the school: the session fleet's least used. It holds its data again when these tests end."""
 
@@ -34,6 +37,10 @@ ITEMS = "db,postgres,media,rcs,assessment,settings"  # the items with a way back
 NDF = "code/gstudio/gnowsys-ndf/gnowsys_ndf"
 FRESH_SETTINGS = ("GSTUDIO_INSTITUTE_ID = 'sp100'\nGSTUDIO_INSTITUTE_ID_SECONDARY ='00000000'\n"
                   "GSTUDIO_INSTITUTE_NAME = 'clix-default'\n")  # gStudio's shipped server_settings.py
+
+
+SERVICES = ("uwsgi-app", "nginx-app")  # the role's clix_gstudio_services; the stand-in's supervisord programs
+NEWER = "data/media/clix-newer-than-the-collection.png"
 
 
 def ok(proc: subprocess.CompletedProcess) -> str:
@@ -99,6 +106,46 @@ def wipe(fleet) -> None:
     (fleet.core(SCHOOL) / NDF / "local_settings.py").write_text("# a fresh install's\n")
 
 
+def in_container(fleet, *cmd: str) -> str:
+    return hosts.podman_in_school(fleet.lab, fleet.school(SCHOOL), "exec", "gstudio", *cmd, check=False,
+                                  capture_output=True, text=True).stdout
+
+
+def services_log(fleet) -> list:
+    """The stand-in supervisord's log: (UTC timestamp, what happened) per line."""
+    lines = []
+    for line in in_container(fleet, "cat", "/var/log/supervisor/supervisord.log").splitlines():
+        stamp, _, what = line.partition(" INFO ")
+        moment = datetime.datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").replace(tzinfo=datetime.timezone.utc)
+        lines.append((moment.timestamp(), what))
+    return lines
+
+
+def running_now(fleet) -> int:
+    """The services running (an earlier run may have left them stopped): the log's length from here."""
+    in_container(fleet, "supervisorctl", "start", "all")
+    return len(services_log(fleet))
+
+
+def stopped_then_started(fleet, since: int) -> tuple:
+    """(when the last service stopped, when the first started again) in the log's lines from since on; each of
+    the services stopped once and started once there, in that order, and running now."""
+    lines = services_log(fleet)[since:]
+    stops = [t for t, what in lines if what.startswith("stopped: ")]
+    starts = [t for t, what in lines if what.startswith("spawned: ")]
+    assert sorted(what.split()[1] for _, what in lines if what.startswith("stopped: ")) == sorted(SERVICES), lines
+    assert sorted(what.split()[1].strip("'") for _, what in lines if what.startswith("spawned: ")) == sorted(SERVICES)
+    assert max(stops) <= min(starts), lines
+    assert [line.split()[1] for line in in_container(fleet, "supervisorctl", "status").splitlines()] == \
+        ["RUNNING"] * len(SERVICES)
+    return max(stops), min(starts)
+
+
+def tree(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
 def mongo_items(school: Path) -> dict:
     """Each collection of the archived dump: its documents (as sorted raw BSON), its indexes and options."""
     found = {}
@@ -139,6 +186,7 @@ def test_a_wiped_server_restored_and_collected_again_gives_the_same_archive(flee
     staging = f"/home/core/{STAGING}"
     hosts.in_namespace(fleet.lab, fleet.school(SCHOOL), ["mkdir", "-m", "0700", staging])
     hosts.in_namespace(fleet.lab, fleet.school(SCHOOL), ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", staging])
+    (fleet.core(SCHOOL) / NEWER).write_bytes(b"a picture uploaded after the collection")
     try:
         before = server_state(fleet)
         check = restore(fleet, collected, "-l", f"{SCHOOL},{OTHER}", "--check",
@@ -149,7 +197,9 @@ def test_a_wiped_server_restored_and_collected_again_gives_the_same_archive(flee
         (fleet.core(SCHOOL) / STAGING).rmdir()
     assert check.returncode != 0, ok(check)
     assert "written:" in check.stdout and "name: rcs-repo" in check.stdout and "name: db" in check.stdout
-    assert f"{FOLDER}: this server holds data (" in check.stdout and "MongoDB database 'gstudio-mongodb'" in check.stdout
+    assert f"{FOLDER}: this server holds data newer than the collection restored from (collected " in check.stdout
+    assert "files in /home/core/data/media/ (some changed since: the newest at " in check.stdout, ok(check)
+    assert "MongoDB database 'gstudio-mongodb'" in check.stdout
     assert "clix_restore_overwrite=true" in check.stdout
     assert f"not enough free space on this server ({staging} has 64.0 KiB free, and {staging}/db/, " \
         f"{staging}/postgres-dump/ needs about" in check.stdout, ok(check)
@@ -157,9 +207,13 @@ def test_a_wiped_server_restored_and_collected_again_gives_the_same_archive(flee
     assert not (fleet.core(OTHER) / STAGING).exists()
 
     wipe(fleet)
+    since = running_now(fleet)
     try:
         done = restore(fleet, collected, "-l", SCHOOL, "-e", "clix_restore_settings=true")
         assert done.returncode == 0, ok(done)
+        # gStudio's services were stopped while the data was written, and run again
+        stopped, started = stopped_then_started(fleet, since)
+        assert stopped < (fleet.core(SCHOOL) / "data" / "media").stat().st_ctime < started
         assert f"{FOLDER}: restored" in done.stdout
         assert "columns: 1 db  2 media  3 rcs-repo  4 postgres-dump" in done.stdout
         media = fleet.core(SCHOOL) / "data" / "media"
@@ -181,6 +235,22 @@ def test_a_wiped_server_restored_and_collected_again_gives_the_same_archive(flee
     assert postgres_tables(first)[("gstudio_psql", "public.auth_user")][0] > 0
     assert file_hashes(second) == file_hashes(first)
     assert len(file_hashes(first)) > 40 and "gstudio/server_settings.py" in file_hashes(first)
+
+    # Over a server holding newer data, with clix_restore_overwrite: what it holds is collected first, into
+    # replaced/<moment>/ - the collection restored from, in this very year, stays as it was. The restore then
+    # fails (an owner unknown to the server, after the databases): gStudio's services run again all the same.
+    (fleet.core(SCHOOL) / NEWER).write_bytes(b"another picture uploaded after the collection")
+    source, since = tree(first), running_now(fleet)
+    over = restore(fleet, collected, "-l", SCHOOL, "--tags", "db,postgres,media", "-e", "clix_restore_overwrite=true",
+                   "-e", "clix_restore_owner=clix-no-such-user")
+    assert over.returncode != 0 and "clix-no-such-user" in over.stdout.split(f"{FOLDER}: ", 1)[1], ok(over)
+    stopped_then_started(fleet, since)
+    assert tree(first) == source
+    [kept] = (collected / "replaced").glob(f"*/{YEAR}/ct/{FOLDER}")
+    # what the server held: the items restored over, as restored before, and the newer picture
+    assert mongo_items(kept) == mongo_items(first) and postgres_tables(kept) == postgres_tables(first)
+    assert file_hashes(kept) == {rel: sha for rel, sha in file_hashes(first).items() if rel.startswith("gstudio/media/")} | {
+        "gstudio/media/" + NEWER.split("/", 2)[2]: hashlib.sha256(b"another picture uploaded after the collection").hexdigest()}
 
 
 def test_a_psql_error_fails_the_restore_with_its_message(fleet, target_python):

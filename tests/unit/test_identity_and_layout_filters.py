@@ -60,6 +60,8 @@ def test_the_layout_filters_are_clix_layout(tmp_path):
     assert clix.clix_derived_root(root, 2026, "ct", "NA-ct2") == f"{root}/derived/2026/ct/NA-ct2"
     assert clix.clix_year_root(root, 2026) == f"{root}/2026"
     assert clix.clix_reports_dir(root) == f"{root}/reports"
+    assert clix.clix_replaced_root(root, "2031-12-07T09:15:00.123+05:30", 2031, "mz", "2031007-mz7") == \
+        clix_layout.replaced_root(root, "20311207T034500Z", 2031, "mz", "2031007-mz7")
     filters = clix.FilterModule().filters()
     assert {"clix_school_root", "clix_quarantine_root", "clix_derived_root", "clix_year_root", "clix_reports_dir",
             "clix_server_claims"} <= filters.keys()

@@ -17,6 +17,20 @@ def test_school_quarantine_derived_and_reports_paths(tmp_path):
     assert layout.reports_dir(root) == f"{root}/reports"
 
 
+def test_a_restore_collects_the_server_it_replaces_beside_the_years_never_into_them(tmp_path):
+    root = str(tmp_path)
+    replaced = layout.replaced_root(root, "20311207T091500Z", 2031, "mz", "2031007-mz7")
+    assert replaced == f"{root}/replaced/20311207T091500Z/2031/mz/2031007-mz7"
+    # below replaced/<stamp> an archive root's layout; the years' walk passes it by
+    assert replaced == layout.school_root(f"{root}/replaced/20311207T091500Z", 2031, "mz", "2031007-mz7")
+    os.makedirs(replaced)
+    os.makedirs(layout.school_root(root, 2031, "mz", "2031007-mz7"))
+    assert [p for p, _ in layout.school_roots(root)] == [f"{root}/2031/mz/2031007-mz7"]
+    for stamp in ("2031-12-07", "../2031", "20311207T091500Z/.."):
+        with pytest.raises(layout.LayoutError):
+            layout.replaced_root(root, stamp, 2031, "mz", "2031007-mz7")
+
+
 @pytest.mark.parametrize("folder", ["x/../../../2026/mz/2031002-mz2", "..", "2031001-mz1/..", "2031001-xx1",
                                     "203-mz1", "2031001-mz1\n", "", "2031001-mz"])
 def test_a_school_folder_that_is_not_code_dash_id_is_refused(tmp_path, folder):

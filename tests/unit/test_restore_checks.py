@@ -47,7 +47,27 @@ def test_each_file_system_must_hold_what_goes_there_with_the_reserve(tmp_path):
     assert len(problems) == 1 and problems[0].startswith("%s has " % tmp_path)
     assert "%s, %s needs about" % (media, db) in problems[0]
     with pytest.raises(clix_restore.RestoreError, match=r"^not enough free space on this server .*Nothing was changed"):
-        clix_restore.refuse([], problems)
+        clix_restore.refuse([], False, None, problems)
+
+
+def test_files_changed_after_the_collection_are_named_as_newer_data(tmp_path):
+    old, new = tmp_path / "media", tmp_path / "rcs-repo"
+    (old / "a").mkdir(parents=True)
+    (new / "b").mkdir(parents=True)
+    (old / "a" / "old.png").write_bytes(b"1")
+    (new / "b" / "new.rcs").write_bytes(b"2")
+    os.utime(old / "a" / "old.png", (1_700_000_000, 1_700_000_000))
+    os.utime(new / "b" / "new.rcs", (1_800_000_000, 1_800_000_000))
+    folders = [str(old), str(new), str(tmp_path / "absent")]
+    since = clix_restore.collected_seconds("2026-01-01T00:00:00+00:00")
+    held, newer = clix_restore.folder_data(folders, since)
+    assert held == [f"files in {old}", f"files in {new} (some changed since: the newest at 2027-01-15T08:00:00Z)"]
+    assert newer
+    assert clix_restore.folder_data(folders, None) == ([f"files in {old}", f"files in {new}"], False)
+    assert clix_restore.folder_data(folders, clix_restore.collected_seconds("2028-01-01T00:00:00Z"))[1] is False
+    with pytest.raises(clix_restore.RestoreError, match=r"^this server holds data newer than the collection restored "
+                       r"from \(collected 2026-01-01T00:00:00\+00:00\): files in .*rcs-repo .*clix_restore_overwrite=true"):
+        clix_restore.refuse(held, newer, "2026-01-01T00:00:00+00:00", [])
 
 
 def test_a_password_in_the_mongodb_uri_is_refused_unused_and_unshown(tmp_path, monkeypatch, capsys):

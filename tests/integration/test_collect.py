@@ -460,7 +460,7 @@ def test_a_dump_on_the_school_server_shows_its_progress_while_it_runs(fleet, tar
     try:
         for line in play.stdout:
             out.append(line)
-            if line.startswith("TASK [clix : Dump MongoDB into the staging folder]"):
+            if line.startswith("TASK [clix : Identify the school server, dump its databases"):
                 os.kill(mongod, signal.SIGSTOP)
                 time.sleep(4)
                 os.kill(mongod, signal.SIGCONT)
@@ -469,7 +469,7 @@ def test_a_dump_on_the_school_server_shows_its_progress_while_it_runs(fleet, tar
         play.wait(timeout=300)
     stdout = "".join(out)
     assert play.returncode == 0, stdout[-6000:]
-    task = stdout[stdout.index("TASK [clix : Dump MongoDB"):]
+    task = stdout[stdout.index("TASK [clix : Identify the school server, dump its databases"):]
     task = task[:task.index("TASK [", 1)]  # the lines came while the task ran, before its result
     lines = re.findall(r"^2031002-mz2: dumping MongoDB: ([\d,]+) documents, .* (\d+) s so far$", task, re.M)
     assert len(lines) >= 2, task

@@ -151,6 +151,18 @@ def clix_folder_writers(hostvars_list: list, root: str) -> list:
     return [hv["inventory_hostname"] for hv in writers]
 
 
+def clix_host_items(host_vars: dict) -> list:
+    """A host's items for its school's manifest and the report: a lab PC's one item (clix_pulled, set by
+    labpc.yml or the rescue); a server's, what its pull returned and its derived step (clix_server)."""
+    if host_vars.get("clix_pulled"):
+        return list(host_vars["clix_pulled"])
+    pulled = (host_vars.get("clix_pull_result") or {}).get("items")
+    if pulled is None:  # no pull: the host failed before it, or its pull did
+        return []
+    derived = host_vars.get("clix_derived_item")
+    return list(pulled) + ([derived] if derived else [])
+
+
 def clix_school_root(root: str, year, state: str, folder: str) -> str:
     """<root>/<YYYY>/<state>/<code>-<id> (clix_layout.school_root)."""
     return clix_layout.school_root(root, year, state, folder)
@@ -288,6 +300,7 @@ class FilterModule:
             "clix_labpc_item_name": clix_unplatform.pc_relpath,
             "clix_lab_pcs": clix_lab_pcs,
             "clix_folder_writers": clix_folder_writers,
+            "clix_host_items": clix_host_items,
             "clix_ingest_schools": clix_ingest_schools,
             "clix_source_digest": clix_source_digest,
             "clix_derive_digest": clix_derive_digest,

@@ -423,7 +423,7 @@ def baseline_tree(ref: str | None):
     try:
         for shared in (".venv", ".cache"):
             (tree / shared).symlink_to((REPO / shared).resolve())
-        yield {f"{ref} ({commit})": tree, "this tree": REPO}
+        yield {ref if commit.startswith(ref) else f"{ref} ({commit})": tree, "this tree": REPO}
     finally:
         subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(tree)], check=False)
         shutil.rmtree(tree, ignore_errors=True)

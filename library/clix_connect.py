@@ -41,8 +41,11 @@ options:
     required: true
 attributes:
   check_mode:
+    description: It only reads, also in check mode.
     support: full
   diff_mode:
+    description: >-
+      Not supported; it changes nothing.
     support: none
 author: clix-collect developers (@clix-collect)
 """

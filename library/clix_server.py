@@ -79,6 +79,8 @@ attributes:
     description: Each module runs in check mode, as it would alone.
     support: full
   diff_mode:
+    description: >-
+      Not supported; each module's result says what it wrote.
     support: none
 author: clix-collect developers (@clix-collect)
 """

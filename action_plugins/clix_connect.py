@@ -80,11 +80,13 @@ class ActionModule(ActionBase):
         host coming up refuses them), one attempt at a time."""
         deadline = time.monotonic() + timeout
         while True:
+            # Each attempt on a new connection (as wait_for_connection): a master connection left from
+            # an earlier run would answer for a host that no longer does.
+            with contextlib.suppress(AttributeError):
+                self._connection.reset()
             try:
                 return self._low_level_execute_command(command, sudoable=False)
             except AnsibleConnectionFailure:
                 if time.monotonic() + 1 >= deadline:
                     raise
                 time.sleep(1)
-            with contextlib.suppress(AttributeError):
-                self._connection.reset()  # the next attempt on a new connection

@@ -10,8 +10,8 @@ module: clix_server
 short_description: A school server's work before its pull - heartbeat, identity, dumps, git state, derived data - in one task
 description:
   - Runs on the school server, one after the other, the modules that produce what the pull then
-    takes - M(clix_heartbeat), M(clix_mongodump), M(clix_pg_dumpall), M(clix_git_snapshot) and
-    M(clix_gstudio_derive) - each with its own options as given here, each the usual way (its own
+    takes - C(clix_heartbeat), C(clix_mongodump), C(clix_pg_dumpall), C(clix_git_snapshot) and
+    C(clix_gstudio_derive) - each with its own options as given here, each the usual way (its own
     Python process on the server, its progress lines shown while it runs), in ONE task. What one task
     instead of five saves is Ansible's own cost per task and host on the control node.
   - Between the heartbeat and the dumps, checks the server's identity (its C(server_settings.py),
@@ -49,21 +49,21 @@ options:
         type: str
         required: true
   heartbeat:
-    description: Options of M(clix_heartbeat); its O(clix_heartbeat#module:dest) only when C(heartbeat) is in O(selected).
+    description: Options of C(clix_heartbeat); its C(dest) only when C(heartbeat) is in O(selected).
     type: dict
     required: true
   clix_mongodump:
-    description: Options of M(clix_mongodump), run when C(db) is in O(selected).
+    description: Options of C(clix_mongodump), run when C(db) is in O(selected).
     type: dict
   clix_pg_dumpall:
-    description: Options of M(clix_pg_dumpall), run when C(postgres) is in O(selected).
+    description: Options of C(clix_pg_dumpall), run when C(postgres) is in O(selected).
     type: dict
   clix_git_snapshot:
-    description: Options of M(clix_git_snapshot), run when C(git) is in O(selected).
+    description: Options of C(clix_git_snapshot), run when C(git) is in O(selected).
     type: dict
   clix_gstudio_derive:
     description: >-
-      Options of M(clix_gstudio_derive), run when C(analytics) is in O(selected) and O(derive_on_server) is true. A
+      Options of C(clix_gstudio_derive), run when C(analytics) is in O(selected) and O(derive_on_server) is true. A
       missing or stopped container is a skipped step, not a failure.
     type: dict
   derive_on_server:
@@ -109,10 +109,10 @@ ansible_facts:
   type: dict
   contains:
     clix_heartbeat:
-      description: The heartbeat (M(clix_heartbeat)'s fact).
+      description: The heartbeat (C(clix_heartbeat)'s fact).
       type: dict
     clix_heartbeat_result:
-      description: M(clix_heartbeat)'s result.
+      description: C(clix_heartbeat)'s result.
       type: dict
     clix_identity:
       description: Why the server is not the inventory's school (empty when it is).
@@ -124,16 +124,16 @@ ansible_facts:
       description: The folder the school is collected into - O(identity.school_root) or O(identity.quarantine_root).
       type: str
     clix_db_result:
-      description: M(clix_mongodump)'s result (C(skipped) when not run; C(failed) with C(msg) when it failed).
+      description: C(clix_mongodump)'s result (C(skipped) when not run; C(failed) with C(msg) when it failed).
       type: dict
     clix_postgres_result:
-      description: M(clix_pg_dumpall)'s result, likewise.
+      description: C(clix_pg_dumpall)'s result, likewise.
       type: dict
     clix_git_result:
-      description: M(clix_git_snapshot)'s result, likewise.
+      description: C(clix_git_snapshot)'s result, likewise.
       type: dict
     clix_derived_result:
-      description: M(clix_gstudio_derive)'s result, likewise.
+      description: C(clix_gstudio_derive)'s result, likewise.
       type: dict
     clix_derived_item:
       description: The derived step as an item of the report and manifest (name, status, reason, source, counts).

@@ -151,6 +151,22 @@ def clix_folder_writers(hostvars_list: list, root: str) -> list:
     return [hv["inventory_hostname"] for hv in writers]
 
 
+def clix_failure_problem(failed_result, default: str) -> str:
+    """Why a host's block failed, for its row of the report: the failed task's message (default when
+    it has none), marked unreachable when Ansible could not reach the host. A failure shared from a
+    run_once task, or an unreachable host, comes without ansible_failed_task or its result."""
+    failed_result = failed_result or {}
+    prefix = "unreachable: " if failed_result.get("unreachable") else ""
+    return "%s%s" % (prefix, failed_result.get("msg", default))
+
+
+def clix_failure_status(failed_result, failed_task, connect_actions: list) -> str:
+    """The row's status: unreachable when the host failed in the task that waits for it (connect_actions)
+    or Ansible could not reach it, else failed."""
+    action = (failed_task or {}).get("action", "")
+    return "unreachable" if action in connect_actions or (failed_result or {}).get("unreachable") else "failed"
+
+
 def clix_host_items(host_vars: dict) -> list:
     """A host's items for its school's manifest and the report: a lab PC's one item (clix_pulled, set by
     labpc.yml or the rescue); a server's, what its pull returned and its derived step (clix_server)."""
@@ -301,6 +317,8 @@ class FilterModule:
             "clix_lab_pcs": clix_lab_pcs,
             "clix_folder_writers": clix_folder_writers,
             "clix_host_items": clix_host_items,
+            "clix_failure_problem": clix_failure_problem,
+            "clix_failure_status": clix_failure_status,
             "clix_ingest_schools": clix_ingest_schools,
             "clix_source_digest": clix_source_digest,
             "clix_derive_digest": clix_derive_digest,

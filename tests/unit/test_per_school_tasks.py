@@ -67,3 +67,12 @@ def test_the_wheels_of_a_python_version_and_the_fingerprint_of_what_they_install
     requirements.write_text("pymongo==4.7\npsutil==5.9\n")
     assert clix_connect.fingerprint(wheels, str(requirements)) != expected
     assert clix_connect.version_of("3.11") == (3, 11) and clix_connect.version_of("bash: python3: not found") == ()
+
+
+def test_a_failed_hosts_problem_and_status_from_the_failed_task():
+    assert clix.clix_failure_problem({}, "the host stopped answering") == "the host stopped answering"
+    assert clix.clix_failure_problem({"unreachable": True, "msg": "ssh: no route"}, "x") == "unreachable: ssh: no route"
+    assert clix.clix_failure_problem({"failed": True, "msg": "MongoDB down"}, "x") == "MongoDB down"
+    assert clix.clix_failure_status({"msg": "timed out"}, {"action": "clix_connect"}, ["clix_connect"]) == "unreachable"
+    assert clix.clix_failure_status({"unreachable": True}, {}, ["clix_connect"]) == "unreachable"
+    assert clix.clix_failure_status({"msg": "x"}, {"action": "clix_server"}, ["clix_connect"]) == "failed"

@@ -39,10 +39,14 @@ class ActionModule(ActionBase):
     def run(self, tmp: str | None = None, task_vars: dict | None = None) -> dict:
         result = super().run(tmp, task_vars)
         seconds = int(self._task.args.get("progress_seconds", 60) or 0)
+        result.update(self._execute_watched(None, None, task_vars, seconds))
+        return result
+
+    def _execute_watched(self, name: str | None, args: dict | None, task_vars: dict | None, seconds: int) -> dict:
+        """Module name (the task's own when None) with args, its progress lines shown every `seconds`."""
         if seconds <= 0 or self._task.async_val or self._play_context.become:
             # become: the module would write where the login user's command cannot look.
-            result.update(self._execute_module(task_vars=task_vars, wrap_async=bool(self._task.async_val)))
-            return result
+            return self._execute_module(name, args, task_vars=task_vars, wrap_async=bool(self._task.async_val))
         path = "~/.ansible/clix-progress-%s" % secrets.token_hex(8)
         label = (task_vars or {}).get("inventory_hostname", "")
         ended = threading.Event()
@@ -50,12 +54,11 @@ class ActionModule(ActionBase):
         self._task.environment.append({"CLIX_PROGRESS_FILE": path})
         watcher.start()
         try:
-            result.update(self._execute_module(task_vars=task_vars))
+            return self._execute_module(name, args, task_vars=task_vars)
         finally:
             ended.set()
             self._task.environment.pop()
             watcher.join(timeout=5)  # a read stuck on a dropped link never holds the task
-        return result
 
     def _watch(self, path: str, seconds: int, label: str, ended: threading.Event) -> None:
         """Print the module's latest line whenever it changed, every `seconds`, until it has ended. A

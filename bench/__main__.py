@@ -32,6 +32,8 @@ a baseline measured in the same run, and prints tables with ratios:
     python -m bench --labpc-only        (11 alone, on a fleet of one school and its lab PCs)
     python -m bench --dataset-only      (12 alone: no fleet)
     python -m bench --restore-only [--restore-small]   (13 alone, on a fleet of the big (or a small) school)
+    python -m bench --scale-only [--vs REF] [--skip-mitogen] [--skip-link]
+                                        (6 alone; with --vs, REF's tree side by side with this one)
 """
 
 from __future__ import annotations
@@ -86,11 +88,13 @@ def module(lab: hosts.Lab, pattern: str, name: str, args: dict, *extra: str) -> 
     return result
 
 
-def playbook(lab: hosts.Lab, *args: str, extra_env: dict | None = None) -> tuple[float, subprocess.CompletedProcess, int]:
-    """Run a playbook; returns (seconds, process, peak RSS of the control node's ansible in bytes)."""
+def playbook(lab: hosts.Lab, *args: str, extra_env: dict | None = None,
+             tree: Path = REPO) -> tuple[float, subprocess.CompletedProcess, int]:
+    """Run a playbook of tree (this checkout, or a baseline's worktree: its own ansible.cfg, roles and
+    modules); returns (seconds, process, peak RSS of the control node's ansible in bytes)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    seconds, proc = timed([str(BIN / "ansible-playbook"), "-i", str(lab.inventory), *args], cwd=REPO,
-                          env=dict(env(), **(extra_env or {})), timeout=7200)
+    seconds, proc = timed([str(BIN / "ansible-playbook"), "-i", str(lab.inventory), *args], cwd=tree,
+                          env=dict(env(), ANSIBLE_CONFIG=str(tree / "ansible.cfg"), **(extra_env or {})), timeout=7200)
     if proc.returncode != 0:
         raise SystemExit(f"bench: playbook failed:\n{proc.stdout[-4000:]}")
     return seconds, proc, max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) * 1024
@@ -374,22 +378,62 @@ def mitogen_env() -> dict:
     return dict(ANSIBLE_STRATEGY_PLUGINS=str(strategies), ANSIBLE_STRATEGY="mitogen_linear")
 
 
-def scale_runs(lab: hosts.Lab, job: str, extra_env: dict | None = None) -> list[list]:
-    """One school, then all twenty, each on a fresh archive: seconds, ratio, control-node CPU per school."""
-    rows = []
+def scale_runs(lab: hosts.Lab, job: str, extra_env: dict | None = None,
+               trees: dict[str, Path] | None = None) -> list[list]:
+    """One school, then all twenty, each on a fresh archive, for each tree (this checkout, and a
+    baseline's worktree with --vs) one after the other on the same fleet: seconds, time vs 1 school,
+    control-node CPU per school, the trees side by side."""
+    trees = trees or {"this tree": REPO}
+    runs: dict[tuple[str, str], tuple[float, float]] = {}
     for limit, count in (("tg1", 1), ("tg", 20)):
-        archive = Path(tempfile.mkdtemp(prefix="clix-bench-scale-", dir="/var/tmp"))
-        cpu = control_cpu_seconds()
-        seconds, _, _ = playbook(lab, str(REPO / job), "-l", limit, "-e", f"clix_archive_root={archive}",
-                                 extra_env=extra_env)
-        per_school = (control_cpu_seconds() - cpu) / count
-        shutil.rmtree(archive, ignore_errors=True)
-        rows.append((limit, seconds, per_school))
-    base = rows[0][1]
-    return [[limit, f"{seconds:.1f}", f"{seconds / base:.2f}x", f"{cpu:.2f}"] for limit, seconds, cpu in rows]
+        for name, tree in trees.items():
+            archive = Path(tempfile.mkdtemp(prefix="clix-bench-scale-", dir="/var/tmp"))
+            cpu = control_cpu_seconds()
+            seconds, _, _ = playbook(lab, str(tree / job), "-l", limit, "-e", f"clix_archive_root={archive}",
+                                     extra_env=extra_env, tree=tree)
+            runs[limit, name] = seconds, (control_cpu_seconds() - cpu) / count
+            shutil.rmtree(archive, ignore_errors=True)
+    rows = []
+    for limit in ("tg1", "tg"):
+        row = [limit]
+        row += [f"{runs[limit, name][0]:.1f}" for name in trees]
+        row += [f"{runs[limit, name][0] / runs['tg1', name][0]:.2f}x" for name in trees]
+        row += [f"{runs[limit, name][1]:.2f}" for name in trees]
+        if len(trees) == 2:
+            base, ours = (runs[limit, name][1] for name in trees)
+            row.append(f"{ours / base:.2f}")
+        rows.append(row)
+    return rows
 
 
-def bench_mitogen(lab: hosts.Lab, header: list[str]) -> None:
+def scale_header(trees: dict[str, Path]) -> list[str]:
+    header = ["limit", *(f"seconds {n}" for n in trees), *(f"time vs 1 {n}" for n in trees),
+              *(f"control CPU s/school {n}" for n in trees)]
+    return header + (["CPU/school this / base"] if len(trees) == 2 else [])
+
+
+@contextlib.contextmanager
+def baseline_tree(ref: str | None):
+    """{name: checkout} of the trees to compare: a temporary `git worktree` of ref (in /var/tmp,
+    sharing this checkout's .venv and .cache, removed after), then this checkout; or this one alone."""
+    if not ref:
+        yield {"this tree": REPO}
+        return
+    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", ref], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    tree = Path(tempfile.mkdtemp(prefix="clix-bench-base-", dir="/var/tmp"))
+    subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(tree), commit], check=True,
+                   capture_output=True)
+    try:
+        for shared in (".venv", ".cache"):
+            (tree / shared).symlink_to((REPO / shared).resolve())
+        yield {ref if commit.startswith(ref) else f"{ref} ({commit})": tree, "this tree": REPO}
+    finally:
+        subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(tree)], check=False)
+        shutil.rmtree(tree, ignore_errors=True)
+
+
+def bench_mitogen(lab: hosts.Lab) -> None:
     """collect.yml under mitogen's strategy: the control-node CPU per school it would save, or why not."""
     try:
         rows = scale_runs(lab, "collect.yml", mitogen_env())
@@ -397,36 +441,44 @@ def bench_mitogen(lab: hosts.Lab, header: list[str]) -> None:
         print(f"\ncollect.yml under mitogen_linear: not measured ({str(exc).splitlines()[0][:200]})")
         return
     table("collect.yml on 1 vs 20 schools under mitogen_linear (not the default: bench/README.md says why)",
-          header, rows)
+          scale_header({"this tree": REPO}), rows)
 
 
-def bench_scale(lab_root: Path, link_mb: int) -> None:
+def bench_scale(lab_root: Path, link_mb: int, vs: str | None = None, mitogen: bool = True, link: bool = True) -> None:
     """collect.yml and heartbeat.yml on 1 school vs 20 schools, a fresh archive each: first with
     nothing but the work itself (all 20 simulated servers share this machine's cores with the
     control node), then with each school behind its own 10 Mbit/s link and link_mb MiB of new
-    media, as in the field."""
+    media, as in the field. With vs (a git ref), the same runs of that ref's tree alternate with
+    this tree's on the same fleet, side by side."""
     lab = hosts.Lab(lab_root / "scale")
     fleet_cli.up(lab, fleet_cli.plan("tg=20", set(), first_address=200, tag="y"))
-    header = ["limit", "seconds", "time vs 1", "control-node CPU s per school"]
     try:
         playbook(lab, str(REPO / "tests/integration/playbooks/target-python.yml"))
-        for job in ("collect.yml", "heartbeat.yml"):
-            table(f"{job} on 1 vs 20 schools, no link limit (goal: 20 schools <= 2x the time of 1)", header,
-                  scale_runs(lab, job))
-        bench_mitogen(lab, header)
-        extras = [add_media(lab, school, link_mb) for school in lab.schools()]
-        for school in lab.schools():
-            hosts.limit_rate(school, "10mbit")
-        try:
-            table(f"collect.yml on 1 vs 20 schools, each behind its own 10 Mbit/s link with {link_mb} MiB of "
-                  "new media (goal: <= 2x)", header, scale_runs(lab, "collect.yml"))
-        finally:
-            for school in lab.schools():
-                hosts.limit_rate(school, None)
-            for extra in extras:
-                extra.unlink()
+        with baseline_tree(vs) as trees:
+            header = scale_header(trees)
+            for job in ("collect.yml", "heartbeat.yml"):
+                table(f"{job} on 1 vs 20 schools, no link limit (goal: 20 schools <= 2x the time of 1)", header,
+                      scale_runs(lab, job, trees=trees))
+            if mitogen:
+                bench_mitogen(lab)
+            if link:
+                bench_scale_link(lab, link_mb, trees)
     finally:
         fleet_cli.down(lab)
+
+
+def bench_scale_link(lab: hosts.Lab, link_mb: int, trees: dict[str, Path]) -> None:
+    extras = [add_media(lab, school, link_mb) for school in lab.schools()]
+    for school in lab.schools():
+        hosts.limit_rate(school, "10mbit")
+    try:
+        table(f"collect.yml on 1 vs 20 schools, each behind its own 10 Mbit/s link with {link_mb} MiB of "
+              "new media (goal: <= 2x)", scale_header(trees), scale_runs(lab, "collect.yml", trees=trees))
+    finally:
+        for school in lab.schools():
+            hosts.limit_rate(school, None)
+        for extra in extras:
+            extra.unlink()
 
 
 def library_module(name: str):
@@ -888,7 +940,14 @@ def main() -> int:
     p.add_argument("--link-mb", type=int, default=40, help="extra media pulled over the 10 Mbit/s link")
     p.add_argument("--scale-link-mb", type=int, default=20,
                    help="extra media per school in the 20 schools behind 10 Mbit/s links")
+    p.add_argument("--scale-only", action="store_true", help="only 1 vs 20 schools (6), on their own fleet")
+    p.add_argument("--vs", metavar="REF",
+                   help="run the scale runs of REF's tree too (a temporary git worktree), side by side")
+    p.add_argument("--skip-mitogen", action="store_true", help="skip collect.yml under mitogen in the scale runs")
     args = p.parse_args()
+    if args.scale_only:
+        bench_scale(LAB, args.scale_link_mb, args.vs, mitogen=not args.skip_mitogen, link=not args.skip_link)
+        return 0
     if args.labpc_only:
         return labpc_only()
     if args.restore_only:
@@ -927,7 +986,7 @@ def main() -> int:
     finally:
         fleet_cli.down(lab)
     if not args.skip_scale:
-        bench_scale(LAB, args.scale_link_mb)
+        bench_scale(LAB, args.scale_link_mb, args.vs, mitogen=not args.skip_mitogen)
     return 0
 
 

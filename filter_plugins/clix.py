@@ -152,6 +152,39 @@ def clix_folder_writers(hostvars_list: list, root: str) -> list:
     return [hv["inventory_hostname"] for hv in writers]
 
 
+def clix_failure_problem(failed_result, default: str) -> str:
+    """Why a host's block failed, for its row of the report: the failed task's message (of a loop, its
+    first failed item's; default when it has none), marked unreachable when Ansible could not reach the
+    host. A failure shared from a run_once task, or an unreachable host, comes without
+    ansible_failed_task or its result."""
+    failed_result = failed_result or {}
+    prefix = "unreachable: " if failed_result.get("unreachable") else ""
+    # A loop's failure says "One or more items failed": its first failed item's message says why.
+    for result in failed_result.get("results") or []:
+        if isinstance(result, dict) and result.get("failed") and result.get("msg"):
+            return "%s%s" % (prefix, result["msg"])
+    return "%s%s" % (prefix, failed_result.get("msg", default))
+
+
+def clix_failure_status(failed_result, failed_task, connect_actions: list) -> str:
+    """The row's status: unreachable when the host failed in the task that waits for it (connect_actions)
+    or Ansible could not reach it, else failed."""
+    action = (failed_task or {}).get("action", "")
+    return "unreachable" if action in connect_actions or (failed_result or {}).get("unreachable") else "failed"
+
+
+def clix_host_items(host_vars: dict) -> list:
+    """A host's items for its school's manifest and the report: a lab PC's one item (clix_pulled, set by
+    labpc.yml or the rescue); a server's, what its pull returned and its derived step (clix_server)."""
+    if host_vars.get("clix_pulled"):
+        return list(host_vars["clix_pulled"])
+    pulled = (host_vars.get("clix_pull_result") or {}).get("items")
+    if pulled is None:  # no pull: the host failed before it, or its pull did
+        return []
+    derived = host_vars.get("clix_derived_item")
+    return list(pulled) + ([derived] if derived else [])
+
+
 def clix_school_root(root: str, year, state: str, folder: str) -> str:
     """<root>/<YYYY>/<state>/<code>-<id> (clix_layout.school_root)."""
     return clix_layout.school_root(root, year, state, folder)
@@ -424,6 +457,9 @@ class FilterModule:
             "clix_labpc_push_items": clix_labpc_push_items,
             "clix_lab_pcs": clix_lab_pcs,
             "clix_folder_writers": clix_folder_writers,
+            "clix_host_items": clix_host_items,
+            "clix_failure_problem": clix_failure_problem,
+            "clix_failure_status": clix_failure_status,
             "clix_ingest_schools": clix_ingest_schools,
             "clix_source_digest": clix_source_digest,
             "clix_derive_digest": clix_derive_digest,

@@ -446,7 +446,7 @@ def test_a_long_pull_shows_its_progress_while_it_runs(fleet, target_python, tmp_
     assert len(lines) >= 2, proc.stdout[-3000:]
     sizes = [int(size.replace(",", "")) for size, _ in lines]
     assert sizes == sorted(sizes) and sizes[-1] > sizes[0]  # it moves while the task is still running
-    assert proc.stdout.index(lines[0][0]) < proc.stdout.index("TASK [clix : Keep the item results]")
+    assert proc.stdout.index(lines[0][0]) < proc.stdout.index("TASK [clix : Remove the staging folder from the school server]")
 
 
 def test_a_dump_on_the_school_server_shows_its_progress_while_it_runs(fleet, target_python, tmp_path):
@@ -460,16 +460,16 @@ def test_a_dump_on_the_school_server_shows_its_progress_while_it_runs(fleet, tar
     try:
         for line in play.stdout:
             out.append(line)
-            if line.startswith("TASK [clix : Dump MongoDB into the staging folder]"):
+            if line.startswith("TASK [clix : Identify the school server, dump its databases"):
                 os.kill(mongod, signal.SIGSTOP)
-                time.sleep(4)
+                time.sleep(8)  # the task captures the heartbeat first, then dumps
                 os.kill(mongod, signal.SIGCONT)
     finally:
         os.kill(mongod, signal.SIGCONT)
         play.wait(timeout=300)
     stdout = "".join(out)
     assert play.returncode == 0, stdout[-6000:]
-    task = stdout[stdout.index("TASK [clix : Dump MongoDB"):]
+    task = stdout[stdout.index("TASK [clix : Identify the school server, dump its databases"):]
     task = task[:task.index("TASK [", 1)]  # the lines came while the task ran, before its result
     lines = re.findall(r"^2031002-mz2: dumping MongoDB: ([\d,]+) documents, .* (\d+) s so far$", task, re.M)
     assert len(lines) >= 2, task

@@ -19,17 +19,7 @@ REPO = Path(__file__).resolve().parent.parent.parent
 LIMIT = 120
 BARE = {"when", "that", "changed_when", "failed_when", "until"}
 # TODO(lead): files other helpers are reworking at the same time (issue 24); remove each once it passes.
-KNOWN_EXCEPTIONS = {
-    "roles/clix/tasks/main.yml",
-    "roles/clix/tasks/server.yml",
-    "roles/clix/tasks/labpc.yml",
-    "roles/clix/tasks/labpc_heartbeat.yml",
-    "roles/clix/tasks/derived.yml",
-    "roles/clix/tasks/heartbeat.yml",
-    "roles/clix/tasks/seal.yml",
-    "roles/clix/tasks/restore.yml",
-    "roles/clix_target_python/tasks/main.yml",  # no helper owns it this round
-}
+KNOWN_EXCEPTIONS: set = set()
 
 
 def files() -> list[Path]:

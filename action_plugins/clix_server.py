@@ -1,0 +1,106 @@
+"""The work on a school server before its pull, in one task: clix_heartbeat, then the identity
+check on this control node, then clix_mongodump, clix_pg_dumpall, clix_git_snapshot and
+clix_gstudio_derive for the selected items (library/clix_server.py documents it).
+
+Each step was a task of its own; the modules stay as they are (each one job, each run on the server
+the usual way, its progress shown by clix_watched). What the single task saves is Ansible's
+bookkeeping per task and host (a worker, the templating of every variable, the callbacks), which
+made most of the control node's CPU per school. A step's failure is recorded in its result, as
+ignore_errors recorded it, and never stops the next step.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+from ansible.utils.display import Display
+
+# The identity rules have one owner, module_utils/clix_identity.py, imported as the modules do
+# (clix_imports.py, at the checkout's root).
+sys.path.append(str(Path(__file__).resolve().parents[1]))
+import clix_imports
+
+clix_imports.use()
+from ansible.module_utils import clix_identity  # noqa: E402
+
+_spec = importlib.util.spec_from_file_location("clix_watched_action", Path(__file__).resolve().with_name("clix_watched.py"))
+clix_watched = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(clix_watched)
+display = Display()
+
+# The steps after the heartbeat: (item tag that selects it, module, fact its result is kept in).
+STEPS = (("db", "clix_mongodump", "clix_db_result"),
+         ("postgres", "clix_pg_dumpall", "clix_postgres_result"),
+         ("git", "clix_git_snapshot", "clix_git_result"),
+         ("analytics", "clix_gstudio_derive", "clix_derived_result"))
+NOT_RUN = {"skipped": True, "changed": False, "skip_reason": "the item is not selected"}
+# A missing or stopped gStudio container is an expected condition: a status in the report, not an error.
+NO_CONTAINER = ("absent", "stopped")
+
+
+def derived_item(result: dict, derive: dict, check_mode: bool) -> dict:
+    """The report's and manifest's item for the derived-data step on the server."""
+    commands = result.get("commands") or []
+    if result.get("container_state", "") in NO_CONTAINER or result.get("failed"):
+        status = "skipped" if result.get("container_state", "") in NO_CONTAINER else "failed"
+        reason = result.get("msg", "")
+    elif check_mode:
+        status, reason = "skipped", "check mode: would run " + ", ".join(c["name"] for c in commands)
+    else:
+        status, reason = "ok", ""
+    return {"name": "derived (gStudio container)", "status": status, "reason": reason,
+            "source": "%s exec %s: %s" % (derive["runtime"], derive["container"],
+                                          ", ".join(list(derive["commands"]) + list(derive.get("users") or []))),
+            "bytes_received": 0, "total_bytes": 0, "files_transferred": len(commands),
+            "seconds": sum(c.get("seconds", 0) for c in commands)}
+
+
+class ActionModule(clix_watched.ActionModule):
+    _supports_check_mode = True
+    _supports_async = False
+
+    def run(self, tmp: str | None = None, task_vars: dict | None = None) -> dict:
+        result = super(clix_watched.ActionModule, self).run(tmp, task_vars)
+        args = self._task.args
+        seconds = int(args.get("progress_seconds", 60) or 0)
+        selected = set(args.get("selected") or [])
+        heartbeat_args = dict(args["heartbeat"])
+        if "heartbeat" not in selected:
+            heartbeat_args.pop("dest", None)
+        heartbeat = self._execute_module("clix_heartbeat", heartbeat_args, task_vars=task_vars)
+        heartbeat.pop("invocation", None)
+        if heartbeat.get("failed"):
+            return dict(result, **heartbeat)
+        facts = self.identity(heartbeat.pop("ansible_facts", {}).get("clix_heartbeat"), args["identity"], task_vars)
+        facts["clix_heartbeat_result"] = heartbeat
+        if not args.get("derive_on_server", True):
+            selected.discard("analytics")
+        changed = bool(heartbeat.get("changed"))
+        for tag, name, fact in STEPS:
+            if tag not in selected or name not in args:
+                facts[fact] = dict(NOT_RUN)
+                continue
+            step = self._execute_watched(name, args[name], task_vars, seconds)
+            step.pop("invocation", None)
+            if name == "clix_gstudio_derive" and step.get("container_state") in NO_CONTAINER:
+                step["failed"] = False  # no gStudio container (or a stopped one): a status in the report
+            changed |= bool(step.get("changed"))
+            facts[fact] = step
+        if not facts["clix_derived_result"].get("skipped"):
+            facts["clix_derived_item"] = derived_item(facts["clix_derived_result"], args["clix_gstudio_derive"],
+                                                      bool(self._task.check_mode))
+        result.update(changed=changed, ansible_facts=facts)
+        return result
+
+    def identity(self, heartbeat: dict | None, identity: dict, task_vars: dict | None) -> dict:
+        """The server's identity against the inventory's, and the school folder it goes into (its
+        quarantine folder on a mismatch): the server's values are data, checked and compared, never
+        used to name anything."""
+        problem = clix_identity.server_identity_problem(heartbeat, identity["server_id"], identity["school_code"])
+        root = identity["quarantine_root"] if problem else identity["school_root"]
+        if problem:
+            display.warning("%s: %s -> %s" % ((task_vars or {}).get("inventory_hostname", ""), problem, root))
+        return {"clix_heartbeat": heartbeat, "clix_identity": problem, "clix_school_root": root,
+                "clix_server_says": clix_identity.server_claims(heartbeat)}

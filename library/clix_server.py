@@ -1,0 +1,142 @@
+#!/usr/bin/python
+# SPDX-License-Identifier: GPL-3.0-or-later
+# The work is done by the action plugin of the same name (action_plugins/clix_server.py), which runs
+# the modules below on the school server; this file holds its documentation, as set_fact's does.
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: clix_server
+short_description: A school server's work before its pull - heartbeat, identity, dumps, git state, derived data - in one task
+description:
+  - Runs on the school server, one after the other, the modules that produce what the pull then
+    takes - C(clix_heartbeat), C(clix_mongodump), C(clix_pg_dumpall), C(clix_git_snapshot) and
+    C(clix_gstudio_derive) - each with its own options as given here, each the usual way (its own
+    Python process on the server, its progress lines shown while it runs), in ONE task. What one task
+    instead of five saves is Ansible's own cost per task and host on the control node.
+  - Between the heartbeat and the dumps, checks the server's identity (its C(server_settings.py),
+    read by the heartbeat) against the inventory's on the control node (C(module_utils/clix_identity.py))
+    and chooses the school's folder, its quarantine folder on a mismatch, with a warning.
+  - A step fails alone - its failure is kept in its result (the pull reports its item as failed) and the
+    next step runs. Only a failed heartbeat fails the task - without it the server is not known.
+  - The dumps, git state and derived data run only for their selected item tags (O(selected)).
+version_added: "0.3.0"
+options:
+  selected:
+    description: The tags of the selected items - C(db), C(postgres), C(git), C(analytics) run their step, C(heartbeat) writes the heartbeat's files.
+    type: list
+    elements: str
+    default: []
+  identity:
+    description: The inventory's word on the school.
+    type: dict
+    required: true
+    suboptions:
+      server_id:
+        description: The inventory's server id.
+        type: str
+        required: true
+      school_code:
+        description: The inventory's school code.
+        type: str
+        required: true
+      school_root:
+        description: The school's folder in the archive, on the control node (never touched here), returned as C(clix_school_root) when the identity matches.
+        type: str
+        required: true
+      quarantine_root:
+        description: Its quarantine folder, returned as C(clix_school_root) when the identity does not match.
+        type: str
+        required: true
+  heartbeat:
+    description: Options of C(clix_heartbeat); its C(dest) only when C(heartbeat) is in O(selected).
+    type: dict
+    required: true
+  clix_mongodump:
+    description: Options of C(clix_mongodump), run when C(db) is in O(selected).
+    type: dict
+  clix_pg_dumpall:
+    description: Options of C(clix_pg_dumpall), run when C(postgres) is in O(selected).
+    type: dict
+  clix_git_snapshot:
+    description: Options of C(clix_git_snapshot), run when C(git) is in O(selected).
+    type: dict
+  clix_gstudio_derive:
+    description: >-
+      Options of C(clix_gstudio_derive), run when C(analytics) is in O(selected) and O(derive_on_server) is true. A
+      missing or stopped container is a skipped step, not a failure.
+    type: dict
+  derive_on_server:
+    description: Whether to run gStudio's derived-data scripts on the server at all.
+    type: bool
+    default: true
+  progress_seconds:
+    description: How often a step's progress line is shown while it runs (0 - never).
+    type: int
+    default: 60
+attributes:
+  check_mode:
+    description: Each module runs in check mode, as it would alone.
+    support: full
+  diff_mode:
+    description: >-
+      Not supported; each module's result says what it wrote.
+    support: none
+author: clix-collect developers (@clix-collect)
+"""
+
+EXAMPLES = r"""
+- name: Heartbeat and MongoDB dump of a school server, its identity checked
+  clix_server:
+    selected: [db, heartbeat]
+    identity:
+      server_id: mz1
+      school_code: "2031001"
+      school_root: /srv/clix-archive/2026/mz/2031001-mz1
+      quarantine_root: /srv/clix-archive/quarantine/2026/mz/2031001-mz1
+    heartbeat:
+      dest: /home/core/clix-collect-staging/system-heartbeat
+      staging_dir: /home/core/clix-collect-staging
+    clix_mongodump:
+      dest: /home/core/clix-collect-staging/db
+      staging_dir: /home/core/clix-collect-staging
+"""
+
+RETURN = r"""
+ansible_facts:
+  description: What the seal, the pull and the report take from the server.
+  returned: unless the heartbeat failed
+  type: dict
+  contains:
+    clix_heartbeat:
+      description: The heartbeat (C(clix_heartbeat)'s fact).
+      type: dict
+    clix_heartbeat_result:
+      description: C(clix_heartbeat)'s result.
+      type: dict
+    clix_identity:
+      description: Why the server is not the inventory's school (empty when it is).
+      type: str
+    clix_server_says:
+      description: What the server's C(server_settings.py) claims, as quoted literals.
+      type: dict
+    clix_school_root:
+      description: The folder the school is collected into - O(identity.school_root) or O(identity.quarantine_root).
+      type: str
+    clix_db_result:
+      description: C(clix_mongodump)'s result (C(skipped) when not run; C(failed) with C(msg) when it failed).
+      type: dict
+    clix_postgres_result:
+      description: C(clix_pg_dumpall)'s result, likewise.
+      type: dict
+    clix_git_result:
+      description: C(clix_git_snapshot)'s result, likewise.
+      type: dict
+    clix_derived_result:
+      description: C(clix_gstudio_derive)'s result, likewise.
+      type: dict
+    clix_derived_item:
+      description: The derived step as an item of the report and manifest (name, status, reason, source, counts).
+      returned: when the derived step ran
+      type: dict
+"""

@@ -1,0 +1,78 @@
+"""What moved out of the role's YAML into Python to cut the tasks per school (issue 24): the derived
+step's report item (action_plugins/clix_server.py), a host's items (clix_host_items), and the private
+Python's wheels and fingerprint (action_plugins/clix_connect.py), on real files."""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+
+from conftest import REPO
+
+sys.path.insert(0, str(REPO / "action_plugins"))
+sys.path.insert(0, str(REPO / "filter_plugins"))
+import clix
+import clix_connect
+import clix_server
+
+DERIVE = {"runtime": "docker", "container": "gstudio", "commands": ["export_users_analytics", "mit_activity_data"],
+          "users": ["u1"]}
+
+
+def test_the_derived_step_becomes_one_report_item_with_its_status_and_reason():
+    ran = {"changed": True, "container_state": "running",
+           "commands": [{"name": "export_users_analytics", "seconds": 1.5}, {"name": "mit_activity_data", "seconds": 2}]}
+    item = clix_server.derived_item(ran, DERIVE, check_mode=False)
+    assert item == {"name": "derived (gStudio container)", "status": "ok", "reason": "",
+                    "source": "docker exec gstudio: export_users_analytics, mit_activity_data, u1",
+                    "bytes_received": 0, "total_bytes": 0, "files_transferred": 2, "seconds": 3.5}
+    absent = {"failed": False, "container_state": "absent", "msg": "the gStudio container 'gstudio' is absent", "commands": []}
+    assert clix_server.derived_item(absent, DERIVE, False)["status"] == "skipped"
+    assert clix_server.derived_item(absent, DERIVE, False)["reason"] == absent["msg"]
+    failed = {"failed": True, "container_state": "running", "msg": "mit_activity_data: exit 1",
+              "commands": [{"name": "mit_activity_data", "seconds": 4}]}
+    assert [clix_server.derived_item(failed, DERIVE, False)[k] for k in ("status", "reason", "seconds")] == [
+        "failed", "mit_activity_data: exit 1", 4]
+    would = {"changed": True, "container_state": "running", "commands": [{"name": "export_users_analytics"}]}
+    assert [clix_server.derived_item(would, DERIVE, True)[k] for k in ("status", "reason")] == [
+        "skipped", "check mode: would run export_users_analytics"]
+
+
+def test_a_hosts_items_are_its_pull_and_derived_step_or_a_lab_pcs_one_item():
+    pulled = [{"name": "db", "status": "ok"}, {"name": "media", "status": "failed"}]
+    derived = {"name": "derived (gStudio container)", "status": "skipped"}
+    server = {"clix_pulled": [], "clix_pull_result": {"items": pulled}, "clix_derived_item": derived}
+    assert clix.clix_host_items(server) == [*pulled, derived]
+    # Failed before its pull (or the pull itself failed): no items, not the derived step alone.
+    assert clix.clix_host_items({"clix_pulled": [], "clix_derived_item": derived}) == []
+    assert clix.clix_host_items({"clix_pull_result": {"failed": True, "msg": "x"}, "clix_derived_item": derived}) == []
+    pc = [{"name": "unplatform/pc01", "status": "failed", "reason": "unreachable"}]
+    assert clix.clix_host_items({"clix_pulled": pc, "clix_pull_result": {"skipped": True}}) == pc
+
+
+def test_the_wheels_of_a_python_version_and_the_fingerprint_of_what_they_install(tmp_path):
+    names = ["pip-24.0-py3-none-any.whl", "psutil-5.9-cp36-abi3-manylinux.whl", "pymongo-4.6-cp311-cp311-linux.whl",
+             "pymongo-4.6-cp39-cp39-linux.whl", "README.txt"]
+    for name in names:
+        (tmp_path / name).write_bytes(b"")
+    requirements = tmp_path / "requirements-target.txt"
+    requirements.write_text("pymongo==4.6\npsutil==5.9\n\n")
+    wheels = clix_connect.wheels_for(str(tmp_path), "3.11")
+    assert [w.rsplit("/", 1)[1] for w in wheels] == names[:3]
+    assert [w.rsplit("/", 1)[1] for w in clix_connect.wheels_for(str(tmp_path), "3.9")] == [names[0], names[1], names[3]]
+    # The pins as the file reads, less trailing whitespace, after the wheels' names: a new pin or wheel
+    # is a new fingerprint, and the environment is installed again.
+    expected = hashlib.sha256((",".join(names[:3]) + "pymongo==4.6\npsutil==5.9").encode()).hexdigest()
+    assert clix_connect.fingerprint(wheels, str(requirements)) == expected
+    requirements.write_text("pymongo==4.7\npsutil==5.9\n")
+    assert clix_connect.fingerprint(wheels, str(requirements)) != expected
+    assert clix_connect.version_of("3.11") == (3, 11) and clix_connect.version_of("bash: python3: not found") == ()
+
+
+def test_a_failed_hosts_problem_and_status_from_the_failed_task():
+    assert clix.clix_failure_problem({}, "the host stopped answering") == "the host stopped answering"
+    assert clix.clix_failure_problem({"unreachable": True, "msg": "ssh: no route"}, "x") == "unreachable: ssh: no route"
+    assert clix.clix_failure_problem({"failed": True, "msg": "MongoDB down"}, "x") == "MongoDB down"
+    assert clix.clix_failure_status({"msg": "timed out"}, {"action": "clix_connect"}, ["clix_connect"]) == "unreachable"
+    assert clix.clix_failure_status({"unreachable": True}, {}, ["clix_connect"]) == "unreachable"
+    assert clix.clix_failure_status({"msg": "x"}, {"action": "clix_server"}, ["clix_connect"]) == "failed"

@@ -179,8 +179,8 @@ def check_install(want: dict, found: dict, p: dict) -> tuple:
         problems.append("%s: %s" % (root, why))
     holds = install_records(root)
     if holds and not p["overwrite"]:
-        problems.append("%s holds data (%s); restore over it only with -e clix_restore_overwrite=true, after "
-                        "collecting it" % (root, ", ".join(holds)))
+        problems.append("%s holds data (%s); restore over it only with -e clix_restore_overwrite=true (what it "
+                        "holds is collected into the archive's replaced/ folder first)" % (root, ", ".join(holds)))
     needed = int(want.get("bytes") or 0)
     free = free_bytes(root)
     if needed > free:

@@ -348,6 +348,12 @@ MUTATIONS = [
                "        - name: Start gStudio's services again, also when the restore failed\n"),),
              ("tests/integration/test_restore.py::"
               "test_a_wiped_server_restored_and_collected_again_gives_the_same_archive",)),
+    Mutation("labpc-restore-overwrite-not-collected", "restore.yml restores over a lab PC's data without collecting it first",
+             (("roles/clix/tasks/restore_labpc.yml",
+               "          when: clix_unplatform_target.installs | map(attribute='holds') | select | list | length > 0\n",
+               "          when: false\n"),),
+             ("tests/integration/test_restore_labpc.py::"
+              "test_a_wiped_lab_pc_restored_and_collected_again_gives_the_same_archive",)),
 ]
 
 

@@ -1,7 +1,8 @@
 """`ansible-playbook restore.yml` against the fleet's lab PCs: ct1-pc01 collected, its install wiped to a fresh
 one (as the package installs it, the app running), restored and collected again gives the same archive item by
 item - the sessions row by row, every other file's sha256 - and its app answers again; ct1-pc02, holding data,
-is refused in the same run with nothing on it changed, and does not stop pc01's restore.
+is refused in the same run with nothing on it changed, and does not stop pc01's restore; restored over with
+clix_restore_overwrite, what it held is collected first into the archive's replaced/ folder.
 
 pc01's app stand-in runs idle meanwhile (open, nobody using it), so its files stay as collected; it writes again
 when the test ends."""
@@ -67,8 +68,8 @@ def archived(archive: Path, fleet) -> tuple:
     return rows(school / db), {k: v["sha256"] for k, v in files.items() if k.startswith(prefix) and k != db}
 
 
-def app_pid(fleet) -> int:
-    pc = fleet.lab_pc(PC)
+def app_pid(fleet, name: str = PC) -> int:
+    pc = fleet.lab_pc(name)
     found = [p for p in hosts.ns_pids(pc.netns)
              if b"unplatform_writer.py" in Path(f"/proc/{p}/cmdline").read_bytes()]
     assert len(found) == 1, found
@@ -123,10 +124,27 @@ def test_a_wiped_lab_pc_restored_and_collected_again_gives_the_same_archive(flee
         assert schema(root / U.V2_SESSIONS_DB) == ("CREATE TABLE" + U.UNPLATFORM_SESSIONS_SQL[12:], "wal")
         assert not list(root.glob(".*"))  # no temporary name left
 
+        # With overwrite, pc02's data is collected into replaced/<moment>/ first (nothing lost), then restored over.
+        hosts.stop_unplatform_writer(fleet.lab, other)
+        hosts.start_unplatform_writer(fleet.lab, other, env=IDLE)
+        held = on_pc(fleet, OTHER)
+        over = run_playbook(fleet, "restore.yml", "-e", f"clix_archive_root={first}", "-l", other.hostname,
+                            "-e", "clix_restore_overwrite=true")
+        (fleet.lab.host_dir(other) / "unplatform-writer.pid").write_text(str(app_pid(fleet, OTHER)))
+        assert over.returncode == 0, ok(over)
+        assert f"{other.hostname}: restored" in over.stdout, ok(over)
+        [kept] = (first / "replaced").glob(f"*/{YEAR}/{other.state}/{other.school_code}-{other.server_id}")
+        assert rows(kept / "unplatform/pc02/opt-clix" / U.V2_SESSIONS_DB) == held["sessions"]
+        items = json.loads((kept / "MANIFEST.json").read_text())["items"]
+        assert {name: item["status"] for name, item in items.items()} == {"unplatform/pc02": "ok"}, items
+        school = first / YEAR / other.state / f"{other.school_code}-{other.server_id}"
+        assert on_pc(fleet, OTHER)["sessions"] == rows(school / "unplatform/pc02/opt-clix" / U.V2_SESSIONS_DB)
+
         second = tmp_path / "second"
         proc = run_playbook(fleet, "collect.yml", "-e", f"clix_archive_root={second}", "-l", pc.hostname)
         assert proc.returncode == 0, ok(proc)
         assert archived(second, fleet) == (sessions, files)
     finally:
-        hosts.stop_unplatform_writer(fleet.lab, pc)
-        hosts.start_unplatform_writer(fleet.lab, pc)
+        for each in (pc, other):
+            hosts.stop_unplatform_writer(fleet.lab, each)
+            hosts.start_unplatform_writer(fleet.lab, each)

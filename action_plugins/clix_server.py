@@ -15,6 +15,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.utils.display import Display
 
 # The identity rules have one owner, module_utils/clix_identity.py, imported as the modules do
@@ -75,7 +76,7 @@ class ActionModule(clix_watched.ActionModule):
             return dict(result, **heartbeat)
         facts = self.identity(heartbeat.pop("ansible_facts", {}).get("clix_heartbeat"), args["identity"], task_vars)
         facts["clix_heartbeat_result"] = heartbeat
-        if not args.get("derive_on_server", True):
+        if not boolean(args.get("derive_on_server", True), strict=False):  # "-e ...=false" is a string
             selected.discard("analytics")
         changed = bool(heartbeat.get("changed"))
         for tag, name, fact in STEPS:

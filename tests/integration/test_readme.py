@@ -47,6 +47,7 @@ NOT_HERE = {
     r"^make (test|sanity|ee|images|bench|fleet-up|fleet-down|rehearsal)\b": "the test suite, its images or its test bed",
     r"^make fleet-up SCHOOLS=": "the test bed",
     r"^python -m fleet": "the test bed",
+    r"^python -m bench": "a benchmark (make bench: minutes of a benchmark-sized school, never a test)",
     r"^\.venv/bin/python tests/mutations\.py$": "the test suite's own mutation check",
     r"^(CLIX_TEST_\S+ )*(CLIX_TEST_\S+ )?(\.\.\.|pytest)": "the test suite itself",
     r"^CLIX_TEST_": "the test suite itself",

@@ -12,6 +12,8 @@ description:
     school's folder - and checks it.
   - The source must be this school's - its folder is named C(<school code>-<server id>) of O(school), below
     a folder named after its state, and its C(MANIFEST.json) records the same school code and server id.
+  - A quarantined collection (its manifest records an identity problem: the server or a lab PC named another
+    school) is refused: which school its data belongs to is not settled.
     Which school data belongs to is decided by the inventory and the operator, never by the data.
   - Every file below the folder is checked against C(MANIFEST.json) (size and sha256); a file that
     differs, is missing or is not in the manifest fails the task, naming each one.
@@ -137,6 +139,10 @@ def check_owner(source: str, manifest: dict, school: dict) -> None:
         raise SourceError("%s is not a collection of %s (%s): restoring it would give this school another school's "
                           "data. Name this school's own folder with clix_restore_from." % (
                               shown(source), school["folder"], "; ".join(wrong)))
+    if recorded.get("identity_problem"):
+        raise SourceError("%s is a quarantined collection (%s): which school its data belongs to is not settled, so it "
+                          "is not restored. Settle whose it is first, or name another collection with "
+                          "clix_restore_from." % (shown(source), shown(recorded["identity_problem"])))
 
 
 def verified(source: str, manifest: dict, tree: Tree) -> None:

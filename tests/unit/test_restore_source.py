@@ -102,3 +102,19 @@ def test_a_school_never_collected_is_refused_with_what_to_do(tmp_path, monkeypat
     result = source(tmp_path, monkeypatch, capsys, school=other)
     assert result["failed"] and result["msg"] == (
         "no collection of 2031001-mz1 below %s: collect it first, or name one with clix_restore_from" % tmp_path)
+
+
+def test_a_quarantined_collection_is_refused(tmp_path, monkeypatch, capsys):
+    """A collection whose server named another school (sealed with its identity problem, as collect.yml
+    seals a quarantine) is not restored, even when its folder and manifest name the inventory's school."""
+    folder = tmp_path / "quarantine" / "2026" / "ct" / "01011002-ct2"
+    (folder / "gstudio" / "media").mkdir(parents=True)
+    (folder / "gstudio" / "media" / "clip.mp4").write_bytes(b"video")
+    school = dict(SCHOOL, identity_problem="identity mismatch: the server says server id 'ct9'")
+    sealed = run_module(clix_manifest, {"root": str(folder), "school": school,
+                                        "items": [{"name": "media", "status": "ok"}]}, monkeypatch, capsys)
+    assert not sealed.get("failed"), sealed
+    result = source(tmp_path, monkeypatch, capsys, source=str(folder))
+    assert result["failed"] and result["msg"].startswith("'%s' is a quarantined collection ('identity mismatch: "
+                                                         % folder), result["msg"]
+    assert "is not restored" in result["msg"]

@@ -8,8 +8,9 @@ module: clix_merge
 short_description: Merge a field archive (a field laptop's clix-collect archive) into the central archive
 description:
   - Runs on the control node; both archives are on its file systems (for example a USB disk mounted
-    beside the central archive). Every school folder of O(source) - collected, quarantined and
-    derived - is merged into the same folder of O(dest).
+    beside the central archive). Every school folder of O(source) - collected, quarantined,
+    derived, and replaced (what a restore collected of a server before replacing it) - is merged into the
+    same folder of O(dest).
   - Each source school is verified against its C(MANIFEST.json) first (every listed file present, a
     regular file, of the listed size and sha256; nothing unlisted). A school that fails is refused
     and reported, and its central copy is left untouched; the other schools are merged.
@@ -157,10 +158,18 @@ import threading
 
 from ansible.module_utils import clix_schema
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.clix_files import fsync_dir, human_bytes, remove_quietly, syncfs
+from ansible.module_utils.clix_files import (
+    fsync_dir,
+    human_bytes,
+    open_regular,
+    remove_quietly,
+    sha256_and_size,
+    syncfs,
+)
 from ansible.module_utils.clix_identity import said, shown
 from ansible.module_utils.clix_layout import (
     HISTORY,
+    KINDS,
     MANIFEST,
     PLATFORMS,
     LayoutError,
@@ -180,38 +189,11 @@ CHUNK = 1024 * 1024
 COPY_THREADS = 3
 LINK_MARK = "link:"  # a link's fingerprint: the sha256 of its target's text, never equal to a file's
 STAGE_SUFFIX = ".clix-merge"
-KINDS = ("collected", "quarantine", "derived")
 THIS_ARCHIVE = "(collected here)"
 
 
 class Refused(Exception):
     """The source school does not match its manifest."""
-
-
-def open_regular(path: str) -> int:
-    """A file descriptor of path, which must be a regular file (a link is never followed)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise Refused("%s is not a regular file" % path)
-    return fd
-
-
-def hash_file(path: str) -> tuple[str, int]:
-    """sha256 and size of a regular file (a link is never followed)."""
-    fd = open_regular(path)
-    try:
-        digest, size = hashlib.sha256(), 0
-        buf = bytearray(CHUNK)  # reused: a fresh large bytes object per read costs a page fault per page
-        view = memoryview(buf)
-        while True:
-            n = os.readv(fd, [buf])
-            if not n:
-                return digest.hexdigest(), size
-            digest.update(view[:n])
-            size += n
-    finally:
-        os.close(fd)
 
 
 def write_all(fd: int, data: bytes) -> None:
@@ -242,7 +224,7 @@ def copy_file(src: str, dest: str) -> tuple[str, int]:
             os.close(fd_out)
     finally:
         os.close(fd_in)
-    return hash_file(dest)
+    return sha256_and_size(dest)
 
 
 def scan(school: str, tops: list) -> tuple[dict, dict, list]:
@@ -458,7 +440,7 @@ def central_hashes(school: str, manifest: dict | None, files: dict, links: dict)
         if entry and entry.get("type") != LINK and entry["size"] == st.st_size and entry.get("mtime_ns") == st.st_mtime_ns:
             hashes[rel] = entry["sha256"]
         else:
-            hashes[rel] = hash_file(os.path.join(school, rel))[0]
+            hashes[rel] = sha256_and_size(os.path.join(school, rel))[0]
     return hashes
 
 
@@ -551,7 +533,7 @@ class Stage:
             st = os.lstat(done)
         except OSError:
             return False
-        if not stat.S_ISREG(st.st_mode) or st.st_size != size or hash_file(done)[0] != expected:
+        if not stat.S_ISREG(st.st_mode) or st.st_size != size or sha256_and_size(done)[0] != expected:
             return False
         os.link(done, final)
         return True
@@ -615,7 +597,7 @@ def verify_uncopied(root: str, rels, expected: dict) -> dict:
         if expected is not None and expected[rel].startswith(LINK_MARK):
             digest = fingerprint(link_entry(os.readlink(path)))
         else:
-            digest = hash_file(path)[0]
+            digest = sha256_and_size(path)[0]
         if expected is not None and expected.get(rel) != digest:
             raise Refused("%s: content differs from the manifest (sha256 mismatch)" % said(rel))
         hashes[rel] = digest
@@ -773,13 +755,13 @@ def merge(source: str, dest: str, table: list, label: str, check: bool, results:
     results = [] if results is None else results
     results += [dict(path=said(rel), kind="unknown", status="refused",
                      problems=["not a school folder of the archive layout (<YYYY>/<state>/<code>-<id>, or below "
-                               "quarantine/ or derived/): merge it by hand"])
+                               "quarantine/, derived/ or replaced/<YYYYMMDDTHHMMSSZ>/): merge it by hand"])
                 for rel in strays(source, schools)]
     for path, parsed in schools:
         rel = os.path.relpath(path, source)
         entry = dict(path=rel, kind=parsed["kind"], status="unchanged")
         try:
-            target = kind_root(dest, parsed["kind"], parsed["year"], parsed["state"], parsed["folder"])
+            target = kind_root(dest, parsed)
             entry.update(merge_school(path, target, parsed, table, label, check))
             if check and (entry["added"] or entry["replaced"] or entry["kept_older"]):
                 entry["status"] = "merged"

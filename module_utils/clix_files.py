@@ -199,13 +199,26 @@ def open_regular(path, dir_fd=None):
     return fd
 
 
+def sha256_and_size(path, dir_fd=None):
+    """(sha256, size) of a regular file; a link or special file raises NotRegularFileError (see open_regular)."""
+    fd = open_regular(path, dir_fd)
+    try:
+        digest, size = hashlib.sha256(), 0
+        buf = bytearray(CHUNK)  # reused: a fresh large bytes object per read costs a page fault per page
+        view = memoryview(buf)
+        while True:
+            n = os.readv(fd, [buf])
+            if not n:
+                return digest.hexdigest(), size
+            digest.update(view[:n])
+            size += n
+    finally:
+        os.close(fd)
+
+
 def sha256_file(path, dir_fd=None):
-    """sha256 of a regular file; a link or special file raises NotRegularFileError (see open_regular)."""
-    digest = hashlib.sha256()
-    with os.fdopen(open_regular(path, dir_fd), "rb") as f:
-        for block in iter(lambda: f.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """sha256 of a regular file (see sha256_and_size)."""
+    return sha256_and_size(path, dir_fd)[0]
 
 
 def read_regular(path, dir_fd=None, limit=None):

@@ -226,7 +226,8 @@ def replaced_root(root: str, stamp: str, year, state: str, folder: str) -> str:
     collects a school server before it replaces what the server holds (stamp: the restore's moment,
     YYYYMMDDTHHMMSSZ). Never the school's own folder of the year: that may be the collection restored
     from, which stays as it was. Below <root>/replaced/<stamp> the layout is an archive root's, so
-    verify.yml, merge.yml and restore.yml take it as one; the years' walks (school_roots) pass it by."""
+    verify.yml and restore.yml take it as one; merge.yml carries it (kind replaced in school_roots,
+    which the years' walks of the catalogue and the dataset never ask for)."""
     if not STAMP.fullmatch(str(stamp)):
         raise LayoutError("restore stamp %s is not YYYYMMDDTHHMMSSZ" % clix_identity.shown(stamp))
     return school_root(under(root, REPLACED, stamp), year, state, folder)
@@ -262,13 +263,18 @@ def catalogue_base(root: str) -> str:
 
 
 KIND_ROOTS = {"collected": school_root, QUARANTINE: quarantine_root, DERIVED: derived_root}
+KINDS = (*KIND_ROOTS, REPLACED)
 
 
-def kind_root(root: str, kind: str, year, state: str, folder: str) -> str:
-    """The folder of a school of the given kind (collected, quarantine or derived) below root."""
+def kind_root(root: str, school: dict) -> str:
+    """The folder below root of a school as parse_school_path describes it (its kind - collected,
+    quarantine, derived or replaced - year, state, folder and, when replaced, stamp)."""
+    kind = school["kind"]
+    if kind == REPLACED:
+        return replaced_root(root, school["stamp"], school["year"], school["state"], school["folder"])
     if kind not in KIND_ROOTS:
-        raise LayoutError("%r is not a kind of school folder (%s)" % (kind, ", ".join(sorted(KIND_ROOTS))))
-    return KIND_ROOTS[kind](root, year, state, folder)
+        raise LayoutError("%r is not a kind of school folder (%s)" % (kind, ", ".join(KINDS)))
+    return KIND_ROOTS[kind](root, school["year"], school["state"], school["folder"])
 
 
 def history_stamp(when: str) -> str:
@@ -289,27 +295,32 @@ def history_path(school: str, stamp: str, relpath: str) -> str:
 
 def parse_school_path(root: str, path: str):
     """{kind, year, state, folder, school_code, server_id} of a school folder below root
-    (kind: collected, quarantine or derived), or None when path is not one."""
+    (kind: collected, quarantine, derived, or replaced with its stamp), or None when path is not one."""
     rel = os.path.relpath(os.path.abspath(path), os.path.abspath(root))
     parts = rel.split(os.sep)
-    kind = "collected"
+    kind, stamp = "collected", {}
     if parts and parts[0] in (QUARANTINE, DERIVED):
         kind = parts[0]
         parts = parts[1:]
+    elif len(parts) > 1 and parts[0] == REPLACED and STAMP.fullmatch(parts[1]):
+        kind, stamp = REPLACED, {"stamp": parts[1]}
+        parts = parts[2:]
     if len(parts) != 3 or not YEAR.fullmatch(parts[0]) or not STATE.fullmatch(parts[1]):
         return None
     match = SCHOOL_FOLDER.fullmatch(parts[2])
     if not match:
         return None
     return dict(kind=kind, year=parts[0], state=parts[1], folder=parts[2],
-                school_code=match.group("code"), server_id=match.group("server_id"))
+                school_code=match.group("code"), server_id=match.group("server_id"), **stamp)
 
 
 def school_roots(root: str, kinds=("collected",)):
     """Every school folder below root of the given kinds, sorted, as (path, parsed) pairs. Folders
     that do not follow the layout are not schools and are left out; links are never followed."""
+    replaced = os.path.join(root, REPLACED)
     bases = {"collected": [root], QUARANTINE: [os.path.join(root, QUARANTINE)],
-             DERIVED: [os.path.join(root, DERIVED)]}
+             DERIVED: [os.path.join(root, DERIVED)],
+             REPLACED: [os.path.join(replaced, stamp) for stamp in _subdirs(replaced, STAMP)]}
     found = []
     for kind in kinds:
         for base in bases[kind]:

@@ -252,6 +252,13 @@ def test_a_wiped_server_restored_and_collected_again_gives_the_same_archive(flee
     assert file_hashes(kept) == {rel: sha for rel, sha in file_hashes(first).items() if rel.startswith("gstudio/media/")} | {
         "gstudio/media/" + NEWER.split("/", 2)[2]: hashlib.sha256(b"another picture uploaded after the collection").hexdigest()}
 
+    # A field laptop's archive carries what its restores replaced: merge.yml takes replaced/ to the central
+    # archive as it takes the schools, verified against its manifest.
+    central = tmp_path / "central"
+    merged = run_playbook(fleet, "merge.yml", "-e", f"clix_merge_from={collected}", "-e", f"clix_archive_root={central}")
+    assert merged.returncode == 0, ok(merged)
+    assert file_hashes(central / kept.relative_to(collected)) == file_hashes(kept)
+
 
 def test_a_psql_error_fails_the_restore_with_its_message(fleet, target_python):
     probe = fleet.core(SCHOOL) / "clix-restore-probe.sql"

@@ -57,13 +57,17 @@ def test_parse_and_list_school_folders(tmp_path):
     root = str(tmp_path)
     for path in (layout.school_root(root, 2025, "mz", "2031001-mz1"),
                  layout.quarantine_root(root, 2026, "mz", "2031002-mz2"),
-                 layout.derived_root(root, 2026, "mz", "2031001-mz1")):
+                 layout.derived_root(root, 2026, "mz", "2031001-mz1"),
+                 layout.replaced_root(root, "20261120T101500Z", 2026, "mz", "2031001-mz1")):
         os.makedirs(path)
     os.makedirs(f"{root}/2026/mz/not-a-school")
+    os.makedirs(f"{root}/replaced/2026-11-20/2026/mz/2031001-mz1")  # not a stamp: not a school's
     os.symlink(f"{root}/2025/mz/2031001-mz1", f"{root}/2025/mz/2031009-mz9")
-    found = layout.school_roots(root, kinds=("collected", "quarantine", "derived"))
-    assert [(p["kind"], p["year"], p["folder"]) for _, p in found] == [
-        ("collected", "2025", "2031001-mz1"), ("derived", "2026", "2031001-mz1"), ("quarantine", "2026", "2031002-mz2")]
+    found = layout.school_roots(root, kinds=layout.KINDS)
+    assert [(p["kind"], p["year"], p["folder"], p.get("stamp")) for _, p in found] == [
+        ("collected", "2025", "2031001-mz1", None), ("derived", "2026", "2031001-mz1", None),
+        ("quarantine", "2026", "2031002-mz2", None), ("replaced", "2026", "2031001-mz1", "20261120T101500Z")]
+    assert [p for _, p in layout.school_roots(root)] == [found[0][1]]  # the years' walks pass replaced/ by
     assert layout.parse_school_path(root, f"{root}/2026/mz/2031001-mz1")["server_id"] == "mz1"
     assert layout.parse_school_path(root, f"{root}/2026/mz/x") is None
 
@@ -83,9 +87,12 @@ def test_history_stamp_and_path(tmp_path):
 
 def test_kind_root_and_catalogue(tmp_path):
     root = str(tmp_path)
-    assert layout.kind_root(root, "derived", 2026, "mz", "2031001-mz1") == layout.derived_root(root, 2026, "mz",
-                                                                                             "2031001-mz1")
-    assert layout.kind_root(root, "quarantine", 2026, "ct", "01011002-ct2") == f"{root}/quarantine/2026/ct/01011002-ct2"
+    school = dict(year=2026, state="mz", folder="2031001-mz1")
+    assert layout.kind_root(root, dict(school, kind="derived")) == layout.derived_root(root, 2026, "mz", "2031001-mz1")
+    assert layout.kind_root(root, dict(school, kind="quarantine")) == f"{root}/quarantine/2026/mz/2031001-mz1"
+    assert layout.kind_root(root, dict(school, kind="replaced", stamp="20261120T101500Z")) == \
+        f"{root}/replaced/20261120T101500Z/2026/mz/2031001-mz1"
     assert layout.catalogue_base(root) == f"{root}/reports/catalogue"
-    with pytest.raises(layout.LayoutError):
-        layout.kind_root(root, "reports", 2026, "mz", "2031001-mz1")
+    for wrong in (dict(school, kind="reports"), dict(school, kind="replaced", stamp="../..")):
+        with pytest.raises(layout.LayoutError):
+            layout.kind_root(root, wrong)

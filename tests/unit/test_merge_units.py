@@ -24,8 +24,9 @@ ITEMS = [dict(name="db", dest="gstudio/db", kind="snapshot"), dict(name="media",
 T1, T2 = "2026-03-01T10:00:00+00:00", "2026-11-20T10:00:00+00:00"
 
 
-def make_school(root: Path, folder: str, files: dict, when: str, kind: str = "collected", state: str = "mz") -> Path:
-    school = Path(layout.kind_root(str(root), kind, 2026, state, folder))
+def make_school(root: Path, folder: str, files: dict, when: str, kind: str = "collected", state: str = "mz",
+                stamp: str = "") -> Path:
+    school = Path(layout.kind_root(str(root), dict(kind=kind, year=2026, state=state, folder=folder, stamp=stamp)))
     for rel, data in files.items():
         (school / rel).parent.mkdir(parents=True, exist_ok=True)
         (school / rel).write_bytes(data)
@@ -64,7 +65,7 @@ def run(source: Path, dest: Path, check: bool = False) -> list:
 
 
 def verified(root: Path) -> None:
-    schools = layout.school_roots(str(root), kinds=("collected", "quarantine", "derived"))
+    schools = layout.school_roots(str(root), kinds=layout.KINDS)
     assert schools
     for path, _ in schools:
         manifest = json.loads((Path(path) / "MANIFEST.json").read_text())
@@ -178,9 +179,11 @@ def test_links_and_special_files_are_never_followed_and_are_reported(tmp_path):
         assert stat.S_IMODE(path.stat().st_mode) == (0o700 if path.is_dir() else 0o600), path
 
 
-def test_quarantined_and_derived_folders_merge_the_same_way(tmp_path):
+def test_quarantined_derived_and_replaced_folders_merge_the_same_way(tmp_path):
     a, b = field_archives(tmp_path)
     make_school(a, "2031004-mz4", {"gstudio/media/q.txt": b"q"}, T1, kind="quarantine")
+    # What a field laptop's restore with overwrite collected of the server before replacing it.
+    make_school(b, "2031001-mz1", {"gstudio/media/before.txt": b"held"}, T2, kind="replaced", stamp="20261120T101500Z")
     derived = Path(layout.derived_root(str(b), 2026, "mz", "2031001-mz1"))
     (derived / "activity-timestamp-csvs").mkdir(parents=True)
     (derived / "activity-timestamp-csvs/u.csv").write_bytes(b"user,time\n")
@@ -188,6 +191,9 @@ def test_quarantined_and_derived_folders_merge_the_same_way(tmp_path):
     run(a, central), run(b, central)
     assert (central / "quarantine/2026/mz/2031004-mz4/gstudio/media/q.txt").read_bytes() == b"q"
     assert (central / "derived/2026/mz/2031001-mz1/activity-timestamp-csvs/u.csv").read_bytes() == b"user,time\n"
+    replaced = central / "replaced/20261120T101500Z/2026/mz/2031001-mz1"
+    assert (replaced / "gstudio/media/before.txt").read_bytes() == b"held"
+    assert json.loads((replaced / "MANIFEST.json").read_text())["files"]["gstudio/media/before.txt"]["size"] == 4
     verified(central)
 
 

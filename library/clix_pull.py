@@ -154,22 +154,19 @@ options:
     description: rsync on the control node.
     type: str
     default: rsync
-extends_documentation_fragment:
-  - clix_ssh
 attributes:
   check_mode:
-    description: >-
+    details: >-
       Runs rsync with C(--dry-run) against the archived copy (against an empty temporary folder when
       nothing is archived yet) and reports in RV(items) what would be transferred. A C(file) item is
       fetched into a private temporary folder to compare it (redacted, with O(items[].redact)) with the
       archived copy, then removed. Nothing is written in the archive.
-    support: full
   diff_mode:
-    description: >-
-      Not supported; what was transferred is counted in RV(items).
-    support: none
+    details: What was transferred is counted in RV(items).
 requirements: [rsync on the control node and on the school server, ssh]
-author: clix-collect developers (@clix-collect)
+extends_documentation_fragment:
+  - clix_ssh
+  - clix_attributes
 """
 
 EXAMPLES = r"""

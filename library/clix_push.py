@@ -68,18 +68,16 @@ options:
     description: rsync on the control node.
     type: str
     default: rsync
+attributes:
+  check_mode:
+    details: Runs rsync with C(--dry-run) and reports in RV(items) what would be written; nothing is written.
+  diff_mode:
+    details: What was sent is counted in RV(items).
+requirements: [rsync on the control node and on the school server, ssh]
 extends_documentation_fragment:
   - clix_progress
   - clix_ssh
-attributes:
-  check_mode:
-    description: Runs rsync with C(--dry-run) and reports in RV(items) what would be written; nothing is written.
-    support: full
-  diff_mode:
-    description: Not supported; what was sent is counted in RV(items).
-    support: none
-requirements: [rsync on the control node and on the school server, ssh]
-author: clix-collect developers (@clix-collect)
+  - clix_attributes
 """
 
 EXAMPLES = r"""

@@ -126,19 +126,15 @@ options:
     description: Seconds psql may run.
     type: int
     default: 3600
-extends_documentation_fragment:
-  - clix_progress
 attributes:
   check_mode:
-    description: >-
+    details: >-
       Makes every check a real run makes and lists what would be written (RV(collections), RV(documents),
       RV(postgres_databases)); changes nothing.
-    support: full
-  diff_mode:
-    description: Not supported.
-    support: none
 requirements: [pymongo >= 4.0, psql on the host or in the container]
-author: clix-collect developers (@clix-collect)
+extends_documentation_fragment:
+  - clix_progress
+  - clix_attributes
 """
 
 EXAMPLES = r"""

@@ -93,10 +93,6 @@ options:
         description: For snapshots (and C(sessions), by the file's name), C({relative path - sha256}) that every pulled file must match.
         type: dict
         default: {}
-  bwlimit:
-    description: Bandwidth limit in KiB/s for slow school links (0 = none).
-    type: int
-    default: 0
   compress:
     description:
       - Compress on the wire (rsync C(--compress); zstd when both ends have rsync 3.2, zlib otherwise).
@@ -146,14 +142,6 @@ options:
         The role passes C(clix_unplatform_json_limit).
     type: int
     default: 16777216
-  connect_timeout:
-    description: Seconds to wait for the SSH connection.
-    type: int
-    default: 20
-  rsync_path:
-    description: rsync on the control node.
-    type: str
-    default: rsync
 attributes:
   check_mode:
     details: >-

@@ -10,8 +10,8 @@ description:
   - Runs on the school server (with pymongo, as the role's private Python has it). One job, in two steps -
     the checks first, and only when they pass, the restore.
   - B(Checks) - the server is the school the inventory names (its C(server_settings.py), if any, says
-    O(server_id) and O(school_code), leading zeros of a code aside; a blank install - no settings, or gStudio's shipped C(sp100) and
-    C(00000000) - is accepted); and the server holds no data - no document in MongoDB (its own C(admin),
+    O(server_id) and O(school_code), leading zeros of a code aside; a blank install - no settings, or
+    gStudio's shipped C(sp100) and C(00000000) - is accepted); and the server holds no data - no document in MongoDB (its own C(admin),
     C(local) and C(config) left out), no PostgreSQL database beyond a fresh cluster's, no file in
     O(data_folders) - unless O(overwrite); and each file system has room for what O(space) says goes there.
     A refusal says what was found (files changed after O(collected_at), as data newer than the collection

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """How the control node's rsync reaches a host over SSH: the options clix_pull and clix_push share
-(the role fills them from the host's inventory, as Ansible's own connection does)."""
+(the role fills the connection's from the host's inventory, as Ansible's own connection does)."""
 
 from __future__ import annotations
 
@@ -35,4 +35,16 @@ options:
         message, before anything is read or written.
     type: str
     default: ssh
+  connect_timeout:
+    description: Seconds to wait for the SSH connection.
+    type: int
+    default: 20
+  bwlimit:
+    description: Bandwidth limit in KiB/s for slow school links (0 = none).
+    type: int
+    default: 0
+  rsync_path:
+    description: rsync on the control node.
+    type: str
+    default: rsync
 """

@@ -133,7 +133,7 @@ def clix_lab_pcs(hostvars_list: list) -> list:
                    and isinstance(hv.get("clix_pc"), str) and clix_unplatform.PC.fullmatch(hv["clix_pc"])})
 
 
-def clix_ingest_schools(lab_pcs: list) -> dict:
+def clix_labpc_schools(lab_pcs: list) -> dict:
     """{school folder: {state, school_name, pcs}} of the lab PCs ({host, groups, school_code, school_name,
     pc}) that pass the inventory's rules: the schools an ingest may name."""
     schools: dict = {}
@@ -185,32 +185,32 @@ def clix_host_items(host_vars: dict) -> list:
     return list(pulled) + ([derived] if derived else [])
 
 
-def clix_school_root(root: str, year, state: str, folder: str) -> str:
+def clix_layout_school_root(root: str, year, state: str, folder: str) -> str:
     """<root>/<YYYY>/<state>/<code>-<id> (clix_layout.school_root)."""
     return clix_layout.school_root(root, year, state, folder)
 
 
-def clix_quarantine_root(root: str, year, state: str, folder: str) -> str:
+def clix_layout_quarantine_root(root: str, year, state: str, folder: str) -> str:
     """<root>/quarantine/<YYYY>/<state>/<code>-<id>, folder being the inventory's (clix_layout)."""
     return clix_layout.quarantine_root(root, year, state, folder)
 
 
-def clix_replaced_root(root: str, moment: str, year, state: str, folder: str) -> str:
+def clix_layout_replaced_root(root: str, moment: str, year, state: str, folder: str) -> str:
     """<root>/replaced/<moment as YYYYMMDDTHHMMSSZ>/<YYYY>/<state>/<code>-<id> (clix_layout.replaced_root)."""
     return clix_layout.replaced_root(root, clix_layout.history_stamp(moment), year, state, folder)
 
 
-def clix_derived_root(root: str, year, state: str, folder: str) -> str:
+def clix_layout_derived_root(root: str, year, state: str, folder: str) -> str:
     """<root>/derived/<YYYY>/<state>/<code>-<id> (clix_layout.derived_root)."""
     return clix_layout.derived_root(root, year, state, folder)
 
 
-def clix_year_root(root: str, year) -> str:
+def clix_layout_year_root(root: str, year) -> str:
     """<root>/<YYYY>: the year's collected schools (clix_layout.year_root)."""
     return clix_layout.year_root(root, year)
 
 
-def clix_reports_dir(root: str) -> str:
+def clix_layout_reports_dir(root: str) -> str:
     """<root>/reports (clix_layout.reports_dir)."""
     return clix_layout.reports_dir(root)
 
@@ -309,7 +309,7 @@ DERIVE_SOURCES = ("clix_derive", "clix_imports.py", "module_utils/clix_files.py"
                   "containers/derive/requirements.txt")
 
 
-def clix_pg_dump(folder: str) -> str:
+def clix_layout_pg_dump(folder: str) -> str:
     """The PostgreSQL dump's file in the postgres-dump item's folder (clix_layout.PG_DUMP)."""
     return "%s/%s" % (folder.rstrip("/"), clix_layout.PG_DUMP)
 
@@ -432,15 +432,15 @@ class FilterModule:
             "clix_pull_items": clix_pull_items,
             "clix_push_item": clix_push_item,
             "clix_produced_at": clix_produced_at,
-            "clix_pg_dump": clix_pg_dump,
+            "clix_layout_pg_dump": clix_layout_pg_dump,
             "clix_identity_problem": clix_identity.server_identity_problem,
             "clix_server_claims": clix_identity.server_claims,
-            "clix_school_root": clix_school_root,
-            "clix_quarantine_root": clix_quarantine_root,
-            "clix_derived_root": clix_derived_root,
-            "clix_replaced_root": clix_replaced_root,
-            "clix_year_root": clix_year_root,
-            "clix_reports_dir": clix_reports_dir,
+            "clix_layout_school_root": clix_layout_school_root,
+            "clix_layout_quarantine_root": clix_layout_quarantine_root,
+            "clix_layout_derived_root": clix_layout_derived_root,
+            "clix_layout_replaced_root": clix_layout_replaced_root,
+            "clix_layout_year_root": clix_layout_year_root,
+            "clix_layout_reports_dir": clix_layout_reports_dir,
             "clix_results": clix_results,
             "clix_school_hosts": clix_school_hosts,
             "clix_derive_result": clix_derive_result,
@@ -460,7 +460,7 @@ class FilterModule:
             "clix_host_items": clix_host_items,
             "clix_failure_problem": clix_failure_problem,
             "clix_failure_status": clix_failure_status,
-            "clix_ingest_schools": clix_ingest_schools,
+            "clix_labpc_schools": clix_labpc_schools,
             "clix_source_digest": clix_source_digest,
             "clix_derive_digest": clix_derive_digest,
         }

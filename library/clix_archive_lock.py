@@ -46,15 +46,13 @@ options:
     default: 900
 attributes:
   check_mode:
-    description: >-
+    details: >-
       Reads the lock; with O(state=present) fails as a real run would when a live collection holds it (and
       warns when it would take over a dead run's lock); creates, takes over or removes no lock.
-    support: full
   diff_mode:
-    description: >-
-      Not supported; the lock file is RV(lock).
-    support: none
-author: clix-collect developers (@clix-collect)
+    details: The lock file is RV(lock).
+extends_documentation_fragment:
+  - clix_attributes
 """
 
 EXAMPLES = r"""

@@ -46,12 +46,9 @@ options:
     default: []
 attributes:
   check_mode:
-    description: Reads the manifests and returns the summary; writes nothing.
-    support: full
-  diff_mode:
-    description: Not supported.
-    support: none
-author: clix-collect developers (@clix-collect)
+    details: Reads the manifests and returns the summary; writes nothing.
+extends_documentation_fragment:
+  - clix_attributes
 """
 
 EXAMPLES = r"""

@@ -41,13 +41,11 @@ options:
     required: true
 attributes:
   check_mode:
-    description: It only reads, also in check mode.
-    support: full
+    details: It only reads, also in check mode.
   diff_mode:
-    description: >-
-      Not supported; it changes nothing.
-    support: none
-author: clix-collect developers (@clix-collect)
+    details: It changes nothing.
+extends_documentation_fragment:
+  - clix_attributes
 """
 
 EXAMPLES = r"""

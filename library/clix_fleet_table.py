@@ -83,15 +83,13 @@ options:
     required: true
 attributes:
   check_mode:
-    description: >-
+    details: >-
       Builds the rows from O(schools) and the archive's manifests and returns RV(table), RV(rows) and
       RV(problems); creates no folder, writes no table files and appends no history.
-    support: full
   diff_mode:
-    description: >-
-      Not supported; the files written are listed in RV(files).
-    support: none
-author: clix-collect developers (@clix-collect)
+    details: The files written are listed in RV(files).
+extends_documentation_fragment:
+  - clix_attributes
 """
 
 EXAMPLES = r"""

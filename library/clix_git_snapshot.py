@@ -37,21 +37,18 @@ options:
     description: Seconds each git command may take.
     type: int
     default: 120
-extends_documentation_fragment:
-  - clix_staging
 attributes:
   check_mode:
-    description: >-
+    details: >-
       Runs git's read-only queries on each path and reports in RV(repos) whether it is a repository, its
       HEAD, branch and whether it is dirty; collects no status, diff or log and writes nothing (neither
       O(dest) nor its folders).
-    support: full
   diff_mode:
-    description: >-
-      Not supported; the log written is O(dest).
-    support: none
+    details: The log written is O(dest).
 requirements: [git]
-author: clix-collect developers (@clix-collect)
+extends_documentation_fragment:
+  - clix_staging
+  - clix_attributes
 """
 
 EXAMPLES = r"""

@@ -73,20 +73,17 @@ options:
     description: Folder on the server that keeps each command's output.
     type: path
     default: /home/core/data/gstudio-logs/clix-derive
-extends_documentation_fragment:
-  - clix_progress
 attributes:
   check_mode:
-    description: >-
+    details: >-
       Checks the runtime and the container's state and returns in RV(commands) the commands it would run
       (status C(would run)); runs nothing in the container and writes no log.
-    support: full
   diff_mode:
-    description: >-
-      Not supported; each command's output is kept in its log file on the server.
-    support: none
+    details: Each command's output is kept in its log file on the server.
 requirements: [docker or podman on the school server]
-author: clix-collect developers (@clix-collect)
+extends_documentation_fragment:
+  - clix_progress
+  - clix_attributes
 """
 
 EXAMPLES = r"""

@@ -95,20 +95,17 @@ options:
     description: Seconds any single probe (a disk, a service, folder sizes) may take.
     type: float
     default: 5
-extends_documentation_fragment:
-  - clix_staging
 attributes:
   check_mode:
-    description: >-
+    details: >-
       Gathers the heartbeat and returns it as C(clix_heartbeat) as in a normal run; writes no files, even
       with O(dest).
-    support: full
   diff_mode:
-    description: >-
-      Not supported; the files written are listed in RV(files).
-    support: none
+    details: The files written are listed in RV(files).
 requirements: [psutil]
-author: clix-collect developers (@clix-collect)
+extends_documentation_fragment:
+  - clix_staging
+  - clix_attributes
 """
 
 EXAMPLES = r"""

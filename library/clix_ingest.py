@@ -120,14 +120,11 @@ options:
     default: 68719476736
 attributes:
   check_mode:
-    description: >-
+    details: >-
       Verifies every source and says what would be ingested, quarantined, unchanged or refused; writes nothing
       into the archive (it extracts into the system's temporary folder, after checking its free space).
-    support: full
-  diff_mode:
-    description: Not supported.
-    support: none
-author: clix-collect developers (@clix-collect)
+extends_documentation_fragment:
+  - clix_attributes
 """
 
 EXAMPLES = r"""

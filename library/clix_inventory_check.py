@@ -30,14 +30,12 @@ options:
     required: true
 attributes:
   check_mode:
-    description: >-
+    details: >-
       The same as a normal run - the module only reads the inventory it is given and changes nothing.
-    support: full
   diff_mode:
-    description: >-
-      Not supported; the module changes nothing.
-    support: none
-author: clix-collect developers (@clix-collect)
+    details: The module changes nothing.
+extends_documentation_fragment:
+  - clix_attributes
 """
 
 EXAMPLES = r"""

@@ -69,19 +69,16 @@ options:
     description: This run asked for every item. When every item then ended C(ok) or C(absent) its end time is recorded as C(last_complete).
     type: bool
     default: false
-extends_documentation_fragment:
-  - clix_progress
 attributes:
   check_mode:
-    description: >-
+    details: >-
       Does nothing - reads no file and writes no manifest; returns RV(path) with RV(files) and RV(bytes) 0
       and C(changed=false), so a check run says nothing about what the manifest would record.
-    support: full
   diff_mode:
-    description: >-
-      Not supported; the manifest written is RV(path).
-    support: none
-author: clix-collect developers (@clix-collect)
+    details: The manifest written is RV(path).
+extends_documentation_fragment:
+  - clix_progress
+  - clix_attributes
 """
 
 EXAMPLES = r"""

@@ -62,16 +62,12 @@ options:
     type: list
     elements: dict
     default: []
-extends_documentation_fragment:
-  - clix_progress
 attributes:
   check_mode:
-    description: Verifies the source and reports what would be copied, kept or moved to history; writes nothing.
-    support: full
-  diff_mode:
-    description: Not supported.
-    support: none
-author: clix-collect developers (@clix-collect)
+    details: Verifies the source and reports what would be copied, kept or moved to history; writes nothing.
+extends_documentation_fragment:
+  - clix_progress
+  - clix_attributes
 """
 
 EXAMPLES = r"""

@@ -85,26 +85,23 @@ options:
     description: Free space (MiB) to leave on the destination's filesystem after the dump.
     type: int
     default: 256
-extends_documentation_fragment:
-  - clix_staging
-  - clix_progress
 attributes:
   check_mode:
-    description: >-
+    details: >-
       Connects, lists the databases and collections it would dump with their estimated document counts and
       the data size the server reports (RV(collections), RV(documents), RV(bytes)); writes nothing and
       checks no free space.
-    support: full
   diff_mode:
-    description: >-
-      Not supported; every file written is listed in RV(files) with its SHA-256.
-    support: none
+    details: Every file written is listed in RV(files) with its SHA-256.
 notes:
   - Not a point-in-time snapshot on a live server; a collection whose count changed during the
     dump is reported in a warning and in RV(collections[].count_changed).
   - Requires pymongo 4 on the managed node (the C(target_python) role installs it from wheels).
 requirements: [pymongo >= 4.0]
-author: clix-collect developers (@clix-collect)
+extends_documentation_fragment:
+  - clix_staging
+  - clix_progress
+  - clix_attributes
 """
 
 EXAMPLES = r"""

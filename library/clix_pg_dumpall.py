@@ -66,23 +66,20 @@ options:
     description: Free space (MiB) to leave on the destination's filesystem.
     type: int
     default: 256
-extends_documentation_fragment:
-  - clix_staging
-  - clix_progress
 attributes:
   check_mode:
-    description: >-
+    details: >-
       Connects, lists the databases with their sizes and checks the free space at O(dest) against them
       (failing as a real run would); runs no pg_dumpall and writes nothing.
-    support: full
   diff_mode:
-    description: >-
-      Not supported; the dump written is O(dest), with its SHA-256 in RV(sha256).
-    support: none
+    details: The dump written is O(dest), with its SHA-256 in RV(sha256).
 notes:
   - pg_dumpall has no parallel mode; the plain SQL it writes is usually larger than the databases on disk.
 requirements: [pg_dumpall and psql on the host, or in the container]
-author: clix-collect developers (@clix-collect)
+extends_documentation_fragment:
+  - clix_staging
+  - clix_progress
+  - clix_attributes
 """
 
 EXAMPLES = r"""

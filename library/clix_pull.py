@@ -93,10 +93,6 @@ options:
         description: For snapshots (and C(sessions), by the file's name), C({relative path - sha256}) that every pulled file must match.
         type: dict
         default: {}
-  bwlimit:
-    description: Bandwidth limit in KiB/s for slow school links (0 = none).
-    type: int
-    default: 0
   compress:
     description:
       - Compress on the wire (rsync C(--compress); zstd when both ends have rsync 3.2, zlib otherwise).
@@ -146,30 +142,19 @@ options:
         The role passes C(clix_unplatform_json_limit).
     type: int
     default: 16777216
-  connect_timeout:
-    description: Seconds to wait for the SSH connection.
-    type: int
-    default: 20
-  rsync_path:
-    description: rsync on the control node.
-    type: str
-    default: rsync
-extends_documentation_fragment:
-  - clix_ssh
 attributes:
   check_mode:
-    description: >-
+    details: >-
       Runs rsync with C(--dry-run) against the archived copy (against an empty temporary folder when
       nothing is archived yet) and reports in RV(items) what would be transferred. A C(file) item is
       fetched into a private temporary folder to compare it (redacted, with O(items[].redact)) with the
       archived copy, then removed. Nothing is written in the archive.
-    support: full
   diff_mode:
-    description: >-
-      Not supported; what was transferred is counted in RV(items).
-    support: none
+    details: What was transferred is counted in RV(items).
 requirements: [rsync on the control node and on the school server, ssh]
-author: clix-collect developers (@clix-collect)
+extends_documentation_fragment:
+  - clix_ssh
+  - clix_attributes
 """
 
 EXAMPLES = r"""

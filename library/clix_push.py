@@ -52,34 +52,20 @@ options:
     description: Seconds without progress before rsync gives up.
     type: int
     default: 120
-  connect_timeout:
-    description: Seconds to wait for the SSH connection.
-    type: int
-    default: 20
-  bwlimit:
-    description: Bandwidth limit in KiB/s for slow school links (0 = none).
-    type: int
-    default: 0
   compress:
     description: Compress on the wire (already-compressed media is sent as it is).
     type: bool
     default: true
-  rsync_path:
-    description: rsync on the control node.
-    type: str
-    default: rsync
+attributes:
+  check_mode:
+    details: Runs rsync with C(--dry-run) and reports in RV(items) what would be written; nothing is written.
+  diff_mode:
+    details: What was sent is counted in RV(items).
+requirements: [rsync on the control node and on the school server, ssh]
 extends_documentation_fragment:
   - clix_progress
   - clix_ssh
-attributes:
-  check_mode:
-    description: Runs rsync with C(--dry-run) and reports in RV(items) what would be written; nothing is written.
-    support: full
-  diff_mode:
-    description: Not supported; what was sent is counted in RV(items).
-    support: none
-requirements: [rsync on the control node and on the school server, ssh]
-author: clix-collect developers (@clix-collect)
+  - clix_attributes
 """
 
 EXAMPLES = r"""

@@ -42,15 +42,13 @@ options:
     type: str
 attributes:
   check_mode:
-    description: >-
+    details: >-
       Builds the table and returns RV(table), RV(summary) and RV(problems); creates no folder and writes
       no report files.
-    support: full
   diff_mode:
-    description: >-
-      Not supported; the files written are listed in RV(files).
-    support: none
-author: clix-collect developers (@clix-collect)
+    details: The files written are listed in RV(files).
+extends_documentation_fragment:
+  - clix_attributes
 """
 
 EXAMPLES = r"""

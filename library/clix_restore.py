@@ -10,8 +10,8 @@ description:
   - Runs on the school server (with pymongo, as the role's private Python has it). One job, in two steps -
     the checks first, and only when they pass, the restore.
   - B(Checks) - the server is the school the inventory names (its C(server_settings.py), if any, says
-    O(server_id) and O(school_code); a blank install - no settings, or gStudio's shipped C(sp100) and
-    C(00000000) - is accepted); and the server holds no data - no document in MongoDB (its own C(admin),
+    O(server_id) and O(school_code), leading zeros of a code aside; a blank install - no settings, or
+    gStudio's shipped C(sp100) and C(00000000) - is accepted); and the server holds no data - no document in MongoDB (its own C(admin),
     C(local) and C(config) left out), no PostgreSQL database beyond a fresh cluster's, no file in
     O(data_folders) - unless O(overwrite); and each file system has room for what O(space) says goes there.
     A refusal says what was found (files changed after O(collected_at), as data newer than the collection
@@ -126,19 +126,15 @@ options:
     description: Seconds psql may run.
     type: int
     default: 3600
-extends_documentation_fragment:
-  - clix_progress
 attributes:
   check_mode:
-    description: >-
+    details: >-
       Makes every check a real run makes and lists what would be written (RV(collections), RV(documents),
       RV(postgres_databases)); changes nothing.
-    support: full
-  diff_mode:
-    description: Not supported.
-    support: none
 requirements: [pymongo >= 4.0, psql on the host or in the container]
-author: clix-collect developers (@clix-collect)
+extends_documentation_fragment:
+  - clix_progress
+  - clix_attributes
 """
 
 EXAMPLES = r"""
@@ -195,7 +191,7 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.clix_files import free_bytes, human_bytes, open_regular
-from ansible.module_utils.clix_identity import shown
+from ansible.module_utils.clix_identity import same_code, shown
 from ansible.module_utils.clix_layout import LayoutError, check_part
 from ansible.module_utils.clix_mongo import refuse_uri_password
 from ansible.module_utils.clix_postgres import Connection, explain_connection_error, write_passfile
@@ -248,7 +244,7 @@ def check_identity(p: dict) -> dict | None:
         raise RestoreError("the server's %s cannot be read (%s), so it cannot be told to be %s; nothing was "
                            "changed" % (p["server_settings"], exc, p["server_id"])) from None
     said = (identity.get("server_id") or "", identity.get("school_code") or "")
-    if said in (("", ""), BLANK_IDENTITY) or said == (p["server_id"], p["school_code"]):
+    if said in (("", ""), BLANK_IDENTITY) or (said[0] == p["server_id"] and same_code(said[1], p["school_code"])):
         return identity
     raise RestoreError("this server's settings say it is server %s of school %s, not %s of %s as the inventory says: "
                        "it is another school, and nothing was changed. Check the inventory's address for %s."

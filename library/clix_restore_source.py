@@ -46,16 +46,12 @@ options:
         settings file archived redacted (C(clix_redact_settings)) fails the task.
     type: bool
     default: false
-extends_documentation_fragment:
-  - clix_progress
 attributes:
   check_mode:
-    description: Reads and checks exactly as a real run does; it never writes anything.
-    support: full
-  diff_mode:
-    description: Not supported.
-    support: none
-author: clix-collect developers (@clix-collect)
+    details: Reads and checks exactly as a real run does; it never writes anything.
+extends_documentation_fragment:
+  - clix_progress
+  - clix_attributes
 """
 
 EXAMPLES = r"""

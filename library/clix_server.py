@@ -76,13 +76,11 @@ options:
     default: 60
 attributes:
   check_mode:
-    description: Each module runs in check mode, as it would alone.
-    support: full
+    details: Each module runs in check mode, as it would alone.
   diff_mode:
-    description: >-
-      Not supported; each module's result says what it wrote.
-    support: none
-author: clix-collect developers (@clix-collect)
+    details: Each module's result says what it wrote.
+extends_documentation_fragment:
+  - clix_attributes
 """
 
 EXAMPLES = r"""

@@ -72,20 +72,17 @@ options:
     description: dpkg's status file.
     type: path
     default: /var/lib/dpkg/status
-extends_documentation_fragment:
-  - clix_staging
 attributes:
   check_mode:
-    description: >-
+    details: >-
       Finds the installs, reads C(config.json) and counts the sessions from a read-only connection as in a normal
       run, and returns the same RV(installs) and RV(config); stages nothing, so RV(installs[].pull) lists the
       folders only (a C(clix_pull) check run then says what would be transferred), not the database.
-    support: full
   diff_mode:
-    description: >-
-      Not supported; what was staged is listed in RV(installs).
-    support: none
-author: clix-collect developers (@clix-collect)
+    details: What was staged is listed in RV(installs).
+extends_documentation_fragment:
+  - clix_staging
+  - clix_attributes
 """
 
 EXAMPLES = r"""

@@ -47,12 +47,9 @@ options:
     type: path
 attributes:
   check_mode:
-    description: With O(state=stopped), lists what would be stopped and stops nothing; with O(state=started), starts nothing.
-    support: full
-  diff_mode:
-    description: Not supported.
-    support: none
-author: clix-collect developers (@clix-collect)
+    details: With O(state=stopped), lists what would be stopped and stops nothing; with O(state=started), starts nothing.
+extends_documentation_fragment:
+  - clix_attributes
 """
 
 EXAMPLES = r"""

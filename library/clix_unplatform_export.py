@@ -29,12 +29,9 @@ options:
     required: true
 attributes:
   check_mode:
-    description: Reads and counts as a real run does (the sessions from the archived database); writes nothing.
-    support: full
-  diff_mode:
-    description: Not supported.
-    support: none
-author: clix-collect developers (@clix-collect)
+    details: Reads and counts as a real run does (the sessions from the archived database); writes nothing.
+extends_documentation_fragment:
+  - clix_attributes
 """
 
 EXAMPLES = r"""

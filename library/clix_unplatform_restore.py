@@ -65,12 +65,9 @@ options:
     type: path
 attributes:
   check_mode:
-    description: Checks exactly as a real run does and writes nothing.
-    support: full
-  diff_mode:
-    description: Not supported.
-    support: none
-author: clix-collect developers (@clix-collect)
+    details: Checks exactly as a real run does and writes nothing.
+extends_documentation_fragment:
+  - clix_attributes
 """
 
 EXAMPLES = r"""

@@ -30,18 +30,15 @@ options:
     type: list
     elements: dict
     default: []
-extends_documentation_fragment:
-  - clix_progress
 attributes:
   check_mode:
-    description: >-
+    details: >-
       The same as a normal run - the module only reads the archive and changes nothing.
-    support: full
   diff_mode:
-    description: >-
-      Not supported; the differences found are listed in RV(schools).
-    support: none
-author: clix-collect developers (@clix-collect)
+    details: The differences found are listed in RV(schools).
+extends_documentation_fragment:
+  - clix_progress
+  - clix_attributes
 """
 
 EXAMPLES = r"""

@@ -21,7 +21,8 @@ LOCAL_CONNECTIONS = ("local", "ansible.builtin.local")
 
 
 def ssh_argument_spec() -> dict:
-    """The argument spec of doc_fragments/clix_ssh.py, for every module whose rsync reaches a host."""
+    """The argument spec of doc_fragments/clix_ssh.py's connection options (host to connection), for every
+    module whose rsync reaches a host."""
     return dict(host=dict(type="str", required=True), port=dict(type="int", default=22), user=dict(type="str"),
                 private_key=dict(type="path"), ssh_args=dict(type="str", default=""),
                 connection=dict(type="str", default="ssh"))

@@ -116,3 +116,15 @@ def target_python(fleet: Fleet) -> str:
     proc = run_playbook(fleet, "tests/integration/playbooks/target-python.yml")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return "/opt/clix-collect/venv/bin/python"
+
+
+def dataset_values(folder: Path) -> str:
+    """Every value of every table of a dataset or release folder (its clix.duckdb), as text."""
+    import duckdb  # only the dataset's tests read one
+
+    con = duckdb.connect(str(folder / "clix.duckdb"), read_only=True)
+    try:
+        names = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()]
+        return "\n".join(str(row) for name in names for row in con.execute(f"SELECT * FROM {name}").fetchall())
+    finally:
+        con.close()

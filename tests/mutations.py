@@ -320,6 +320,11 @@ MUTATIONS = [
              (("library/clix_restore.py", "    raise RestoreError(\"this server's settings say", "    return None\n"
                "    raise RestoreError(\"this server's settings say"),),
              ("tests/unit/test_restore_checks.py::test_settings_naming_another_school_are_refused",)),
+    Mutation("restore-code-leading-zeros", "restore.yml refuses a server whose settings write its school code without "
+             "the inventory's leading zero",
+             (("library/clix_restore.py", '(said[0] == p["server_id"] and same_code(said[1], p["school_code"]))',
+               'said == (p["server_id"], p["school_code"])'),),
+             ("tests/unit/test_restore_checks.py::test_this_school_or_a_blank_install_is_accepted",)),
     Mutation("labpc-restore-not-converted",
              "a lab PC gets the archive's sessions database in the project's schema, not unplatform's",
              (("module_utils/clix_unplatform.py", "        con.execute(UNPLATFORM_SESSIONS_SQL)\n",
@@ -344,8 +349,8 @@ MUTATIONS = [
     # (CLIX_TEST_REUSE_FLEET=1 and CLIX_TEST_FLEET_*, tests/conftest.py).
     Mutation("restore-services-left-stopped", "a restore that fails leaves gStudio's services stopped",
              (("roles/clix/tasks/restore.yml",
-               "      always:\n        - name: Start gStudio's services again, also when the restore failed\n",
-               "        - name: Start gStudio's services again, also when the restore failed\n"),),
+               "          always:\n            - name: Start gStudio's services again, also when the restore failed\n",
+               "            - name: Start gStudio's services again, also when the restore failed\n"),),
              ("tests/integration/test_restore.py::"
               "test_a_wiped_server_restored_and_collected_again_gives_the_same_archive",)),
     Mutation("labpc-restore-overwrite-not-collected", "restore.yml restores over a lab PC's data without collecting it first",

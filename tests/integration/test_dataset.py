@@ -16,7 +16,7 @@ from pathlib import Path
 import bson
 import duckdb
 import pytest
-from conftest import REPO, run_playbook
+from conftest import REPO, dataset_values, run_playbook
 from mit_csv import long_form, sql_long_form
 
 from clix_dataset import tools
@@ -186,12 +186,12 @@ def test_a_second_run_rewrites_nothing(fleet, dataset, key):
 def test_the_release_names_no_child_and_keeps_each_child_s_pseudonym_across_years(dataset, key):
     secrets = collected_secrets(dataset)
     assert all(len(values) >= 4 for values in secrets.values()), {k: len(v) for k, v in secrets.items()}
-    restricted = values_as_text(dataset / "dataset")
+    restricted = dataset_values(dataset / "dataset")
     assert all(v in restricted for kind in ("usernames", "names", "roll numbers", "typed") for v in secrets[kind])
     release = dataset / "release"
     files = [p for p in release.rglob("*") if p.is_file()]
     assert len([p for p in files if p.name == "data.parquet"]) >= 20
-    text = values_as_text(release)  # the Parquet pages are compressed: the values, decoded, too
+    text = dataset_values(release)  # the Parquet pages are compressed: the values, decoded, too
     for kind, values in secrets.items():
         for value in values:
             encoded = value.encode()
@@ -209,15 +209,6 @@ def test_the_release_names_no_child_and_keeps_each_child_s_pseudonym_across_year
                  tier="release") == [(2,)]
     # Lab PCs' visits are in the release too, under their students' pseudonyms.
     assert query(dataset, "SELECT count(*) > 0 FROM unplatform_visits", tier="release") == [(True,)]
-
-
-def values_as_text(folder: Path) -> str:
-    con = duckdb.connect(str(folder / "clix.duckdb"), read_only=True)
-    try:
-        names = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()]
-        return "\n".join(str(row) for name in names for row in con.execute(f"SELECT * FROM {name}").fetchall())
-    finally:
-        con.close()
 
 
 # -- the team's analyses (clix_dataset/analyses/*.sql) on the fleet's archive, against what is

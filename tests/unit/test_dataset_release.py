@@ -11,6 +11,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from conftest import dataset_values
 from test_dataset_units import ACT, FIRST_VISITS, LATER_VISITS, LESSON, PROGRESS_HEADER, bench, school
 
 from clix_dataset.release import ReleaseError, release
@@ -77,22 +78,12 @@ def test_a_release_without_a_good_key_is_refused_with_how_to_make_one(archive, t
     assert proc.returncode == 2 and "head -c 32 /dev/urandom" in proc.stderr
 
 
-def release_values(folder: Path) -> str:
-    """Every value of every table of a release, as text."""
-    con = duckdb.connect(str(folder / "clix.duckdb"), read_only=True)
-    try:
-        names = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()]
-        return "\n".join(str(row) for name in names for row in con.execute(f"SELECT * FROM {name}").fetchall())
-    finally:
-        con.close()
-
-
 def test_the_release_holds_no_direct_identifier_or_free_text(archive, tmp_path):
     release(str(archive), str(key_file(tmp_path)), log=quiet)
     out = archive / "release"
-    restricted = release_values(archive / "dataset")
+    restricted = dataset_values(archive / "dataset")
     assert all(secret in restricted for secret in SECRETS)  # they were there to be removed
-    values = release_values(out)
+    values = dataset_values(out)
     files = [p for p in out.rglob("*") if p.is_file()]
     assert {p.name for p in files} >= {"clix.duckdb", "CODEBOOK.md", "data.parquet"}
     for secret in SECRETS:

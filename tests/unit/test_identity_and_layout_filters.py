@@ -47,24 +47,25 @@ def test_the_quarantine_folder_is_the_inventory_school_never_the_server_string(t
     root = str(tmp_path)
     assert clix_identity.server_identity_problem(facts(HOSTILE), "mz1", "2031001")
     # The role builds it from the inventory's state and folder; the server's string cannot name one.
-    assert clix.clix_quarantine_root(root, 2026, "mz", "2031001-mz1") == f"{root}/quarantine/2026/mz/2031001-mz1"
+    assert clix.clix_layout_quarantine_root(root, 2026, "mz", "2031001-mz1") == f"{root}/quarantine/2026/mz/2031001-mz1"
     with pytest.raises(clix_layout.LayoutError):
-        clix.clix_quarantine_root(root, 2026, "mz", f"2031001-{HOSTILE}")
+        clix.clix_layout_quarantine_root(root, 2026, "mz", f"2031001-{HOSTILE}")
     with pytest.raises(clix_layout.LayoutError):
-        clix.clix_school_root(root, 2026, "mz", HOSTILE)
+        clix.clix_layout_school_root(root, 2026, "mz", HOSTILE)
 
 
 def test_the_layout_filters_are_clix_layout(tmp_path):
     root = str(tmp_path)
-    assert clix.clix_school_root(root, "2026", "mz", "2031001-mz1") == clix_layout.school_root(root, 2026, "mz", "2031001-mz1")
-    assert clix.clix_derived_root(root, 2026, "ct", "NA-ct2") == f"{root}/derived/2026/ct/NA-ct2"
-    assert clix.clix_year_root(root, 2026) == f"{root}/2026"
-    assert clix.clix_reports_dir(root) == f"{root}/reports"
-    assert clix.clix_replaced_root(root, "2031-12-07T09:15:00.123+05:30", 2031, "mz", "2031007-mz7") == \
+    assert clix.clix_layout_school_root(root, "2026", "mz", "2031001-mz1") == \
+        clix_layout.school_root(root, 2026, "mz", "2031001-mz1")
+    assert clix.clix_layout_derived_root(root, 2026, "ct", "NA-ct2") == f"{root}/derived/2026/ct/NA-ct2"
+    assert clix.clix_layout_year_root(root, 2026) == f"{root}/2026"
+    assert clix.clix_layout_reports_dir(root) == f"{root}/reports"
+    assert clix.clix_layout_replaced_root(root, "2031-12-07T09:15:00.123+05:30", 2031, "mz", "2031007-mz7") == \
         clix_layout.replaced_root(root, "20311207T034500Z", 2031, "mz", "2031007-mz7")
     filters = clix.FilterModule().filters()
-    assert {"clix_school_root", "clix_quarantine_root", "clix_derived_root", "clix_year_root", "clix_reports_dir",
-            "clix_server_claims"} <= filters.keys()
+    assert {"clix_layout_school_root", "clix_layout_quarantine_root", "clix_layout_derived_root", "clix_layout_year_root",
+            "clix_layout_reports_dir", "clix_layout_pg_dump", "clix_server_claims"} <= filters.keys()
 
 
 def test_the_items_table_puts_db_and_postgres_dump_where_clix_layout_reads_them():
@@ -72,7 +73,7 @@ def test_the_items_table_puts_db_and_postgres_dump_where_clix_layout_reads_them(
     items = {item["name"]: item for item in yaml.safe_load(defaults.read_text())["clix_items"]}
     assert items["db"]["dest"] == clix_layout.GSTUDIO_DB
     assert items["postgres-dump"]["dest"] == clix_layout.POSTGRES_DUMP
-    assert clix.clix_pg_dump(items["postgres-dump"]["dest"] + "/") == "gstudio/postgres-dump/pg_dump_all.sql"
+    assert clix.clix_layout_pg_dump(items["postgres-dump"]["dest"] + "/") == "gstudio/postgres-dump/pg_dump_all.sql"
     assert clix_layout.pg_dump_path("/a/2026/mz/2031001-mz1") == "/a/2026/mz/2031001-mz1/gstudio/postgres-dump/pg_dump_all.sql"
     assert clix_layout.mongo_dump_dir("/s") == "/s/gstudio/db/gstudio-mongodb"
 

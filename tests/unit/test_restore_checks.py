@@ -19,7 +19,7 @@ def params(settings: Path) -> dict:
     return {"server_settings": str(settings), "server_id": "ct2", "school_code": "01011002"}
 
 
-@pytest.mark.parametrize("ids", [("ct2", "01011002"), ("sp100", "00000000"), None])
+@pytest.mark.parametrize("ids", [("ct2", "01011002"), ("ct2", "1011002"), ("sp100", "00000000"), None])
 def test_this_school_or_a_blank_install_is_accepted(tmp_path, ids):
     settings = tmp_path / "server_settings.py"
     if ids:

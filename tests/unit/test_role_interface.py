@@ -115,6 +115,20 @@ def test_list_tags_names_every_tag_the_readme_lists_and_only_items_tags():
     assert sorted(listed) == sorted(items) and tags == items | {"always"}
 
 
+def test_no_filter_shares_its_name_with_a_variable_of_the_role():
+    """One name, one thing: `clix_derived_root | clix_derived_root(...)` read as a variable piped into itself."""
+    sys.path.insert(0, str(REPO / "filter_plugins"))
+    import clix
+    import clix_security
+
+    variables = set(yaml.safe_load((ROLE / "defaults" / "main.yml").read_text()))
+    variables |= set(yaml.safe_load((ROLE / "vars" / "main.yml").read_text())) | set_by_tasks() | FACTS
+    for path in (ROLE / "tasks").glob("*.yml"):
+        variables |= set(re.findall(r"^\s+(clix_[a-z_]+):", path.read_text(), re.M))  # vars, facts (module names too)
+    filters = {*clix.FilterModule().filters(), *clix_security.FilterModule().filters()}
+    assert sorted(filters & variables) == []
+
+
 def test_every_filter_is_documented_with_each_of_its_arguments():
     sys.path.insert(0, str(REPO / "filter_plugins"))
     import clix

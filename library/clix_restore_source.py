@@ -12,9 +12,9 @@ description:
     school's folder - and checks it.
   - The source must be this school's - its folder is named C(<school code>-<server id>) of O(school), below
     a folder named after its state, and its C(MANIFEST.json) records the same school code and server id.
-  - A quarantined collection (its manifest records an identity problem: the server or a lab PC named another
-    school) is refused: which school its data belongs to is not settled.
     Which school data belongs to is decided by the inventory and the operator, never by the data.
+  - A quarantined collection (its manifest records an identity problem, the server or a lab PC having named
+    another school) is refused, since which school its data belongs to is not settled.
   - Every file below the folder is checked against C(MANIFEST.json) (size and sha256); a file that
     differs, is missing or is not in the manifest fails the task, naming each one.
   - Returns, for each item of O(items) (the role's item table, the rows that name a way back in

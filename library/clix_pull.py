@@ -9,6 +9,10 @@ short_description: Pull a school's items into its archive folder with rsync over
 description:
   - Runs on the control node (with C(delegate_to) set to C(localhost)) and pulls each item of O(items) from the
     school server with C(rsync) over C(ssh), into O(root) (the school's LEVEL 2 folder).
+  - C(folder) items whose places share a folder (C(gstudio/media), C(gstudio/nginx-logs), ...) and whose sources
+    end in the same names are pulled together by one C(rsync -R) (a few processes instead of one pair per item);
+    each still gets its own totals, links, excludes and status (absent on its own). When that rsync fails otherwise
+    than by a missing source or a dropped link, each of them is pulled again alone, so a failure stays its item's.
   - Incremental and resumable - unchanged files are not sent again, partial files are kept in a
     hidden C(.rsync-partial) folder and resumed, and files removed from the server stay in the
     archive (no deletion). Files appear under their final name only when complete.
@@ -123,8 +127,8 @@ options:
     default: 10
   progress_seconds:
     description:
-      - While items are being pulled, print a line per running item this often (bytes so far, share of the
-        item, rate); 0 for none.
+      - While items are being pulled, print a line per running pull this often (bytes so far, share of the
+        item - or of the folder items pulled together -, rate); 0 for none.
       - Printed when the module runs on the control node through the C(clix_inprocess) action plugin (as
         C(collect.yml) runs it); a module process cannot print while it runs.
     type: int
@@ -254,6 +258,7 @@ total_bytes:
 
 import contextlib
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -280,11 +285,13 @@ from ansible.module_utils.clix_links import settle_links
 from ansible.module_utils.clix_manifest import ABSENT, FAILED, OK, leave_known
 from ansible.module_utils.clix_rsync import (
     LOCAL_CONNECTIONS,
+    NOT_THERE,
     SSH_CONNECTIONS,
     TRANSIENT,
     parse_stats,
     rsync,
     rsync_failed,
+    rsync_listed,
     ssh_argument_spec,
     unmunged,
 )
@@ -502,8 +509,7 @@ def pull_item(p: dict, item: dict, check: bool, progress: Callable | None = None
     root = p["root"]
     final = os.path.join(root, item["dest"])
     kind = item["kind"]
-    result = dict(name=item["name"], status=OK, reason=None, source=item["src"], bytes_received=0,
-                  files_transferred=0, total_bytes=0)
+    result = new_result(item)
     if item["error"]:
         result.update(status=FAILED, reason=item["error"], seconds=0.0)
         return result
@@ -567,24 +573,166 @@ def pull_item(p: dict, item: dict, check: bool, progress: Callable | None = None
     return result
 
 
-def pull_retried(p: dict, item: dict, check: bool, progress: Callable | None, show: Callable | None) -> dict:
-    """pull_item, tried again (up to p["retries"] times) when it failed the way a dropped or stalled
-    link fails; each try resumes what the last one left, as a re-run of the play would."""
-    retried = []
-    while True:
-        result = pull_item(p, item, check, progress)
-        if not result.pop(TRANSIENT, False) or len(retried) >= p["retries"]:
-            break
-        retried.append(result["reason"])
-        if show:
-            show("pulling %s: %s; trying again in %g s (%d of %d)" % (
-                item["name"], result["reason"], p["retry_seconds"], len(retried), p["retries"]))
-        time.sleep(p["retry_seconds"])
-    result["retried"] = retried
+def retry_after(p: dict, label: str, failed: dict, retried: list, show: Callable | None) -> bool:
+    """Whether a pull that failed so is tried again (a dropped or stalled link, tries left); if so,
+    after saying it and waiting p["retry_seconds"]."""
+    if not failed.pop(TRANSIENT, False) or len(retried) >= p["retries"]:
+        return False
+    retried.append(failed["reason"])
+    if show:
+        show("pulling %s: %s; trying again in %g s (%d of %d)" % (
+            label, failed["reason"], p["retry_seconds"], len(retried), p["retries"]))
+    time.sleep(p["retry_seconds"])
+    return True
+
+
+def note_retried(result: dict, retried: list) -> dict:
+    result["retried"] = list(retried)
     if retried:
         tries = "after %d tries, the first failed: %s" % (len(retried) + 1, retried[0])
         result["reason"] = "%s (%s)" % (result["reason"], tries) if result["reason"] else tries
     return result
+
+
+def pull_retried(p: dict, item: dict, check: bool, progress: Callable | None, show: Callable | None) -> dict:
+    """pull_item, tried again (up to p["retries"] times) when it failed the way a dropped or stalled
+    link fails; each try resumes what the last one left, as a re-run of the play would."""
+    retried = []
+    result = pull_item(p, item, check, progress)
+    while retry_after(p, item["name"], result, retried, show):
+        result = pull_item(p, item, check, progress)
+    return note_retried(result, retried)
+
+
+# A folder item shares an rsync with others (rsync -R) when its source ends in the folders its place
+# ends in, named plainly (rsync shows other names escaped), and its excludes are anchored (each is
+# then made its own item's: an unanchored one would match in every item of the rsync).
+SHARED_PART = re.compile(r"[A-Za-z0-9_+-][A-Za-z0-9._+-]*", re.A)
+
+
+def shared_place(root: str, item: dict) -> tuple | None:
+    """(base, rel) of a folder item that can share an rsync: rel, the end its source and its place
+    (below base) have in common; None for any other item (pulled alone, as pull_item says)."""
+    src, dest = item["src"], item["dest"]
+    if item["kind"] != "folder" or item["error"] or not src.endswith("/") or not src.startswith("/"):
+        return None
+    if os.path.normpath(src) != src.rstrip("/") or any(not x.startswith("/") for x in item.get("exclude") or []):
+        return None
+    try:
+        under(root, dest, links=False)
+    except LayoutError:
+        return None
+    s, d = src.rstrip("/").split("/")[1:], dest.strip("/").split("/")
+    n = 0
+    while n < min(len(s), len(d)) and s[-1 - n] == d[-1 - n] and SHARED_PART.fullmatch(d[-1 - n]):
+        n += 1
+    return ("/".join(d[:len(d) - n]), "/".join(d[len(d) - n:])) if n else None
+
+
+def units(p: dict, check: bool) -> list:
+    """The pulls of p's items, as lists of their indexes: the folder items that share a base, one
+    rsync together (none inside another's folder, none twice in a place); every other item alone."""
+    out, shared = [], {}
+    for i, item in enumerate(p["items"]):
+        place = None if check else shared_place(p["root"], item)
+        if place is None:
+            out.append([i])
+            continue
+        base, rel = place
+        for unit, rels in shared.get(base, []):
+            if not any(r == rel or r.startswith(rel + "/") or rel.startswith(r + "/") for r in rels):
+                unit.append(i)
+                rels.append(rel)
+                break
+        else:
+            out.append([i])
+            shared.setdefault(base, []).append((out[-1], [rel]))
+    return out
+
+
+def new_result(item: dict) -> dict:
+    return dict(name=item["name"], status=OK, reason=None, source=item["src"], bytes_received=0,
+                files_transferred=0, total_bytes=0)
+
+
+def tally(listing: list, rels: list, received: int) -> list:
+    """Per rel: {files_transferred, total_bytes, bytes_received} of a listed rsync, the bytes that
+    crossed (received, the file lists' included) shared by each item's files' (and its count of files)."""
+    prefixes = [(rel + "/").encode() for rel in rels]
+    counts = [dict(files_transferred=0, total_bytes=0, weight=0) for _ in rels]
+    at = 0
+    for kind, got, crossed, size, name in listing:
+        if not name.startswith(prefixes[at]):
+            at = next((i for i, prefix in enumerate(prefixes) if name.startswith(prefix)), None)
+            if at is None:
+                at = 0
+                continue  # an implied folder above the items
+        c = counts[at]
+        c["weight"] += crossed + 1
+        if kind != b"d":
+            c["total_bytes"] += size
+            c["files_transferred"] += int(got and kind == b"f")
+    weights = sum(c["weight"] for c in counts) or 1
+    for c in counts:
+        c["bytes_received"] = received * c.pop("weight") // weights
+    return counts
+
+
+def absent_sources(err: str, sources: list) -> set | None:
+    """The indexes of sources rsync found missing, when that is all its errors say; else None."""
+    absent = set()
+    for line in err.strip().splitlines():
+        missing = NOT_THERE.search(line)
+        if missing and missing.group(1).rstrip("/").replace("/./", "/") in sources:
+            absent.add(sources.index(missing.group(1).rstrip("/").replace("/./", "/")))
+        elif not line.startswith("rsync error: some files/attrs were not transferred"):
+            return None
+    return absent
+
+
+def pull_shared(p: dict, items: list, progress: Callable | None, show: Callable | None) -> list:
+    """Folder items with one base pulled by one rsync (-R), each into its own place as pull_item pulls
+    it alone: its links settled on their own, its totals from rsync's listing, absent on its own. A
+    link that drops is tried again as pull_retried does, for all of them; any other failure may be
+    one item's, so each is then pulled alone, saying what is its own."""
+    started = time.time()
+    places = [shared_place(p["root"], item) for item in items]
+    if None in places:  # a place changed since the plan (under's check): each as pull_item says
+        return [pull_retried(p, item, False, progress, show) for item in items]
+    base, rels = places[0][0], [rel for _, rel in places]
+    sources = [item["src"].rstrip("/")[:-len(rel)].rstrip("/") for item, rel in zip(items, rels)]
+    for item in items:
+        os.makedirs(os.path.join(p["root"], item["dest"]), mode=0o700, exist_ok=True)
+    extra = ["--exclude=/%s%s" % (rel, x) for item, rel in zip(items, rels) for x in item.get("exclude") or []]
+    retried = []
+    while True:
+        rc, out, err, listing = rsync_listed(p, ["%s/./%s/" % (s, rel) for s, rel in zip(sources, rels)],
+                                             os.path.join(p["root"], base) + "/", extra, progress)
+        absent = absent_sources(err, [item["src"].rstrip("/") for item in items]) if rc in (0, 23) else None
+        if absent is not None:
+            break
+        failed = rsync_failed(rc, err, "")
+        if failed.get(TRANSIENT) and len(retried) >= p["retries"]:  # the link never came back: as each would say
+            return [note_retried(dict(new_result(item), status=FAILED, reason=failed["reason"],
+                                      seconds=round(time.time() - started, 3)), retried) for item in items]
+        if not retry_after(p, ", ".join(item["name"] for item in items), failed, retried, show):
+            # What the shared rsync brought stays brought: counted with what the item's own brings.
+            return [dict(alone, **{k: alone[k] + counts[k] for k in ("files_transferred", "bytes_received")})
+                    for alone, counts in zip([pull_retried(p, item, False, progress, show) for item in items],
+                                             tally(listing, rels, parse_stats(out)["bytes_received"]))]
+    results = []
+    for i, (item, counts) in enumerate(zip(items, tally(listing, rels, parse_stats(out)["bytes_received"]))):
+        target = os.path.join(p["root"], item["dest"])
+        result = new_result(item)
+        if i in absent:
+            result.update(status=ABSENT, reason="not on the server: %s" % shown(item["src"]))
+            result[TIDY] = target
+        else:
+            result.update(counts)
+        note_skipped(result, settle_links(target))
+        result["seconds"] = round(time.time() - started, 3)
+        results.append(note_retried(result, retried))
+    return results
 
 
 def pull_all(p: dict, check: bool, show: Callable | None) -> list:
@@ -592,23 +740,33 @@ def pull_all(p: dict, check: bool, show: Callable | None) -> list:
     the disks); with show, a line per running item every progress_seconds."""
     latest = {}
 
-    def watched(item: dict) -> dict:
+    def watched(unit: list) -> list:
+        items = [p["items"][i] for i in unit]
+        label = ", ".join(item["name"] for item in items)
+
         def note(match) -> None:
-            latest[item["name"]] = "%s bytes (%s of the item), %s" % match.groups()
+            latest[label] = "%s bytes (%s of the item%s), %s" % (match.group(1), match.group(2),
+                                                                 "s" if len(items) > 1 else "", match.group(3))
         try:
-            return pull_retried(p, item, check, note if show else None, show)
+            if len(items) == 1:
+                return [pull_retried(p, items[0], check, note if show else None, show)]
+            return pull_shared(p, items, note if show else None, show)
         finally:
-            latest.pop(item["name"], None)
+            latest.pop(label, None)
 
     shown = {}
+    plan = units(p, check)
     with ThreadPoolExecutor(max_workers=4) as pool:
-        futures = [pool.submit(watched, item) for item in p["items"]]
+        futures = [pool.submit(watched, unit) for unit in plan]
         while wait(futures, timeout=p["progress_seconds"] or None)[1]:
             for name, text in sorted(latest.items()):
                 if shown.get(name) != text:
                     show("pulling %s: %s" % (name, text))
                     shown[name] = text
-    results = [f.result() for f in futures]
+    results = [None] * len(p["items"])
+    for unit, future in zip(plan, futures):
+        for i, result in zip(unit, future.result()):
+            results[i] = result
     for result in results:
         if TIDY in result:
             remove_empty_parents(result.pop(TIDY), p["root"])

@@ -309,3 +309,74 @@ def test_only_what_a_dropped_link_explains_is_tried_again(tmp_path, monkeypatch,
     assert len(calls) == tries and result["status"] == "failed"
     assert result["reason"].startswith("rsync exit %d" % rc) and len(result["retried"]) == tries - 1
     assert clix_pull.TRANSIENT not in result
+
+
+def test_folder_items_of_one_base_share_one_rsync_and_each_keeps_its_own_result(tmp_path, hostile_media, monkeypatch):
+    """The folder items below one archive folder are pulled by one rsync (-R), yet each ends as it
+    would alone: its own tree, links, excludes, totals and status (absent, or a failure of its own
+    that leaves the others ok)."""
+    server = hostile_media.parent
+    for rel, data in {"logs/l1": b"log", "logs/old/x": b"left out", "media/old/y": b"kept", "real/sa/f": b"sa"}.items():
+        (server / rel).parent.mkdir(parents=True, exist_ok=True)
+        (server / rel).write_bytes(data)
+    os.symlink("real", server / "qbank")  # a folder on the way to an item's source, a link on the server
+    items = [dict(name="media", src=f"{hostile_media}/", dest="gstudio/media"),
+             dict(name="logs", src=f"{server}/logs/", dest="gstudio/logs", exclude=["/old"]),  # logs/old only
+             dict(name="qbank/sa", src=f"{server}/qbank/sa/", dest="gstudio/qbank/sa"),
+             dict(name="nginx", src=f"{server}/nginx/", dest="gstudio/nginx")]
+    calls = []
+    for name in ("rsync", "rsync_listed"):
+        real = getattr(clix_pull, name)
+        monkeypatch.setattr(clix_pull, name, lambda *a, real=real, name=name, **k: calls.append(name) or real(*a, **k))
+    shared, root = params(tmp_path / "a", *items), tmp_path / "a"
+    results = clix_pull.pull_all(shared, False, None)
+    assert calls == ["rsync_listed"]
+    alone = [clix_pull.pull_all(params(tmp_path / "b", item), False, None)[0] for item in items]
+    same = ("name", "status", "reason", "files_transferred", "total_bytes", "skipped_links")
+    assert [{k: r.get(k) for k in same} for r in results] == [{k: r.get(k) for k in same} for r in alone]
+    assert [r["status"] for r in results] == ["ok", "ok", "ok", "absent"] and results[0]["total_bytes"] > 0
+
+    def tree(top: Path) -> dict:
+        return {str(f.relative_to(top)): os.readlink(f) if f.is_symlink() else f.read_bytes() if f.is_file() else None
+                for f in sorted(top.rglob("*"))}
+    assert tree(root) == tree(tmp_path / "b") and b"left out" not in tree(root).values()
+    assert (root / "gstudio/media/old/y").read_bytes() == b"kept" and not (root / "gstudio/nginx").exists()
+    calls.clear()
+    assert [r["files_transferred"] for r in clix_pull.pull_all(shared, False, None)] == [0, 0, 0, 0]
+    assert calls == ["rsync_listed"]
+    # The archive holds a folder where the server now has logs' file: logs fails, alone; the others do not.
+    (root / "gstudio/logs/l1").unlink()
+    (root / "gstudio/logs/l1/in-the-way").mkdir(parents=True)
+    (hostile_media / "f.txt").write_bytes(b"new data")
+    calls.clear()
+    results = clix_pull.pull_all(shared, False, None)
+    assert [r["status"] for r in results] == ["ok", "failed", "ok", "absent"], results
+    assert results[1]["reason"].startswith("rsync exit 23") and results[0]["files_transferred"] == 1
+    assert (root / "gstudio/media/f.txt").read_bytes() == b"new data" and links_below(root / "gstudio/media") == KEPT
+
+
+def test_a_shared_rsync_cut_off_by_the_link_is_tried_again_for_all_its_items(tmp_path, monkeypatch):
+    for name in ("media", "logs"):
+        (tmp_path / "server" / name).mkdir(parents=True)
+        (tmp_path / "server" / name / "f").write_bytes(name.encode())
+    items = [dict(name=name, src=f"{tmp_path}/server/{name}/", dest=f"gstudio/{name}") for name in ("media", "logs")]
+    real, shown = clix_pull.rsync_listed, []
+    cut = {"tries": 1}
+
+    def cut_off(*args, **kwargs):
+        if cut["tries"]:
+            cut["tries"] -= 1
+            return 30, "", "rsync error: timeout in data send/receive (code 30) at io.c(201)\n", []
+        return real(*args, **kwargs)
+    monkeypatch.setattr(clix_pull, "rsync_listed", cut_off)
+    monkeypatch.setattr(clix_pull.time, "sleep", lambda s: shown.append("slept %g" % s))
+    p = dict(params(tmp_path / "archive", *items), retries=1, retry_seconds=7)
+    results = clix_pull.pull_all(p, False, shown.append)
+    assert [(r["status"], r["files_transferred"]) for r in results] == [("ok", 1), ("ok", 1)], results
+    assert all(r["reason"].startswith("after 2 tries, the first failed: rsync exit 30") for r in results)
+    assert shown == ["pulling media, logs: %s; trying again in 7 s (1 of 1)" % results[0]["retried"][0], "slept 7"]
+    cut["tries"] = 2  # the link never comes back: every item fails with the link's reason, none pulled alone
+    monkeypatch.setattr(clix_pull, "rsync", lambda *a, **k: pytest.fail("pulled alone after the link dropped"))
+    results = clix_pull.pull_all(p, False, None)
+    assert [r["status"] for r in results] == ["failed", "failed"]
+    assert all(r["reason"].startswith("rsync exit 30") and len(r["retried"]) == 1 for r in results), results

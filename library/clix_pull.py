@@ -13,6 +13,7 @@ description:
     end in the same names are pulled together by one C(rsync -R) (a few processes instead of one pair per item);
     each still gets its own totals, links, excludes and status (absent on its own). When that rsync fails otherwise
     than by a missing source or a dropped link, each of them is pulled again alone, so a failure stays its item's.
+    C(snapshot) items share an rsync the same way, with each other only.
   - Incremental and resumable - unchanged files are not sent again, partial files are kept in a
     hidden C(.rsync-partial) folder and resumed, and files removed from the server stay in the
     archive (no deletion). Files appear under their final name only when complete.
@@ -316,6 +317,31 @@ def verify_snapshot(folder: str, expect: dict) -> list:
     return problems
 
 
+# -c: a re-made dump has new mtimes; compare contents. --delete: only inside .incoming.
+SNAPSHOT_OPTIONS = ["-c", "--delete"]
+
+
+def seed(final: str, target: str) -> None:
+    """A snapshot's incoming folder, when there is none yet, seeded with hard links to the previous
+    dump: rsync then sends only what changed, and replaces files by rename, so the archived dump is
+    never modified in place."""
+    if not os.path.exists(target):
+        os.makedirs(os.path.dirname(target), mode=0o700, exist_ok=True)
+        if os.path.isdir(final):
+            subprocess.run(["cp", "-al", final, target], check=True)
+
+
+def swap_verified(item: dict, target: str, final: str, result: dict) -> None:
+    """The snapshot pulled into target swapped in whole at final when every file matches what its producer
+    reported; else the item failed and the previous copy kept."""
+    problems = verify_snapshot(target, item["expect"] or {})
+    if problems:
+        result.update(status=FAILED, reason="not verified, previous copy kept: " + "; ".join(problems))
+    else:
+        replace_dir(target, final)
+        result[TIDY] = os.path.dirname(target)
+
+
 def note_skipped(result: dict, skipped: list) -> None:
     if not skipped:
         return
@@ -504,6 +530,12 @@ def pull_sessions(p: dict, item: dict, check: bool, result: dict) -> dict:
     return result
 
 
+def check_place(root: str, dest: str) -> None:
+    """LayoutError unless an item's place and its incoming folder stay below root, no link on the way."""
+    for path in (dest, os.path.join(INCOMING, dest)):
+        under(root, path, links=False)
+
+
 def pull_item(p: dict, item: dict, check: bool, progress: Callable | None = None) -> dict:
     started = time.time()
     root = p["root"]
@@ -514,8 +546,7 @@ def pull_item(p: dict, item: dict, check: bool, progress: Callable | None = None
         result.update(status=FAILED, reason=item["error"], seconds=0.0)
         return result
     try:
-        for path in (item["dest"], os.path.join(INCOMING, item["dest"])):
-            under(root, path, links=False)
+        check_place(root, item["dest"])
     except LayoutError as exc:
         result.update(status=FAILED, reason="%s not pulled: %s" % (shown(item["dest"]), exc), seconds=0.0)
         return result
@@ -531,15 +562,9 @@ def pull_item(p: dict, item: dict, check: bool, progress: Callable | None = None
         return result
     if kind == "snapshot":
         target = os.path.join(root, INCOMING, item["dest"])
-        if not check and not os.path.exists(target):
-            os.makedirs(os.path.dirname(target), mode=0o700, exist_ok=True)
-            if os.path.isdir(final):
-                # Seed with hard links to the previous dump: rsync then sends only what changed,
-                # and replaces files by rename, so the archived dump is never modified in place.
-                subprocess.run(["cp", "-al", final, target], check=True)
-        # -c: a re-made dump has new mtimes; compare contents. --delete: only inside .incoming.
-        extra = ["-c", "--delete"]
-        dest = target + "/"
+        if not check:
+            seed(final, target)
+        extra, dest = SNAPSHOT_OPTIONS, target + "/"
     else:
         target, extra, dest = final, ["--exclude=%s" % pattern for pattern in item.get("exclude") or []], final + "/"
     if not check:
@@ -561,12 +586,7 @@ def pull_item(p: dict, item: dict, check: bool, progress: Callable | None = None
         if result["status"] == ABSENT and not check:
             result[TIDY] = target
     elif kind == "snapshot" and not check:
-        problems = verify_snapshot(target, item["expect"] or {})
-        if problems:
-            result.update(status=FAILED, reason="not verified, previous copy kept: " + "; ".join(problems))
-        else:
-            replace_dir(target, final)
-            result[TIDY] = os.path.dirname(target)
+        swap_verified(item, target, final, result)
     if not check:
         note_skipped(result, skipped)
     result["seconds"] = round(time.time() - started, 3)
@@ -608,18 +628,23 @@ def pull_retried(p: dict, item: dict, check: bool, progress: Callable | None, sh
 # ends in, named plainly (rsync shows other names escaped), and its excludes are anchored (each is
 # then made its own item's: an unanchored one would match in every item of the rsync).
 SHARED_PART = re.compile(r"[A-Za-z0-9_+-][A-Za-z0-9._+-]*", re.A)
+SHARED_KINDS = ("folder", "snapshot")  # a snapshot's pull shares an rsync with snapshots only (-c, --delete)
+
+
+def excludes(item: dict) -> list:
+    return item.get("exclude") or [] if item["kind"] == "folder" else []
 
 
 def shared_place(root: str, item: dict) -> tuple | None:
     """(base, rel) of a folder item that can share an rsync: rel, the end its source and its place
     (below base) have in common; None for any other item (pulled alone, as pull_item says)."""
     src, dest = item["src"], item["dest"]
-    if item["kind"] != "folder" or item["error"] or not src.endswith("/") or not src.startswith("/"):
+    if item["kind"] not in SHARED_KINDS or item["error"] or not src.endswith("/") or not src.startswith("/"):
         return None
-    if os.path.normpath(src) != src.rstrip("/") or any(not x.startswith("/") for x in item.get("exclude") or []):
+    if os.path.normpath(src) != src.rstrip("/") or any(not x.startswith("/") for x in excludes(item)):
         return None
     try:
-        under(root, dest, links=False)
+        check_place(root, dest)
     except LayoutError:
         return None
     s, d = src.rstrip("/").split("/")[1:], dest.strip("/").split("/")
@@ -631,14 +656,15 @@ def shared_place(root: str, item: dict) -> tuple | None:
 
 def units(p: dict, check: bool) -> list:
     """The pulls of p's items, as lists of their indexes: the folder items that share a base, one
-    rsync together (none inside another's folder, none twice in a place); every other item alone."""
+    rsync together (none inside another's folder, none twice in a place), the snapshots likewise;
+    every other item alone."""
     out, shared = [], {}
     for i, item in enumerate(p["items"]):
         place = None if check else shared_place(p["root"], item)
         if place is None:
             out.append([i])
             continue
-        base, rel = place
+        base, rel = (item["kind"], place[0]), place[1]
         for unit, rels in shared.get(base, []):
             if not any(r == rel or r.startswith(rel + "/") or rel.startswith(r + "/") for r in rels):
                 unit.append(i)
@@ -691,23 +717,29 @@ def absent_sources(err: str, sources: list) -> set | None:
 
 
 def pull_shared(p: dict, items: list, progress: Callable | None, show: Callable | None) -> list:
-    """Folder items with one base pulled by one rsync (-R), each into its own place as pull_item pulls
-    it alone: its links settled on their own, its totals from rsync's listing, absent on its own. A
-    link that drops is tried again as pull_retried does, for all of them; any other failure may be
-    one item's, so each is then pulled alone, saying what is its own."""
+    """Folder items (or snapshots) with one base pulled by one rsync (-R), each into its own place as
+    pull_item pulls it alone: its links settled on their own, its totals from rsync's listing, absent
+    on its own, a snapshot verified and swapped in on its own. A link that drops is tried again as
+    pull_retried does, for all of them; any other failure may be one item's, so each is then pulled
+    alone, saying what is its own."""
     started = time.time()
     places = [shared_place(p["root"], item) for item in items]
     if None in places:  # a place changed since the plan (under's check): each as pull_item says
         return [pull_retried(p, item, False, progress, show) for item in items]
     base, rels = places[0][0], [rel for _, rel in places]
     sources = [item["src"].rstrip("/")[:-len(rel)].rstrip("/") for item, rel in zip(items, rels)]
+    snapshots = items[0]["kind"] == "snapshot"
+    top = os.path.join(p["root"], INCOMING if snapshots else "")
     for item in items:
-        os.makedirs(os.path.join(p["root"], item["dest"]), mode=0o700, exist_ok=True)
-    extra = ["--exclude=/%s%s" % (rel, x) for item, rel in zip(items, rels) for x in item.get("exclude") or []]
+        if snapshots:
+            seed(os.path.join(p["root"], item["dest"]), os.path.join(top, item["dest"]))
+        os.makedirs(os.path.join(top, item["dest"]), mode=0o700, exist_ok=True)
+    extra = ["--exclude=/%s%s" % (rel, x) for item, rel in zip(items, rels) for x in excludes(item)]
+    extra += SNAPSHOT_OPTIONS if snapshots else []
     retried = []
     while True:
         rc, out, err, listing = rsync_listed(p, ["%s/./%s/" % (s, rel) for s, rel in zip(sources, rels)],
-                                             os.path.join(p["root"], base) + "/", extra, progress)
+                                             os.path.join(top, base, ""), extra, progress)
         absent = absent_sources(err, [item["src"].rstrip("/") for item in items]) if rc in (0, 23) else None
         if absent is not None:
             break
@@ -722,14 +754,17 @@ def pull_shared(p: dict, items: list, progress: Callable | None, show: Callable 
                                              tally(listing, rels, parse_stats(out)["bytes_received"]))]
     results = []
     for i, (item, counts) in enumerate(zip(items, tally(listing, rels, parse_stats(out)["bytes_received"]))):
-        target = os.path.join(p["root"], item["dest"])
+        target = os.path.join(top, item["dest"])
         result = new_result(item)
+        skipped = settle_links(target)
         if i in absent:
             result.update(status=ABSENT, reason="not on the server: %s" % shown(item["src"]))
             result[TIDY] = target
         else:
             result.update(counts)
-        note_skipped(result, settle_links(target))
+            if snapshots:
+                swap_verified(item, target, os.path.join(p["root"], item["dest"]), result)
+        note_skipped(result, skipped)
         result["seconds"] = round(time.time() - started, 3)
         results.append(note_retried(result, retried))
     return results

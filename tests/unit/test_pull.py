@@ -380,3 +380,33 @@ def test_a_shared_rsync_cut_off_by_the_link_is_tried_again_for_all_its_items(tmp
     results = clix_pull.pull_all(p, False, None)
     assert [r["status"] for r in results] == ["failed", "failed"]
     assert all(r["reason"].startswith("rsync exit 30") and len(r["retried"]) == 1 for r in results), results
+
+
+def test_snapshots_pulled_by_one_rsync_are_each_swapped_in_only_once_verified(tmp_path, monkeypatch):
+    staging, root = tmp_path / "staging", tmp_path / "archive"
+    calls = []
+    for name in ("rsync", "rsync_listed"):
+        real = getattr(clix_pull, name)
+        monkeypatch.setattr(clix_pull, name, lambda *a, real=real, name=name, **k: calls.append(name) or real(*a, **k))
+
+    def snapshots(db: bytes, pg: bytes, db_reported: bytes | None = None) -> list:
+        expect = {"db": make_dump(staging / "db", db), "pg": make_dump(staging / "pg", pg)}
+        if db_reported:  # the server's dump damaged after it reported its sha256
+            expect["db"] = make_dump(tmp_path / "reported", db_reported)
+        return clix_pull.pull_all(params(root, *(dict(name=n, kind="snapshot", src=f"{staging}/{n}/", dest=f"gstudio/{n}",
+                                                      expect=expect[n]) for n in ("db", "pg"))), False, None)
+
+    def archived(name: str) -> bytes:
+        return (root / "gstudio" / name / "gstudio-mongodb" / "Nodes.bson").read_bytes()
+    (staging / "pg" / "old").mkdir(parents=True)
+    (staging / "pg" / "old" / "gone.sql").write_bytes(b"not in the next dump")
+    first = snapshots(b"db 1", b"pg 1")
+    assert [(r["status"], r["files_transferred"]) for r in first] == [("ok", 1), ("ok", 2)], first
+    assert calls == ["rsync_listed"] and archived("db") == b"db 1" and archived("pg") == b"pg 1"
+    (staging / "pg" / "old" / "gone.sql").unlink()
+    bad = snapshots(b"db 2", b"pg 2", db_reported=b"db 2!")
+    assert [r["status"] for r in bad] == ["failed", "ok"] and "not verified, previous copy kept" in bad[0]["reason"]
+    assert archived("db") == b"db 1" and archived("pg") == b"pg 2" and not (root / "gstudio/pg/old/gone.sql").exists()
+    assert [r["status"] for r in snapshots(b"db 2", b"pg 2")] == ["ok", "ok"] and archived("db") == b"db 2"
+    assert sorted(p.name for p in root.iterdir()) == ["gstudio"]  # no .incoming left behind
+    assert calls == ["rsync_listed"] * 3

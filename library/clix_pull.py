@@ -624,9 +624,9 @@ def pull_retried(p: dict, item: dict, check: bool, progress: Callable | None, sh
     return note_retried(result, retried)
 
 
-# A folder item shares an rsync with others (rsync -R) when its source ends in the folders its place
-# ends in, named plainly (rsync shows other names escaped), and its excludes are anchored (each is
-# then made its own item's: an unanchored one would match in every item of the rsync).
+# A folder item (or a snapshot) shares an rsync with others of its kind (rsync -R) when its source ends
+# in the folders its place ends in, named plainly (rsync shows other names escaped), and its excludes are
+# anchored (each is then made its own item's: an unanchored one would match in every item of the rsync).
 SHARED_PART = re.compile(r"[A-Za-z0-9_+-][A-Za-z0-9._+-]*", re.A)
 SHARED_KINDS = ("folder", "snapshot")  # a snapshot's pull shares an rsync with snapshots only (-c, --delete)
 
@@ -636,8 +636,8 @@ def excludes(item: dict) -> list:
 
 
 def shared_place(root: str, item: dict) -> tuple | None:
-    """(base, rel) of a folder item that can share an rsync: rel, the end its source and its place
-    (below base) have in common; None for any other item (pulled alone, as pull_item says)."""
+    """(base, rel) of a folder item or snapshot that can share an rsync: rel, the end its source and its
+    place (below base) have in common; None for any other item (pulled alone, as pull_item says)."""
     src, dest = item["src"], item["dest"]
     if item["kind"] not in SHARED_KINDS or item["error"] or not src.endswith("/") or not src.startswith("/"):
         return None
@@ -709,8 +709,8 @@ def absent_sources(err: str, sources: list) -> set | None:
     absent = set()
     for line in err.strip().splitlines():
         missing = NOT_THERE.search(line)
-        if missing and missing.group(1).rstrip("/").replace("/./", "/") in sources:
-            absent.add(sources.index(missing.group(1).rstrip("/").replace("/./", "/")))
+        if missing and os.path.normpath(missing.group(1)) in sources:  # as rsync names it: /a/./b/., /a/b, ...
+            absent.add(sources.index(os.path.normpath(missing.group(1))))
         elif not line.startswith("rsync error: some files/attrs were not transferred"):
             return None
     return absent
@@ -740,7 +740,7 @@ def pull_shared(p: dict, items: list, progress: Callable | None, show: Callable 
     while True:
         rc, out, err, listing = rsync_listed(p, ["%s/./%s/" % (s, rel) for s, rel in zip(sources, rels)],
                                              os.path.join(top, base, ""), extra, progress)
-        absent = absent_sources(err, [item["src"].rstrip("/") for item in items]) if rc in (0, 23) else None
+        absent = set() if rc == 0 else absent_sources(err, [os.path.normpath(i["src"]) for i in items]) if rc == 23 else None
         if absent is not None:
             break
         failed = rsync_failed(rc, err, "")

@@ -13,7 +13,8 @@ description:
     end in the same names are pulled together by one C(rsync -R) (a few processes instead of one pair per item);
     each still gets its own totals, links, excludes and status (absent on its own). When that rsync fails otherwise
     than by a missing source or a dropped link, each of them is pulled again alone, so a failure stays its item's.
-    C(snapshot) items share an rsync the same way, with each other only.
+    C(snapshot) items share an rsync the same way, with each other only, and so do C(file) items (fetched into
+    one hidden folder, each then checked, redacted and installed on its own).
   - Incremental and resumable - unchanged files are not sent again, partial files are kept in a
     hidden C(.rsync-partial) folder and resumed, and files removed from the server stay in the
     archive (no deletion). Files appear under their final name only when complete.
@@ -429,15 +430,21 @@ def fetched_file(p: dict, item: dict, check: bool, result: dict):
 def pull_file(p: dict, item: dict, check: bool, result: dict, started: float) -> dict:
     """Move a pulled file (redacted when asked) into place only when it is a regular file whose bytes
     differ from the archived copy."""
-    final = os.path.join(p["root"], item["dest"])
     with fetched_file(p, item, check, result) as got:
-        if got and (not item["redact"] or redacted_in_place(item, got[1], result)):
-            changed = not same_bytes(got[1], final)
-            result["files_transferred"] = int(changed)
-            if changed and not check:
-                install_file(got[1], final)
+        if got:
+            install_pulled(p, item, got[1], check, result)
     result["seconds"] = round(time.time() - started, 3)
     return result
+
+
+def install_pulled(p: dict, item: dict, pulled: str, check: bool, result: dict) -> None:
+    """A file item's pulled regular file (redacted when asked) moved into place when its bytes changed."""
+    final = os.path.join(p["root"], item["dest"])
+    if not item["redact"] or redacted_in_place(item, pulled, result):
+        changed = not same_bytes(pulled, final)
+        result["files_transferred"] = int(changed)
+        if changed and not check:
+            install_file(pulled, final)
 
 
 def refuse_large(p: dict, incoming: str, large: list, result: dict) -> None:
@@ -628,7 +635,7 @@ def pull_retried(p: dict, item: dict, check: bool, progress: Callable | None, sh
 # in the folders its place ends in, named plainly (rsync shows other names escaped), and its excludes are
 # anchored (each is then made its own item's: an unanchored one would match in every item of the rsync).
 SHARED_PART = re.compile(r"[A-Za-z0-9_+-][A-Za-z0-9._+-]*", re.A)
-SHARED_KINDS = ("folder", "snapshot")  # a snapshot's pull shares an rsync with snapshots only (-c, --delete)
+SHARED_KINDS = ("folder", "snapshot", "file")  # each shares an rsync with its own kind only
 
 
 def excludes(item: dict) -> list:
@@ -639,14 +646,17 @@ def shared_place(root: str, item: dict) -> tuple | None:
     """(base, rel) of a folder item or snapshot that can share an rsync: rel, the end its source and its
     place (below base) have in common; None for any other item (pulled alone, as pull_item says)."""
     src, dest = item["src"], item["dest"]
-    if item["kind"] not in SHARED_KINDS or item["error"] or not src.endswith("/") or not src.startswith("/"):
+    if item["kind"] not in SHARED_KINDS or item["error"] or src.endswith("/") == (item["kind"] == "file"):
         return None
-    if os.path.normpath(src) != src.rstrip("/") or any(not x.startswith("/") for x in excludes(item)):
+    if not src.startswith("/") or os.path.normpath(src) != src.rstrip("/") or any(not x.startswith("/") for x in excludes(item)):
         return None
     try:
         check_place(root, dest)
     except LayoutError:
         return None
+    if item["kind"] == "file":  # fetched into a hidden folder of its own, by its name there
+        name = os.path.basename(src)
+        return ("", name) if SHARED_PART.fullmatch(name) else None
     s, d = src.rstrip("/").split("/")[1:], dest.strip("/").split("/")
     n = 0
     while n < min(len(s), len(d)) and s[-1 - n] == d[-1 - n] and SHARED_PART.fullmatch(d[-1 - n]):
@@ -716,18 +726,50 @@ def absent_sources(err: str, sources: list) -> set | None:
     return absent
 
 
+def shared_rsync(p: dict, items: list, rels: list, dest: str, extra: list, progress: Callable | None,
+                 show: Callable | None) -> tuple:
+    """The rsync of items (one kind, one base) into dest: (None, results) when it failed - a dropped link
+    tried again as pull_retried does, for all of them; any other failure may be one item's, so each is
+    then pulled alone, saying what is its own -, else (absent, per item results of rsync's listing)."""
+    started, retried, kind = time.time(), [], items[0]["kind"]
+    sources = ["%s/./%s%s" % (item["src"].rstrip("/")[:-len(rel)].rstrip("/"), rel, "" if kind == "file" else "/")
+               for item, rel in zip(items, rels)]
+    while True:
+        rc, out, err, listing = rsync_listed(p, sources, dest, extra, progress)
+        absent = set() if rc == 0 else absent_sources(err, [os.path.normpath(i["src"]) for i in items]) if rc == 23 else None
+        if absent is not None:
+            break
+        failed = rsync_failed(rc, err, "")
+        if failed.get(TRANSIENT) and len(retried) >= p["retries"]:  # the link never came back: as each would say
+            return None, [note_retried(dict(new_result(item), status=FAILED, reason=failed["reason"],
+                                            seconds=round(time.time() - started, 3)), retried) for item in items]
+        if not retry_after(p, ", ".join(item["name"] for item in items), failed, retried, show):
+            alone = [pull_retried(p, item, False, progress, show) for item in items]
+            if kind != "file":  # what the shared rsync brought stays brought: counted with what the item's own brings
+                for result, counts in zip(alone, tally(listing, rels, parse_stats(out)["bytes_received"])):
+                    result.update({k: result[k] + counts[k] for k in ("files_transferred", "bytes_received")})
+            return None, alone
+    results = []
+    for i, (item, counts) in enumerate(zip(items, tally(listing, rels, parse_stats(out)["bytes_received"]))):
+        result = new_result(item)
+        if i in absent:
+            result.update(status=ABSENT, reason="not on the server: %s" % shown(item["src"]))
+        else:
+            result.update(counts)
+        results.append(dict(note_retried(result, retried), seconds=round(time.time() - started, 3)))
+    return absent, results
+
+
 def pull_shared(p: dict, items: list, progress: Callable | None, show: Callable | None) -> list:
-    """Folder items (or snapshots) with one base pulled by one rsync (-R), each into its own place as
-    pull_item pulls it alone: its links settled on their own, its totals from rsync's listing, absent
-    on its own, a snapshot verified and swapped in on its own. A link that drops is tried again as
-    pull_retried does, for all of them; any other failure may be one item's, so each is then pulled
-    alone, saying what is its own."""
-    started = time.time()
+    """Items of one kind and base pulled by one rsync (-R), each as pull_item pulls it alone: its totals
+    from rsync's listing, absent on its own; a folder's or snapshot's links settled on their own, a
+    snapshot verified and swapped in on its own, a file checked, redacted and installed on its own."""
     places = [shared_place(p["root"], item) for item in items]
     if None in places:  # a place changed since the plan (under's check): each as pull_item says
         return [pull_retried(p, item, False, progress, show) for item in items]
     base, rels = places[0][0], [rel for _, rel in places]
-    sources = [item["src"].rstrip("/")[:-len(rel)].rstrip("/") for item, rel in zip(items, rels)]
+    if items[0]["kind"] == "file":
+        return pull_shared_files(p, items, rels, progress, show)
     snapshots = items[0]["kind"] == "snapshot"
     top = os.path.join(p["root"], INCOMING if snapshots else "")
     for item in items:
@@ -735,39 +777,33 @@ def pull_shared(p: dict, items: list, progress: Callable | None, show: Callable 
             seed(os.path.join(p["root"], item["dest"]), os.path.join(top, item["dest"]))
         os.makedirs(os.path.join(top, item["dest"]), mode=0o700, exist_ok=True)
     extra = ["--exclude=/%s%s" % (rel, x) for item, rel in zip(items, rels) for x in excludes(item)]
-    extra += SNAPSHOT_OPTIONS if snapshots else []
-    retried = []
-    while True:
-        rc, out, err, listing = rsync_listed(p, ["%s/./%s/" % (s, rel) for s, rel in zip(sources, rels)],
-                                             os.path.join(top, base, ""), extra, progress)
-        absent = set() if rc == 0 else absent_sources(err, [os.path.normpath(i["src"]) for i in items]) if rc == 23 else None
-        if absent is not None:
-            break
-        failed = rsync_failed(rc, err, "")
-        if failed.get(TRANSIENT) and len(retried) >= p["retries"]:  # the link never came back: as each would say
-            return [note_retried(dict(new_result(item), status=FAILED, reason=failed["reason"],
-                                      seconds=round(time.time() - started, 3)), retried) for item in items]
-        if not retry_after(p, ", ".join(item["name"] for item in items), failed, retried, show):
-            # What the shared rsync brought stays brought: counted with what the item's own brings.
-            return [dict(alone, **{k: alone[k] + counts[k] for k in ("files_transferred", "bytes_received")})
-                    for alone, counts in zip([pull_retried(p, item, False, progress, show) for item in items],
-                                             tally(listing, rels, parse_stats(out)["bytes_received"]))]
-    results = []
-    for i, (item, counts) in enumerate(zip(items, tally(listing, rels, parse_stats(out)["bytes_received"]))):
+    absent, results = shared_rsync(p, items, rels, os.path.join(top, base, ""), extra + (SNAPSHOT_OPTIONS if snapshots else []),
+                                   progress, show)
+    for i, (item, result) in enumerate(zip(items, results) if absent is not None else ()):
         target = os.path.join(top, item["dest"])
-        result = new_result(item)
         skipped = settle_links(target)
         if i in absent:
-            result.update(status=ABSENT, reason="not on the server: %s" % shown(item["src"]))
             result[TIDY] = target
-        else:
-            result.update(counts)
-            if snapshots:
-                swap_verified(item, target, os.path.join(p["root"], item["dest"]), result)
+        elif snapshots:
+            swap_verified(item, target, os.path.join(p["root"], item["dest"]), result)
         note_skipped(result, skipped)
-        result["seconds"] = round(time.time() - started, 3)
-        results.append(note_retried(result, retried))
     return results
+
+
+def pull_shared_files(p: dict, items: list, names: list, progress: Callable | None, show: Callable | None) -> list:
+    """File items fetched by one rsync into a hidden folder of the school's (each by its name there), then
+    each checked (a regular file), redacted when asked and moved into place as pull_file does."""
+    os.makedirs(p["root"], mode=0o700, exist_ok=True)
+    work = tempfile.mkdtemp(prefix=".clix-file-", dir=p["root"])
+    try:
+        absent, results = shared_rsync(p, items, names, work + "/", ["--no-recursive"], progress, show)
+        for item, name, result in zip(items, names, results) if absent is not None else ():
+            pulled = os.path.join(work, name)
+            if result["status"] == OK and pulled_regular(item, pulled, result):
+                install_pulled(p, item, pulled, False, result)
+        return results
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def pull_all(p: dict, check: bool, show: Callable | None) -> list:

@@ -410,3 +410,38 @@ def test_snapshots_pulled_by_one_rsync_are_each_swapped_in_only_once_verified(tm
     assert [r["status"] for r in snapshots(b"db 2", b"pg 2")] == ["ok", "ok"] and archived("db") == b"db 2"
     assert sorted(p.name for p in root.iterdir()) == ["gstudio"]  # no .incoming left behind
     assert calls == ["rsync_listed"] * 3
+
+
+def test_file_items_fetched_by_one_rsync_are_each_checked_redacted_and_installed_on_their_own(tmp_path, monkeypatch):
+    canary = tmp_path / "control-node" / "secret.txt"
+    canary.parent.mkdir()
+    canary.write_bytes(b"CANARY-OF-THE-CONTROL-NODE")
+    server = tmp_path / "server"
+    (server / "settings").mkdir(parents=True)
+    (server / "settings" / "local_settings.py").write_bytes(b"SECRET_KEY = u'abc'\n")
+    os.mkfifo(server / "settings" / "server_settings.py")
+    (server / "git-commit.log").symlink_to(canary)
+    (server / "folder.py" / "big").mkdir(parents=True)
+    items = [dict(name="local_settings.py", kind="file", redact=True, src=f"{server}/settings/local_settings.py",
+                  dest="gstudio/local_settings.py"),
+             dict(name="server_settings.py", kind="file", src=f"{server}/settings/server_settings.py",
+                  dest="gstudio/server_settings.py"),
+             dict(name="git-commit.log", kind="file", src=f"{server}/git-commit.log", dest="gstudio/git-commit.log"),
+             dict(name="folder.py", kind="file", src=f"{server}/folder.py", dest="gstudio/folder.py"),
+             dict(name="gone.log", kind="file", src=f"{server}/gone.log", dest="gstudio/gone.log")]
+    calls = []
+    for name in ("rsync", "rsync_listed"):
+        real = getattr(clix_pull, name)
+        monkeypatch.setattr(clix_pull, name, lambda *a, real=real, name=name, **k: calls.append(name) or real(*a, **k))
+    root = tmp_path / "a"
+    results = clix_pull.pull_all(params(root, *items), False, None)
+    assert calls == ["rsync_listed"]
+    alone = [clix_pull.pull_all(params(tmp_path / "b", item), False, None)[0] for item in items]
+    same = ("name", "status", "reason", "files_transferred", "skipped_links")
+    assert [{k: r.get(k) for k in same} for r in results] == [{k: r.get(k) for k in same} for r in alone]
+    assert [r["status"] for r in results] == ["ok", "failed", "failed", "failed", "absent"], results
+    assert (root / "gstudio" / "local_settings.py").read_bytes() == f"SECRET_KEY = u'{REDACTED}'\n".encode()
+    assert sorted(str(f.relative_to(root)) for f in root.rglob("*")) == ["gstudio", "gstudio/local_settings.py"]
+    calls.clear()
+    assert clix_pull.pull_all(params(root, *items), False, None)[0]["files_transferred"] == 0
+    assert calls == ["rsync_listed"]

@@ -9,6 +9,12 @@ short_description: Pull a school's items into its archive folder with rsync over
 description:
   - Runs on the control node (with C(delegate_to) set to C(localhost)) and pulls each item of O(items) from the
     school server with C(rsync) over C(ssh), into O(root) (the school's LEVEL 2 folder).
+  - C(folder) items whose places share a folder (C(gstudio/media), C(gstudio/nginx-logs), ...) and whose sources
+    end in the same names are pulled together by one C(rsync -R) (a few processes instead of one pair per item);
+    each still gets its own totals, links, excludes and status (absent on its own). When that rsync fails otherwise
+    than by a missing source or a dropped link, each of them is pulled again alone, so a failure stays its item's.
+    C(snapshot) items share an rsync the same way, with each other only, and so do C(file) items (fetched into
+    one hidden folder, each then checked, redacted and installed on its own).
   - Incremental and resumable - unchanged files are not sent again, partial files are kept in a
     hidden C(.rsync-partial) folder and resumed, and files removed from the server stay in the
     archive (no deletion). Files appear under their final name only when complete.
@@ -119,8 +125,8 @@ options:
     default: 10
   progress_seconds:
     description:
-      - While items are being pulled, print a line per running item this often (bytes so far, share of the
-        item, rate); 0 for none.
+      - While items are being pulled, print a line per running pull this often (bytes so far, share of the
+        item - or of the folder items pulled together -, rate); 0 for none.
       - Printed when the module runs on the control node through the C(clix_inprocess) action plugin (as
         C(collect.yml) runs it); a module process cannot print while it runs.
     type: int
@@ -239,6 +245,7 @@ total_bytes:
 
 import contextlib
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -265,11 +272,13 @@ from ansible.module_utils.clix_links import settle_links
 from ansible.module_utils.clix_manifest import ABSENT, FAILED, OK, leave_known
 from ansible.module_utils.clix_rsync import (
     LOCAL_CONNECTIONS,
+    NOT_THERE,
     SSH_CONNECTIONS,
     TRANSIENT,
     parse_stats,
     rsync,
     rsync_failed,
+    rsync_listed,
     ssh_argument_spec,
     unmunged,
 )
@@ -292,6 +301,31 @@ def verify_snapshot(folder: str, expect: dict) -> list:
         except NotRegularFileError as exc:
             problems.append("%s %s" % (rel, exc.strerror))
     return problems
+
+
+# -c: a re-made dump has new mtimes; compare contents. --delete: only inside .incoming.
+SNAPSHOT_OPTIONS = ["-c", "--delete"]
+
+
+def seed(final: str, target: str) -> None:
+    """A snapshot's incoming folder, when there is none yet, seeded with hard links to the previous
+    dump: rsync then sends only what changed, and replaces files by rename, so the archived dump is
+    never modified in place."""
+    if not os.path.exists(target):
+        os.makedirs(os.path.dirname(target), mode=0o700, exist_ok=True)
+        if os.path.isdir(final):
+            subprocess.run(["cp", "-al", final, target], check=True)
+
+
+def swap_verified(item: dict, target: str, final: str, result: dict) -> None:
+    """The snapshot pulled into target swapped in whole at final when every file matches what its producer
+    reported; else the item failed and the previous copy kept."""
+    problems = verify_snapshot(target, item["expect"] or {})
+    if problems:
+        result.update(status=FAILED, reason="not verified, previous copy kept: " + "; ".join(problems))
+    else:
+        replace_dir(target, final)
+        result[TIDY] = os.path.dirname(target)
 
 
 def note_skipped(result: dict, skipped: list) -> None:
@@ -381,15 +415,21 @@ def fetched_file(p: dict, item: dict, check: bool, result: dict):
 def pull_file(p: dict, item: dict, check: bool, result: dict, started: float) -> dict:
     """Move a pulled file (redacted when asked) into place only when it is a regular file whose bytes
     differ from the archived copy."""
-    final = os.path.join(p["root"], item["dest"])
     with fetched_file(p, item, check, result) as got:
-        if got and (not item["redact"] or redacted_in_place(item, got[1], result)):
-            changed = not same_bytes(got[1], final)
-            result["files_transferred"] = int(changed)
-            if changed and not check:
-                install_file(got[1], final)
+        if got:
+            install_pulled(p, item, got[1], check, result)
     result["seconds"] = round(time.time() - started, 3)
     return result
+
+
+def install_pulled(p: dict, item: dict, pulled: str, check: bool, result: dict) -> None:
+    """A file item's pulled regular file (redacted when asked) moved into place when its bytes changed."""
+    final = os.path.join(p["root"], item["dest"])
+    if not item["redact"] or redacted_in_place(item, pulled, result):
+        changed = not same_bytes(pulled, final)
+        result["files_transferred"] = int(changed)
+        if changed and not check:
+            install_file(pulled, final)
 
 
 def refuse_large(p: dict, incoming: str, large: list, result: dict) -> None:
@@ -482,19 +522,23 @@ def pull_sessions(p: dict, item: dict, check: bool, result: dict) -> dict:
     return result
 
 
+def check_place(root: str, dest: str) -> None:
+    """LayoutError unless an item's place and its incoming folder stay below root, no link on the way."""
+    for path in (dest, os.path.join(INCOMING, dest)):
+        under(root, path, links=False)
+
+
 def pull_item(p: dict, item: dict, check: bool, progress: Callable | None = None) -> dict:
     started = time.time()
     root = p["root"]
     final = os.path.join(root, item["dest"])
     kind = item["kind"]
-    result = dict(name=item["name"], status=OK, reason=None, source=item["src"], bytes_received=0,
-                  files_transferred=0, total_bytes=0)
+    result = new_result(item)
     if item["error"]:
         result.update(status=FAILED, reason=item["error"], seconds=0.0)
         return result
     try:
-        for path in (item["dest"], os.path.join(INCOMING, item["dest"])):
-            under(root, path, links=False)
+        check_place(root, item["dest"])
     except LayoutError as exc:
         result.update(status=FAILED, reason="%s not pulled: %s" % (shown(item["dest"]), exc), seconds=0.0)
         return result
@@ -510,15 +554,9 @@ def pull_item(p: dict, item: dict, check: bool, progress: Callable | None = None
         return result
     if kind == "snapshot":
         target = os.path.join(root, INCOMING, item["dest"])
-        if not check and not os.path.exists(target):
-            os.makedirs(os.path.dirname(target), mode=0o700, exist_ok=True)
-            if os.path.isdir(final):
-                # Seed with hard links to the previous dump: rsync then sends only what changed,
-                # and replaces files by rename, so the archived dump is never modified in place.
-                subprocess.run(["cp", "-al", final, target], check=True)
-        # -c: a re-made dump has new mtimes; compare contents. --delete: only inside .incoming.
-        extra = ["-c", "--delete"]
-        dest = target + "/"
+        if not check:
+            seed(final, target)
+        extra, dest = SNAPSHOT_OPTIONS, target + "/"
     else:
         target, extra, dest = final, ["--exclude=%s" % pattern for pattern in item.get("exclude") or []], final + "/"
     if not check:
@@ -540,15 +578,31 @@ def pull_item(p: dict, item: dict, check: bool, progress: Callable | None = None
         if result["status"] == ABSENT and not check:
             result[TIDY] = target
     elif kind == "snapshot" and not check:
-        problems = verify_snapshot(target, item["expect"] or {})
-        if problems:
-            result.update(status=FAILED, reason="not verified, previous copy kept: " + "; ".join(problems))
-        else:
-            replace_dir(target, final)
-            result[TIDY] = os.path.dirname(target)
+        swap_verified(item, target, final, result)
     if not check:
         note_skipped(result, skipped)
     result["seconds"] = round(time.time() - started, 3)
+    return result
+
+
+def retry_after(p: dict, label: str, failed: dict, retried: list, show: Callable | None) -> bool:
+    """Whether a pull that failed so is tried again (a dropped or stalled link, tries left); if so,
+    after saying it and waiting p["retry_seconds"]."""
+    if not failed.pop(TRANSIENT, False) or len(retried) >= p["retries"]:
+        return False
+    retried.append(failed["reason"])
+    if show:
+        show("pulling %s: %s; trying again in %g s (%d of %d)" % (
+            label, failed["reason"], p["retry_seconds"], len(retried), p["retries"]))
+    time.sleep(p["retry_seconds"])
+    return True
+
+
+def note_retried(result: dict, retried: list) -> dict:
+    result["retried"] = list(retried)
+    if retried:
+        tries = "after %d tries, the first failed: %s" % (len(retried) + 1, retried[0])
+        result["reason"] = "%s (%s)" % (result["reason"], tries) if result["reason"] else tries
     return result
 
 
@@ -556,20 +610,185 @@ def pull_retried(p: dict, item: dict, check: bool, progress: Callable | None, sh
     """pull_item, tried again (up to p["retries"] times) when it failed the way a dropped or stalled
     link fails; each try resumes what the last one left, as a re-run of the play would."""
     retried = []
-    while True:
+    result = pull_item(p, item, check, progress)
+    while retry_after(p, item["name"], result, retried, show):
         result = pull_item(p, item, check, progress)
-        if not result.pop(TRANSIENT, False) or len(retried) >= p["retries"]:
+    return note_retried(result, retried)
+
+
+# A folder item (or a snapshot) shares an rsync with others of its kind (rsync -R) when its source ends
+# in the folders its place ends in, named plainly (rsync shows other names escaped), and its excludes are
+# anchored (each is then made its own item's: an unanchored one would match in every item of the rsync).
+SHARED_PART = re.compile(r"[A-Za-z0-9_+-][A-Za-z0-9._+-]*", re.A)
+SHARED_KINDS = ("folder", "snapshot", "file")  # each shares an rsync with its own kind only
+
+
+def excludes(item: dict) -> list:
+    return item.get("exclude") or [] if item["kind"] == "folder" else []
+
+
+def shared_place(root: str, item: dict) -> tuple | None:
+    """(base, rel) of a folder item or snapshot that can share an rsync: rel, the end its source and its
+    place (below base) have in common; None for any other item (pulled alone, as pull_item says)."""
+    src, dest = item["src"], item["dest"]
+    if item["kind"] not in SHARED_KINDS or item["error"] or src.endswith("/") == (item["kind"] == "file"):
+        return None
+    if not src.startswith("/") or os.path.normpath(src) != src.rstrip("/") or any(not x.startswith("/") for x in excludes(item)):
+        return None
+    try:
+        check_place(root, dest)
+    except LayoutError:
+        return None
+    if item["kind"] == "file":  # fetched into a hidden folder of its own, by its name there
+        name = os.path.basename(src)
+        return ("", name) if SHARED_PART.fullmatch(name) else None
+    s, d = src.rstrip("/").split("/")[1:], dest.strip("/").split("/")
+    n = 0
+    while n < min(len(s), len(d)) and s[-1 - n] == d[-1 - n] and SHARED_PART.fullmatch(d[-1 - n]):
+        n += 1
+    return ("/".join(d[:len(d) - n]), "/".join(d[len(d) - n:])) if n else None
+
+
+def units(p: dict, check: bool) -> list:
+    """The pulls of p's items, as lists of their indexes: the folder items that share a base, one
+    rsync together (none inside another's folder, none twice in a place), the snapshots likewise;
+    every other item alone."""
+    out, shared = [], {}
+    for i, item in enumerate(p["items"]):
+        place = None if check else shared_place(p["root"], item)
+        if place is None:
+            out.append([i])
+            continue
+        base, rel = (item["kind"], place[0]), place[1]
+        for unit, rels in shared.get(base, []):
+            if not any(r == rel or r.startswith(rel + "/") or rel.startswith(r + "/") for r in rels):
+                unit.append(i)
+                rels.append(rel)
+                break
+        else:
+            out.append([i])
+            shared.setdefault(base, []).append((out[-1], [rel]))
+    return out
+
+
+def new_result(item: dict) -> dict:
+    return dict(name=item["name"], status=OK, reason=None, source=item["src"], bytes_received=0,
+                files_transferred=0, total_bytes=0)
+
+
+def tally(listing: list, rels: list, received: int) -> list:
+    """Per rel: {files_transferred, total_bytes, bytes_received} of a listed rsync, the bytes that
+    crossed (received, the file lists' included) shared by each item's files' (and its count of files)."""
+    prefixes = [(rel + "/").encode() for rel in rels]
+    counts = [dict(files_transferred=0, total_bytes=0, weight=0) for _ in rels]
+    at = 0
+    for kind, got, crossed, size, name in listing:
+        if not name.startswith(prefixes[at]):
+            at = next((i for i, prefix in enumerate(prefixes) if name.startswith(prefix)), None)
+            if at is None:
+                at = 0
+                continue  # an implied folder above the items
+        c = counts[at]
+        c["weight"] += crossed + 1
+        if kind != b"d":
+            c["total_bytes"] += size
+            c["files_transferred"] += int(got and kind == b"f")
+    weights = sum(c["weight"] for c in counts) or 1
+    for c in counts:
+        c["bytes_received"] = received * c.pop("weight") // weights
+    return counts
+
+
+def absent_sources(err: str, sources: list) -> set | None:
+    """The indexes of sources rsync found missing, when that is all its errors say; else None."""
+    absent = set()
+    for line in err.strip().splitlines():
+        missing = NOT_THERE.search(line)
+        if missing and os.path.normpath(missing.group(1)) in sources:  # as rsync names it: /a/./b/., /a/b, ...
+            absent.add(sources.index(os.path.normpath(missing.group(1))))
+        elif not line.startswith("rsync error: some files/attrs were not transferred"):
+            return None
+    return absent
+
+
+def shared_rsync(p: dict, items: list, rels: list, dest: str, extra: list, progress: Callable | None,
+                 show: Callable | None) -> tuple:
+    """The rsync of items (one kind, one base) into dest: (None, results) when it failed - a dropped link
+    tried again as pull_retried does, for all of them; any other failure may be one item's, so each is
+    then pulled alone, saying what is its own -, else (absent, per item results of rsync's listing)."""
+    started, retried, kind = time.time(), [], items[0]["kind"]
+    sources = ["%s/./%s%s" % (item["src"].rstrip("/")[:-len(rel)].rstrip("/"), rel, "" if kind == "file" else "/")
+               for item, rel in zip(items, rels)]
+    while True:
+        rc, out, err, listing = rsync_listed(p, sources, dest, extra, progress)
+        absent = set() if rc == 0 else absent_sources(err, [os.path.normpath(i["src"]) for i in items]) if rc == 23 else None
+        if absent is not None:
             break
-        retried.append(result["reason"])
-        if show:
-            show("pulling %s: %s; trying again in %g s (%d of %d)" % (
-                item["name"], result["reason"], p["retry_seconds"], len(retried), p["retries"]))
-        time.sleep(p["retry_seconds"])
-    result["retried"] = retried
-    if retried:
-        tries = "after %d tries, the first failed: %s" % (len(retried) + 1, retried[0])
-        result["reason"] = "%s (%s)" % (result["reason"], tries) if result["reason"] else tries
-    return result
+        failed = rsync_failed(rc, err, "")
+        if failed.get(TRANSIENT) and len(retried) >= p["retries"]:  # the link never came back: as each would say
+            return None, [note_retried(dict(new_result(item), status=FAILED, reason=failed["reason"],
+                                            seconds=round(time.time() - started, 3)), retried) for item in items]
+        if not retry_after(p, ", ".join(item["name"] for item in items), failed, retried, show):
+            alone = [pull_retried(p, item, False, progress, show) for item in items]
+            if kind != "file":  # what the shared rsync brought stays brought: counted with what the item's own brings
+                for result, counts in zip(alone, tally(listing, rels, parse_stats(out)["bytes_received"])):
+                    result.update({k: result[k] + counts[k] for k in ("files_transferred", "bytes_received")})
+            return None, alone
+    results = []
+    for i, (item, counts) in enumerate(zip(items, tally(listing, rels, parse_stats(out)["bytes_received"]))):
+        result = new_result(item)
+        if i in absent:
+            result.update(status=ABSENT, reason="not on the server: %s" % shown(item["src"]))
+        else:
+            result.update(counts)
+        results.append(dict(note_retried(result, retried), seconds=round(time.time() - started, 3)))
+    return absent, results
+
+
+def pull_shared(p: dict, items: list, progress: Callable | None, show: Callable | None) -> list:
+    """Items of one kind and base pulled by one rsync (-R), each as pull_item pulls it alone: its totals
+    from rsync's listing, absent on its own; a folder's or snapshot's links settled on their own, a
+    snapshot verified and swapped in on its own, a file checked, redacted and installed on its own."""
+    places = [shared_place(p["root"], item) for item in items]
+    if None in places:  # a place changed since the plan (under's check): each as pull_item says
+        return [pull_retried(p, item, False, progress, show) for item in items]
+    base, rels = places[0][0], [rel for _, rel in places]
+    if items[0]["kind"] == "file":
+        return pull_shared_files(p, items, rels, progress, show)
+    snapshots = items[0]["kind"] == "snapshot"
+    top = os.path.join(p["root"], INCOMING if snapshots else "")
+    for item in items:
+        if snapshots:
+            seed(os.path.join(p["root"], item["dest"]), os.path.join(top, item["dest"]))
+        os.makedirs(os.path.join(top, item["dest"]), mode=0o700, exist_ok=True)
+    extra = ["--exclude=/%s%s" % (rel, x) for item, rel in zip(items, rels) for x in excludes(item)]
+    absent, results = shared_rsync(p, items, rels, os.path.join(top, base, ""), extra + (SNAPSHOT_OPTIONS if snapshots else []),
+                                   progress, show)
+    for i, (item, result) in enumerate(zip(items, results) if absent is not None else ()):
+        target = os.path.join(top, item["dest"])
+        skipped = settle_links(target)
+        if i in absent:
+            result[TIDY] = target
+        elif snapshots:
+            swap_verified(item, target, os.path.join(p["root"], item["dest"]), result)
+        note_skipped(result, skipped)
+    return results
+
+
+def pull_shared_files(p: dict, items: list, names: list, progress: Callable | None, show: Callable | None) -> list:
+    """File items fetched by one rsync into a hidden folder of the school's (each by its name there), then
+    each checked (a regular file), redacted when asked and moved into place as pull_file does."""
+    os.makedirs(p["root"], mode=0o700, exist_ok=True)
+    work = tempfile.mkdtemp(prefix=".clix-file-", dir=p["root"])
+    try:
+        absent, results = shared_rsync(p, items, names, work + "/", ["--no-recursive"], progress, show)
+        for item, name, result in zip(items, names, results) if absent is not None else ():
+            pulled = os.path.join(work, name)
+            if result["status"] == OK and pulled_regular(item, pulled, result):
+                install_pulled(p, item, pulled, False, result)
+        return results
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def pull_all(p: dict, check: bool, show: Callable | None) -> list:
@@ -577,23 +796,33 @@ def pull_all(p: dict, check: bool, show: Callable | None) -> list:
     the disks); with show, a line per running item every progress_seconds."""
     latest = {}
 
-    def watched(item: dict) -> dict:
+    def watched(unit: list) -> list:
+        items = [p["items"][i] for i in unit]
+        label = ", ".join(item["name"] for item in items)
+
         def note(match) -> None:
-            latest[item["name"]] = "%s bytes (%s of the item), %s" % match.groups()
+            latest[label] = "%s bytes (%s of the item%s), %s" % (match.group(1), match.group(2),
+                                                                 "s" if len(items) > 1 else "", match.group(3))
         try:
-            return pull_retried(p, item, check, note if show else None, show)
+            if len(items) == 1:
+                return [pull_retried(p, items[0], check, note if show else None, show)]
+            return pull_shared(p, items, note if show else None, show)
         finally:
-            latest.pop(item["name"], None)
+            latest.pop(label, None)
 
     shown = {}
+    plan = units(p, check)
     with ThreadPoolExecutor(max_workers=4) as pool:
-        futures = [pool.submit(watched, item) for item in p["items"]]
+        futures = [pool.submit(watched, unit) for unit in plan]
         while wait(futures, timeout=p["progress_seconds"] or None)[1]:
             for name, text in sorted(latest.items()):
                 if shown.get(name) != text:
                     show("pulling %s: %s" % (name, text))
                     shown[name] = text
-    results = [f.result() for f in futures]
+    results = [None] * len(p["items"])
+    for unit, future in zip(plan, futures):
+        for i, result in zip(unit, future.result()):
+            results[i] = result
     for result in results:
         if TIDY in result:
             remove_empty_parents(result.pop(TIDY), p["root"])

@@ -136,19 +136,56 @@ def rsync(p: dict, src: str, dest: str, check: bool, extra: list, progress: Call
     """The pull's rsync of src on the host into dest: (exit code, stdout, stderr); progress, when given,
     gets rsync's latest progress line as it comes, and received the names (relative to dest) of the
     regular files rsync has received, a list at a time. p holds clix_pull's options."""
-    # -a as root would make devices and FIFOs: --no-devices --no-specials. --munge-links: see clix_links.settle_links.
-    argv = [p["rsync_path"], "-a", "--no-owner", "--no-group", "--no-devices", "--no-specials", "--munge-links",
-            "--chmod=D0700,F0600", "--stats",
-            "--partial-dir=%s" % PARTIAL_DIR, "--timeout=%d" % p["timeout"], *extra, *link_options(p, check)]
-    if progress is not None:
-        argv.append("--info=progress2")
+    argv = pull_argv(p, check, extra, progress is not None)
     if received is not None:
         argv.append("--out-format=%s" % RECEIVED_FORMAT)  # %b: a file is named once it is received
     argv += [remote(p, src), dest]
     return rsync_watched(argv, progress or (lambda _match: None), received)
 
 
-NOT_THERE = re.compile(r"(change_dir|link_stat) \"[^\"]*\" failed: No such file or directory")
+def pull_argv(p: dict, check: bool, extra: list, progress: bool) -> list:
+    """The pull's rsync command, without its source and destination."""
+    # -a as root would make devices and FIFOs: --no-devices --no-specials. --munge-links: see clix_links.settle_links.
+    argv = [p["rsync_path"], "-a", "--no-owner", "--no-group", "--no-devices", "--no-specials", "--munge-links",
+            "--chmod=D0700,F0600", "--stats",
+            "--partial-dir=%s" % PARTIAL_DIR, "--timeout=%d" % p["timeout"], *extra, *link_options(p, check)]
+    return argv + (["--info=progress2"] if progress else [])
+
+
+# Every file of a listed pull (-ii: the unchanged ones too): its change, bytes that crossed, size, name.
+LISTED_FORMAT = "%i %b %l %n"
+LISTED_LINE = re.compile(rb"^[.<>ch*]([fdLDS]).{9} (\d+) (\d+) (.*)$", re.M)
+PROGRESS_BYTES = re.compile(rb"[\r\n]( *[\d,]+ +\d+% +\S+/s)")
+
+
+def rsync_listed(p: dict, sources: list, dest: str, extra: list, progress: Callable | None = None) -> tuple:
+    """One rsync of several folders on the host into dest, each arriving under dest by the part of its
+    path after "/./" (-R): (exit code, stdout, stderr, listing), the listing one (type, received, bytes
+    that crossed, size, name relative to dest) per file of every source, unchanged ones included.
+    The output is read in bulk (a school's tree may hold many thousand files): only the latest
+    progress line of each chunk is looked at as it comes."""
+    argv = pull_argv(p, False, ["-R", "-ii", "--out-format=%s" % LISTED_FORMAT, *extra], progress is not None)
+    argv += [remote(p, src) for src in sources] + [dest]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    err = []
+    drain = threading.Thread(target=lambda: err.append(proc.stderr.read()), daemon=True)
+    drain.start()
+    chunks, tail = [], b"\n"
+    for chunk in iter(lambda: proc.stdout.read1(65536), b""):
+        chunks.append(chunk)
+        lines = PROGRESS_BYTES.findall(tail + chunk) if progress is not None else ()
+        if lines:
+            progress(PROGRESS_LINE.match(lines[-1].decode("ascii", "replace")))
+        tail = chunk[-1:]
+    proc.wait()
+    drain.join()
+    out = b"".join(chunks).replace(b"\r", b"\n")
+    listing = [(m.group(1), m.group(0)[:1] == b">", int(m.group(2)), int(m.group(3)), m.group(4))
+               for m in LISTED_LINE.finditer(out)]
+    return proc.returncode, out.decode("utf-8", "replace"), b"".join(err).decode("utf-8", "replace"), listing
+
+
+NOT_THERE = re.compile(r"(?:change_dir|link_stat) \"([^\"]*)\" failed: No such file or directory")
 RSYNC_EXIT = {
     5: "error starting the client-server protocol", 10: "error in socket I/O", 11: "error in file I/O",
     12: "error in the rsync protocol data stream", 23: "some files could not be transferred",

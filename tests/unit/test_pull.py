@@ -309,3 +309,139 @@ def test_only_what_a_dropped_link_explains_is_tried_again(tmp_path, monkeypatch,
     assert len(calls) == tries and result["status"] == "failed"
     assert result["reason"].startswith("rsync exit %d" % rc) and len(result["retried"]) == tries - 1
     assert clix_pull.TRANSIENT not in result
+
+
+def test_folder_items_of_one_base_share_one_rsync_and_each_keeps_its_own_result(tmp_path, hostile_media, monkeypatch):
+    """The folder items below one archive folder are pulled by one rsync (-R), yet each ends as it
+    would alone: its own tree, links, excludes, totals and status (absent, or a failure of its own
+    that leaves the others ok)."""
+    server = hostile_media.parent
+    for rel, data in {"logs/l1": b"log", "logs/old/x": b"left out", "media/old/y": b"kept", "real/sa/f": b"sa"}.items():
+        (server / rel).parent.mkdir(parents=True, exist_ok=True)
+        (server / rel).write_bytes(data)
+    os.symlink("real", server / "qbank")  # a folder on the way to an item's source, a link on the server
+    items = [dict(name="media", src=f"{hostile_media}/", dest="gstudio/media"),
+             dict(name="logs", src=f"{server}/logs/", dest="gstudio/logs", exclude=["/old"]),  # logs/old only
+             dict(name="qbank/sa", src=f"{server}/qbank/sa/", dest="gstudio/qbank/sa"),
+             dict(name="nginx", src=f"{server}/nginx/", dest="gstudio/nginx")]
+    calls = []
+    for name in ("rsync", "rsync_listed"):
+        real = getattr(clix_pull, name)
+        monkeypatch.setattr(clix_pull, name, lambda *a, real=real, name=name, **k: calls.append(name) or real(*a, **k))
+    shared, root = params(tmp_path / "a", *items), tmp_path / "a"
+    results = clix_pull.pull_all(shared, False, None)
+    assert calls == ["rsync_listed"]
+    alone = [clix_pull.pull_all(params(tmp_path / "b", item), False, None)[0] for item in items]
+    same = ("name", "status", "reason", "files_transferred", "total_bytes", "skipped_links")
+    assert [{k: r.get(k) for k in same} for r in results] == [{k: r.get(k) for k in same} for r in alone]
+    assert [r["status"] for r in results] == ["ok", "ok", "ok", "absent"] and results[0]["total_bytes"] > 0
+
+    def tree(top: Path) -> dict:
+        return {str(f.relative_to(top)): os.readlink(f) if f.is_symlink() else f.read_bytes() if f.is_file() else None
+                for f in sorted(top.rglob("*"))}
+    assert tree(root) == tree(tmp_path / "b") and b"left out" not in tree(root).values()
+    assert (root / "gstudio/media/old/y").read_bytes() == b"kept" and not (root / "gstudio/nginx").exists()
+    calls.clear()
+    assert [r["files_transferred"] for r in clix_pull.pull_all(shared, False, None)] == [0, 0, 0, 0]
+    assert calls == ["rsync_listed"]
+    # The archive holds a folder where the server now has logs' file: logs fails, alone; the others do not.
+    (root / "gstudio/logs/l1").unlink()
+    (root / "gstudio/logs/l1/in-the-way").mkdir(parents=True)
+    (hostile_media / "f.txt").write_bytes(b"new data")
+    calls.clear()
+    results = clix_pull.pull_all(shared, False, None)
+    assert [r["status"] for r in results] == ["ok", "failed", "ok", "absent"], results
+    assert results[1]["reason"].startswith("rsync exit 23") and results[0]["files_transferred"] == 1
+    assert (root / "gstudio/media/f.txt").read_bytes() == b"new data" and links_below(root / "gstudio/media") == KEPT
+
+
+def test_a_shared_rsync_cut_off_by_the_link_is_tried_again_for_all_its_items(tmp_path, monkeypatch):
+    for name in ("media", "logs"):
+        (tmp_path / "server" / name).mkdir(parents=True)
+        (tmp_path / "server" / name / "f").write_bytes(name.encode())
+    items = [dict(name=name, src=f"{tmp_path}/server/{name}/", dest=f"gstudio/{name}") for name in ("media", "logs")]
+    real, shown = clix_pull.rsync_listed, []
+    cut = {"tries": 1}
+
+    def cut_off(*args, **kwargs):
+        if cut["tries"]:
+            cut["tries"] -= 1
+            return 30, "", "rsync error: timeout in data send/receive (code 30) at io.c(201)\n", []
+        return real(*args, **kwargs)
+    monkeypatch.setattr(clix_pull, "rsync_listed", cut_off)
+    monkeypatch.setattr(clix_pull.time, "sleep", lambda s: shown.append("slept %g" % s))
+    p = dict(params(tmp_path / "archive", *items), retries=1, retry_seconds=7)
+    results = clix_pull.pull_all(p, False, shown.append)
+    assert [(r["status"], r["files_transferred"]) for r in results] == [("ok", 1), ("ok", 1)], results
+    assert all(r["reason"].startswith("after 2 tries, the first failed: rsync exit 30") for r in results)
+    assert shown == ["pulling media, logs: %s; trying again in 7 s (1 of 1)" % results[0]["retried"][0], "slept 7"]
+    cut["tries"] = 2  # the link never comes back: every item fails with the link's reason, none pulled alone
+    monkeypatch.setattr(clix_pull, "rsync", lambda *a, **k: pytest.fail("pulled alone after the link dropped"))
+    results = clix_pull.pull_all(p, False, None)
+    assert [r["status"] for r in results] == ["failed", "failed"]
+    assert all(r["reason"].startswith("rsync exit 30") and len(r["retried"]) == 1 for r in results), results
+
+
+def test_snapshots_pulled_by_one_rsync_are_each_swapped_in_only_once_verified(tmp_path, monkeypatch):
+    staging, root = tmp_path / "staging", tmp_path / "archive"
+    calls = []
+    for name in ("rsync", "rsync_listed"):
+        real = getattr(clix_pull, name)
+        monkeypatch.setattr(clix_pull, name, lambda *a, real=real, name=name, **k: calls.append(name) or real(*a, **k))
+
+    def snapshots(db: bytes, pg: bytes, db_reported: bytes | None = None) -> list:
+        expect = {"db": make_dump(staging / "db", db), "pg": make_dump(staging / "pg", pg)}
+        if db_reported:  # the server's dump damaged after it reported its sha256
+            expect["db"] = make_dump(tmp_path / "reported", db_reported)
+        return clix_pull.pull_all(params(root, *(dict(name=n, kind="snapshot", src=f"{staging}/{n}/", dest=f"gstudio/{n}",
+                                                      expect=expect[n]) for n in ("db", "pg"))), False, None)
+
+    def archived(name: str) -> bytes:
+        return (root / "gstudio" / name / "gstudio-mongodb" / "Nodes.bson").read_bytes()
+    (staging / "pg" / "old").mkdir(parents=True)
+    (staging / "pg" / "old" / "gone.sql").write_bytes(b"not in the next dump")
+    first = snapshots(b"db 1", b"pg 1")
+    assert [(r["status"], r["files_transferred"]) for r in first] == [("ok", 1), ("ok", 2)], first
+    assert calls == ["rsync_listed"] and archived("db") == b"db 1" and archived("pg") == b"pg 1"
+    (staging / "pg" / "old" / "gone.sql").unlink()
+    bad = snapshots(b"db 2", b"pg 2", db_reported=b"db 2!")
+    assert [r["status"] for r in bad] == ["failed", "ok"] and "not verified, previous copy kept" in bad[0]["reason"]
+    assert archived("db") == b"db 1" and archived("pg") == b"pg 2" and not (root / "gstudio/pg/old/gone.sql").exists()
+    assert [r["status"] for r in snapshots(b"db 2", b"pg 2")] == ["ok", "ok"] and archived("db") == b"db 2"
+    assert sorted(p.name for p in root.iterdir()) == ["gstudio"]  # no .incoming left behind
+    assert calls == ["rsync_listed"] * 3
+
+
+def test_file_items_fetched_by_one_rsync_are_each_checked_redacted_and_installed_on_their_own(tmp_path, monkeypatch):
+    canary = tmp_path / "control-node" / "secret.txt"
+    canary.parent.mkdir()
+    canary.write_bytes(b"CANARY-OF-THE-CONTROL-NODE")
+    server = tmp_path / "server"
+    (server / "settings").mkdir(parents=True)
+    (server / "settings" / "local_settings.py").write_bytes(b"SECRET_KEY = u'abc'\n")
+    os.mkfifo(server / "settings" / "server_settings.py")
+    (server / "git-commit.log").symlink_to(canary)
+    (server / "folder.py" / "big").mkdir(parents=True)
+    items = [dict(name="local_settings.py", kind="file", redact=True, src=f"{server}/settings/local_settings.py",
+                  dest="gstudio/local_settings.py"),
+             dict(name="server_settings.py", kind="file", src=f"{server}/settings/server_settings.py",
+                  dest="gstudio/server_settings.py"),
+             dict(name="git-commit.log", kind="file", src=f"{server}/git-commit.log", dest="gstudio/git-commit.log"),
+             dict(name="folder.py", kind="file", src=f"{server}/folder.py", dest="gstudio/folder.py"),
+             dict(name="gone.log", kind="file", src=f"{server}/gone.log", dest="gstudio/gone.log")]
+    calls = []
+    for name in ("rsync", "rsync_listed"):
+        real = getattr(clix_pull, name)
+        monkeypatch.setattr(clix_pull, name, lambda *a, real=real, name=name, **k: calls.append(name) or real(*a, **k))
+    root = tmp_path / "a"
+    results = clix_pull.pull_all(params(root, *items), False, None)
+    assert calls == ["rsync_listed"]
+    alone = [clix_pull.pull_all(params(tmp_path / "b", item), False, None)[0] for item in items]
+    same = ("name", "status", "reason", "files_transferred", "skipped_links")
+    assert [{k: r.get(k) for k in same} for r in results] == [{k: r.get(k) for k in same} for r in alone]
+    assert [r["status"] for r in results] == ["ok", "failed", "failed", "failed", "absent"], results
+    assert (root / "gstudio" / "local_settings.py").read_bytes() == f"SECRET_KEY = u'{REDACTED}'\n".encode()
+    assert sorted(str(f.relative_to(root)) for f in root.rglob("*")) == ["gstudio", "gstudio/local_settings.py"]
+    calls.clear()
+    assert clix_pull.pull_all(params(root, *items), False, None)[0]["files_transferred"] == 0
+    assert calls == ["rsync_listed"]

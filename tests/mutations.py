@@ -354,6 +354,11 @@ MUTATIONS = [
                "          when: false\n"),),
              ("tests/integration/test_restore_labpc.py::"
               "test_a_wiped_lab_pc_restored_and_collected_again_gives_the_same_archive",)),
+    Mutation("unsealed-host-row-clean", "a host whose seal failed is reported with the row of a clean collection",
+             (("filter_plugins/clix.py",
+               '        if not result and sealed is not None and not sealed.get("failed"):\n',
+               "        if not result and sealed is not None:\n"),),
+             ("tests/unit/test_per_school_tasks.py::test_a_sealed_hosts_row_is_built_from_its_facts_by_the_report",)),
 ]
 
 

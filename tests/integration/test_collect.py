@@ -446,7 +446,7 @@ def test_a_long_pull_shows_its_progress_while_it_runs(fleet, target_python, tmp_
     assert len(lines) >= 2, proc.stdout[-3000:]
     sizes = [int(size.replace(",", "")) for size, _ in lines]
     assert sizes == sorted(sizes) and sizes[-1] > sizes[0]  # it moves while the task is still running
-    assert proc.stdout.index(lines[0][0]) < proc.stdout.index("TASK [clix : Remove the staging folder from the school server]")
+    assert proc.stdout.index(lines[0][0]) < proc.stdout.index("TASK [clix : Seal the school's folder with its manifest")
 
 
 def test_a_dump_on_the_school_server_shows_its_progress_while_it_runs(fleet, target_python, tmp_path):

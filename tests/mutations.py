@@ -359,6 +359,12 @@ MUTATIONS = [
                '        if not result and sealed is not None and not sealed.get("failed"):\n',
                "        if not result and sealed is not None:\n"),),
              ("tests/unit/test_per_school_tasks.py::test_a_sealed_hosts_row_is_built_from_its_facts_by_the_report",)),
+    Mutation("settings-check-first-host-only", "the settings check of the play reads the first host's variables only",
+             (("action_plugins/clix_settings_check.py",
+               "    return sorted(name for name in spec if name in raw and (name not in first_raw or "
+               "raw[name] != first_raw[name]))\n",
+               "    return []\n"),),
+             ("tests/unit/test_role_interface.py::test_a_wrong_value_in_one_hosts_own_variables_stops_the_run_naming_it",)),
 ]
 
 

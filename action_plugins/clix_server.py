@@ -13,6 +13,7 @@ ignore_errors recorded it, and never stops the next step.
 from __future__ import annotations
 
 import importlib.util
+import shlex
 import sys
 from pathlib import Path
 
@@ -129,12 +130,17 @@ class ActionModule(clix_watched.ActionModule):
         items = list(pulled.get("items") or []) + ([facts["clix_derived_item"]] if "clix_derived_item" in facts else [])
         if not boolean(args.get("remove_staging", True), strict=False) or any(i.get("status") not in DONE for i in items):
             return ""
+        if self._play_context.check_mode:
+            return ""
+        staging = args["heartbeat"]["staging_dir"]
+        # One command, not the file module (whose payload each worker builds again): a link is removed, not followed.
         try:
-            removed = self._execute_module("ansible.builtin.file", {"path": args["heartbeat"]["staging_dir"],
-                                                                    "state": "absent"}, task_vars=task_vars)
+            removed = self._low_level_execute_command("rm -rf -- %s" % shlex.quote(staging), sudoable=False)
         except AnsibleConnectionFailure as exc:  # failed, not unreachable: the pull's facts must reach the rescue
             return "the host stopped answering: %s" % exc
-        return (removed.get("msg") or "the staging folder could not be removed") if removed.get("failed") else ""
+        if removed["rc"] != 0:
+            return "could not remove the staging folder %s: %s" % (staging, removed["stderr"].strip()[-300:])
+        return ""
 
     def identity(self, heartbeat: dict | None, identity: dict, task_vars: dict | None) -> dict:
         """The server's identity against the inventory's, and the school folder it goes into (its

@@ -122,7 +122,10 @@ class ActionModule(clix_watched.ActionModule):
         # The producers' results are the steps' above: a failed dump's item carries its error (clix_pull_items).
         pull["items"] = clix_filters.clix_pull_items(pull.get("items") or [], facts, pull.pop("lab_pcs", None) or [])
         pull["root"] = facts["clix_school_root"]
-        pulled = clix_inprocess.run_module(self, "clix_pull", pull, task_vars)
+        try:
+            pulled = clix_inprocess.run_module(self, "clix_pull", pull, task_vars)
+        except Exception as exc:  # as when it was a task of its own: its message the failure, the facts kept
+            pulled = {"failed": True, "msg": "clix_pull: %s" % exc}
         pulled.pop("invocation", None)
         facts["clix_pull_result"] = pulled
         if pulled.get("failed"):

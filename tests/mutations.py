@@ -365,6 +365,12 @@ MUTATIONS = [
                "raw[name] != first_raw[name]))\n",
                "    return []\n"),),
              ("tests/unit/test_role_interface.py::test_a_wrong_value_in_one_hosts_own_variables_stops_the_run_naming_it",)),
+    Mutation("failed-pull-facts-dropped", "a school whose pull or staging removal failed loses its heartbeat and items",
+             (("roles/clix/tasks/main.yml",
+               "      when: ansible_failed_result.ansible_facts.clix_pull_result is defined\n",
+               "      when: false\n"),),
+             ("tests/integration/test_collect.py::test_a_staging_folder_that_cannot_be_removed_fails_its_school_which_"
+              "keeps_its_heartbeat_and_items",)),
 ]
 
 

@@ -89,19 +89,44 @@ def load_module(path: str, name: str):
     return module
 
 
+def cannot_honour(action: ActionBase) -> str:
+    """What of the task's setup the worker would silently ignore ('' when nothing): it runs as the
+    worker's user, with the worker's environment."""
+    if action._play_context.become:
+        return "become (it would run as %s, not as %s)" % (os.environ.get("USER", "the operator"),
+                                                            action._play_context.become_user or "root")
+    if any(action._task.environment or []):
+        return "environment: (the task's variables would not reach it)"
+    return ""
+
+
+def run_module(action: ActionBase, name: str, args: dict, task_vars: dict | None) -> dict:
+    """The control-node module `name` of library/ run with `args` inside this worker; its result.
+    Also used by other action plugins (clix_server runs clix_pull so)."""
+    refused = cannot_honour(action)
+    if refused:
+        raise AnsibleActionFail("%s runs inside Ansible's worker on the control node, which cannot honour %s: "
+                                "remove it from the task (or from the play or the host's variables)" % (name, refused))
+    path = action._shared_loader_obj.module_loader.find_plugin(name)
+    if not path:
+        raise AnsibleActionFail("clix_inprocess: no module named %s in the library path" % name)
+    module = load_module(path, name)
+    check_mode = bool(action._play_context.check_mode)
+    label = (task_vars or {}).get("inventory_hostname", "localhost")
+    module.AnsibleModule = lambda **spec: InProcessModule(dict(args), check_mode, label, **spec)
+    umask = os.umask(0o077)  # the modules set it for themselves; the worker gets its own back
+    try:
+        module.main()
+    except ModuleExit as done:
+        return done.result
+    finally:
+        os.umask(umask)
+    raise AnsibleActionFail("%s returned without exit_json or fail_json" % name)
+
+
 class ActionModule(ActionBase):
     _supports_check_mode = True
     _supports_async = False
-
-    def _cannot_honour(self) -> str:
-        """What of the task's setup the worker would silently ignore ('' when nothing): it runs as
-        the worker's user, with the worker's environment."""
-        if self._play_context.become:
-            return "become (it would run as %s, not as %s)" % (os.environ.get("USER", "the operator"),
-                                                                self._play_context.become_user or "root")
-        if any(self._task.environment or []):
-            return "environment: (the task's variables would not reach it)"
-        return ""
 
     def run(self, tmp: str | None = None, task_vars: dict | None = None) -> dict:
         result = super().run(tmp, task_vars)
@@ -109,24 +134,5 @@ class ActionModule(ActionBase):
         if self._connection.transport != "local":  # delegated elsewhere: run it there, the usual way
             result.update(self._execute_module(module_name=name, module_args=self._task.args, task_vars=task_vars))
             return result
-        refused = self._cannot_honour()
-        if refused:
-            raise AnsibleActionFail("%s runs inside Ansible's worker on the control node, which cannot honour %s: "
-                                    "remove it from the task (or from the play or the host's variables)" % (name, refused))
-        path = self._shared_loader_obj.module_loader.find_plugin(name)
-        if not path:
-            raise AnsibleActionFail("clix_inprocess: no module named %s in the library path" % name)
-        module = load_module(path, name)
-        check_mode = bool(self._play_context.check_mode)
-        label = (task_vars or {}).get("inventory_hostname", "localhost")
-        module.AnsibleModule = lambda **spec: InProcessModule(dict(self._task.args), check_mode, label, **spec)
-        umask = os.umask(0o077)  # the modules set it for themselves; the worker gets its own back
-        try:
-            module.main()
-        except ModuleExit as done:
-            result.update(done.result)
-        else:
-            raise AnsibleActionFail("%s returned without exit_json or fail_json" % name)
-        finally:
-            os.umask(umask)
+        result.update(run_module(self, name, self._task.args, task_vars))
         return result

@@ -1,6 +1,7 @@
-"""The work on a school server before its pull, in one task: clix_heartbeat, then the identity
-check on this control node, then clix_mongodump, clix_pg_dumpall, clix_git_snapshot and
-clix_gstudio_derive for the selected items (library/clix_server.py documents it).
+"""The work on a school server, in one task: clix_heartbeat, then the identity check on this control
+node, then clix_mongodump, clix_pg_dumpall, clix_git_snapshot and clix_gstudio_derive for the
+selected items, then the pull (clix_pull, on this control node) and the staging folder's removal
+(library/clix_server.py documents it).
 
 Each step was a task of its own; the modules stay as they are (each one job, each run on the server
 the usual way, its progress shown by clix_watched). What the single task saves is Ansible's
@@ -12,9 +13,11 @@ ignore_errors recorded it, and never stops the next step.
 from __future__ import annotations
 
 import importlib.util
+import shlex
 import sys
 from pathlib import Path
 
+from ansible.errors import AnsibleConnectionFailure
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.utils.display import Display
 
@@ -26,9 +29,18 @@ import clix_imports
 clix_imports.use()
 from ansible.module_utils import clix_identity  # noqa: E402
 
-_spec = importlib.util.spec_from_file_location("clix_watched_action", Path(__file__).resolve().with_name("clix_watched.py"))
-clix_watched = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(clix_watched)
+
+def _load(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_HERE = Path(__file__).resolve()
+clix_watched = _load("clix_watched_action", _HERE.with_name("clix_watched.py"))
+clix_inprocess = _load("clix_inprocess_action", _HERE.with_name("clix_inprocess.py"))
+clix_filters = _load("clix_filters_for_server", _HERE.parents[1] / "filter_plugins" / "clix.py")
 display = Display()
 
 # The steps after the heartbeat: (item tag that selects it, module, fact its result is kept in).
@@ -39,6 +51,8 @@ STEPS = (("db", "clix_mongodump", "clix_db_result"),
 NOT_RUN = {"skipped": True, "changed": False, "skip_reason": "the item is not selected"}
 # A missing or stopped gStudio container is an expected condition: a status in the report, not an error.
 NO_CONTAINER = ("absent", "stopped")
+# An item in one of these states leaves nothing on the server to pull again: its staging folder can go.
+DONE = ("ok", "absent", "skipped")
 
 
 def derived_item(result: dict, derive: dict, check_mode: bool) -> dict:
@@ -92,8 +106,44 @@ class ActionModule(clix_watched.ActionModule):
         if not facts["clix_derived_result"].get("skipped"):
             facts["clix_derived_item"] = derived_item(facts["clix_derived_result"], args["clix_gstudio_derive"],
                                                       bool(self._task.check_mode))
+        if "pull" in args:
+            failed = self.pull(args, facts, task_vars)
+            changed |= bool(facts["clix_pull_result"].get("changed"))
+            if failed:
+                # The task fails as the pull's own task did; the rescue keeps these facts (main.yml).
+                return dict(result, failed=True, msg=failed, changed=changed, ansible_facts=facts)
         result.update(changed=changed, ansible_facts=facts)
         return result
+
+    def pull(self, args: dict, facts: dict, task_vars: dict | None) -> str:
+        """clix_pull into the folder the identity chose, in this worker (clix_inprocess), then the staging
+        folder removed from the server when every item is done; what failed ('' when nothing)."""
+        pull = dict(args["pull"])
+        # The producers' results are the steps' above: a failed dump's item carries its error (clix_pull_items).
+        pull["items"] = clix_filters.clix_pull_items(pull.get("items") or [], facts, pull.pop("lab_pcs", None) or [])
+        pull["root"] = facts["clix_school_root"]
+        try:
+            pulled = clix_inprocess.run_module(self, "clix_pull", pull, task_vars)
+        except Exception as exc:  # as when it was a task of its own: its message the failure, the facts kept
+            pulled = {"failed": True, "msg": "clix_pull: %s" % exc}
+        pulled.pop("invocation", None)
+        facts["clix_pull_result"] = pulled
+        if pulled.get("failed"):
+            return pulled.get("msg") or "the pull failed"
+        items = list(pulled.get("items") or []) + ([facts["clix_derived_item"]] if "clix_derived_item" in facts else [])
+        if not boolean(args.get("remove_staging", True), strict=False) or any(i.get("status") not in DONE for i in items):
+            return ""
+        if self._play_context.check_mode:
+            return ""
+        staging = args["heartbeat"]["staging_dir"]
+        # One command, not the file module (whose payload each worker builds again): a link is removed, not followed.
+        try:
+            removed = self._low_level_execute_command("rm -rf -- %s" % shlex.quote(staging), sudoable=False)
+        except AnsibleConnectionFailure as exc:  # failed, not unreachable: the pull's facts must reach the rescue
+            return "the host stopped answering: %s" % exc
+        if removed["rc"] != 0:
+            return "could not remove the staging folder %s: %s" % (staging, removed["stderr"].strip()[-300:])
+        return ""
 
     def identity(self, heartbeat: dict | None, identity: dict, task_vars: dict | None) -> dict:
         """The server's identity against the inventory's, and the school folder it goes into (its

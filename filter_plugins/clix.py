@@ -216,16 +216,37 @@ def clix_layout_reports_dir(root: str) -> str:
 
 
 def clix_results(hostvars_list: list) -> list:
-    """Each school's clix_result; a school whose play broke before it recorded one still gets a row."""
+    """Each host's row of the report: the clix_result it recorded (derive_archive.yml, a lab PC's heartbeat),
+    else, once it was sealed (main.yml's end), its row built from its facts (clix_result_row); a host whose
+    play broke before either still gets a row, failed, saying so."""
     out = []
     for hv in hostvars_list:
         result = hv.get("clix_result")
+        sealed = hv.get("clix_sealed")
+        if not result and sealed is not None and not sealed.get("failed"):
+            result = clix_result_row(hv)
         if not result:
             result = {"host": hv["inventory_hostname"], "folder": hv["inventory_hostname"], "items": [],
                       "problem": "the play stopped for this school before it recorded a result (see the output above)",
                       "problem_status": "failed"}
         out.append(result)
     return out
+
+
+def clix_result_row(hv: dict) -> dict:
+    """A host's row after main.yml: where it went (the inventory check's word on it), its heartbeat, its
+    problem (what failed, else its identity mismatch) and its items (clix_host_items). A lab PC is its own
+    row (host <code>-<id>-<pc>) beside its school's server."""
+    host = hv["inventory_hostname"]
+    school = hv.get("clix_school") or hv["clix_inventory"]["schools"][host]
+    identity = hv.get("clix_identity") or ""
+    labpc = hv.get("clix_platform") == "unplatform"
+    return {"host": host, "row": host if labpc else school["folder"], "folder": school["folder"],
+            "state": school["state"], "server_id": school["server_id"], "school_code": hv.get("school_code"),
+            "school_name": hv.get("school_name", ""), "heartbeat": hv.get("clix_heartbeat"),
+            "problem": hv.get("clix_problem") or identity,
+            "problem_status": hv.get("clix_problem_status", "identity mismatch" if identity else FAILED),
+            "items": clix_host_items(hv)}
 
 
 def clix_school_hosts(schools: dict, folder: str, play_hosts: list) -> list:

@@ -97,7 +97,7 @@ EXAMPLES = r"""
   clix_fleet_table:
     dest: /srv/archive/reports
     archive_root: /srv/archive
-    schools: "{{ ansible_play_hosts_all | map('extract', hostvars, 'clix_result') | list }}"
+    schools: "{{ ansible_play_hosts_all | map('extract', hostvars) | clix_results }}"
     heartbeat_items: [system-heartbeat, "system-heartbeat (server's own)"]
   delegate_to: localhost
   run_once: true

@@ -55,7 +55,7 @@ EXAMPLES = r"""
 - name: Report the run
   clix_report:
     dest: /srv/archive/reports
-    schools: "{{ ansible_play_hosts_all | map('extract', hostvars, 'clix_result') | list }}"
+    schools: "{{ ansible_play_hosts_all | map('extract', hostvars) | clix_results }}"
   delegate_to: localhost
   run_once: true
 """

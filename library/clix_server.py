@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: clix_server
-short_description: A school server's work before its pull - heartbeat, identity, dumps, git state, derived data - in one task
+short_description: A school server's collection - heartbeat, identity, dumps, git state, derived data, pull - in one task
 description:
   - Runs on the school server, one after the other, the modules that produce what the pull then
     takes - C(clix_heartbeat), C(clix_mongodump), C(clix_pg_dumpall), C(clix_git_snapshot) and
@@ -17,8 +17,14 @@ description:
   - Between the heartbeat and the dumps, checks the server's identity (its C(server_settings.py),
     read by the heartbeat) against the inventory's on the control node (C(module_utils/clix_identity.py))
     and chooses the school's folder, its quarantine folder on a mismatch, with a warning.
+  - Then, with O(pull), runs C(clix_pull) on the control node, inside Ansible's worker as its own task
+    would (C(action_plugins/clix_inprocess.py)), into the folder the identity chose, and removes the
+    staging folder from the server when every item is done (ok, absent or skipped) and
+    O(remove_staging) is true.
   - A step fails alone - its failure is kept in its result (the pull reports its item as failed) and the
-    next step runs. Only a failed heartbeat fails the task - without it the server is not known.
+    next step runs. A failed heartbeat fails the task - without it the server is not known; so does a
+    failed pull or staging removal, with the facts so far in the failed result (C(ansible_facts)) for
+    the rescue to keep.
   - The dumps, git state and derived data run only for their selected item tags (O(selected)).
 version_added: "0.3.0"
 options:
@@ -68,6 +74,19 @@ options:
     type: dict
   derive_on_server:
     description: Whether to run gStudio's derived-data scripts on the server at all.
+    type: bool
+    default: true
+  pull:
+    description:
+      - Options of C(clix_pull), run after the steps above. Its C(root) is the folder the identity chose
+        (C(clix_school_root)).
+      - Its C(items) are the selected items of C(clix_items), made into C(clix_pull)'s by the filter
+        C(clix_pull_items) with the steps' results (an item whose producer failed carries its error).
+      - C(lab_pcs), the school's lab PCs (the filter C(clix_lab_pcs)), are left out of the server's
+        C(unplatform) item.
+    type: dict
+  remove_staging:
+    description: Remove the staging folder (the C(staging_dir) of O(heartbeat)) from the server after a pull whose items are all done.
     type: bool
     default: true
   progress_seconds:
@@ -136,5 +155,9 @@ ansible_facts:
     clix_derived_item:
       description: The derived step as an item of the report and manifest (name, status, reason, source, counts).
       returned: when the derived step ran
+      type: dict
+    clix_pull_result:
+      description: C(clix_pull)'s result, its C(items) the report's and the manifest's (the filter C(clix_host_items)).
+      returned: with O(pull)
       type: dict
 """

@@ -373,6 +373,23 @@ MUTATIONS = [
                "          when: false\n"),),
              ("tests/integration/test_restore_labpc.py::"
               "test_a_wiped_lab_pc_restored_and_collected_again_gives_the_same_archive",)),
+    Mutation("unsealed-host-row-clean", "a host whose seal failed is reported with the row of a clean collection",
+             (("filter_plugins/clix.py",
+               '        if not result and sealed is not None and not sealed.get("failed"):\n',
+               "        if not result and sealed is not None:\n"),),
+             ("tests/unit/test_per_school_tasks.py::test_a_sealed_hosts_row_is_built_from_its_facts_by_the_report",)),
+    Mutation("settings-check-first-host-only", "the settings check of the play reads the first host's variables only",
+             (("action_plugins/clix_settings_check.py",
+               "    return sorted(name for name in spec if name in raw and (name not in first_raw or "
+               "raw[name] != first_raw[name]))\n",
+               "    return []\n"),),
+             ("tests/unit/test_role_interface.py::test_a_wrong_value_in_one_hosts_own_variables_stops_the_run_naming_it",)),
+    Mutation("failed-pull-facts-dropped", "a school whose pull or staging removal failed loses its heartbeat and items",
+             (("roles/clix/tasks/main.yml",
+               "      when: ansible_failed_result.ansible_facts.clix_pull_result is defined\n",
+               "      when: false\n"),),
+             ("tests/integration/test_collect.py::test_a_staging_folder_that_cannot_be_removed_fails_its_school_which_"
+              "keeps_its_heartbeat_and_items",)),
 ]
 
 

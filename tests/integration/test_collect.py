@@ -446,7 +446,7 @@ def test_a_long_pull_shows_its_progress_while_it_runs(fleet, target_python, tmp_
     assert len(lines) >= 2, proc.stdout[-3000:]
     sizes = [int(size.replace(",", "")) for size, _ in lines]
     assert sizes == sorted(sizes) and sizes[-1] > sizes[0]  # it moves while the task is still running
-    assert proc.stdout.index(lines[0][0]) < proc.stdout.index("TASK [clix : Remove the staging folder from the school server]")
+    assert proc.stdout.index(lines[0][0]) < proc.stdout.index("TASK [clix : Seal the school's folder with its manifest")
 
 
 def test_a_dump_on_the_school_server_shows_its_progress_while_it_runs(fleet, target_python, tmp_path):
@@ -545,3 +545,28 @@ def test_a_planted_staging_folder_fails_its_school_clearly_and_nothing_goes_thro
         assert expected in by[("2031003-mz3", "git-commit.log")]["reason"]
     assert all(r["status"] == "ok" for (school, _), r in by.items() if school == "2031002-mz2"), by
     assert list(watched.iterdir()) == []  # nothing written into the planted folder or through the link
+
+
+def test_a_staging_folder_that_cannot_be_removed_fails_its_school_which_keeps_its_heartbeat_and_items(
+        fleet, target_python, tmp_path):
+    """The pull and the staging's removal are steps of clix_server's one task: when the removal fails, the
+    task fails as its own task did (the school's problem, the run's exit), and what the server said and what
+    was pulled are kept for the seal and the report (main.yml's rescue)."""
+    staging = fleet.core("mz1") / "clix-collect-staging"
+    staging.mkdir(mode=0o700)
+    stuck = staging / "stuck"
+    stuck.write_text("")
+    subprocess.run(["chattr", "+i", str(stuck)], check=True)
+    try:
+        proc = collect(fleet, tmp_path / "a", "-l", "mz1", "--tags", "heartbeat")
+    finally:
+        subprocess.run(["chattr", "-i", str(stuck)], check=True)
+        shutil.rmtree(staging)
+    assert proc.returncode != 0, ok(proc)
+    school = next(s for s in latest_report(tmp_path / "a")["schools"] if s["host"] == "2031001-mz1")
+    assert "could not remove the staging folder" in school["problem"] and "stuck" in school["problem"], school
+    assert school["heartbeat"]["server_id"] == "mz1"
+    assert {i["name"]: i["status"] for i in school["items"]} == {
+        "system-heartbeat": "ok", "system-heartbeat (server's own)": "ok"}
+    manifest = json.loads((tmp_path / "a" / YEAR / "mz" / "2031001-mz1" / "MANIFEST.json").read_text())
+    assert manifest["items"]["system-heartbeat"]["status"] == "ok"

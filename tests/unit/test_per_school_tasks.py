@@ -76,3 +76,29 @@ def test_a_failed_hosts_problem_and_status_from_the_failed_task():
     assert clix.clix_failure_status({"msg": "timed out"}, {"action": "clix_connect"}, ["clix_connect"]) == "unreachable"
     assert clix.clix_failure_status({"unreachable": True}, {}, ["clix_connect"]) == "unreachable"
     assert clix.clix_failure_status({"msg": "x"}, {"action": "clix_server"}, ["clix_connect"]) == "failed"
+
+
+def test_a_sealed_hosts_row_is_built_from_its_facts_by_the_report():
+    """main.yml records no row per host: clix_results builds it, once the host is sealed (clix_sealed),
+    from where the inventory check put it and what its tasks left."""
+    schools = {"2031001-mz1": {"folder": "2031001-mz1", "state": "mz", "server_id": "mz1"},
+               "2031001-mz1-pc01": {"folder": "2031001-mz1", "state": "mz", "server_id": "mz1", "pc": "pc01"}}
+    common = {"clix_inventory": {"schools": schools}, "school_code": "2031001", "school_name": "GMHS 1"}
+    pulled = [{"name": "db", "status": "ok"}]
+    server = dict(common, inventory_hostname="2031001-mz1", clix_sealed={"changed": True, "failed": False},
+                  clix_heartbeat={"server_id": "mz1"}, clix_identity="", clix_pull_result={"items": pulled})
+    pc = dict(common, inventory_hostname="2031001-mz1-pc01", clix_platform="unplatform", clix_problem="timed out",
+              clix_problem_status="unreachable", clix_sealed={"skipped": True},
+              clix_pulled=[{"name": "unplatform/pc01", "status": "failed", "reason": "timed out"}])
+    mismatch = dict(server, clix_identity="the server says it is mz2")
+    unsealed = dict(server, clix_sealed={"failed": True, "msg": "disk full"})
+    rows = clix.clix_results([server, pc, mismatch, unsealed])
+    assert rows[0] == {"host": "2031001-mz1", "row": "2031001-mz1", "folder": "2031001-mz1", "state": "mz",
+                       "server_id": "mz1", "school_code": "2031001", "school_name": "GMHS 1",
+                       "heartbeat": {"server_id": "mz1"}, "problem": "", "problem_status": "failed", "items": pulled}
+    assert [rows[1][k] for k in ("row", "folder", "problem", "problem_status", "heartbeat")] == [
+        "2031001-mz1-pc01", "2031001-mz1", "timed out", "unreachable", None]
+    assert rows[1]["items"] == pc["clix_pulled"]
+    assert [rows[2][k] for k in ("problem", "problem_status")] == ["the server says it is mz2", "identity mismatch"]
+    # A host whose seal failed (or never ran) did not reach its end: its row says so, never a clean one.
+    assert "stopped for this school" in rows[3]["problem"] and rows[3]["items"] == []

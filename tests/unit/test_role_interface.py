@@ -106,6 +106,23 @@ def test_a_wrong_value_stops_the_run_before_any_school_is_contacted(tmp_path, na
     assert not (tmp_path / "archive").exists()
 
 
+def test_a_wrong_value_in_one_hosts_own_variables_stops_the_run_naming_it(tmp_path):
+    """The settings are checked once for the play (clix_settings_check), yet a value that only one school's
+    inventory sets is checked too, and named with its host."""
+    (tmp_path / "inventory" / "mz").mkdir(parents=True)
+    (tmp_path / "inventory" / "mz" / "hosts.yml").write_text(
+        "mz:\n  children:\n    mz1:\n      hosts:\n        2031001-mz1: {school_code: '2031001', ansible_host: 192.0.2.1}\n"
+        "    mz2:\n      hosts:\n        2031002-mz2: {school_code: '2031002', ansible_host: 192.0.2.2,"
+        " clix_pull_retries: many}\n")
+    proc = subprocess.run([str(BIN / "ansible-playbook"), "-i", str(tmp_path / "inventory"), str(REPO / "collect.yml"),
+                           "-e", f"clix_archive_root={tmp_path / 'archive'}"],
+                          cwd=REPO, env=env(), capture_output=True, text=True, timeout=120)
+    error = re.search(r"^\[ERROR\]: Task failed: Action failed: Validation of arguments failed:\n(.*)$", proc.stdout, re.M)
+    assert proc.returncode != 0 and error, proc.stdout[-3000:]
+    assert "clix_pull_retries" in error.group(1) and "2031002-mz2's own variables" in error.group(1)
+    assert "Wait for the host" not in proc.stdout and not (tmp_path / "archive").exists()
+
+
 def test_list_tags_names_every_tag_the_readme_lists_and_only_items_tags():
     listed = re.search(r"\(tags: `([a-z -]+)`\)", (REPO / "README.md").read_text()).group(1).split()
     items = {item["tag"] for item in yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())["clix_items"]}

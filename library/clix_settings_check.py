@@ -25,12 +25,9 @@ options:
     default: main
 attributes:
   check_mode:
-    description: The same as a normal run - it only reads.
-    support: full
-  diff_mode:
-    description: Not supported; it changes nothing.
-    support: none
-author: clix-collect developers (@clix-collect)
+    details: The same as a normal run - it only reads.
+extends_documentation_fragment:
+  - clix_attributes
 """
 
 EXAMPLES = r"""

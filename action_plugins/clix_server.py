@@ -28,6 +28,7 @@ import clix_imports
 
 clix_imports.use()
 from ansible.module_utils import clix_identity  # noqa: E402
+from ansible.module_utils.clix_manifest import ABSENT, FAILED, OK, SKIPPED  # noqa: E402
 
 
 def _load(name: str, path: Path):
@@ -52,19 +53,19 @@ NOT_RUN = {"skipped": True, "changed": False, "skip_reason": "the item is not se
 # A missing or stopped gStudio container is an expected condition: a status in the report, not an error.
 NO_CONTAINER = ("absent", "stopped")
 # An item in one of these states leaves nothing on the server to pull again: its staging folder can go.
-DONE = ("ok", "absent", "skipped")
+DONE = (OK, ABSENT, SKIPPED)
 
 
 def derived_item(result: dict, derive: dict, check_mode: bool) -> dict:
     """The report's and manifest's item for the derived-data step on the server."""
     commands = result.get("commands") or []
     if result.get("container_state", "") in NO_CONTAINER or result.get("failed"):
-        status = "skipped" if result.get("container_state", "") in NO_CONTAINER else "failed"
+        status = SKIPPED if result.get("container_state", "") in NO_CONTAINER else FAILED
         reason = result.get("msg", "")
     elif check_mode:
-        status, reason = "skipped", "check mode: would run " + ", ".join(c["name"] for c in commands)
+        status, reason = SKIPPED, "check mode: would run " + ", ".join(c["name"] for c in commands)
     else:
-        status, reason = "ok", ""
+        status, reason = OK, ""
     return {"name": "derived (gStudio container)", "status": status, "reason": reason,
             "source": "%s exec %s: %s" % (derive["runtime"], derive["container"],
                                           ", ".join(list(derive["commands"]) + list(derive.get("users") or []))),

@@ -450,14 +450,18 @@ UNPLATFORM_WRITER = Path(__file__).resolve().parent / "standin" / "unplatform_wr
 APP_PORTS = (8080, 8888)
 
 
-def app_answers(pc: School) -> bool:
+def app_answers(pc: School) -> tuple[bool, ...]:
+    """Whether each of the app's ports answers: the stand-in opens them one after the other."""
     import socket
 
-    try:
-        with socket.create_connection((pc.address, APP_PORTS[0]), timeout=0.2):
-            return True
-    except OSError:
-        return False
+    def answers(port: int) -> bool:
+        try:
+            with socket.create_connection((pc.address, port), timeout=0.2):
+                return True
+        except OSError:
+            return False
+
+    return tuple(answers(port) for port in APP_PORTS)
 
 
 def start_unplatform_writer(lab: Lab, pc: School, root: str = "/opt/clix", env: dict | None = None) -> None:
@@ -469,7 +473,7 @@ def start_unplatform_writer(lab: Lab, pc: School, root: str = "/opt/clix", env: 
                             stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
                             env=dict(os.environ, **(env or {})))
     (d / "unplatform-writer.pid").write_text(str(proc.pid))
-    wait_for(lambda: app_answers(pc), f"the unplatform stand-in of {pc.name}", 30)
+    wait_for(lambda: all(app_answers(pc)), f"the unplatform stand-in of {pc.name}", 30)
 
 
 def stop_unplatform_writer(lab: Lab, pc: School) -> None:
@@ -478,4 +482,4 @@ def stop_unplatform_writer(lab: Lab, pc: School) -> None:
     if pidfile.exists():
         kill_tree(int(pidfile.read_text()))
         pidfile.unlink()
-        wait_for(lambda: not app_answers(pc), f"the unplatform stand-in of {pc.name} to stop", 10)
+        wait_for(lambda: not any(app_answers(pc)), f"the unplatform stand-in of {pc.name} to stop", 10)

@@ -67,7 +67,7 @@ def ct1_archive(fleet, target_python, tmp_path_factory):
     archive = tmp_path_factory.mktemp("labpc") / "clix"
     pc01 = fleet.lab_pc("ct1-pc01")
     start = datetime.datetime.now().replace(microsecond=0)
-    assert hosts.app_answers(pc01), "the fixture needs pc01's app stand-in running"
+    assert all(hosts.app_answers(pc01)), "the fixture needs pc01's app stand-in running"
     assert (fleet.pc_root("ct1-pc01") / "opt/clix" / (V2_SESSIONS_DB + "-wal")).stat().st_size > 0
     proc = collect(fleet, archive, "-l", "ct1")
     hosts.stop_unplatform_writer(fleet.lab, pc01)

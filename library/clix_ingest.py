@@ -238,7 +238,6 @@ import shutil
 import sqlite3
 import stat
 import tempfile
-import time
 import zipfile
 import zlib
 
@@ -272,7 +271,9 @@ from ansible.module_utils.clix_layout import (
     check_part,
     history_path,
     quarantine_root,
+    report_base,
     school_root,
+    stamp_of,
     under,
 )
 from ansible.module_utils.clix_manifest import OK
@@ -874,9 +875,9 @@ def keep_older(root: str, target: str) -> None:
     it); another file of the same time already there takes the next free second."""
     rel = os.path.relpath(target, root)
     digest = None
-    moment = int(min(max(os.lstat(target).st_mtime, 0), 253402300799))  # a stamp of years 1970-9999
+    moment = int(min(max(os.lstat(target).st_mtime, 0), 253402300739))  # a stamp of years 1970-9999
     for offset in range(60):
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(moment + offset))
+        stamp = stamp_of(datetime.datetime.fromtimestamp(moment + offset, datetime.timezone.utc))
         hist = history_path(root, stamp, rel)
         if not os.path.lexists(hist):
             os.makedirs(os.path.dirname(hist), mode=0o700, exist_ok=True)
@@ -1163,9 +1164,8 @@ def remove_stale_work(root: str) -> None:
 
 
 def write_report(p: dict, results: list, notes: list, started: str) -> list:
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     os.makedirs(p["reports_dir"], mode=0o700, exist_ok=True)
-    base = os.path.join(p["reports_dir"], "ingest-%s" % stamp)
+    base = report_base(p["reports_dir"], "ingest")
     return write_text_files(base, {".md": markdown(results, notes, started, p),
                                    ".json": json.dumps(dict(started=started, source=p["source"], school=p["school"],
                                                             sources=results, notes=notes), indent=1, sort_keys=True)})

@@ -62,6 +62,12 @@ options:
     type: list
     elements: dict
     default: []
+  reports_dir:
+    description:
+      - Where the run's report goes (C(<central archive>/reports)), as C(merge-<time>.json) and C(.md),
+        with the field archive, its name, and each school folder's line and counts. None is written when
+        omitted, nor in check mode.
+    type: path
 attributes:
   check_mode:
     details: Verifies the source and reports what would be copied, kept or moved to history; writes nothing.
@@ -76,6 +82,7 @@ EXAMPLES = r"""
     source: /media/usb/clix-archive
     dest: /srv/clix-archive
     items: "{{ clix_items }}"
+    reports_dir: /srv/clix-archive/reports
   delegate_to: localhost
 """
 
@@ -141,6 +148,11 @@ bytes_copied:
     Bytes copied in all.
   type: int
   returned: always
+files:
+  description: The report files written (none in check mode or without O(reports_dir)).
+  type: list
+  returned: always
+  elements: str
 """
 
 import concurrent.futures
@@ -148,6 +160,7 @@ import ctypes
 import datetime
 import errno
 import hashlib
+import json
 import os
 import stat
 import threading
@@ -161,6 +174,7 @@ from ansible.module_utils.clix_files import (
     remove_quietly,
     sha256_and_size,
     syncfs,
+    write_text_files,
 )
 from ansible.module_utils.clix_identity import said, shown
 from ansible.module_utils.clix_layout import (
@@ -176,6 +190,7 @@ from ansible.module_utils.clix_layout import (
     item_of,
     kind_root,
     link_stays_inside,
+    report_base,
     school_roots,
 )
 from ansible.module_utils.clix_manifest import FORMAT, LINK, OK, is_internal, load, write
@@ -780,11 +795,25 @@ def summary_line(school: dict) -> str:
     return line
 
 
+def write_report(reports: str, started: str, source: str, name: str, schools: list, lines: list) -> list:
+    """merge-<time>.json and .md in reports: what this run took from which field archive."""
+    os.makedirs(reports, mode=0o700, exist_ok=True)
+    base = report_base(reports, "merge")
+    refused = sum(s["status"] == "refused" for s in schools)
+    heading = ["# clix-collect merge %s" % started, "", "From %s (%s): %d school folder(s), %d refused." % (
+        shown(source), shown(name), len(schools), refused), ""]
+    return write_text_files(base, {
+        ".json": json.dumps(dict(started=started, source=source, source_name=name, schools=schools, lines=lines),
+                            indent=1, sort_keys=True),
+        ".md": "\n".join(heading + ["- " + line for line in lines]) + "\n"})
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(source=dict(type="path", required=True), dest=dict(type="path", required=True),
                            source_name=dict(type="str"),
                            items=dict(type="list", elements="dict", default=[]),
+                           reports_dir=dict(type="path"),
                            progress_seconds=dict(type="int", default=60)),
         supports_check_mode=True,
     )
@@ -804,14 +833,18 @@ def main() -> None:
     if not module.check_mode:
         os.makedirs(dest, mode=0o700, exist_ok=True)
     schools = []
+    started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     with module_progress(module, lambda: "merging: %d school folders done, %d refused, %s copied" % (
             len(schools), sum(s["status"] == "refused" for s in schools),
             human_bytes(sum(s.get("bytes_copied", 0) for s in schools)))):
         merge(source, dest, p["items"], p["source_name"] or source, module.check_mode, schools)
     refused = [s["path"] for s in schools if s["status"] == "refused"]
+    lines = [summary_line(s) for s in schools]
+    files = []
+    if p["reports_dir"] and not module.check_mode:
+        files = write_report(p["reports_dir"], started, source, p["source_name"] or source, schools, lines)
     module.exit_json(changed=any(s["status"] == "merged" for s in schools), schools=schools, refused=refused,
-                     lines=[summary_line(s) for s in schools],
-                     bytes_copied=sum(s.get("bytes_copied", 0) for s in schools))
+                     lines=lines, files=files, bytes_copied=sum(s.get("bytes_copied", 0) for s in schools))
 
 
 if __name__ == "__main__":

@@ -89,6 +89,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.clix_files import human_bytes, write_text_files
+from ansible.module_utils.clix_layout import report_base
 from ansible.module_utils.clix_manifest import ABSENT, FAILED, OK, SKIPPED, recorded_time
 from ansible.module_utils.clix_pages import Notes, duration, minute, render, short_names, short_size
 from ansible.module_utils.clix_unplatform import ARCHIVE_TOP
@@ -316,7 +317,7 @@ def main() -> None:
     result = dict(changed=False, table=lines, problems=problems, summary=summary)
     if not module.check_mode:
         os.makedirs(p["dest"], mode=0o700, exist_ok=True)
-        base = os.path.join(p["dest"], "collect-%s" % ended.strftime("%Y%m%dT%H%M%SZ"))
+        base = report_base(p["dest"], "collect", ended)
         contents = {".json": json.dumps(dict(title=p["title"], summary=summary, run=run, rows=table,
                                              schools=p["schools"]), indent=1, sort_keys=True),
                     ".md": markdown(p["title"], table, summary, run), ".html": html_page(p["title"], table, summary, run)}

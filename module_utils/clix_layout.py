@@ -237,6 +237,20 @@ def reports_dir(root: str) -> str:
     return under(root, REPORTS)
 
 
+def report_base(reports: str, job: str, moment: datetime.datetime | None = None) -> str:
+    """<reports>/<job>-YYYYMMDDTHHMMSSZ (moment, now by default, in UTC): a run's report, its files
+    adding .json, .md and .html."""
+    moment = moment or datetime.datetime.now(datetime.timezone.utc)
+    return os.path.join(reports, "%s-%s" % (check_part(job), stamp_of(moment)))
+
+
+def stamp_of(moment: datetime.datetime) -> str:
+    """A moment as YYYYMMDDTHHMMSSZ in UTC (no colons: archives travel on FAT-formatted USB disks)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    return moment.astimezone(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
 def dataset_dir(root: str) -> str:
     """<root>/dataset: the research dataset (clix_dataset)."""
     return under(root, DATASET)
@@ -280,10 +294,7 @@ def kind_root(root: str, school: dict) -> str:
 def history_stamp(when: str) -> str:
     """An ISO 8601 time (as manifests record collected_at) as a history folder name, YYYYMMDDTHHMMSSZ
     in UTC (no colons: field archives travel on FAT-formatted USB disks)."""
-    moment = datetime.datetime.fromisoformat(str(when).replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=datetime.timezone.utc)
-    return moment.astimezone(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return stamp_of(datetime.datetime.fromisoformat(str(when).replace("Z", "+00:00")))
 
 
 def history_path(school: str, stamp: str, relpath: str) -> str:

@@ -78,8 +78,8 @@ def test_a_then_b_and_b_then_a_give_the_same_files_every_one_kept_and_verified(f
     ab, ba = tmp_path / "AB", tmp_path / "BA"
     for first, second, central in ((a, b, ab), (b, a, ba)):
         for source in (first, second):
-            proc = merge(fleet, source, central)
-            assert proc.returncode == 0, ok(proc)
+            merged = merge(fleet, source, central)
+            assert merged.returncode == 0, ok(merged)
     assert data_files(ab) == data_files(ba)
     for central in (ab, ba):
         proc = verify(fleet, central)
@@ -100,6 +100,13 @@ def test_a_then_b_and_b_then_a_give_the_same_files_every_one_kept_and_verified(f
         assert (ab / YEAR / "mz" / school / "MANIFEST.json").is_file()
     for path in [ab, *ab.rglob("*")]:
         assert (path.stat().st_mode & 0o777) == (0o700 if path.is_dir() else 0o600), path
+    reports = sorted((ab / "reports").glob("merge-*.json"))
+    assert len(reports) == 2, reports  # a report of each run, saying what it took from which archive
+    report = json.loads(reports[-1].read_text())
+    assert report["source"] == str(b) and {s["path"]: s["status"] for s in report["schools"]} == \
+        {f"{YEAR}/mz/2031001-mz1": "merged", f"{YEAR}/mz/2031003-mz3": "merged"}, report
+    assert reports[-1].with_suffix(".md").is_file()
+    assert f"Report: {sorted((ba / 'reports').glob('merge-*.json'))[-1]}" in merged.stdout, ok(merged)  # ba's last
 
 
 def test_merging_twice_changes_nothing(fleet, field_archives, tmp_path):
@@ -129,6 +136,8 @@ def test_the_corrupt_school_is_refused_by_name_and_its_central_copy_untouched(fl
     assert not (central / YEAR / "mz/2031002-mz2").exists()
     assert data_files(central) == before  # mz1 identical: nothing to do
     assert not (central / ".clix-collect.lock").exists()
+    report = json.loads(next((central / "reports").glob("merge-*.json")).read_text())
+    assert [s["path"] for s in report["schools"] if s["status"] == "refused"] == [f"{YEAR}/mz/2031002-mz2"]
 
 
 def test_a_merge_killed_half_way_leaves_a_verifiable_archive_and_a_rerun_finishes_it(fleet, field_archives,

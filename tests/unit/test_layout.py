@@ -3,7 +3,9 @@ proved to stay under its root."""
 
 from __future__ import annotations
 
+import datetime
 import os
+import re
 
 import pytest
 from ansible.module_utils import clix_layout as layout
@@ -83,6 +85,15 @@ def test_history_stamp_and_path(tmp_path):
             layout.history_path(school, stamp, "gstudio/x")
     with pytest.raises(layout.LayoutError):
         layout.history_path(school, "20261127T043503Z", "../../x")
+
+
+def test_a_reports_name_is_its_job_and_utc_moment():
+    moment = datetime.datetime(2026, 12, 7, 20, 5, 3, tzinfo=datetime.timezone(datetime.timedelta(hours=5, minutes=30)))
+    assert layout.report_base("/a/reports", "merge", moment) == "/a/reports/merge-20261207T143503Z"
+    assert re.fullmatch(r"/a/reports/ingest-\d{8}T\d{6}Z", layout.report_base("/a/reports", "ingest"))
+    for job in ("../x", "a/b", ""):
+        with pytest.raises(layout.LayoutError):
+            layout.report_base("/a/reports", job, moment)
 
 
 def test_kind_root_and_catalogue(tmp_path):

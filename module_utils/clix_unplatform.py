@@ -569,6 +569,11 @@ def labpc_part(layout, rel, staged: str, root: str, asset_content: bool = False)
     return dict(src=src, dest=rel, kind=kind, exclude=exclude)
 
 
+# What the control node takes of a lab PC's word: an honest PC has one or two installs (v2 at /opt/clix, a
+# v1 unzipped in a user's folder); a hostile one could name thousands, each pulled.
+LABPC_INSTALLS = 16
+
+
 def labpc_pulls(installs, pc: str, staging: str, asset_content: bool = False) -> tuple:
     """(items, problems): the clix_pull items of a lab PC's installs as clix_unplatform reported them,
     each to unplatform/<pc>/<install>/<path>. The PC's result is data: an install counts by its path
@@ -577,14 +582,21 @@ def labpc_pulls(installs, pc: str, staging: str, asset_content: bool = False) ->
     staged database's sha256 is kept when it is one. What does not pass is a problem (said through
     clix_identity.shown), never an item; an install whose folder name another install took is one too."""
     items, problems, labels = [], [], set()
-    for install in installs if isinstance(installs, list) else []:
+    installs = installs if isinstance(installs, list) else []
+    if len(installs) > LABPC_INSTALLS:
+        problems.append("the lab PC reported %d installs: only the first %d were pulled" % (len(installs), LABPC_INSTALLS))
+    for install in installs[:LABPC_INSTALLS]:
         try:
             label = labpc_install_label(install)
             if label in labels:
                 raise UnplatformError("a second install at %s: not collected" % clix_identity.shown(install["path"]))
             labels.add(label)
+            rels, mine = set(), []
             for pull in install.get("pull") or []:
                 rel = pull.get("dest") if isinstance(pull, dict) else None
+                if rel in rels:
+                    raise UnplatformError("its part %s is named twice" % clix_identity.shown(rel))
+                rels.add(rel)
                 item = labpc_part(install["layout"], rel, staging.rstrip("/") + "/" + label, install["path"],
                                   asset_content)
                 expect = (pull.get("expect") or {}).get(os.path.basename(rel)) if isinstance(pull.get("expect"), dict) else None
@@ -593,7 +605,8 @@ def labpc_pulls(installs, pc: str, staging: str, asset_content: bool = False) ->
                 if item["kind"] == "sessions" and not item["expect"]:
                     raise UnplatformError("its staged %s came without a sha256: not pulled" % rel)
                 dest = pc_relpath(pc, label, rel)
-                items.append(dict(item, name=dest, dest=dest))
+                mine.append(dict(item, name=dest, dest=dest))
+            items += mine
         except (UnplatformError, KeyError, TypeError, AttributeError) as exc:
             why = str(exc) if isinstance(exc, UnplatformError) else "its entry is malformed"  # already shown()
             problems.append("an install the lab PC reported was not pulled: %s" % why)

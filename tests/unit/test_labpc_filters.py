@@ -13,7 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "filter_plugins"))
 
 import clix
-from ansible.module_utils import clix_identity
+from ansible.module_utils import clix_identity, clix_unplatform
 
 
 @pytest.mark.parametrize("config", [
@@ -80,6 +80,25 @@ def test_an_install_or_part_the_table_does_not_hold_pulls_nothing_and_fails_with
     assert len(refused) == 1 and refused[0]["name"] == "unplatform/pc01" and refused[0]["src"] == ""
     assert "was not pulled" in refused[0]["error"] and "\x1b" not in refused[0]["error"]
     assert all(i["dest"].startswith("unplatform/pc01/opt-clix/") for i in items if not i.get("error"))
+
+
+def test_an_install_with_one_bad_part_pulls_none_of_its_parts():
+    found = installs()
+    found[0]["pull"].append({"dest": "../x"})
+    items = clix.clix_labpc_pull_items(found, "pc01", STAGING)
+    assert len(items) == 1 and "was not pulled" in items[0]["error"]
+    found[0]["pull"][-1] = dict(found[0]["pull"][1])  # a part named twice
+    items = clix.clix_labpc_pull_items(found, "pc01", STAGING)
+    assert len(items) == 1 and "named twice" in items[0]["error"]
+
+
+def test_a_pc_naming_many_installs_has_only_the_first_ones_pulled():
+    found = [dict(installs()[0], path=f"/home/u{n}/CLIx") for n in range(1000)]
+    items = clix.clix_labpc_pull_items(found, "pc01", STAGING)
+    pulled = {i["dest"].split("/")[2] for i in items if not i.get("error")}
+    assert len(pulled) == clix_unplatform.LABPC_INSTALLS, pulled
+    assert [i["error"] for i in items if i.get("error")] == [
+        f"the lab PC reported 1000 installs: only the first {clix_unplatform.LABPC_INSTALLS} were pulled"]
 
 
 def test_two_installs_of_one_folder_name_pull_only_the_first():

@@ -118,6 +118,30 @@ def target_python(fleet: Fleet) -> str:
     return "/opt/clix-collect/venv/bin/python"
 
 
+# The stand-in gStudio container's clock for the derived files' names (fleet/standin/manage.py), so
+# that tests find the files of one run among the older ones a school server keeps.
+PINNED = "2026-11-25T09:07"
+PIN_CONTAINER = json.dumps({"clix_derived_env": {"CLIX_STANDIN_NOW": PINNED}})
+
+
+@pytest.fixture(scope="session")
+def mz_collected(fleet: Fleet, target_python: str, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """`collect.yml -l mz` once for the session (the container's clock pinned): the archive and the run.
+    Tests that only read it share it; a test that writes into it works on its own `cp -a` copy
+    (copy_archive), so that every test reads what that one run wrote."""
+    archive = tmp_path_factory.mktemp("mz-collected") / "clix"
+    proc = run_playbook(fleet, "collect.yml", "-l", "mz", "-e", f"clix_archive_root={archive}", "-e", PIN_CONTAINER)
+    assert proc.returncode == 0, f"rc={proc.returncode}\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
+    return archive, proc
+
+
+def copy_archive(archive: Path, dest: Path) -> Path:
+    """A copy of an archive that keeps its modes, times and links (`cp -a`); returns it."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["cp", "-a", str(archive), str(dest)], check=True)
+    return dest
+
+
 def dataset_values(folder: Path) -> str:
     """Every value of every table of a dataset or release folder (its clix.duckdb), as text."""
     import duckdb  # only the dataset's tests read one

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from chromium import Chromium
-from conftest import REPO, ansible_env, run_playbook
+from conftest import REPO, ansible_env, give_private_python, run_playbook
 
 from fleet import __main__ as fleet_cli
 from fleet import hosts
@@ -40,19 +40,6 @@ def seal(archive: Path, school: hosts.School, days_ago: int) -> None:
         "items": {"media": {"status": "ok", "collected_at": ended}}, "files": {}, "top_folders": ["gstudio"]}))
 
 
-def give_private_python(fleet, lab: hosts.Lab, school: hosts.School) -> None:
-    """The modules' private Python the role installed on the session fleet's mz1 (target_python),
-    hard-linked into the school's own /opt: the same system Python, so heartbeat.yml's clix_connect
-    finds it current, as after an install, without 20 installs of the same wheels on 2 cores. Nothing
-    writes into an installed file (a reinstall removes the folder first)."""
-    src = fleet.lab.host_dir(fleet.school("mz1")) / "root" / "opt" / "clix-collect"
-    dest = lab.host_dir(school) / "root" / "opt" / "clix-collect"
-    linked = subprocess.run(["cp", "-al", str(src), str(dest)], capture_output=True, text=True)
-    if linked.returncode != 0:  # another file system: a copy
-        shutil.rmtree(dest, ignore_errors=True)
-        subprocess.run(["cp", "-a", str(src), str(dest)], check=True)
-
-
 @pytest.fixture(scope="module")
 def state_of_20(fleet, target_python):
     """20 Telangana schools beside the session fleet; tg3, tg5, tg7, tg9 made unhealthy."""
@@ -60,8 +47,9 @@ def state_of_20(fleet, target_python):
     fleet_cli.up(lab, fleet_cli.plan("tg=20", set(), first_address=120, tag="h"))
     try:
         schools = {s.server_id: s for s in lab.schools()}
-        for school in schools.values():
-            give_private_python(fleet, lab, school)
+        installed = fleet.lab.host_dir(fleet.school("mz1")) / "root" / "opt"  # by target_python
+        for school in schools.values():  # not 20 installs of the same wheels on 2 cores
+            give_private_python(installed, lab.host_dir(school) / "root")
         os.kill(hosts.sshd_pid(lab, schools["tg3"]), signal.SIGTERM)  # sshd stopped
         hosts.stop_mongo(lab, schools["tg5"])
         full = "/home/core/data/filled"

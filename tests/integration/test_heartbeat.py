@@ -212,7 +212,8 @@ def test_a_lab_pc_whose_app_stopped_shows_it_down_and_an_unreachable_one_is_flag
     hosts.stop_unplatform_writer(fleet.lab, pc01)
     hosts.set_link(rj2, up=False)
     try:
-        proc = run_playbook(fleet, "heartbeat.yml", "-l", "ct1,rj1", "-e", f"clix_archive_root={tmp_path / 'a'}")
+        proc = run_playbook(fleet, "heartbeat.yml", "-l", "ct1,rj1", "-e", f"clix_archive_root={tmp_path / 'a'}",
+                            "-e", "clix_connect_timeout=5")  # rj1-pc02 is waited for that long
     finally:
         hosts.set_link(rj2, up=True)
         hosts.start_unplatform_writer(fleet.lab, pc01)

@@ -364,9 +364,9 @@ def stop_mongo(lab: Lab, school: School) -> None:
         wait_for(lambda: not mongo_answers(school), f"MongoDB of {school.server_id} to stop", 10)
 
 
-def kill_tree(pid: int) -> None:
+def kill_tree(pid: int, sig: int = signal.SIGTERM) -> None:
     try:
-        os.killpg(pid, signal.SIGTERM)
+        os.killpg(pid, sig)
     except ProcessLookupError:
         return
     deadline = time.monotonic() + 5
@@ -402,7 +402,8 @@ def stop_host(lab: Lab, school: School) -> None:
     if pidfile.exists():
         quiet(["kill", "-INT", pidfile.read_text().split()[0]])
     if (d / "mongo.pid").exists():
-        kill_tree(int((d / "mongo.pid").read_text()))
+        # Its storage goes with the host's folder (down): no clean shutdown to wait for (seconds each).
+        kill_tree(int((d / "mongo.pid").read_text()), signal.SIGKILL)
     # Every process left in the namespace: sshd, its per-connection children, PostgreSQL.
     for _ in range(50):
         pids = ns_pids(school.netns)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -110,12 +111,58 @@ def run_module(fleet: Fleet, pattern: str, module: str, args: dict, *extra: str)
     return results
 
 
+def give_private_python(source: Path, host_root: Path) -> None:
+    """The modules' private Python the role installed below `source` (a host's /opt, seen from the
+    control node), hard-linked into another host's /opt of the same machine: the same system Python,
+    so clix_connect finds it current, as after an install, without installing the same wheels again
+    on 2 cores. Nothing writes into an installed file (a reinstall removes the folder first)."""
+    src, dest = source / "clix-collect", host_root / "opt" / "clix-collect"
+    if dest == src:
+        return
+    shutil.rmtree(dest, ignore_errors=True)  # a reused fleet's may be out of date
+    if subprocess.run(["cp", "-al", str(src), str(dest)], capture_output=True).returncode != 0:  # another file system
+        shutil.rmtree(dest, ignore_errors=True)
+        subprocess.run(["cp", "-a", str(src), str(dest)], check=True)
+
+
 @pytest.fixture(scope="session")
 def target_python(fleet: Fleet) -> str:
-    """Install the modules' private Python on every fleet host once; returns its path."""
+    """The modules' private Python on every fleet host once; returns its path. The role installs it on
+    mz1 (target-python.yml); the other hosts get that install (give_private_python), then the role
+    checks every host and finds each current."""
+    first = run_playbook(fleet, "tests/integration/playbooks/target-python.yml", "-l", fleet.school("mz1").hostname)
+    assert first.returncode == 0, first.stdout + first.stderr
+    source = fleet.lab.host_dir(fleet.school("mz1")) / "root" / "opt"
+    for host in [*fleet.schools.values(), *fleet.lab_pcs.values()]:
+        give_private_python(source, fleet.lab.host_dir(host) / "root")
     proc = run_playbook(fleet, "tests/integration/playbooks/target-python.yml")
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Create the virtualenv and install the wheels" not in proc.stdout, proc.stdout  # each was current
     return "/opt/clix-collect/venv/bin/python"
+
+
+# The stand-in gStudio container's clock for the derived files' names (fleet/standin/manage.py), so
+# that tests find the files of one run among the older ones a school server keeps.
+PINNED = "2026-11-25T09:07"
+PIN_CONTAINER = json.dumps({"clix_derived_env": {"CLIX_STANDIN_NOW": PINNED}})
+
+
+@pytest.fixture(scope="session")
+def mz_collected(fleet: Fleet, target_python: str, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """`collect.yml -l mz` once for the session (the container's clock pinned): the archive and the run.
+    Tests that only read it share it; a test that writes into it works on its own `cp -a` copy
+    (copy_archive), so that every test reads what that one run wrote."""
+    archive = tmp_path_factory.mktemp("mz-collected") / "clix"
+    proc = run_playbook(fleet, "collect.yml", "-l", "mz", "-e", f"clix_archive_root={archive}", "-e", PIN_CONTAINER)
+    assert proc.returncode == 0, f"rc={proc.returncode}\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
+    return archive, proc
+
+
+def copy_archive(archive: Path, dest: Path) -> Path:
+    """A copy of an archive that keeps its modes, times and links (`cp -a`); returns it."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["cp", "-a", str(archive), str(dest)], check=True)
+    return dest
 
 
 def dataset_values(folder: Path) -> str:

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, ansible_env, run_playbook
+from conftest import REPO, ansible_env, copy_archive, run_playbook
 
 from fleet import hosts
 
@@ -48,11 +48,10 @@ def ok(proc: subprocess.CompletedProcess) -> str:
 
 
 @pytest.fixture(scope="module")
-def mz_archive(fleet, target_python, tmp_path_factory):
-    archive = tmp_path_factory.mktemp("archive") / "clix"
-    proc = collect(fleet, archive, "-l", "mz")
-    assert proc.returncode == 0, ok(proc)
-    return archive, proc
+def mz_archive(mz_collected, tmp_path_factory):
+    """The session's `collect.yml -l mz` (conftest.mz_collected), copied: test_rerun_... collects into it again."""
+    archive, proc = mz_collected
+    return copy_archive(archive, tmp_path_factory.mktemp("archive") / "clix"), proc
 
 
 def test_mz_fills_the_tree_for_every_mz_school_and_nothing_else(fleet, mz_archive):

@@ -12,14 +12,12 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import run_module, run_playbook
+from conftest import PINNED, copy_archive, run_module, run_playbook
 
 from fleet import hosts
 
 YEAR = str(datetime.date.today().year)
-PINNED = "2026-11-25T09:07"
-STAMP = "20261125-09h07m"
-PIN_CONTAINER = json.dumps({"clix_derived_env": {"CLIX_STANDIN_NOW": PINNED}})
+STAMP = "20261125-09h07m"  # conftest.PINNED in the files' names
 # Another checkout's tests may rebuild localhost/clix-derive:latest meanwhile: a tag of this one's own.
 IMAGE = ["-e", f"clix_derive_image={os.environ['CLIX_TEST_DERIVE_IMAGE']}"] if os.environ.get("CLIX_TEST_DERIVE_IMAGE") else []
 OUTPUT_FOLDERS = ["gstudio-exported-users-analytics-csvs", "activity-timestamp-csvs", "qbank/student-activities"]
@@ -48,12 +46,10 @@ def pinned_files(folder: Path) -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="module")
-def collected(fleet, target_python, tmp_path_factory) -> Path:
-    """mz collected once; collect.yml runs the scripts in each school's container first."""
-    archive = tmp_path_factory.mktemp("derive") / "clix"
-    proc = run_playbook(fleet, "collect.yml", "-l", "mz", "-e", f"clix_archive_root={archive}", "-e", PIN_CONTAINER)
-    assert proc.returncode == 0, ok(proc)
-    return archive
+def collected(mz_collected, tmp_path_factory) -> Path:
+    """mz collected once for the session (conftest.mz_collected); collect.yml ran the scripts in each
+    school's container first. A copy: derive.yml writes its reports and recomputed files into it."""
+    return copy_archive(mz_collected[0], tmp_path_factory.mktemp("derive") / "clix")
 
 
 def test_collect_runs_the_scripts_in_the_container_and_reports_them(fleet, collected):

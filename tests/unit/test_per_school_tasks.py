@@ -78,6 +78,9 @@ def test_a_failed_hosts_problem_and_status_from_the_failed_task():
     assert clix.clix_failure_problem({"failed": True, "msg": "MongoDB down"}, "x") == "MongoDB down"
     assert clix.clix_failure_status({"msg": "timed out"}, {"action": "clix_connect"}, ["clix_connect"]) == "unreachable"
     assert clix.clix_failure_status({"unreachable": True}, {}, ["clix_connect"]) == "unreachable"
+    # It answered, and its private Python could not be installed (too old, no wheels): failed, not unreachable.
+    assert clix.clix_failure_status({"msg": "x", "install_failed": True}, {"action": "clix_connect"},
+                                    ["clix_connect"]) == "failed"
     assert clix.clix_failure_status({"msg": "x"}, {"action": "clix_server"}, ["clix_connect"]) == "failed"
 
 

@@ -31,6 +31,10 @@ class Mutation(NamedTuple):
 
 
 MUTATIONS = [
+    Mutation("install-skipped-when-stale", "a host whose private Python is out of date is not installed again",
+             (("action_plugins/clix_connect.py", " and lines[1].strip() == want\n", "\n"),),
+             ("tests/unit/test_per_school_tasks.py::"
+              "test_a_host_gets_its_environment_unless_it_has_this_fingerprint_from_a_bundle_made_once",)),
     Mutation("payload-stale", "a module's payload kept between runs is reused after its module_utils changed",
              (("action_plugins/clix_payloads.py",
                "                    digest.update(hashlib.sha256(source.read()).digest())\n",

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import sys
+import tarfile
+from pathlib import Path
 
 from ansible import constants as C
 from conftest import REPO
@@ -70,6 +72,33 @@ def test_the_wheels_of_a_python_version_and_the_fingerprint_of_what_they_install
     requirements.write_text("pymongo==4.7\npsutil==5.9\n")
     assert clix_connect.fingerprint(wheels, str(requirements)) != expected
     assert clix_connect.version_of("3.11") == (3, 11) and clix_connect.version_of("bash: python3: not found") == ()
+
+
+def test_a_host_gets_its_environment_unless_it_has_this_fingerprint_from_a_bundle_made_once(tmp_path):
+    """clix_connect installs where the host's environment is missing, stale or on an old Python, never
+    where it is current; the bundle it ships holds the wheels and the pins, made once for every server."""
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    for name in ("pip-24.3.1-py3-none-any.whl", "psutil-5.9.8-cp36-abi3-manylinux_2_17_x86_64.whl"):
+        (wheels / name).write_bytes(name.encode())
+    requirements = tmp_path / "requirements-target.txt"
+    requirements.write_text("psutil==5.9.8\n")
+    args = {"wheels_dir": str(wheels), "requirements": str(requirements), "dir": "/opt/clix-collect"}
+
+    def facts(answer: str) -> dict:
+        return clix_connect.ActionModule.facts(None, {"rc": 0, "stdout": answer}, args)
+
+    want = facts("3.11\n")["clix_target_python_fingerprint"]
+    assert [facts(a)["clix_target_python_current"] for a in ("3.11\n", "3.11\nstale\n", "3.7\n%s\n" % want,
+                                                             "3.11\n%s\n" % want)] == [False, False, False, True]
+    bundle = facts("3.11\n")["clix_target_python_bundle"]
+    clix_connect.make_bundle(bundle, str(wheels))
+    with tarfile.open(bundle["path"]) as tar:
+        assert sorted(tar.getnames()) == sorted(bundle["files"])
+        assert tar.extractfile("requirements-target.txt").read() == requirements.read_bytes()
+    made = Path(bundle["path"]).stat().st_mtime_ns
+    clix_connect.make_bundle(bundle, str(wheels))
+    assert Path(bundle["path"]).stat().st_mtime_ns == made
 
 
 def test_a_failed_hosts_problem_and_status_from_the_failed_task():

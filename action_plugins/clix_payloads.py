@@ -108,9 +108,12 @@ def reused(module: str, store: Path = STORE) -> Iterator[None]:
     """Around a module's run: its kept payloads where the run's Ansible looks first, and one it had to
     build kept for the next runs - only when the sources were the same before and after the build."""
     try:
-        kept = kept_dir(store)
-        seed(kept, module)
-        before = set(payloads(run_dir(), module)) if run_dir().is_dir() else set()
+        if run_dir().is_dir() and payloads(run_dir(), module):  # this run has it already (an earlier host)
+            kept = None
+        else:
+            kept = kept_dir(store)
+            seed(kept, module)
+            before = set(payloads(run_dir(), module)) if run_dir().is_dir() else set()
     except OSError:
         kept = None
     yield

@@ -17,13 +17,18 @@ on every school).
 from __future__ import annotations
 
 import copy
+import importlib.util
 import secrets
 import threading
+from pathlib import Path
 
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
 display = Display()
+_spec = importlib.util.spec_from_file_location("clix_payloads_action", Path(__file__).resolve().with_name("clix_payloads.py"))
+clix_payloads = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(clix_payloads)
 LINE_LIMIT = 500
 
 
@@ -41,6 +46,11 @@ class ActionModule(ActionBase):
         seconds = int(self._task.args.get("progress_seconds", 60) or 0)
         result.update(self._execute_watched(None, None, task_vars, seconds))
         return result
+
+    def _execute_module(self, module_name: str | None = None, *args, **kwargs) -> dict:
+        """The module run the usual way, its payload built once for every run, not once per run (clix_payloads)."""
+        with clix_payloads.reused(module_name or self._task.action):
+            return super()._execute_module(module_name, *args, **kwargs)
 
     def _execute_watched(self, name: str | None, args: dict | None, task_vars: dict | None, seconds: int) -> dict:
         """Module name (the task's own when None) with args, its progress lines shown every `seconds`."""

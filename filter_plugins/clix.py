@@ -167,10 +167,11 @@ def clix_failure_problem(failed_result, default: str) -> str:
 
 
 def clix_failure_status(failed_result, failed_task, connect_actions: list) -> str:
-    """The row's status: unreachable when the host failed in the task that waits for it (connect_actions)
-    or Ansible could not reach it, else failed."""
-    action = (failed_task or {}).get("action", "")
-    return "unreachable" if action in connect_actions or (failed_result or {}).get("unreachable") else "failed"
+    """The row's status: unreachable when the host failed in the task that waits for it (connect_actions;
+    not when it answered and its private Python's install failed) or Ansible could not reach it, else failed."""
+    failed_result = failed_result or {}
+    waited = (failed_task or {}).get("action", "") in connect_actions and not failed_result.get("install_failed")
+    return "unreachable" if waited or failed_result.get("unreachable") else "failed"
 
 
 def clix_host_items(host_vars: dict) -> list:

@@ -7,16 +7,21 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: clix_connect
-short_description: Wait for a host over SSH, read its Python and work out the private environment it needs
+short_description: Wait for a host over SSH, check its Python and give it the modules' private environment
 description:
   - Runs one command on the host over SSH - the version of O(system_python) and the fingerprint of the
     private environment in O(dir) - trying again, one attempt at a time, until O(timeout) (a school's link
     drops connections). A host that does not answer by then fails the task, its message saying why.
-  - Works out on the control node the wheels of O(wheels_dir) that install on that Python, the
-    fingerprint of the environment they and O(requirements) make, and the bundle to ship, and returns
-    them as facts with whether the host's environment is current - the role C(clix_target_python) checks
-    and installs only when it is not.
-  - Only reads, also in check mode.
+  - Works out on the control node the wheels of O(wheels_dir) that install on that Python and the
+    fingerprint of the environment they and O(requirements) make. When the host's environment is there
+    with that fingerprint, that is all (one command per host and run).
+  - Otherwise it installs it - the only change it makes, in O(dir) alone. It refuses a host whose Python is
+    older than 3.8; downloads the wheels once with C(bin/clix-wheels) when O(wheels_dir) has none yet
+    (a package index needed, the message says what to do without one); bundles the wheels of that Python
+    once on the control node (one file to ship per distinct set); ships the bundle and builds the
+    environment from it on the host, never with pip from the internet. A failure there fails the task
+    with C(install_failed) set (the host answered).
+  - Runs in check mode too, as the modules cannot report what they would collect without their Python.
 version_added: "0.3.0"
 options:
   timeout:
@@ -41,15 +46,15 @@ options:
     required: true
 attributes:
   check_mode:
-    details: It only reads, also in check mode.
+    details: It installs the private environment in check mode too (its own folder only); otherwise it only reads.
   diff_mode:
-    details: It changes nothing.
+    details: It reports no diff.
 extends_documentation_fragment:
   - clix_attributes
 """
 
 EXAMPLES = r"""
-- name: Wait for the server and read its Python
+- name: Wait for the server, check its Python and give it its private environment
   clix_connect:
     timeout: 20
     system_python: /usr/bin/python3
@@ -59,8 +64,12 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+install_failed:
+  description: Set when the host answered and its private environment could not be installed (the msg says why).
+  returned: on such a failure
+  type: bool
 ansible_facts:
-  description: What the role clix_target_python needs.
+  description: What the host has and needs (the modules' tasks use clix_target_python_interpreter).
   returned: unless the host did not answer
   type: dict
   contains:
@@ -77,12 +86,12 @@ ansible_facts:
       description: The fingerprint the environment should have.
       type: str
     clix_target_python_bundle:
-      description: The bundle of wheels to ship - path, files, requirements.
+      description: The bundle of wheels it ships when it installs - path, files, requirements.
       type: dict
     clix_target_python_interpreter:
       description: The environment's Python on the host.
       type: str
     clix_target_python_current:
-      description: Whether the host's environment is there and current (then nothing is installed).
+      description: Whether the host's environment is current (after the install, when one was needed).
       type: bool
 """

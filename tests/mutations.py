@@ -31,6 +31,22 @@ class Mutation(NamedTuple):
 
 
 MUTATIONS = [
+    Mutation("install-skipped-when-stale", "a host whose private Python is out of date is not installed again",
+             (("action_plugins/clix_connect.py", " and lines[1].strip() == want\n", "\n"),),
+             ("tests/unit/test_per_school_tasks.py::"
+              "test_a_host_gets_its_environment_unless_it_has_this_fingerprint_from_a_bundle_made_once",)),
+    Mutation("payload-stale", "a module's payload kept between runs is reused after its module_utils changed",
+             (("action_plugins/clix_payloads.py",
+               "                    digest.update(hashlib.sha256(source.read()).digest())\n",
+               "                    source.read()\n"),),
+             ("tests/unit/test_per_school_tasks.py::"
+              "test_a_modules_payload_is_built_once_per_change_of_its_sources_never_reused_after_one",)),
+    Mutation("payload-anyones", "a kept payload in a folder others can write is shipped to the schools",
+             (("action_plugins/clix_payloads.py",
+               "    if not (kept.is_dir() and private(kept.parent) and private(kept)):\n",
+               "    if not kept.is_dir():\n"),),
+             ("tests/unit/test_per_school_tasks.py::"
+              "test_a_modules_payload_is_built_once_per_change_of_its_sources_never_reused_after_one",)),
     Mutation("lock-kept-after-run", "a run that ends holding the lock (no host left to run the finish) leaves it",
              (("library/clix_archive_lock.py", "        if gone:\n            give_back(path, me, check=False)\n", ""),),
              ("tests/unit/test_archive_lock.py::test_the_lock_is_given_back_when_its_run_ends_holding_it",)),

@@ -1,18 +1,23 @@
 """What moved out of the role's YAML into Python to cut the tasks per school (issue 24): the derived
 step's report item (action_plugins/clix_server.py), a host's items (clix_host_items), and the private
-Python's wheels and fingerprint (action_plugins/clix_connect.py), on real files."""
+Python's wheels and fingerprint (action_plugins/clix_connect.py), the modules' payloads kept between runs
+(action_plugins/clix_payloads.py), on real files."""
 
 from __future__ import annotations
 
 import hashlib
 import sys
+import tarfile
+from pathlib import Path
 
+from ansible import constants as C
 from conftest import REPO
 
 sys.path.insert(0, str(REPO / "action_plugins"))
 sys.path.insert(0, str(REPO / "filter_plugins"))
 import clix
 import clix_connect
+import clix_payloads
 import clix_server
 
 DERIVE = {"runtime": "docker", "container": "gstudio", "commands": ["export_users_analytics", "mit_activity_data"],
@@ -69,12 +74,42 @@ def test_the_wheels_of_a_python_version_and_the_fingerprint_of_what_they_install
     assert clix_connect.version_of("3.11") == (3, 11) and clix_connect.version_of("bash: python3: not found") == ()
 
 
+def test_a_host_gets_its_environment_unless_it_has_this_fingerprint_from_a_bundle_made_once(tmp_path):
+    """clix_connect installs where the host's environment is missing, stale or on an old Python, never
+    where it is current; the bundle it ships holds the wheels and the pins, made once for every server."""
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    for name in ("pip-24.3.1-py3-none-any.whl", "psutil-5.9.8-cp36-abi3-manylinux_2_17_x86_64.whl"):
+        (wheels / name).write_bytes(name.encode())
+    requirements = tmp_path / "requirements-target.txt"
+    requirements.write_text("psutil==5.9.8\n")
+    args = {"wheels_dir": str(wheels), "requirements": str(requirements), "dir": "/opt/clix-collect"}
+
+    def facts(answer: str) -> dict:
+        return clix_connect.ActionModule.facts(None, {"rc": 0, "stdout": answer}, args)
+
+    want = facts("3.11\n")["clix_target_python_fingerprint"]
+    assert [facts(a)["clix_target_python_current"] for a in ("3.11\n", "3.11\nstale\n", "3.7\n%s\n" % want,
+                                                             "3.11\n%s\n" % want)] == [False, False, False, True]
+    bundle = facts("3.11\n")["clix_target_python_bundle"]
+    clix_connect.make_bundle(bundle, str(wheels))
+    with tarfile.open(bundle["path"]) as tar:
+        assert sorted(tar.getnames()) == sorted(bundle["files"])
+        assert tar.extractfile("requirements-target.txt").read() == requirements.read_bytes()
+    made = Path(bundle["path"]).stat().st_mtime_ns
+    clix_connect.make_bundle(bundle, str(wheels))
+    assert Path(bundle["path"]).stat().st_mtime_ns == made
+
+
 def test_a_failed_hosts_problem_and_status_from_the_failed_task():
     assert clix.clix_failure_problem({}, "the host stopped answering") == "the host stopped answering"
     assert clix.clix_failure_problem({"unreachable": True, "msg": "ssh: no route"}, "x") == "unreachable: ssh: no route"
     assert clix.clix_failure_problem({"failed": True, "msg": "MongoDB down"}, "x") == "MongoDB down"
     assert clix.clix_failure_status({"msg": "timed out"}, {"action": "clix_connect"}, ["clix_connect"]) == "unreachable"
     assert clix.clix_failure_status({"unreachable": True}, {}, ["clix_connect"]) == "unreachable"
+    # It answered, and its private Python could not be installed (too old, no wheels): failed, not unreachable.
+    assert clix.clix_failure_status({"msg": "x", "install_failed": True}, {"action": "clix_connect"},
+                                    ["clix_connect"]) == "failed"
     assert clix.clix_failure_status({"msg": "x"}, {"action": "clix_server"}, ["clix_connect"]) == "failed"
 
 
@@ -102,3 +137,44 @@ def test_a_sealed_hosts_row_is_built_from_its_facts_by_the_report():
     assert [rows[2][k] for k in ("problem", "problem_status")] == ["the server says it is mz2", "identity mismatch"]
     # A host whose seal failed (or never ran) did not reach its end: its row says so, never a clean one.
     assert "stopped for this school" in rows[3]["problem"] and rows[3]["items"] == []
+
+
+def test_a_modules_payload_is_built_once_per_change_of_its_sources_never_reused_after_one(tmp_path, monkeypatch):
+    """clix_payloads keeps what Ansible built in one run's folder for the next runs: only while Ansible's
+    version and every source below the module and module_utils folders are byte for byte the same."""
+    library, utils, store = tmp_path / "library", tmp_path / "module_utils", tmp_path / "store"
+    (utils / "sub").mkdir(parents=True)
+    library.mkdir()
+    (library / "clix_x.py").write_text("from ansible.module_utils.sub.helper import f\n")
+    (utils / "sub" / "helper.py").write_text("def f(): return 1\n")
+    monkeypatch.setattr(C, "DEFAULT_MODULE_PATH", [str(library)])
+    monkeypatch.setattr(C, "DEFAULT_MODULE_UTILS_PATH", [str(utils)])
+    name = "ansible.legacy.clix_x-ZIP_DEFLATED-none"
+
+    def run(number: int, build: bytes | None = None, edit=None) -> bytes | None:
+        """One run of module clix_x: what Ansible finds in its folder when it looks, the payload it
+        builds when it finds none (edit: a source changed while it builds)."""
+        monkeypatch.setattr(C, "DEFAULT_LOCAL_TMP", str(tmp_path / ("run%d" % number)))
+        with clix_payloads.reused("clix_x", store):
+            payload = clix_payloads.run_dir() / name
+            found = payload.read_bytes() if payload.exists() else None
+            if found is None and build is not None:
+                payload.parent.mkdir(parents=True, exist_ok=True)
+                payload.write_bytes(build)
+                if edit:
+                    edit()
+        return found
+
+    assert run(1, b"payload 1") is None  # the first run builds it
+    assert run(2) == b"payload 1"  # the next finds it where Ansible looks, before the module runs
+    assert (store.stat().st_mode & 0o777, run(3, b"other")) == (0o700, b"payload 1")
+    (utils / "sub" / "helper.py").write_text("def f(): return 2\n")  # a module_utils file changed
+    assert run(4, b"payload 4") is None
+    assert run(5) == b"payload 4"
+    (library / "clix_x.py").write_text("from ansible.module_utils.sub.helper import f  # changed\n")  # the module
+    assert run(6, b"payload 6", edit=lambda: (utils / "sub" / "new.py").write_text("x = 1\n")) is None
+    assert run(7, b"payload 7") is None  # built while a source changed: not kept under either set of sources
+    store.chmod(0o777)  # a store others can write is not used: a payload runs on every school
+    assert run(8) is None
+    store.chmod(0o700)
+    assert run(9) == b"payload 7"

@@ -76,6 +76,10 @@ def derived_item(result: dict, derive: dict, check_mode: bool) -> dict:
 class ActionModule(clix_watched.ActionModule):
     _supports_check_mode = True
     _supports_async = False
+    # ActionBase.run refuses any other option (a misspelt one is an error, not silently ignored); the
+    # sub-dicts are checked by the modules they are given to.
+    _VALID_ARGS = frozenset(("selected", "identity", "heartbeat", *(name for _, name, _ in STEPS), "pull",
+                             "progress_seconds", "derive_on_server", "remove_staging"))
 
     def run(self, tmp: str | None = None, task_vars: dict | None = None) -> dict:
         result = super(clix_watched.ActionModule, self).run(tmp, task_vars)

@@ -10,6 +10,7 @@ import sys
 import tarfile
 from pathlib import Path
 
+import pytest
 from ansible import constants as C
 from conftest import REPO
 
@@ -22,6 +23,19 @@ import clix_server
 
 DERIVE = {"runtime": "docker", "container": "gstudio", "commands": ["export_users_analytics", "mit_activity_data"],
           "users": ["u1"]}
+
+
+def test_clix_server_takes_exactly_the_options_the_role_gives_it_and_refuses_any_other():
+    import yaml
+    from ansible.errors import AnsibleActionFail
+    from ansible.playbook.task import Task
+
+    task = next(t for t in yaml.safe_load((REPO / "roles/clix/tasks/server.yml").read_text()) if "clix_server" in t)
+    assert set(task["clix_server"]) == clix_server.ActionModule._VALID_ARGS
+    action = clix_server.ActionModule(Task.load({"clix_server": {"selected": [], "heartbaet": {}}}), None, None, None,
+                                      None, None)
+    with pytest.raises(AnsibleActionFail, match="heartbaet"):
+        action.run(task_vars={})
 
 
 def test_the_derived_step_becomes_one_report_item_with_its_status_and_reason():

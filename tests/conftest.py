@@ -144,6 +144,7 @@ def target_python(fleet: Fleet) -> str:
 # The stand-in gStudio container's clock for the derived files' names (fleet/standin/manage.py), so
 # that tests find the files of one run among the older ones a school server keeps.
 PINNED = "2026-11-25T09:07"
+PINNED_STAMP = "20261125-09h07m"  # PINNED in the derived files' names (gStudio's %Y%m%d-%Hh%Mm)
 PIN_CONTAINER = json.dumps({"clix_derived_env": {"CLIX_STANDIN_NOW": PINNED}})
 
 
@@ -155,6 +156,11 @@ def mz_collected(fleet: Fleet, target_python: str, tmp_path_factory) -> tuple[Pa
     archive = tmp_path_factory.mktemp("mz-collected") / "clix"
     proc = run_playbook(fleet, "collect.yml", "-l", "mz", "-e", f"clix_archive_root={archive}", "-e", PIN_CONTAINER)
     assert proc.returncode == 0, f"rc={proc.returncode}\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
+    # The pinned run's exports are in the archive. Left on the servers, a later collection would take them for
+    # gStudio's own export of that day (a day the server was on: clix_dataset's server_days).
+    for school in ("mz1", "mz2", "mz3"):
+        for path in (fleet.core(school) / "data").rglob(f"*{PINNED_STAMP}*"):
+            path.unlink()
     return archive, proc
 
 

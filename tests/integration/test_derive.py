@@ -12,12 +12,12 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import PINNED, copy_archive, run_module, run_playbook
+from conftest import PINNED, PINNED_STAMP, copy_archive, run_module, run_playbook
 
 from fleet import hosts
 
 YEAR = str(datetime.date.today().year)
-STAMP = "20261125-09h07m"  # conftest.PINNED in the files' names
+STAMP = PINNED_STAMP
 # Another checkout's tests may rebuild localhost/clix-derive:latest meanwhile: a tag of this one's own.
 IMAGE = ["-e", f"clix_derive_image={os.environ['CLIX_TEST_DERIVE_IMAGE']}"] if os.environ.get("CLIX_TEST_DERIVE_IMAGE") else []
 OUTPUT_FOLDERS = ["gstudio-exported-users-analytics-csvs", "activity-timestamp-csvs", "qbank/student-activities"]

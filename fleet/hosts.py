@@ -346,14 +346,18 @@ def start_mongo(lab: Lab, school: School, pid: int) -> None:
     (d / "mongo.pid").write_text(str(proc.pid))
 
 
-def mongo_answers(school: School) -> bool:
+def port_answers(address: str, port: int) -> bool:
     import socket
 
     try:
-        with socket.create_connection((school.address, MONGO_PORT), timeout=0.2):
+        with socket.create_connection((address, port), timeout=0.2):
             return True
     except OSError:
         return False
+
+
+def mongo_answers(school: School) -> bool:
+    return port_answers(school.address, MONGO_PORT)
 
 
 def stop_mongo(lab: Lab, school: School) -> None:
@@ -453,16 +457,7 @@ APP_PORTS = (8080, 8888)
 
 def app_answers(pc: School) -> tuple[bool, ...]:
     """Whether each of the app's ports answers: the stand-in opens them one after the other."""
-    import socket
-
-    def answers(port: int) -> bool:
-        try:
-            with socket.create_connection((pc.address, port), timeout=0.2):
-                return True
-        except OSError:
-            return False
-
-    return tuple(answers(port) for port in APP_PORTS)
+    return tuple(port_answers(pc.address, port) for port in APP_PORTS)
 
 
 def start_unplatform_writer(lab: Lab, pc: School, root: str = "/opt/clix", env: dict | None = None) -> None:

@@ -17,13 +17,20 @@ import os
 import re
 import shlex
 import subprocess
+import sys
 import tarfile
-import tempfile
 import time
 from pathlib import Path
 
 from ansible.errors import AnsibleConnectionFailure
 from ansible.plugins.action import ActionBase
+
+# Shared code under its one import name (clix_imports.py, at the checkout's root).
+sys.path.append(str(Path(__file__).resolve().parents[1]))
+import clix_imports
+
+clix_imports.use()
+from ansible.module_utils.clix_files import atomic_output  # noqa: E402
 
 
 def version_of(line: str) -> tuple:
@@ -77,15 +84,9 @@ def make_bundle(bundle: dict, wheels_dir: str) -> None:
         with open(bundle["requirements"], "rb") as pins, open(os.path.join(wheels_dir, bundle["files"][-1]), "wb") as out:
             out.write(pins.read())
         os.makedirs(os.path.dirname(bundle["path"]), exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=os.path.dirname(bundle["path"]), prefix=".part-")
-        try:
-            with os.fdopen(fd, "wb") as out, tarfile.open(fileobj=out, mode="w:gz") as tar:
-                for name in bundle["files"]:
-                    tar.add(os.path.join(wheels_dir, name), arcname=name)
-            os.replace(temp, bundle["path"])
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+        with atomic_output(bundle["path"]) as out, tarfile.open(fileobj=out, mode="w:gz") as tar:
+            for name in bundle["files"]:
+                tar.add(os.path.join(wheels_dir, name), arcname=name)
 
 
 class ActionModule(ActionBase):

@@ -17,13 +17,20 @@ import hashlib
 import os
 import shutil
 import stat
-import tempfile
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from ansible import constants as C
 from ansible.release import __version__ as ANSIBLE_VERSION
+
+# Shared code under its one import name (clix_imports.py, at the checkout's root).
+sys.path.append(str(Path(__file__).resolve().parents[1]))
+import clix_imports
+
+clix_imports.use()
+from ansible.module_utils.clix_files import atomic_output  # noqa: E402
 
 STORE = Path(__file__).resolve().parents[1] / ".cache" / "ansiballz"
 # Payloads of sources as they were a week ago and not used since are removed when new ones are kept.
@@ -67,17 +74,9 @@ def private(path: Path) -> bool:
 
 
 def copy(source: Path, dest: Path) -> None:
-    """source to dest under a temporary name, synced, then renamed: a reader never sees half of one."""
-    fd, temp = tempfile.mkstemp(dir=dest.parent, prefix=".part-")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(source.read_bytes())
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, dest)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    """source to dest, atomically (clix_files.atomic_output): a reader never sees half of one."""
+    with atomic_output(str(dest)) as out:
+        out.write(source.read_bytes())
 
 
 def seed(kept: Path, module: str) -> None:

@@ -16,7 +16,6 @@ import contextlib
 import hashlib
 import os
 import shutil
-import stat
 import sys
 import time
 from collections.abc import Iterator
@@ -30,7 +29,7 @@ sys.path.append(str(Path(__file__).resolve().parents[1]))
 import clix_imports
 
 clix_imports.use()
-from ansible.module_utils.clix_files import atomic_output  # noqa: E402
+from ansible.module_utils.clix_files import atomic_output, private_to_me  # noqa: E402
 
 STORE = Path(__file__).resolve().parents[1] / ".cache" / "ansiballz"
 # Payloads of sources as they were a week ago and not used since are removed when new ones are kept.
@@ -67,12 +66,6 @@ def payloads(folder: Path, module: str) -> dict[str, Path]:
     return {p.name: p for p in folder.glob("ansible.legacy.%s-*" % short) if not p.name.endswith(("-part", ".lock"))}
 
 
-def private(path: Path) -> bool:
-    """A folder or file of this user's that nobody else can write (a payload runs on every school)."""
-    info = path.lstat()
-    return info.st_uid == os.geteuid() and not info.st_mode & 0o022 and not stat.S_ISLNK(info.st_mode)
-
-
 def copy(source: Path, dest: Path) -> None:
     """source to dest, atomically (clix_files.atomic_output): a reader never sees half of one."""
     with atomic_output(str(dest)) as out:
@@ -81,12 +74,12 @@ def copy(source: Path, dest: Path) -> None:
 
 def seed(kept: Path, module: str) -> None:
     """Put the kept payloads of module where this run's Ansible looks first."""
-    if not (kept.is_dir() and private(kept.parent) and private(kept)):
+    if not (kept.is_dir() and private_to_me(kept.parent) and private_to_me(kept)):
         return
     run_dir().mkdir(parents=True, exist_ok=True)
     os.utime(kept)  # in use: not removed as unused (keep)
     for name, payload in payloads(kept, module).items():
-        if private(payload) and not (run_dir() / name).exists():
+        if private_to_me(payload) and not (run_dir() / name).exists():
             copy(payload, run_dir() / name)
 
 
@@ -94,7 +87,7 @@ def keep(kept: Path, built: list[Path]) -> None:
     """Keep payloads this run built for the next runs."""
     kept.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     kept.mkdir(mode=0o700, exist_ok=True)
-    if private(kept.parent) and private(kept):
+    if private_to_me(kept.parent) and private_to_me(kept):
         for payload in built:
             copy(payload, kept / payload.name)
         for old in kept.parent.iterdir():

@@ -641,7 +641,8 @@ def labpc_install(lab: hosts.Lab, pc: hosts.School) -> tuple[int, float]:
 
 def task_times_env(path: Path) -> dict:
     """Environment for a playbook run that writes its seconds per task to path (bench/callback)."""
-    return {"ANSIBLE_CALLBACK_PLUGINS": str(REPO / "bench" / "callback"), "ANSIBLE_CALLBACKS_ENABLED": "clix_task_times",
+    return {"ANSIBLE_CALLBACK_PLUGINS": f"{REPO / 'bench' / 'callback'}:{REPO / 'callback_plugins'}",
+            "ANSIBLE_CALLBACKS_ENABLED": "clix_task_times,clix_template_cache",
             "CLIX_TASK_TIMES": str(path)}
 
 

@@ -245,6 +245,12 @@ def make_private_dir(path):
     os.makedirs(path, mode=0o700, exist_ok=True)
 
 
+def private_to_me(path):
+    """path is this user's, not a link, and nobody else can write into it (a cache of code that is run)."""
+    info = os.lstat(path)
+    return info.st_uid == os.geteuid() and not info.st_mode & 0o022 and not stat.S_ISLNK(info.st_mode)
+
+
 # Open folders that private_dir handed out; their /proc/self/fd names live as long as the module.
 _PINNED = []
 

@@ -1,0 +1,78 @@
+"""callback_plugins/clix_template_cache.py: Ansible's templates compiled once and kept, never a different
+result; a store that is not private, or a kept file that is not code, is not used. Each run is a fresh
+Python (as each run of ansible-playbook is), rendering with Ansible's own Templar."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import REPO
+
+PROBE = r"""
+import json, sys
+from pathlib import Path
+sys.path.insert(0, "callback_plugins")
+import clix_template_cache
+compiled = []
+if sys.argv[1] != "-":
+    cache = clix_template_cache.install(Path(sys.argv[1]))
+    original = cache.compile
+    cache.compile = lambda env, source, *args: compiled.append(source) or original(env, source, *args)
+from ansible.parsing.dataloader import DataLoader
+from ansible.template import Templar, trust_as_template
+templar = Templar(loader=DataLoader(), variables={"x": "a\\b", "n": 3, "base": "/s", "src": "{{ base }}/db/"})
+sources = ["{{ x }}", "{{ n * 2 }}", "{{ src }}", "{{ 'c:\\newfile' }}",
+           "#jinja2:variable_start_string:'[[', variable_end_string:']]'\n[[ n ]] {{ n }}",
+           "{{ [n, n + 1] | map('string') | join(',') }}"]
+results = [templar.template(trust_as_template(s)) for s in sources]
+# The same source under other settings compiles to other code: never the kept one of the first.
+results.append(templar.template(trust_as_template(sources[3]), escape_backslashes=False))
+results.append(templar.template(trust_as_template("{{ n }} [[ n ]]")))
+results.append(templar.template(trust_as_template("{{ n }} [[ n ]]"),
+                                overrides=dict(variable_start_string="[[", variable_end_string="]]")))
+print(json.dumps({"results": results, "compiled": len(compiled)}))
+"""
+TEMPLATES = 9
+
+
+def probe(store: Path | str) -> dict:
+    out = subprocess.run([sys.executable, "-c", PROBE, str(store)], cwd=REPO, capture_output=True, text=True,
+                         check=True)
+    return json.loads(out.stdout)
+
+
+def kept(store: Path) -> list[Path]:
+    return [p for p in store.rglob("*") if p.is_file()]
+
+
+def test_a_template_is_compiled_once_and_its_kept_code_renders_as_a_compiled_one(tmp_path):
+    store = tmp_path / "jinja"
+    plain = probe("-")
+    first = probe(store)
+    assert first == {"results": plain["results"], "compiled": TEMPLATES}
+    assert len(kept(store)) == TEMPLATES
+    assert all(p.stat().st_mode & 0o777 == 0o600 for p in kept(store))
+    assert oct(store.stat().st_mode & 0o777) == "0o700"
+    assert probe(store) == {"results": plain["results"], "compiled": 0}
+
+
+def test_a_store_others_can_write_into_is_not_used(tmp_path):
+    store = tmp_path / "jinja"
+    probe(store)
+    (folder,) = store.iterdir()
+    os.chmod(folder, 0o777)
+    again = probe(store)
+    assert again["compiled"] == TEMPLATES
+
+
+def test_a_kept_file_that_is_not_code_is_compiled_again(tmp_path):
+    store = tmp_path / "jinja"
+    plain = probe("-")
+    probe(store)
+    for path in kept(store):
+        path.write_bytes(path.read_bytes()[:7])
+    assert probe(store) == {"results": plain["results"], "compiled": TEMPLATES}

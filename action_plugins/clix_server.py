@@ -44,16 +44,34 @@ clix_inprocess = _load("clix_inprocess_action", _HERE.with_name("clix_inprocess.
 clix_filters = _load("clix_filters_for_server", _HERE.parents[1] / "filter_plugins" / "clix.py")
 display = Display()
 
-# The steps after the heartbeat: (item tag that selects it, module, fact its result is kept in).
+# The steps after the heartbeat: (the producer of the selected item it writes - the item's src is its dest -
+# or, for the derived data that writes no item of its own, the tag that selects it; module; fact of its result).
 STEPS = (("db", "clix_mongodump", "clix_db_result"),
          ("postgres", "clix_pg_dumpall", "clix_postgres_result"),
          ("git", "clix_git_snapshot", "clix_git_result"),
          ("analytics", "clix_gstudio_derive", "clix_derived_result"))
+DERIVE_TAG = "analytics"
 NOT_RUN = {"skipped": True, "changed": False, "skip_reason": "the item is not selected"}
 # A missing or stopped gStudio container is an expected condition: a status in the report, not an error.
 NO_CONTAINER = ("absent", "stopped")
 # An item in one of these states leaves nothing on the server to pull again: its staging folder can go.
 DONE = (OK, ABSENT, SKIPPED)
+
+
+def produced_at(items: list, producer: str) -> str | None:
+    """Where the step that produces a selected item writes on the server: the item's src (clix_items, the one
+    place an item's source, staging path and archive path are written); None when no selected item is its."""
+    for item in items:
+        if item.get("producer") == producer:
+            return item["src"].rstrip("/")
+    return None
+
+
+def step_args(name: str, args: dict, dest: str | None) -> dict:
+    """A step's options as the role gives them, with the dest its item chose (pg_dumpall's: the file in it)."""
+    if name == "clix_pg_dumpall":
+        dest = clix_filters.clix_layout_pg_dump(dest)
+    return dict(args, dest=dest) if dest else dict(args)
 
 
 def derived_item(result: dict, derive: dict, check_mode: bool) -> dict:
@@ -78,31 +96,31 @@ class ActionModule(clix_watched.ActionModule):
     _supports_async = False
     # ActionBase.run refuses any other option (a misspelt one is an error, not silently ignored); the
     # sub-dicts are checked by the modules they are given to.
-    _VALID_ARGS = frozenset(("selected", "identity", "heartbeat", *(name for _, name, _ in STEPS), "pull",
+    _VALID_ARGS = frozenset(("items", "identity", "heartbeat", *(name for _, name, _ in STEPS), "pull",
                              "progress_seconds", "derive_on_server", "remove_staging"))
 
     def run(self, tmp: str | None = None, task_vars: dict | None = None) -> dict:
         result = super(clix_watched.ActionModule, self).run(tmp, task_vars)
         args = self._task.args
         seconds = int(args.get("progress_seconds", 60) or 0)
-        selected = set(args.get("selected") or [])
-        heartbeat_args = dict(args["heartbeat"])
-        if "heartbeat" not in selected:
-            heartbeat_args.pop("dest", None)
-        heartbeat = self._execute_module("clix_heartbeat", heartbeat_args, task_vars=task_vars)
+        items = list(args.get("items") or [])
+        heartbeat = self._execute_module("clix_heartbeat", step_args("clix_heartbeat", args["heartbeat"],
+                                                                     produced_at(items, "heartbeat")),
+                                         task_vars=task_vars)
         heartbeat.pop("invocation", None)
         if heartbeat.get("failed"):
             return dict(result, **heartbeat)
         facts = self.identity(heartbeat.pop("ansible_facts", {}).get("clix_heartbeat"), args["identity"], task_vars)
         facts["clix_heartbeat_result"] = heartbeat
-        if not boolean(args.get("derive_on_server", True), strict=False):  # "-e ...=false" is a string
-            selected.discard("analytics")
+        derive = (boolean(args.get("derive_on_server", True), strict=False)  # "-e ...=false" is a string
+                  and any(item.get("tag") == DERIVE_TAG for item in items))
         changed = bool(heartbeat.get("changed"))
-        for tag, name, fact in STEPS:
-            if tag not in selected or name not in args:
+        for producer, name, fact in STEPS:
+            dest = produced_at(items, producer)
+            if name not in args or not (derive if producer == DERIVE_TAG else dest):
                 facts[fact] = dict(NOT_RUN)
                 continue
-            step = self._execute_watched(name, args[name], task_vars, seconds)
+            step = self._execute_watched(name, step_args(name, args[name], dest), task_vars, seconds)
             step.pop("invocation", None)
             if name == "clix_gstudio_derive" and step.get("container_state") in NO_CONTAINER:
                 step["failed"] = False  # no gStudio container (or a stopped one): a status in the report
@@ -125,7 +143,7 @@ class ActionModule(clix_watched.ActionModule):
         folder removed from the server when every item is done; what failed ('' when nothing)."""
         pull = dict(args["pull"])
         # The producers' results are the steps' above: a failed dump's item carries its error (clix_pull_items).
-        pull["items"] = clix_filters.clix_pull_items(pull.get("items") or [], facts, pull.pop("lab_pcs", None) or [])
+        pull["items"] = clix_filters.clix_pull_items(args.get("items") or [], facts, pull.pop("lab_pcs", None) or [])
         pull["root"] = facts["clix_school_root"]
         try:
             pulled = clix_inprocess.run_module(self, "clix_pull", pull, task_vars)

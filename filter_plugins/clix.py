@@ -9,8 +9,6 @@ import os
 import sys
 from pathlib import Path
 
-from ansible.errors import AnsibleFilterError
-
 # The archive's layout has one owner, module_utils/clix_layout.py; filters import it the way the
 # modules do, as ansible.module_utils.clix_* (clix_imports.py, at the checkout's root).
 sys.path.append(str(Path(__file__).resolve().parents[1]))
@@ -42,15 +40,6 @@ def clix_selected(items: list, run_tags: list, skip_tags: list, only: list | Non
             if ("all" in wanted or i["tag"] in wanted or i["name"] in wanted)
             and i["tag"] not in skipped and i["name"] not in skipped
             and (not only or i["tag"] in only)]
-
-
-def clix_produced_at(items: list, producer: str) -> str:
-    """Where a producer's module writes on the school server: its item's src in the item table (the
-    one place an item's source, staging path and archive path are written), without the trailing /."""
-    for item in items:
-        if item.get("producer") == producer:
-            return item["src"].rstrip("/")
-    raise AnsibleFilterError("clix_items has no item with producer %s" % producer)
 
 
 def clix_pull_items(items: list, host_vars: dict, lab_pcs=()) -> list:
@@ -453,7 +442,6 @@ class FilterModule:
             "clix_selected": clix_selected,
             "clix_pull_items": clix_pull_items,
             "clix_push_item": clix_push_item,
-            "clix_produced_at": clix_produced_at,
             "clix_layout_pg_dump": clix_layout_pg_dump,
             "clix_identity_problem": clix_identity.server_identity_problem,
             "clix_server_claims": clix_identity.server_claims,

@@ -25,13 +25,18 @@ description:
     next step runs. A failed heartbeat fails the task - without it the server is not known; so does a
     failed pull or staging removal, with the facts so far in the failed result (C(ansible_facts)) for
     the rescue to keep.
-  - The dumps, git state and derived data run only for their selected item tags (O(selected)).
+  - A step runs only when the item it writes is among the selected O(items) (the item whose C(producer) is
+    the step's - C(heartbeat), C(db), C(postgres), C(git)), and writes at that item's C(src) on the server
+    (C(pg_dumpall)'s file C(pg_dump_all.sql) in it); the derived data runs when an item of the tag
+    C(analytics) is selected. The heartbeat always runs; it writes its files only when its item is selected.
 version_added: "0.3.0"
 options:
-  selected:
-    description: The tags of the selected items - C(db), C(postgres), C(git), C(analytics) run their step, C(heartbeat) writes the heartbeat's files.
+  items:
+    description:
+      - The selected items of C(clix_items) (C(clix_selected_items)), as the item table writes them. They
+        choose the steps and where each writes, and they are the pull's items.
     type: list
-    elements: str
+    elements: dict
     default: []
   identity:
     description: The inventory's word on the school.
@@ -55,21 +60,21 @@ options:
         type: str
         required: true
   heartbeat:
-    description: Options of C(clix_heartbeat); its C(dest) only when C(heartbeat) is in O(selected).
+    description: Options of C(clix_heartbeat) but its C(dest), which is the C(src) of the selected item it produces.
     type: dict
     required: true
   clix_mongodump:
-    description: Options of C(clix_mongodump), run when C(db) is in O(selected).
+    description: Options of C(clix_mongodump) but its C(dest), run when the item it produces (C(db)) is selected.
     type: dict
   clix_pg_dumpall:
-    description: Options of C(clix_pg_dumpall), run when C(postgres) is in O(selected).
+    description: Options of C(clix_pg_dumpall) but its C(dest), run when the item it produces (C(postgres)) is selected.
     type: dict
   clix_git_snapshot:
-    description: Options of C(clix_git_snapshot), run when C(git) is in O(selected).
+    description: Options of C(clix_git_snapshot) but its C(dest), run when the item it produces (C(git)) is selected.
     type: dict
   clix_gstudio_derive:
     description: >-
-      Options of C(clix_gstudio_derive), run when C(analytics) is in O(selected) and O(derive_on_server) is true. A
+      Options of C(clix_gstudio_derive), run when an item of the tag C(analytics) is selected and O(derive_on_server) is true. A
       missing or stopped container is a skipped step, not a failure.
     type: dict
   derive_on_server:
@@ -80,7 +85,7 @@ options:
     description:
       - Options of C(clix_pull), run after the steps above. Its C(root) is the folder the identity chose
         (C(clix_school_root)).
-      - Its C(items) are the selected items of C(clix_items), made into C(clix_pull)'s by the filter
+      - Its C(items) are O(items), made into C(clix_pull)'s by the filter
         C(clix_pull_items) with the steps' results (an item whose producer failed carries its error).
       - C(lab_pcs), the school's lab PCs (the filter C(clix_lab_pcs)), are left out of the server's
         C(unplatform) item.
@@ -105,17 +110,18 @@ extends_documentation_fragment:
 EXAMPLES = r"""
 - name: Heartbeat and MongoDB dump of a school server, its identity checked
   clix_server:
-    selected: [db, heartbeat]
+    items:
+      - {name: db, tag: db, kind: snapshot, producer: db, src: /home/core/clix-collect-staging/db/, dest: gstudio/db}
+      - {name: system-heartbeat, tag: heartbeat, producer: heartbeat,
+         src: /home/core/clix-collect-staging/system-heartbeat/, dest: gstudio/system-heartbeat}
     identity:
       server_id: mz1
       school_code: "2031001"
       school_root: /srv/clix-archive/2026/mz/2031001-mz1
       quarantine_root: /srv/clix-archive/quarantine/2026/mz/2031001-mz1
     heartbeat:
-      dest: /home/core/clix-collect-staging/system-heartbeat
       staging_dir: /home/core/clix-collect-staging
     clix_mongodump:
-      dest: /home/core/clix-collect-staging/db
       staging_dir: /home/core/clix-collect-staging
 """
 

@@ -8,8 +8,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "filter_plugins"))
 
 import clix
-import pytest
-from ansible.errors import AnsibleFilterError
 from ansible.module_utils import clix_identity
 from library_module import library_module
 from page_parse import checked
@@ -124,12 +122,6 @@ def test_report_escapes_school_names_and_reasons_in_html_and_markdown():
     assert evil + "-'q'" in page.text and 'pg said "<b onmouseover=x>"' in page.text
     md = markdown(evil, table, evil, RUN)
     assert "<script" not in md and "<b " not in md and "&lt;script&gt;" in md
-
-
-def test_a_producer_writes_where_the_item_table_says():
-    assert clix.clix_produced_at(ITEMS, "db") == "/s/db"
-    with pytest.raises(AnsibleFilterError):
-        clix.clix_produced_at(ITEMS, "git")
 
 
 def test_no_task_file_writes_its_own_staging_path():

@@ -25,6 +25,21 @@ DERIVE = {"runtime": "docker", "container": "gstudio", "commands": ["export_user
           "users": ["u1"]}
 
 
+def test_each_step_writes_where_its_selected_item_says_and_none_without_it():
+    items = [{"name": "db", "tag": "db", "producer": "db", "src": "/s/db/", "dest": "gstudio/db"},
+             {"name": "postgres-dump", "tag": "postgres", "producer": "postgres", "src": "/s/pg/",
+              "dest": "gstudio/postgres-dump"},
+             {"name": "media", "tag": "media", "src": "/d/media/", "dest": "gstudio/media"}]
+    db = clix_server.step_args("clix_mongodump", {"uri": "u"}, clix_server.produced_at(items, "db"))
+    assert db == {"uri": "u", "dest": "/s/db"}
+    pg = clix_server.step_args("clix_pg_dumpall", {}, clix_server.produced_at(items, "postgres"))
+    assert pg == {"dest": "/s/pg/pg_dump_all.sql"}
+    # The git state's and the heartbeat's items are not selected: no step writes for them.
+    assert clix_server.produced_at(items, "git") is None
+    assert clix_server.step_args("clix_heartbeat", {"timeout": 5}, clix_server.produced_at(items, "heartbeat")) == {
+        "timeout": 5}
+
+
 def test_clix_server_takes_exactly_the_options_the_role_gives_it_and_refuses_any_other():
     import yaml
     from ansible.errors import AnsibleActionFail
@@ -32,7 +47,7 @@ def test_clix_server_takes_exactly_the_options_the_role_gives_it_and_refuses_any
 
     task = next(t for t in yaml.safe_load((REPO / "roles/clix/tasks/server.yml").read_text()) if "clix_server" in t)
     assert set(task["clix_server"]) == clix_server.ActionModule._VALID_ARGS
-    action = clix_server.ActionModule(Task.load({"clix_server": {"selected": [], "heartbaet": {}}}), None, None, None,
+    action = clix_server.ActionModule(Task.load({"clix_server": {"items": [], "heartbaet": {}}}), None, None, None,
                                       None, None)
     with pytest.raises(AnsibleActionFail, match="heartbaet"):
         action.run(task_vars={})

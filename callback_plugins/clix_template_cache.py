@@ -19,6 +19,7 @@ version), the plugin does nothing, and templates compile as before.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import marshal
 import os
@@ -50,7 +51,22 @@ requirements:
   - enabled in C(callbacks_enabled)
 """
 
-STORE = Path(__file__).resolve().parents[1] / ".cache" / "jinja"
+CHECKOUT = Path(__file__).resolve().parents[1]
+STORE = CHECKOUT / ".cache" / "jinja"
+
+
+def own_source(source: str, origin_of: Callable[[str], Any]) -> bool:
+    """A template written in this checkout's roles or playbooks, where no credential is written: only those are
+    kept on disk (a template given on the command line or in an inventory may hold one, as text)."""
+    path = getattr(origin_of(source), "path", None)
+    return bool(path) and in_checkout(path)
+
+
+@functools.lru_cache(maxsize=256)
+def in_checkout(path: str) -> bool:
+    """A playbook at the checkout's root or a file of its roles."""
+    where = Path(path).resolve()
+    return where.parent == CHECKOUT or CHECKOUT / "roles" in where.parents
 
 
 def store_dir(store: Path) -> Path:
@@ -94,11 +110,12 @@ class CodeCache:
         self.folder = folder
         self.memory: dict[str, types.CodeType] = {}
 
-    def get(self, env: Any, source: str, key: str, *args: Any) -> types.CodeType:
+    def get(self, env: Any, source: str, key: str, kept: bool, *args: Any) -> types.CodeType:
+        """source's code, from memory, the folder or compiled; on disk only when kept (own_source)."""
         code = self.memory.get(key)
         if code is not None:
             return code
-        path = self.folder / hashlib.sha256(key.encode()).hexdigest() if self.folder else None
+        path = self.folder / hashlib.sha256(key.encode()).hexdigest() if self.folder and kept else None
         code = read_code(path) if path else None
         if code is None:
             code = self.compile(env, source, *args)
@@ -111,6 +128,7 @@ class CodeCache:
 def install(store: Path = STORE) -> CodeCache | None:
     """Wrap AnsibleEnvironment.compile with a CodeCache; None (nothing changed) on an Ansible without it."""
     try:
+        from ansible._internal._datatag._tags import Origin
         from ansible._internal._templating import _jinja_bits as bits
 
         environment = bits.AnsibleEnvironment
@@ -131,7 +149,7 @@ def install(store: Path = STORE) -> CodeCache | None:
         escaping = compile_context.current(optional=True)
         key = repr((str(source), name, filename, tuple(getattr(self, f) for f in fields), self.optimized,
                     escaping.escape_backslashes if escaping else None, config.allow_embedded_templates))
-        return cache.get(self, source, key, name, filename, raw, defer_init)
+        return cache.get(self, source, key, own_source(source, Origin.get_tag), name, filename, raw, defer_init)
 
     compile.clix_template_cache = cache
     environment.compile = compile

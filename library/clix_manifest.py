@@ -58,10 +58,11 @@ options:
     default: {}
   postgres_dump:
     description:
-      - The PostgreSQL dump below O(root) (C(gstudio/postgres-dump/pg_dump_all.sql)). When the
+      - The PostgreSQL dump below O(root), where C(module_utils/clix_layout.py) puts it. When the
         C(postgres-dump) item ended C(ok), the rows of C(public.auth_user) in it are counted into that
         item's C(counts.users) (a stream read, only when the dump changed).
     type: str
+    default: gstudio/postgres-dump/pg_dump_all.sql
   heartbeat:
     description: This run's heartbeat (C(clix_heartbeat)); its summary (uptime, load, memory, disks, clock skew, services) is kept as C(heartbeat).
     type: dict
@@ -114,7 +115,7 @@ import datetime
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.clix_layout import HISTORY, MANIFEST
+from ansible.module_utils.clix_layout import HISTORY, MANIFEST, pg_dump_path
 from ansible.module_utils.clix_manifest import (
     ABSENT,
     FORMAT,
@@ -195,7 +196,7 @@ def main() -> None:
             top_folders=dict(type="list", elements="str", default=["gstudio", "unplatform"]),
             complete_run=dict(type="bool", default=False),
             counts=dict(type="dict", default={}),
-            postgres_dump=dict(type="str"),
+            postgres_dump=dict(type="str", default=pg_dump_path("")),
             heartbeat=dict(type="dict"),
             progress_seconds=dict(type="int", default=60),
         ),

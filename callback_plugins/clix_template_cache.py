@@ -13,7 +13,8 @@ embedded templates are allowed, and the versions of Python, Jinja and Ansible. S
 code the template would compile to, and it only changes how fast it is had.
 
 A store that is not this user's alone (0700) is not used, since what it holds is run; nor is a file that
-cannot be read back as code. Where Ansible's templating is not what this was written for (another
+cannot be read back as code. Only templates read from the checkout's roles and playbooks are written there
+(their Origin, as Ansible tags them): one from an inventory or the command line may hold a credential. Where Ansible's templating is not what this was written for (another
 version), the plugin does nothing, and templates compile as before.
 """
 
@@ -46,6 +47,8 @@ description:
   - Loaded by the main process (C(callbacks_enabled) in C(ansible.cfg)), it makes Jinja keep the Python code
     each template string compiles to, in memory and in C(.cache/jinja/) beside the checkout, so that a worker
     compiles a template only the first time any run meets it.
+  - Only the templates of the checkout's roles and playbooks are kept on disk; one from an inventory or the
+    command line, which may hold a credential as text, is kept in memory only.
   - It prints nothing and changes no result. It does nothing on an Ansible whose templating it does not know.
 requirements:
   - enabled in C(callbacks_enabled)

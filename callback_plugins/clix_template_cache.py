@@ -14,8 +14,9 @@ code the template would compile to, and it only changes how fast it is had.
 
 A store that is not this user's alone (0700) is not used, since what it holds is run; nor is a file that
 cannot be read back as code. Only templates read from the checkout's roles and playbooks are written there
-(their Origin, as Ansible tags them): one from an inventory or the command line may hold a credential. Where Ansible's templating is not what this was written for (another
-version), the plugin does nothing, and templates compile as before.
+(their Origin, as Ansible tags them): one from an inventory or the command line may hold a credential.
+Where Ansible's templating is not what this was written for (another version), the plugin does nothing,
+and templates compile as before.
 """
 
 from __future__ import annotations

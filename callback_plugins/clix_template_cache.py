@@ -8,8 +8,9 @@ for templates read from files (its bytecode cache) but not for the strings Ansib
 This plugin, loaded by the main process before any worker starts, makes the Jinja environment keep the
 Python code a template compiles to: in memory, for the process and the workers it forks, and in
 .cache/jinja/<versions>/ for later workers and runs. The code of a template depends only on its source
-and on what the key holds besides: the lexer's settings, whether backslashes are escaped, whether
-embedded templates are allowed, and the versions of Python, Jinja and Ansible. So a kept code is the
+and on what the key holds besides: the lexer's settings, the Jinja extensions (ansible.cfg's
+jinja2_extensions), whether backslashes are escaped, whether embedded templates are allowed, and the
+versions of Python, Jinja and Ansible. So a kept code is the
 code the template would compile to, and it only changes how fast it is had.
 
 A store that is not this user's alone (0700) is not used, since what it holds is run; nor is a file that
@@ -152,6 +153,7 @@ def install(store: Path = STORE) -> CodeCache | None:
             return original(self, source, name, filename, raw, defer_init)
         escaping = compile_context.current(optional=True)
         key = repr((str(source), name, filename, tuple(getattr(self, f) for f in fields), self.optimized,
+                    self.autoescape, sorted(self.extensions), type(self).__qualname__, self.code_generator_class.__qualname__,
                     escaping.escape_backslashes if escaping else None, config.allow_embedded_templates))
         return cache.get(self, source, key, own_source(source, Origin.get_tag), name, filename, raw, defer_init)
 

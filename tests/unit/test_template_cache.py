@@ -13,8 +13,11 @@ from pathlib import Path
 from conftest import REPO
 
 PROBE = r"""
-import json, sys
+import json, os, sys
 from pathlib import Path
+if len(sys.argv) > 2:  # a Jinja extension, as ansible.cfg's jinja2_extensions names one
+    sys.path.insert(0, sys.argv[3])
+    os.environ["ANSIBLE_JINJA2_EXTENSIONS"] = sys.argv[2]
 sys.path.insert(0, "callback_plugins")
 import clix_template_cache
 compiled = []
@@ -49,9 +52,9 @@ TEMPLATES = 11
 KEPT = 8  # compiled each run: the two not from the role's files, and the one Ansible strips of its origin (#jinja2:)
 
 
-def probe(store: Path | str) -> dict:
-    out = subprocess.run([sys.executable, "-c", PROBE, str(store)], cwd=REPO, capture_output=True, text=True,
-                         check=True)
+def probe(store: Path | str, *extension: str) -> dict:
+    out = subprocess.run([sys.executable, "-c", PROBE, str(store), *extension], cwd=REPO, capture_output=True,
+                         text=True, check=True)
     return json.loads(out.stdout)
 
 
@@ -87,3 +90,16 @@ def test_a_kept_file_that_is_not_code_is_compiled_again(tmp_path):
     for path in kept(store):
         path.write_bytes(path.read_bytes()[:7])
     assert probe(store) == {"results": plain["results"], "compiled": TEMPLATES}
+
+
+def test_a_template_under_other_jinja_extensions_gets_its_own_code(tmp_path):
+    store = tmp_path / "jinja"
+    (tmp_path / "doubling.py").write_text(
+        "from jinja2.ext import Extension\n"
+        "class Doubling(Extension):\n"
+        "    def preprocess(self, source, name, filename=None):\n"
+        "        return source.replace('{{ n * 2 }}', '{{ n * 4 }}')\n")
+    plain = probe(store)["results"]
+    extended = probe(store, "doubling.Doubling", str(tmp_path))
+    assert plain[1] == 6 and extended["results"][1] == 12
+    assert extended["compiled"] == TEMPLATES

@@ -108,19 +108,22 @@ def write_code(path: Path, code: types.CodeType) -> None:
 
 
 class CodeCache:
-    """Jinja's compile(source) with its result kept: in memory, then in folder (None: memory only)."""
+    """Jinja's compile(source) with its result kept: in memory, then in folder (None: memory only) for the
+    templates of this checkout (own_source, by origin_of: where Ansible read the template)."""
 
-    def __init__(self, compile_: Callable[..., Any], folder: Path | None) -> None:
+    def __init__(self, compile_: Callable[..., Any], folder: Path | None, origin_of: Callable[[str], Any]) -> None:
         self.compile = compile_
         self.folder = folder
+        self.origin_of = origin_of
         self.memory: dict[str, types.CodeType] = {}
 
-    def get(self, env: Any, source: str, key: str, kept: bool, *args: Any) -> types.CodeType:
-        """source's code, from memory, the folder or compiled; on disk only when kept (own_source)."""
+    def get(self, env: Any, source: str, key: str, *args: Any) -> types.CodeType:
+        """source's code, from memory, the folder or compiled."""
         code = self.memory.get(key)
         if code is not None:
             return code
-        path = self.folder / hashlib.sha256(key.encode()).hexdigest() if self.folder and kept else None
+        kept = self.folder is not None and own_source(source, self.origin_of)
+        path = self.folder / hashlib.sha256(key.encode()).hexdigest() if kept else None
         code = read_code(path) if path else None
         if code is None:
             code = self.compile(env, source, *args)
@@ -146,7 +149,7 @@ def install(store: Path = STORE) -> CodeCache | None:
     if getattr(original, "clix_template_cache", None):
         return original.clix_template_cache
     folder = store_dir(store)
-    cache = CodeCache(original, folder if usable(folder) else None)
+    cache = CodeCache(original, folder if usable(folder) else None, Origin.get_tag)
 
     def compile(self, source, name=None, filename=None, raw=False, defer_init=False):
         if raw or defer_init or not isinstance(source, str) or getattr(self, "_debuggable_template_source", True):
@@ -155,7 +158,7 @@ def install(store: Path = STORE) -> CodeCache | None:
         key = repr((str(source), name, filename, tuple(getattr(self, f) for f in fields), self.optimized,
                     self.autoescape, sorted(self.extensions), type(self).__qualname__, self.code_generator_class.__qualname__,
                     escaping.escape_backslashes if escaping else None, config.allow_embedded_templates))
-        return cache.get(self, source, key, own_source(source, Origin.get_tag), name, filename, raw, defer_init)
+        return cache.get(self, source, key, name, filename, raw, defer_init)
 
     compile.clix_template_cache = cache
     environment.compile = compile

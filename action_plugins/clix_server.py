@@ -69,9 +69,9 @@ def produced_at(items: list, producer: str) -> str | None:
 
 def step_args(name: str, args: dict, dest: str | None) -> dict:
     """A step's options as the role gives them, with the dest its item chose (pg_dumpall's: the file in it)."""
-    if name == "clix_pg_dumpall":
-        dest = clix_filters.clix_layout_pg_dump(dest)
-    return dict(args, dest=dest) if dest else dict(args)
+    if not dest:
+        return dict(args)
+    return dict(args, dest=clix_filters.clix_layout_pg_dump(dest) if name == "clix_pg_dumpall" else dest)
 
 
 def derived_item(result: dict, derive: dict, check_mode: bool) -> dict:

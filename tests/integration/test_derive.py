@@ -17,7 +17,6 @@ from conftest import PINNED, PINNED_STAMP, copy_archive, run_module, run_playboo
 from fleet import hosts
 
 YEAR = str(datetime.date.today().year)
-STAMP = PINNED_STAMP
 # Another checkout's tests may rebuild localhost/clix-derive:latest meanwhile: a tag of this one's own.
 IMAGE = ["-e", f"clix_derive_image={os.environ['CLIX_TEST_DERIVE_IMAGE']}"] if os.environ.get("CLIX_TEST_DERIVE_IMAGE") else []
 OUTPUT_FOLDERS = ["gstudio-exported-users-analytics-csvs", "activity-timestamp-csvs", "qbank/student-activities"]
@@ -40,7 +39,7 @@ def pinned_files(folder: Path) -> dict[str, bytes]:
     out = {}
     for sub in OUTPUT_FOLDERS:
         for p in sorted((folder / sub).glob("*")):
-            if STAMP in p.name or p.name == "activity-data.csv":
+            if PINNED_STAMP in p.name or p.name == "activity-data.csv":
                 out[f"{sub}/{p.name}"] = p.read_bytes()
     return out
 
@@ -64,7 +63,7 @@ def test_collect_runs_the_scripts_in_the_container_and_reports_them(fleet, colle
         # The manifest covers what the container produced, so verify.yml keeps them honest.
         manifest = json.loads((tree.parent / "MANIFEST.json").read_text())
         assert manifest["items"]["derived (gStudio container)"]["status"] == "ok"
-        assert any(STAMP in path for path in manifest["files"])
+        assert any(PINNED_STAMP in path for path in manifest["files"])
 
 
 @pytest.fixture(scope="module")

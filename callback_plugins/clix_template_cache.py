@@ -10,8 +10,8 @@ Python code a template compiles to: in memory, for the process and the workers i
 .cache/jinja/<versions>/ for later workers and runs. The code of a template depends only on its source
 and on what the key holds besides: the lexer's settings, the Jinja extensions (ansible.cfg's
 jinja2_extensions), whether backslashes are escaped, whether embedded templates are allowed, and the
-versions of Python, Jinja and Ansible. So a kept code is the
-code the template would compile to, and it only changes how fast it is had.
+versions of Python, Jinja and Ansible. So a kept code is the code the template would compile to, and
+it only changes how fast it is had.
 
 A store that is not this user's alone (0700) is not used, since what it holds is run; nor is a file that
 cannot be read back as code. Only templates read from the checkout's roles and playbooks are written there

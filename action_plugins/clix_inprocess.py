@@ -16,7 +16,7 @@ import importlib.util
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
@@ -100,9 +100,11 @@ def cannot_honour(action: ActionBase) -> str:
     return ""
 
 
-def run_module(action: ActionBase, name: str, args: dict, task_vars: dict | None) -> dict:
-    """The control-node module `name` of library/ run with `args` inside this worker; its result.
-    Also used by other action plugins (clix_server runs clix_pull so)."""
+def prepared(action: ActionBase, name: str, task_vars: dict | None) -> Callable[[dict], dict]:
+    """The control-node module `name` of library/ made ready to run inside this worker: the task's setup
+    checked and the module found now, in the calling thread; the call it returns runs the module with
+    args and returns its result. clix_server prepares its pull so, before its steps add to the task's
+    environment (clix_watched), and runs it on a thread beside them."""
     refused = cannot_honour(action)
     if refused:
         raise AnsibleActionFail("%s runs inside Ansible's worker on the control node, which cannot honour %s: "
@@ -110,18 +112,26 @@ def run_module(action: ActionBase, name: str, args: dict, task_vars: dict | None
     path = action._shared_loader_obj.module_loader.find_plugin(name)
     if not path:
         raise AnsibleActionFail("clix_inprocess: no module named %s in the library path" % name)
-    module = load_module(path, name)
     check_mode = bool(action._play_context.check_mode)
     label = (task_vars or {}).get("inventory_hostname", "localhost")
-    module.AnsibleModule = lambda **spec: InProcessModule(dict(args), check_mode, label, **spec)
-    umask = os.umask(0o077)  # the modules set it for themselves; the worker gets its own back
-    try:
-        module.main()
-    except ModuleExit as done:
-        return done.result
-    finally:
-        os.umask(umask)
-    raise AnsibleActionFail("%s returned without exit_json or fail_json" % name)
+
+    def run(args: dict) -> dict:
+        module = load_module(path, name)
+        module.AnsibleModule = lambda **spec: InProcessModule(dict(args), check_mode, label, **spec)
+        umask = os.umask(0o077)  # the modules set it for themselves; the worker gets its own back
+        try:
+            module.main()
+        except ModuleExit as done:
+            return done.result
+        finally:
+            os.umask(umask)
+        raise AnsibleActionFail("%s returned without exit_json or fail_json" % name)
+    return run
+
+
+def run_module(action: ActionBase, name: str, args: dict, task_vars: dict | None) -> dict:
+    """The control-node module `name` of library/ run with `args` inside this worker; its result."""
+    return prepared(action, name, task_vars)(args)
 
 
 class ActionModule(ActionBase):

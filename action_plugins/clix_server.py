@@ -1,7 +1,7 @@
 """The work on a school server, in one task: clix_heartbeat, then the identity check on this control
 node, then clix_mongodump, clix_pg_dumpall, clix_git_snapshot and clix_gstudio_derive for the
-selected items, then the pull (clix_pull, on this control node) and the staging folder's removal
-(library/clix_server.py documents it).
+selected items, the pull (clix_pull, on this control node: what no step writes while the steps run,
+the rest after them) and the staging folder's removal (library/clix_server.py documents it).
 
 Each step was a task of its own; the modules stay as they are (each one job, each run on the server
 the usual way, its progress shown by clix_watched). What the single task saves is Ansible's
@@ -15,6 +15,8 @@ from __future__ import annotations
 import importlib.util
 import shlex
 import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ansible.errors import AnsibleConnectionFailure
@@ -51,6 +53,7 @@ STEPS = (("db", "clix_mongodump", "clix_db_result"),
          ("git", "clix_git_snapshot", "clix_git_result"),
          ("analytics", "clix_gstudio_derive", "clix_derived_result"))
 DERIVE_TAG = "analytics"
+STEP_PRODUCERS = tuple(producer for producer, _, _ in STEPS if producer != DERIVE_TAG)
 NOT_RUN = {"skipped": True, "changed": False, "skip_reason": "the item is not selected"}
 # A missing or stopped gStudio container is an expected condition: a status in the report, not an error.
 NO_CONTAINER = ("absent", "stopped")
@@ -91,6 +94,34 @@ def derived_item(result: dict, derive: dict, check_mode: bool) -> dict:
             "seconds": sum(c.get("seconds", 0) for c in commands)}
 
 
+def after_steps(item: dict, args: dict, derive: bool) -> bool:
+    """Whether a selected item holds what a step after the heartbeat writes (a dump, the git state, the
+    derived data or its log), so is pulled once the steps have ended; every other item is pulled while
+    they run."""
+    if item.get("producer") in STEP_PRODUCERS:
+        return True
+    if not derive:
+        return False
+    log_dir = (args.get("clix_gstudio_derive") or {}).get("log_dir") or ""
+    src = item["src"].rstrip("/")
+    return item.get("tag") == DERIVE_TAG or (bool(src) and (log_dir + "/").startswith(src + "/"))
+
+
+def joined(parts: list, late: list) -> dict:
+    """One result of the pull beside the steps and the pull after them: the items in the order they were
+    selected (late says which came after); a failed part instead, as a failed pull returns no items."""
+    failed = [part for part in parts if part.get("failed")]
+    if failed:
+        return failed[0]
+    results = [iter(part.get("items") or []) for part in parts] + [iter(())]
+    out = dict(changed=any(part.get("changed") for part in parts),
+               items=[next(results[1] if after else results[0]) for after in late],
+               bytes_received=sum(part.get("bytes_received", 0) for part in parts),
+               total_bytes=sum(part.get("total_bytes", 0) for part in parts))
+    warnings = [w for part in parts for w in part.get("warnings") or []]
+    return dict(out, warnings=warnings) if warnings else out
+
+
 class ActionModule(clix_watched.ActionModule):
     _supports_check_mode = True
     _supports_async = False
@@ -102,7 +133,6 @@ class ActionModule(clix_watched.ActionModule):
     def run(self, tmp: str | None = None, task_vars: dict | None = None) -> dict:
         result = super(clix_watched.ActionModule, self).run(tmp, task_vars)
         args = self._task.args
-        seconds = int(args.get("progress_seconds", 60) or 0)
         items = list(args.get("items") or [])
         heartbeat = self._execute_module("clix_heartbeat", step_args("clix_heartbeat", args["heartbeat"],
                                                                      produced_at(items, "heartbeat")),
@@ -114,7 +144,31 @@ class ActionModule(clix_watched.ActionModule):
         facts["clix_heartbeat_result"] = heartbeat
         derive = (boolean(args.get("derive_on_server", True), strict=False)  # "-e ...=false" is a string
                   and any(item.get("tag") == DERIVE_TAG for item in items))
-        changed = bool(heartbeat.get("changed"))
+        late = [after_steps(item, args, derive) for item in items]
+        pull = clix_inprocess.prepared(self, "clix_pull", task_vars) if "pull" in args else None
+        # What no step writes is pulled while the steps run, on a thread of its own (the steps use the
+        # task's connection, the pull its own rsync): on a school's slow link, the media's transfer
+        # takes the dumps' time.
+        with ThreadPoolExecutor(max_workers=1) as beside:
+            early = pull and beside.submit(self.pull_some, pull, args, [i for i, x in zip(items, late) if not x], facts)
+            changed = self.steps(args, items, derive, facts, task_vars) | bool(heartbeat.get("changed"))
+            parts = [early.result()] if early else []
+        if not pull:
+            return dict(result, changed=changed, ansible_facts=facts)
+        if any(late) and not parts[0].get("failed"):
+            parts.append(self.pull_some(pull, args, [i for i, x in zip(items, late) if x], facts))
+        facts["clix_pull_result"] = pulled = joined(parts, late)
+        changed |= bool(pulled.get("changed"))
+        failed = (pulled.get("msg") or "the pull failed") if pulled.get("failed") else self.remove_staging(args, facts)
+        if failed:
+            # The task fails as the pull's own task did; the rescue keeps these facts (main.yml).
+            return dict(result, failed=True, msg=failed, changed=changed, ansible_facts=facts)
+        return dict(result, changed=changed, ansible_facts=facts)
+
+    def steps(self, args: dict, items: list, derive: bool, facts: dict, task_vars: dict | None) -> bool:
+        """The steps after the heartbeat for the selected items, each result in facts; whether any changed."""
+        seconds = int(args.get("progress_seconds", 60) or 0)
+        changed = False
         for producer, name, fact in STEPS:
             dest = produced_at(items, producer)
             if name not in args or not (derive if producer == DERIVE_TAG else dest):
@@ -129,31 +183,26 @@ class ActionModule(clix_watched.ActionModule):
         if not facts["clix_derived_result"].get("skipped"):
             facts["clix_derived_item"] = derived_item(facts["clix_derived_result"], args["clix_gstudio_derive"],
                                                       bool(self._task.check_mode))
-        if "pull" in args:
-            failed = self.pull(args, facts, task_vars)
-            changed |= bool(facts["clix_pull_result"].get("changed"))
-            if failed:
-                # The task fails as the pull's own task did; the rescue keeps these facts (main.yml).
-                return dict(result, failed=True, msg=failed, changed=changed, ansible_facts=facts)
-        result.update(changed=changed, ansible_facts=facts)
-        return result
+        return changed
 
-    def pull(self, args: dict, facts: dict, task_vars: dict | None) -> str:
-        """clix_pull into the folder the identity chose, in this worker (clix_inprocess), then the staging
-        folder removed from the server when every item is done; what failed ('' when nothing)."""
-        pull = dict(args["pull"])
-        # The producers' results are the steps' above: a failed dump's item carries its error (clix_pull_items).
-        pull["items"] = clix_filters.clix_pull_items(args.get("items") or [], facts, pull.pop("lab_pcs", None) or [])
-        pull["root"] = facts["clix_school_root"]
+    @staticmethod
+    def pull_some(pull: Callable[[dict], dict], args: dict, items: list, facts: dict) -> dict:
+        """clix_pull of these items into the folder the identity chose (in this worker, clix_inprocess)."""
+        options = dict(args["pull"])
+        # A producer's result is its step's: a failed dump's item carries its error (clix_pull_items).
+        options["items"] = clix_filters.clix_pull_items(items, facts, options.pop("lab_pcs", None) or [])
+        options["root"] = facts["clix_school_root"]
         try:
-            pulled = clix_inprocess.run_module(self, "clix_pull", pull, task_vars)
+            pulled = pull(options)
         except Exception as exc:  # as when it was a task of its own: its message the failure, the facts kept
             pulled = {"failed": True, "msg": "clix_pull: %s" % exc}
         pulled.pop("invocation", None)
-        facts["clix_pull_result"] = pulled
-        if pulled.get("failed"):
-            return pulled.get("msg") or "the pull failed"
-        items = list(pulled.get("items") or []) + ([facts["clix_derived_item"]] if "clix_derived_item" in facts else [])
+        return pulled
+
+    def remove_staging(self, args: dict, facts: dict) -> str:
+        """The staging folder removed from the server when every item is done; what failed ('' when nothing)."""
+        items = list(facts["clix_pull_result"].get("items") or []) + ([facts["clix_derived_item"]]
+                                                                       if "clix_derived_item" in facts else [])
         if not boolean(args.get("remove_staging", True), strict=False) or any(i.get("status") not in DONE for i in items):
             return ""
         if self._play_context.check_mode:

@@ -207,3 +207,45 @@ def test_a_modules_payload_is_built_once_per_change_of_its_sources_never_reused_
     assert run(8) is None
     store.chmod(0o700)
     assert run(9) == b"payload 7"
+
+
+def role_items() -> tuple[list, dict]:
+    """The role's item table and clix_server's derive options, each "{{ var }}" filled in as /var."""
+    import re
+
+    import yaml
+
+    def fill(text):
+        return re.sub(r"\{\{ (\w+) \}\}", r"/\1", text) if isinstance(text, str) else text
+
+    items = yaml.safe_load((REPO / "roles/clix/defaults/main.yml").read_text())["clix_items"]
+    task = next(t for t in yaml.safe_load((REPO / "roles/clix/tasks/server.yml").read_text()) if "clix_server" in t)
+    return ([{k: fill(v) for k, v in item.items()} for item in items],
+            {"clix_gstudio_derive": {k: fill(v) for k, v in task["clix_server"]["clix_gstudio_derive"].items()}})
+
+
+def test_what_no_step_writes_is_pulled_beside_the_steps_and_the_rest_after_them():
+    items, args = role_items()
+    after = {item["name"] for item in items if clix_server.after_steps(item, args, derive=True)}
+    # The dumps, the git state, the derived CSVs, and gstudio-logs, which holds the derived data's log.
+    assert after == {"db", "postgres-dump", "git-commit.log", "gstudio-exported-users-analytics-csvs",
+                     "activity-timestamp-csvs", "qbank/student-activities", "gstudio-logs"}
+    assert args["clix_gstudio_derive"]["log_dir"].startswith(next(i["src"] for i in items if i["name"] == "gstudio-logs"))
+    # Without the derived data on the server, only what a step writes waits; the heartbeat's has been written.
+    assert {item["name"] for item in items if clix_server.after_steps(item, args, derive=False)} == {
+        "db", "postgres-dump", "git-commit.log"}
+    assert not clix_server.after_steps({"name": "x", "src": "", "dest": "x"}, args, derive=True)
+
+
+def test_the_two_pulls_read_as_one_in_the_order_the_items_were_selected():
+    early = {"changed": True, "items": [{"name": "media"}, {"name": "settings"}], "bytes_received": 5,
+             "total_bytes": 7, "warnings": ["w"]}
+    late = {"changed": False, "items": [{"name": "db"}], "bytes_received": 1, "total_bytes": 2}
+    joined = clix_server.joined([early, late], [False, True, False])
+    assert [i["name"] for i in joined["items"]] == ["media", "db", "settings"]
+    assert (joined["changed"], joined["bytes_received"], joined["total_bytes"], joined["warnings"]) == (True, 6, 9, ["w"])
+    assert clix_server.joined([early], [False, False])["items"] == early["items"]
+    # A failed pull returns no items: the task fails with its message, as a failed pull did.
+    failed = {"failed": True, "msg": "clix_pull: boom"}
+    assert clix_server.joined([early, failed], [False, True, False]) is failed
+    assert clix_server.joined([failed], [False, True]) is failed

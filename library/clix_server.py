@@ -21,7 +21,7 @@ description:
     (C(action_plugins/clix_inprocess.py)), into the folder the identity chose - the items no step after the
     heartbeat writes (media, the RCS repository, settings, ...) while those steps run, so that on a school's slow link
     their transfer takes the dumps' time; the dumps, the git state and what the derived data writes (the
-    C(analytics) items, and the item whose folder holds its O(clix_gstudio_derive.log_dir)) once the
+    C(analytics) items, and the item whose folder holds its C(log_dir)) once the
     steps have ended - and removes the staging folder from the server when every item is done (ok,
     absent or skipped) and O(remove_staging) is true.
   - A step fails alone - its failure is kept in its result (the pull reports its item as failed) and the

@@ -1,7 +1,7 @@
 """The work on a school server, in one task: clix_heartbeat, then the identity check on this control
 node, then clix_mongodump, clix_pg_dumpall, clix_git_snapshot and clix_gstudio_derive for the
-selected items, the pull (clix_pull, on this control node: what no step writes while the steps run,
-the rest after them) and the staging folder's removal (library/clix_server.py documents it).
+selected items, the pull (clix_pull, on this control node: the folders no step writes while the steps
+run, the rest after them) and the staging folder's removal (library/clix_server.py documents it).
 
 Each step was a task of its own; the modules stay as they are (each one job, each run on the server
 the usual way, its progress shown by clix_watched). What the single task saves is Ansible's
@@ -95,10 +95,10 @@ def derived_item(result: dict, derive: dict, check_mode: bool) -> dict:
 
 
 def after_steps(item: dict, args: dict, derive: bool) -> bool:
-    """Whether a selected item holds what a step after the heartbeat writes (a dump, the git state, the
-    derived data or its log), so is pulled once the steps have ended; every other item is pulled while
-    they run."""
-    if item.get("producer") in STEP_PRODUCERS:
+    """Whether a selected item is pulled once the steps after the heartbeat have ended: it holds what one
+    of them writes (a dump, the git state, the derived data or its log), or it is a single file (settings:
+    small, it shares the git log's rsync). The other folders are pulled while the steps run."""
+    if item.get("producer") in STEP_PRODUCERS or item.get("kind") == "file":
         return True
     if not derive:
         return False
@@ -146,8 +146,8 @@ class ActionModule(clix_watched.ActionModule):
                   and any(item.get("tag") == DERIVE_TAG for item in items))
         late = [after_steps(item, args, derive) for item in items]
         pull = clix_inprocess.prepared(self, "clix_pull", task_vars) if "pull" in args else None
-        # What no step writes is pulled while the steps run, on a thread of its own (the steps use the
-        # task's connection, the pull its own rsync): on a school's slow link, the media's transfer
+        # The folders no step writes are pulled while the steps run, on a thread of its own (the steps use
+        # the task's connection, the pull its own rsync): on a school's slow link, the media's transfer
         # takes the dumps' time.
         with ThreadPoolExecutor(max_workers=1) as beside:
             early = pull and beside.submit(self.pull_some, pull, args, [i for i, x in zip(items, late) if not x], facts)

@@ -18,11 +18,11 @@ description:
     read by the heartbeat) against the inventory's on the control node (C(module_utils/clix_identity.py))
     and chooses the school's folder, its quarantine folder on a mismatch, with a warning.
   - With O(pull), runs C(clix_pull) on the control node, inside Ansible's worker as its own task would
-    (C(action_plugins/clix_inprocess.py)), into the folder the identity chose - the items no step after the
-    heartbeat writes (media, the RCS repository, settings, ...) while those steps run, so that on a school's slow link
-    their transfer takes the dumps' time; the dumps, the git state and what the derived data writes (the
-    C(analytics) items, and the item whose folder holds its C(log_dir)) once the
-    steps have ended - and removes the staging folder from the server when every item is done (ok,
+    (C(action_plugins/clix_inprocess.py)), into the folder the identity chose - the folders no step after
+    the heartbeat writes (media, the RCS repository, ...) while those steps run, so that on a school's slow
+    link their transfer takes the dumps' time; the dumps, the git state, what the derived data writes (the
+    C(analytics) items, and the item whose folder holds its C(log_dir)) and the single files (settings)
+    once the steps have ended - and removes the staging folder from the server when every item is done (ok,
     absent or skipped) and O(remove_staging) is true.
   - A step fails alone - its failure is kept in its result (the pull reports its item as failed) and the
     next step runs. A failed heartbeat fails the task - without it the server is not known; so does a

@@ -227,13 +227,15 @@ def role_items() -> tuple[list, dict]:
 def test_what_no_step_writes_is_pulled_beside_the_steps_and_the_rest_after_them():
     items, args = role_items()
     after = {item["name"] for item in items if clix_server.after_steps(item, args, derive=True)}
-    # The dumps, the git state, the derived CSVs, and gstudio-logs, which holds the derived data's log.
+    # The dumps, the git state, the derived CSVs, gstudio-logs, which holds the derived data's log, and the
+    # single files, which share the git log's rsync.
     assert after == {"db", "postgres-dump", "git-commit.log", "gstudio-exported-users-analytics-csvs",
-                     "activity-timestamp-csvs", "qbank/student-activities", "gstudio-logs"}
+                     "activity-timestamp-csvs", "qbank/student-activities", "gstudio-logs", "local_settings.py",
+                     "server_settings.py"}
     assert args["clix_gstudio_derive"]["log_dir"].startswith(next(i["src"] for i in items if i["name"] == "gstudio-logs"))
     # Without the derived data on the server, only what a step writes waits; the heartbeat's has been written.
     assert {item["name"] for item in items if clix_server.after_steps(item, args, derive=False)} == {
-        "db", "postgres-dump", "git-commit.log"}
+        "db", "postgres-dump", "git-commit.log", "local_settings.py", "server_settings.py"}
     assert not clix_server.after_steps({"name": "x", "src": "", "dest": "x"}, args, derive=True)
 
 

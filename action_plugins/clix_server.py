@@ -13,6 +13,7 @@ ignore_errors recorded it, and never stops the next step.
 from __future__ import annotations
 
 import importlib.util
+import posixpath
 import shlex
 import sys
 from collections.abc import Callable
@@ -102,9 +103,9 @@ def after_steps(item: dict, args: dict, derive: bool) -> bool:
         return True
     if not derive:
         return False
-    log_dir = (args.get("clix_gstudio_derive") or {}).get("log_dir") or ""
-    src = item["src"].rstrip("/")
-    return item.get("tag") == DERIVE_TAG or (bool(src) and (log_dir + "/").startswith(src + "/"))
+    log_dir = posixpath.normpath((args.get("clix_gstudio_derive") or {}).get("log_dir") or ".")
+    src = posixpath.normpath(item["src"] or ".")  # the server's paths, as the role wrote them
+    return item.get("tag") == DERIVE_TAG or (src != "." and (log_dir + "/").startswith(src.rstrip("/") + "/"))
 
 
 def joined(parts: list, late: list) -> dict:
@@ -113,9 +114,10 @@ def joined(parts: list, late: list) -> dict:
     failed = [part for part in parts if part.get("failed")]
     if failed:
         return failed[0]
-    results = [iter(part.get("items") or []) for part in parts] + [iter(())]
+    beside = iter(parts[0].get("items") or [])
+    following = iter(parts[1].get("items") or []) if len(parts) > 1 else iter(())
     out = dict(changed=any(part.get("changed") for part in parts),
-               items=[next(results[1] if after else results[0]) for after in late],
+               items=[next(following if after else beside) for after in late],
                bytes_received=sum(part.get("bytes_received", 0) for part in parts),
                total_bytes=sum(part.get("total_bytes", 0) for part in parts))
     warnings = [w for part in parts for w in part.get("warnings") or []]

@@ -237,6 +237,10 @@ def test_what_no_step_writes_is_pulled_beside_the_steps_and_the_rest_after_them(
     assert {item["name"] for item in items if clix_server.after_steps(item, args, derive=False)} == {
         "db", "postgres-dump", "git-commit.log", "local_settings.py", "server_settings.py"}
     assert not clix_server.after_steps({"name": "x", "src": "", "dest": "x"}, args, derive=True)
+    # The server's paths compared as paths: a doubled or trailing slash in either is no other folder.
+    logs = {"name": "gstudio-logs", "tag": "logs", "src": "/data/gstudio-logs"}
+    assert clix_server.after_steps(logs, {"clix_gstudio_derive": {"log_dir": "/data//gstudio-logs/clix-derive/"}}, True)
+    assert not clix_server.after_steps(logs, {"clix_gstudio_derive": {"log_dir": "/data/gstudio-logs-old/x"}}, True)
 
 
 def test_the_two_pulls_read_as_one_in_the_order_the_items_were_selected():

@@ -15,8 +15,9 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
@@ -118,7 +119,9 @@ def prepared(action: ActionBase, name: str, task_vars: dict | None) -> Callable[
     def run(args: dict) -> dict:
         module = load_module(path, name)
         module.AnsibleModule = lambda **spec: InProcessModule(dict(args), check_mode, label, **spec)
-        umask = os.umask(0o077)  # the modules set it for themselves; the worker gets its own back
+        # The modules set it for themselves; the worker gets its own back. The umask is the process's: a worker
+        # runs one in-process module at a time (clix_server's pull runs beside remote steps only).
+        umask = os.umask(0o077)
         try:
             module.main()
         except ModuleExit as done:
@@ -127,11 +130,6 @@ def prepared(action: ActionBase, name: str, task_vars: dict | None) -> Callable[
             os.umask(umask)
         raise AnsibleActionFail("%s returned without exit_json or fail_json" % name)
     return run
-
-
-def run_module(action: ActionBase, name: str, args: dict, task_vars: dict | None) -> dict:
-    """The control-node module `name` of library/ run with `args` inside this worker; its result."""
-    return prepared(action, name, task_vars)(args)
 
 
 class ActionModule(ActionBase):
@@ -144,5 +142,5 @@ class ActionModule(ActionBase):
         if self._connection.transport != "local":  # delegated elsewhere: run it there, the usual way
             result.update(self._execute_module(module_name=name, module_args=self._task.args, task_vars=task_vars))
             return result
-        result.update(run_module(self, name, self._task.args, task_vars))
+        result.update(prepared(self, name, task_vars)(self._task.args))
         return result
